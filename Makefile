@@ -1,0 +1,39 @@
+# User-facing targets. CMake does the building; this file only orchestrates.
+#   make        build build/vlm and the library
+#   make test   unit + parity tests, sanitizer runs and bounded fuzzing
+#   make clean
+.PHONY: all deps build test test-unit test-sanitize fuzz clean
+
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+
+# ASan + UBSan build (clang): the parser suites and the fuzz harnesses
+build-sanitize: deps
+	@CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DVLM_SANITIZE=ON >/dev/null
+	@cmake --build build-sanitize -j $(JOBS)
+
+test-sanitize: build-sanitize
+	@echo "== parser tests under ASan + UBSan"
+	@CK_INCLUDE_TAGS=parser CK_VERBOSITY=minimal build-sanitize/vlm_tests
+
+fuzz: build-sanitize
+	@scripts/run-fuzzers.sh build-sanitize $(FUZZ_SECONDS)
+
+test-unit: build
+	@echo "== unit, parity and end-to-end tests"
+	@build/vlm_tests
+
+# The unit run goes last so its counts line closes the output.
+test: test-sanitize fuzz test-unit
+
+clean:
+	rm -rf build build-sanitize

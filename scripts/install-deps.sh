@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vlm.c builds and tests with, and only those missing.
+# Idempotent: a second run installs nothing and prints nothing but the check.
+set -euo pipefail
+
+PACKAGES=(
+  cmake make gcc g++ pkg-config     # build
+  clang libclang-rt-14-dev          # libFuzzer + ASan/UBSan runtimes for the parser fuzzers
+  check                             # C unit-test framework (libcheck)
+  libopenblas-dev                   # matrix products
+  libjansson-dev                    # JSON (headers, configs, datasets)
+  libzip-dev                        # zip container of PyTorch .bin checkpoints
+  libpcre2-dev                      # BPE pre-tokenization regexes
+  libjpeg62-turbo-dev libpng-dev libgif-dev   # image decoding, bit-exact with Pillow
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing missing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "install-deps: not root and no sudo; please install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

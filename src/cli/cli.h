@@ -1,0 +1,32 @@
+// The `vlm` command line: one binary, one function per subcommand.
+#ifndef VLM_CLI_H
+#define VLM_CLI_H
+
+#include <stdio.h>
+
+// Every subcommand returns an exit code (VlmStatus): 0 ok, 1 failure, 2 bad input or usage.
+typedef int (*CommandFn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    CommandFn run;
+    const char *summary;
+    const char *usage;
+} Command;
+
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+// Prints "vlm: error: MESSAGE" for the current error and returns code.
+int cli_report(int code);
+// A usage error: prints the message and the command's usage, returns 2.
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Writes n with thousands separators ("1,234,567") into buf.
+void format_count(unsigned long long n, char *buf, size_t size);
+// Writes a byte count as "512 B", "3.4 KB", "1.23 GB" (powers of 1000, like HF).
+void format_bytes(unsigned long long n, char *buf, size_t size);
+
+int cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,119 @@
+// vlm: entry point, global options and subcommand dispatch.
+#include <stdarg.h>  // va_list
+#include <stdlib.h>  // strtol, getenv
+#include <string.h>  // strcmp
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/threads.h"
+
+static const Command COMMANDS[] = {
+    {"inspect", cmd_inspect, "list the tensors of a checkpoint file or model directory",
+     "vlm inspect PATH [--json] [--verify]\n"
+     "  PATH      a .safetensors or PyTorch .bin file, an *.index.json, or a model directory\n"
+     "  --json    machine-readable output\n"
+     "  --verify  read every tensor and count non-finite values (exit 2 if any)\n"},
+    {"convert", cmd_convert, "convert a checkpoint (.bin, sharded, safetensors) into one safetensors file",
+     "vlm convert PATH OUT.safetensors\n"
+     "  PATH      anything `vlm inspect` accepts; tensors are copied unchanged (dtype and values)\n"},
+    {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
+};
+#define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
+
+static const char *const GLOBAL_USAGE =
+    "usage: vlm [--threads N] [--log-level error|warn|info|debug] [-q] COMMAND [ARGS]\n"
+    "       vlm help COMMAND\n";
+
+static void print_help(FILE *out) {
+    fputs(GLOBAL_USAGE, out);
+    fputs("\ncommands:\n", out);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fputs("\nexit codes: 0 ok, 1 failure, 2 bad input or usage\n", out);
+}
+
+static const Command *find_command(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(COMMANDS[i].name, name) == 0) return &COMMANDS[i];
+    return NULL;
+}
+
+int cli_report(int code) {
+    if (code != VLM_OK) fprintf(stderr, "vlm: error: %s\n", vlm_last_error());
+    return code;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...) {
+    fputs("vlm: error: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    const Command *c = command ? find_command(command) : NULL;
+    fprintf(stderr, "usage: %s", c ? c->usage : GLOBAL_USAGE);
+    return VLM_ERR_INPUT;
+}
+
+void format_count(unsigned long long n, char *buf, size_t size) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%llu", n);
+    size_t at = 0;
+    for (int i = 0; i < len && at + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[at++] = ',';
+        buf[at++] = digits[i];
+    }
+    buf[at] = '\0';
+}
+
+void format_bytes(unsigned long long n, char *buf, size_t size) {
+    static const char *const UNITS[] = {"B", "KB", "MB", "GB", "TB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1000 && u < 4) { v /= 1000; u++; }
+    if (u == 0) snprintf(buf, size, "%llu B", n);
+    else snprintf(buf, size, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, UNITS[u]);
+}
+
+int cli_main(int argc, char **argv) {
+    const char *env_level = getenv("VLM_LOG");
+    LogLevel level;
+    if (env_level && log_parse_level(env_level, &level) == 0) log_set_level(level);
+    int threads = 0;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_help(stdout);
+            return VLM_OK;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            log_set_level(LOG_WARN);
+        } else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 4096) return cli_usage_error(NULL, "--threads needs a positive integer, got '%s'", argv[i]);
+            threads = (int)n;
+        } else if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
+            if (log_parse_level(argv[++i], &level) != 0) return cli_usage_error(NULL, "unknown log level '%s'", argv[i]);
+            log_set_level(level);
+        } else {
+            return cli_usage_error(NULL, "unknown option '%s'", a);
+        }
+    }
+    if (i >= argc) {
+        print_help(stderr);
+        return VLM_ERR_INPUT;
+    }
+    threads_set(threads);
+    const char *name = argv[i];
+    if (strcmp(name, "help") == 0) {
+        const Command *c = i + 1 < argc ? find_command(argv[i + 1]) : NULL;
+        if (c) fprintf(stdout, "%s\n\nusage: %s", c->summary, c->usage);
+        else print_help(stdout);
+        return VLM_OK;
+    }
+    const Command *c = find_command(name);
+    if (!c) return cli_usage_error(NULL, "unknown command '%s' (try `vlm help`)", name);
+    // the subcommand sees its own name as argv[0]
+    return c->run(argc - i, argv + i);
+}

@@ -1,0 +1,48 @@
+// Aligned and checked allocation, see alloc.h.
+#include "core/alloc.h"
+
+#include <stdlib.h>  // aligned_alloc, malloc, free
+#include <string.h>  // memset, strlen, memcpy
+
+#include "core/error.h"
+
+void *vlm_alloc_aligned(size_t bytes) {
+    size_t rounded;
+    if (!size_add(bytes, VLM_ALIGNMENT - 1, &rounded)) goto oom;
+    rounded -= rounded % VLM_ALIGNMENT;
+    if (rounded == 0) rounded = VLM_ALIGNMENT;
+    void *p = aligned_alloc(VLM_ALIGNMENT, rounded);
+    if (!p) goto oom;
+    memset(p, 0, rounded);
+    return p;
+oom:
+    vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory allocating %zu bytes", bytes);
+    return NULL;
+}
+
+void vlm_free_aligned(void *p) { free(p); }
+
+void *vlm_malloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *vlm_calloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *vlm_realloc(void *p, size_t bytes) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory growing to %zu bytes", bytes);
+    return q;
+}
+
+char *vlm_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = vlm_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}

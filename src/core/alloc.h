@@ -1,0 +1,27 @@
+// Aligned allocation and overflow-checked size arithmetic.
+//
+// Every size computed from untrusted input (a header, a shape) goes through
+// size_mul/size_add so a hostile file cannot wrap a size and under-allocate.
+#ifndef VLM_CORE_ALLOC_H
+#define VLM_CORE_ALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VLM_ALIGNMENT 64  // cache line, and enough for any SIMD load
+
+// Zero-filled, VLM_ALIGNMENT-aligned; NULL (with vlm_fail set) on failure.
+void *vlm_alloc_aligned(size_t bytes);
+void vlm_free_aligned(void *p);
+
+// Like malloc/calloc/realloc/strdup but record an out-of-memory error on failure.
+void *vlm_malloc(size_t bytes);
+void *vlm_calloc(size_t count, size_t size);
+void *vlm_realloc(void *p, size_t bytes);
+char *vlm_strdup(const char *s);
+
+// Return false on overflow, leaving *out unspecified.
+static inline bool size_mul(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool size_add(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+#endif

@@ -1,0 +1,182 @@
+// Memory maps, whole-file reads and atomic writes, see file.h.
+#include "core/file.h"
+
+#include <errno.h>     // errno
+#include <fcntl.h>     // open
+#include <stdlib.h>    // free, mkstemp
+#include <string.h>    // strerror, strlen, strrchr
+#include <sys/mman.h>  // mmap
+#include <sys/stat.h>  // fstat
+#include <unistd.h>    // close, fsync
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+int file_map(const char *path, MappedFile *out) {
+    out->data = NULL;
+    out->size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return vlm_fail(VLM_ERR_INPUT, path, NULL, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "cannot stat: %s", strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "not a regular file");
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return vlm_fail(VLM_ERR_FAIL, path, NULL, "cannot mmap: %s", strerror(e));
+        }
+        out->data = p;
+        out->size = (size_t)st.st_size;
+    }
+    close(fd);  // the mapping keeps the file alive
+    return VLM_OK;
+}
+
+void file_unmap(MappedFile *m) {
+    if (m->data) munmap((void *)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}
+
+int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return vlm_fail(VLM_ERR_INPUT, path, NULL, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "not a regular file");
+    }
+    if ((size_t)st.st_size > max_bytes) {
+        fclose(f);
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "file is %lld bytes, more than the %zu allowed",
+                        (long long)st.st_size, max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = vlm_malloc(n + 1);
+    if (!buf) { fclose(f); return VLM_ERR_FAIL; }
+    if (fread(buf, 1, n, f) != n) {
+        free(buf);
+        fclose(f);
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "read error");
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *out = buf;
+    if (size) *size = n;
+    return VLM_OK;
+}
+
+bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = vlm_malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t at = a;
+    if (a > 0 && dir[a - 1] != '/') p[at++] = '/';
+    memcpy(p + at, name, b + 1);
+    return p;
+}
+
+char *path_dirname(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return vlm_strdup(".");
+    if (slash == path) return vlm_strdup("/");
+    size_t n = (size_t)(slash - path);
+    char *d = vlm_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}
+
+bool path_has_suffix(const char *path, const char *suffix) {
+    size_t a = strlen(path), b = strlen(suffix);
+    return a >= b && strcmp(path + a - b, suffix) == 0;
+}
+
+int atomic_open(AtomicFile *af, const char *path) {
+    af->fp = NULL;
+    af->temp_path = NULL;
+    af->final_path = vlm_strdup(path);
+    if (!af->final_path) return VLM_ERR_FAIL;
+    size_t n = strlen(path);
+    af->temp_path = vlm_malloc(n + 16);
+    if (!af->temp_path) { free(af->final_path); return VLM_ERR_FAIL; }
+    snprintf(af->temp_path, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(af->temp_path);
+    if (fd < 0) {
+        int e = errno;
+        free(af->temp_path);
+        free(af->final_path);
+        af->temp_path = af->final_path = NULL;
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "cannot create temporary file: %s", strerror(e));
+    }
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        close(fd);
+        atomic_abort(af);
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "fdopen failed");
+    }
+    return VLM_OK;
+}
+
+static int fsync_dir_of(const char *path) {
+    char *dir = path_dirname(path);
+    if (!dir) return VLM_ERR_FAIL;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) return VLM_OK;  // some filesystems refuse; the rename already happened
+    fsync(fd);
+    close(fd);
+    return VLM_OK;
+}
+
+int atomic_commit(AtomicFile *af) {
+    const char *why = NULL;
+    if (fflush(af->fp) != 0) why = "write failed";
+    else if (ferror(af->fp)) why = "write failed";
+    else if (fsync(fileno(af->fp)) != 0) why = "fsync failed";
+    int e = errno;
+    if (fclose(af->fp) != 0 && !why) { why = "close failed"; e = errno; }
+    af->fp = NULL;
+    if (!why && rename(af->temp_path, af->final_path) != 0) { why = "rename failed"; e = errno; }
+    if (why) {
+        int rc = vlm_fail(VLM_ERR_FAIL, af->final_path, NULL, "%s: %s", why, strerror(e));
+        atomic_abort(af);
+        return rc;
+    }
+    fsync_dir_of(af->final_path);
+    free(af->temp_path);
+    free(af->final_path);
+    af->temp_path = af->final_path = NULL;
+    return VLM_OK;
+}
+
+void atomic_abort(AtomicFile *af) {
+    if (af->fp) fclose(af->fp);
+    af->fp = NULL;
+    if (af->temp_path) unlink(af->temp_path);
+    free(af->temp_path);
+    free(af->final_path);
+    af->temp_path = af->final_path = NULL;
+}

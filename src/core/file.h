@@ -1,0 +1,44 @@
+// Files: read-only memory maps, whole-file reads, and atomic writes.
+//
+// Atomic write: data goes to a temporary file in the destination's folder,
+// is fsync'ed, then renamed over the destination, and the folder is fsync'ed.
+// A crash at any point leaves either the old file or the new one, never a mix.
+#ifndef VLM_CORE_FILE_H
+#define VLM_CORE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    const unsigned char *data;  // NULL for an empty file
+    size_t size;
+} MappedFile;
+
+int file_map(const char *path, MappedFile *out);  // VLM_OK or error
+void file_unmap(MappedFile *m);
+
+// Reads a whole file into a NUL-terminated buffer (refuses files over max_bytes).
+int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size);
+
+bool file_exists(const char *path);
+bool dir_exists(const char *path);
+// "DIR/NAME" into a fresh string (NULL on out-of-memory).
+char *path_join(const char *dir, const char *name);
+// The folder part of a path ("." when there is none), fresh string.
+char *path_dirname(const char *path);
+bool path_has_suffix(const char *path, const char *suffix);
+
+typedef struct {
+    char *final_path;
+    char *temp_path;
+    FILE *fp;
+} AtomicFile;
+
+int atomic_open(AtomicFile *af, const char *path);
+// fsync + rename + fsync(dir). On failure the temporary file is removed.
+int atomic_commit(AtomicFile *af);
+// Removes the temporary file; the destination is untouched.
+void atomic_abort(AtomicFile *af);
+
+#endif

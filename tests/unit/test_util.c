@@ -1,0 +1,55 @@
+// Helpers shared by the unit tests, see test_util.h.
+#include "test_util.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *fixture(const char *relative) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s", VLM_SOURCE_DIR, relative);
+    return path;
+}
+
+static void slurp(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[n] = '\0';
+    if (f) fclose(f);
+    unlink(path);
+}
+
+int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_size) {
+    char out_path[] = "/tmp/vlm-out-XXXXXX", err_path[] = "/tmp/vlm-err-XXXXXX";
+    close(mkstemp(out_path));
+    close(mkstemp(err_path));
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", VLM_BINARY, args, out_path, err_path);
+    int status = system(cmd);
+    slurp(out_path, out, out_size);
+    slurp(err_path, err, err_size);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int count_dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+void *expected_json(void) {
+    static json_t *root;
+    if (!root) {
+        json_error_t err;
+        root = json_load_file(fixture("formats/expected.json"), 0, &err);
+        ck_assert_msg(root != NULL, "expected.json: %s", err.text);
+    }
+    return root;
+}

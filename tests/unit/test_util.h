@@ -1,0 +1,24 @@
+// Helpers shared by the unit tests.
+#ifndef VLM_TEST_UTIL_H
+#define VLM_TEST_UTIL_H
+
+#include <check.h>
+
+// Absolute path of a file under tests/fixtures (static buffer, one at a time).
+const char *fixture(const char *relative);
+// Runs build/vlm with ARGS (a shell-quoted string); captures stdout and
+// stderr (each up to 64 KB, NUL-terminated) and returns the exit code.
+int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_size);
+int count_dir_entries(const char *dir);
+// Reads tests/fixtures/formats/expected.json once (jansson json_t *).
+void *expected_json(void);
+
+Suite *core_suite(void);
+Suite *dtype_suite(void);
+Suite *safetensors_suite(void);
+Suite *pickle_suite(void);
+Suite *torch_bin_suite(void);
+Suite *checkpoint_suite(void);
+Suite *cli_suite(void);
+
+#endif
