@@ -14,12 +14,12 @@ deps:
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build -j $(JOBS)
+	@cmake --build build -j $(JOBS) -- --no-print-directory
 
 # ASan + UBSan build (clang): the parser suites and the fuzz harnesses
 build-sanitize: deps
 	@CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DVLM_SANITIZE=ON >/dev/null
-	@cmake --build build-sanitize -j $(JOBS)
+	@cmake --build build-sanitize -j $(JOBS) -- --no-print-directory
 
 test-sanitize: build-sanitize
 	@echo "== parser tests under ASan + UBSan"

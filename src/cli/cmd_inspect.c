@@ -84,29 +84,43 @@ static void compute_totals(const Checkpoint *ck, Totals *t) {
     }
 }
 
-// Reads every tensor and counts NaN / Inf values of floating-point tensors.
+static int is_float_dtype(DType t) { return t == DT_F32 || t == DT_F16 || t == DT_BF16 || t == DT_F64; }
+
+// Reads every tensor and counts NaN / Inf values of floating-point tensors,
+// in float64 so that an F64 value beyond float32's range is not miscounted.
 static int verify(Checkpoint *ck, Totals *t) {
     size_t max = 0;
     for (int i = 0; i < ck->count; i++)
-        if (ck->tensors[i].info->numel > max) max = ck->tensors[i].info->numel;
-    float *buf = vlm_malloc(max * sizeof(float));
-    if (!buf) return VLM_ERR_FAIL;
+        if (ck->tensors[i].info->nbytes > max) max = ck->tensors[i].info->nbytes;
+    enum { CHUNK = 4096 };
+    unsigned char *raw = vlm_malloc(max);
+    double *vals = vlm_malloc(CHUNK * sizeof *vals);
+    if (!raw || !vals) {
+        free(raw);
+        free(vals);
+        return VLM_ERR_FAIL;
+    }
     Progress p;
     progress_begin(&p, stderr, "verify", "tensors", (uint64_t)ck->count);
     int rc = VLM_OK;
     for (int i = 0; i < ck->count && rc == VLM_OK; i++) {
         const TensorInfo *info = ck->tensors[i].info;
-        rc = checkpoint_read_f32(ck, i, buf);
-        if (rc != VLM_OK) break;
+        if (!is_float_dtype(info->dtype)) continue;
+        rc = checkpoint_read(ck, i, raw);
         unsigned long long bad = 0;
-        if (info->dtype == DT_F32 || info->dtype == DT_F16 || info->dtype == DT_BF16 || info->dtype == DT_F64)
-            for (size_t k = 0; k < info->numel; k++) bad += !isfinite(buf[k]);
+        size_t es = dtype_size(info->dtype);
+        for (size_t k = 0; rc == VLM_OK && k < info->numel; k += CHUNK) {
+            size_t n = info->numel - k < CHUNK ? info->numel - k : CHUNK;
+            dtype_to_f64(info->dtype, raw + k * es, vals, n);
+            for (size_t j = 0; j < n; j++) bad += !isfinite(vals[j]);
+        }
         t->nonfinite += bad;
         t->nonfinite_tensors += bad > 0;
         progress_update(&p, (uint64_t)i + 1);
     }
     progress_end(&p);
-    free(buf);
+    free(raw);
+    free(vals);
     return rc;
 }
 

@@ -545,9 +545,10 @@ int pickle_load(const unsigned char *data, size_t size, const char *name, Pickle
     *result = NULL;
     *arena = vlm_calloc(1, sizeof **arena);
     if (!*arena) return VLM_ERR_FAIL;
-    // every opcode makes at most a few small values: 64 bytes of values per
-    // input byte is far above what torch.save writes, and bounds a hostile file
-    (*arena)->limit = size * 64 + (1u << 20);
+    // an opcode byte makes at most one value (~160 bytes) plus amortised
+    // container growth: 256 bytes per input byte is above what any pickle
+    // needs, and bounds what a hostile file can make us allocate
+    (*arena)->limit = size * 256 + (16u << 20);
     Unpickler u = {.data = data, .size = size, .name = name, .arena = *arena};
     int stop = 0, rc = VLM_OK;
     while (rc == VLM_OK && !stop) {

@@ -10,11 +10,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&f, 0, sizeof f);
     if (safetensors_parse(&f, data, size, "fuzz") == 0) {
         // every validated tensor must lie inside the buffer: touch its bytes
-        volatile unsigned sum = 0;
+        unsigned sum = 0;
         for (int i = 0; i < f.count; i++) {
             const unsigned char *p = safetensors_tensor_data(&f, i);
             for (size_t k = 0; k < f.tensors[i].nbytes; k++) sum += p[k];
         }
+        if (sum == 0xdeadbeef) f.count = 0;  // keep the reads from being optimised away
     }
     safetensors_close(&f);
     return 0;
