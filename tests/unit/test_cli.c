@@ -116,15 +116,11 @@ START_TEST(convert_bin_to_safetensors) {
 END_TEST
 
 Suite *cli_suite(void) {
-    Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, inspect_text);
-    tcase_add_test(tc, inspect_json_directory_with_config);
-    tcase_add_test(tc, inspect_verify_counts_nonfinite);
-    tcase_add_test(tc, hostile_inputs_get_one_line_error);
-    tcase_add_test(tc, usage_errors_exit_2);
-    tcase_add_test(tc, convert_bin_to_safetensors);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("cli", "", 60,
+                 inspect_text,
+                 inspect_json_directory_with_config,
+                 inspect_verify_counts_nonfinite,
+                 hostile_inputs_get_one_line_error,
+                 usage_errors_exit_2,
+                 convert_bin_to_safetensors);
 }

@@ -145,15 +145,12 @@ START_TEST(paths_and_durations) {
 END_TEST
 
 Suite *core_suite(void) {
-    Suite *s = suite_create("core");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, error_names_file_record_reason);
-    tcase_add_test(tc, philox_known_answers);
-    tcase_add_test(tc, rng_streams_reproduce_and_resume);
-    tcase_add_test(tc, rng_distributions);
-    tcase_add_test(tc, alloc_is_aligned_and_checked);
-    tcase_add_test(tc, atomic_write_commits_or_leaves_old_file);
-    tcase_add_test(tc, paths_and_durations);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("core", "", 0,
+                 error_names_file_record_reason,
+                 philox_known_answers,
+                 rng_streams_reproduce_and_resume,
+                 rng_distributions,
+                 alloc_is_aligned_and_checked,
+                 atomic_write_commits_or_leaves_old_file,
+                 paths_and_durations);
 }

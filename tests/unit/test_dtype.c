@@ -67,12 +67,9 @@ START_TEST(names_and_sizes) {
 END_TEST
 
 Suite *dtype_suite(void) {
-    Suite *s = suite_create("dtype");
-    TCase *tc = tcase_create("dtype");
-    tcase_add_test(tc, f16_roundtrip_all_values);
-    tcase_add_test(tc, f16_rounds_to_nearest_even);
-    tcase_add_test(tc, bf16_conversions);
-    tcase_add_test(tc, names_and_sizes);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("dtype", "", 0,
+                 f16_roundtrip_all_values,
+                 f16_rounds_to_nearest_even,
+                 bf16_conversions,
+                 names_and_sizes);
 }

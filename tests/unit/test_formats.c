@@ -202,17 +202,12 @@ START_TEST(safetensors_write_roundtrip) {
 END_TEST
 
 Suite *safetensors_suite(void) {
-    Suite *s = suite_create("safetensors");
-    TCase *tc = tcase_create("safetensors");
-    tcase_set_tags(tc, "parser");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, safetensors_reads_reference_file);
-    tcase_add_test(tc, safetensors_metadata);
-    tcase_add_test(tc, safetensors_hostile_files);
-    tcase_add_test(tc, safetensors_every_truncation_refused);
-    tcase_add_test(tc, safetensors_write_roundtrip);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("safetensors", "parser", 120,
+                 safetensors_reads_reference_file,
+                 safetensors_metadata,
+                 safetensors_hostile_files,
+                 safetensors_every_truncation_refused,
+                 safetensors_write_roundtrip);
 }
 
 // ---------------------------------------------------------------------------- pickle
@@ -305,15 +300,11 @@ START_TEST(pickle_many_values_within_cap) {
 END_TEST
 
 Suite *pickle_suite(void) {
-    Suite *s = suite_create("pickle");
-    TCase *tc = tcase_create("pickle");
-    tcase_set_tags(tc, "parser");
-    tcase_add_test(tc, pickle_plain_values);
-    tcase_add_test(tc, pickle_refuses_code_execution);
-    tcase_add_test(tc, pickle_malformed);
-    tcase_add_test(tc, pickle_many_values_within_cap);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("pickle", "parser", 0,
+                 pickle_plain_values,
+                 pickle_refuses_code_execution,
+                 pickle_malformed,
+                 pickle_many_values_within_cap);
 }
 
 // ---------------------------------------------------------------------------- torch .bin
@@ -339,17 +330,12 @@ START_TEST(bin_every_truncation_refused) {
 END_TEST
 
 Suite *torch_bin_suite(void) {
-    Suite *s = suite_create("torch_bin");
-    TCase *tc = tcase_create("torch_bin");
-    tcase_set_tags(tc, "parser");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, bin_reads_reference_file);
-    tcase_add_test(tc, bin_reads_module_state_dict);
-    tcase_add_test(tc, bin_flattens_nested_dicts);
-    tcase_add_test(tc, bin_hostile_files);
-    tcase_add_test(tc, bin_every_truncation_refused);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("torch_bin", "parser", 120,
+                 bin_reads_reference_file,
+                 bin_reads_module_state_dict,
+                 bin_flattens_nested_dicts,
+                 bin_hostile_files,
+                 bin_every_truncation_refused);
 }
 
 // ---------------------------------------------------------------------------- checkpoints
@@ -376,13 +362,9 @@ START_TEST(index_file_path_and_lookup) {
 END_TEST
 
 Suite *checkpoint_suite(void) {
-    Suite *s = suite_create("checkpoint");
-    TCase *tc = tcase_create("checkpoint");
-    tcase_set_tags(tc, "parser");
-    tcase_add_test(tc, sharded_safetensors_directory);
-    tcase_add_test(tc, sharded_bin_directory);
-    tcase_add_test(tc, broken_directories);
-    tcase_add_test(tc, index_file_path_and_lookup);
-    suite_add_tcase(s, tc);
-    return s;
+    return SUITE("checkpoint", "parser", 0,
+                 sharded_safetensors_directory,
+                 sharded_bin_directory,
+                 broken_directories,
+                 index_file_path_and_lookup);
 }

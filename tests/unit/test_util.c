@@ -53,3 +53,13 @@ void *expected_json(void) {
     }
     return root;
 }
+
+Suite *suite_of(const char *name, const char *tags, int timeout_s, const TTest *const *tests, size_t n) {
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create(name);
+    if (tags[0]) tcase_set_tags(tc, tags);
+    if (timeout_s > 0) tcase_set_timeout(tc, timeout_s);
+    for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return s;
+}

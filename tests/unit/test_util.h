@@ -13,6 +13,12 @@ int count_dir_entries(const char *dir);
 // Reads tests/fixtures/formats/expected.json once (jansson json_t *).
 void *expected_json(void);
 
+// One suite of one case holding the given tests; tags "" for none, timeout 0 for the default.
+Suite *suite_of(const char *name, const char *tags, int timeout_s, const TTest *const *tests, size_t n);
+#define SUITE(name, tags, timeout_s, ...)                                                  \
+    suite_of(name, tags, timeout_s, (const TTest *const[]){__VA_ARGS__},                 \
+             sizeof((const TTest *const[]){__VA_ARGS__}) / sizeof(const TTest *))
+
 Suite *core_suite(void);
 Suite *dtype_suite(void);
 Suite *safetensors_suite(void);
