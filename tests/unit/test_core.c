@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/progress.h"
@@ -144,6 +145,46 @@ START_TEST(paths_and_durations) {
 }
 END_TEST
 
+// Not a terminal: one plain line per interval and one at the end, no escape codes.
+START_TEST(progress_plain_lines_when_not_a_tty) {
+    FILE *f = tmpfile();
+    Progress p;
+    progress_begin(&p, f, "convert", "tensors", 10);
+    ck_assert(!p.tty);
+    for (uint64_t i = 1; i <= 10; i++) progress_update(&p, i);  // well inside the 10 s interval
+    progress_end(&p);
+    rewind(f);
+    char line[256], last[256] = "";
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        ck_assert(strchr(line, '\033') == NULL && strchr(line, '\r') == NULL);
+        strcpy(last, line);
+    }
+    fclose(f);
+    ck_assert_int_eq(lines, 1);
+    ck_assert_msg(strncmp(last, "convert: 10/10 tensors", 22) == 0, "%s", last);
+}
+END_TEST
+
+START_TEST(log_levels_parse_and_filter) {
+    LogLevel level;
+    ck_assert_int_eq(log_parse_level("debug", &level), 0);
+    ck_assert_int_eq(level, LOG_DEBUG);
+    ck_assert_int_eq(log_parse_level("verbose", &level), -1);
+    LogLevel saved = log_get_level();
+    log_set_level(LOG_ERROR);
+    // a quiet run disables progress output too
+    Progress p;
+    FILE *f = tmpfile();
+    progress_begin(&p, f, "x", "y", 1);
+    progress_end(&p);
+    ck_assert_int_eq(ftell(f), 0);
+    fclose(f);
+    log_set_level(saved);
+}
+END_TEST
+
 Suite *core_suite(void) {
     return SUITE("core", "", 0,
                  error_names_file_record_reason,
@@ -152,5 +193,7 @@ Suite *core_suite(void) {
                  rng_distributions,
                  alloc_is_aligned_and_checked,
                  atomic_write_commits_or_leaves_old_file,
-                 paths_and_durations);
+                 paths_and_durations,
+                 progress_plain_lines_when_not_a_tty,
+                 log_levels_parse_and_filter);
 }
