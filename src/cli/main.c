@@ -17,6 +17,12 @@ static const Command COMMANDS[] = {
     {"convert", cmd_convert, "convert a checkpoint (.bin, sharded, safetensors) into one safetensors file",
      "vlm convert PATH OUT.safetensors\n"
      "  PATH      anything `vlm inspect` accepts; tensors are copied unchanged (dtype and values)\n"},
+    {"tokenize", cmd_tokenize, "encode JSON strings (one per line on stdin) to token ids, or --decode ids",
+     "vlm tokenize --tokenizer PATH [--no-bos] [--no-special] [--decode]\n"
+     "  PATH          tokenizer.model (SentencePiece or Llama-3 tiktoken) or a model directory\n"
+     "  --no-bos      do not prepend BOS\n"
+     "  --no-special  treat special-token literals (\"</s>\", \"<|eot_id|>\") as plain text\n"
+     "  --decode      read JSON arrays of ids, write JSON strings\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

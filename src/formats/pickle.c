@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 // ----------------------------------------------------------------------------
 // arena: bump allocation in chunks, with a cap proportional to the input so a
@@ -350,37 +351,12 @@ static int op_long1(Unpickler *u) {
     return push_int(u, (int64_t)v);
 }
 
-// Strict UTF-8 (no overlongs, no surrogates, no NUL): text in a state dict is
-// tensor names, and a name we cannot print or write to JSON is an error.
-static int valid_utf8_text(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c == 0) return 0;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-        else return 0;
-        if (n - i < len) return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        static const uint32_t MIN[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < MIN[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static int op_string(Unpickler *u, PickleKind kind, int len_bytes) {
     if (need(u, (size_t)len_bytes) != VLM_OK) return VLM_ERR_INPUT;
     uint64_t n = read_le(u, len_bytes);
     if (need(u, n) != VLM_OK) return VLM_ERR_INPUT;
-    if (kind == PV_STR && !valid_utf8_text(u->data + u->pos, (size_t)n))
+    // text in a state dict is tensor names: one we cannot print or write to JSON is an error
+    if (kind == PV_STR && utf8_invalid_at((const char *)u->data + u->pos, (size_t)n, false) != (size_t)n)
         return FAIL(u, "string at byte %zu is not valid UTF-8 text", u->pos);
     PickleValue *v = new_string(u, kind, u->data + u->pos, (size_t)n);
     u->pos += (size_t)n;

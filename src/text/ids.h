@@ -1,0 +1,25 @@
+// Growable buffers of token ids and of bytes, used across the text path.
+#ifndef VLM_TEXT_IDS_H
+#define VLM_TEXT_IDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int32_t *data;
+    size_t len, cap;
+} IdBuf;
+
+typedef struct {
+    char *data;  // NUL-terminated
+    size_t len, cap;
+} StrBuf;
+
+int ids_push(IdBuf *b, int32_t id);
+int ids_extend(IdBuf *b, const int32_t *ids, size_t n);
+void ids_free(IdBuf *b);
+
+int str_append(StrBuf *b, const char *s, size_t n);
+void str_free(StrBuf *b);
+
+#endif

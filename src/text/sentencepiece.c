@@ -1,0 +1,367 @@
+// SentencePiece BPE encoding, see sentencepiece.h.
+#include "text/sentencepiece.h"
+
+#include <stdio.h>   // sscanf
+#include <stdlib.h>  // free
+#include <string.h>  // memcpy, memcmp
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+// ----------------------------------------------------------------------------
+// protobuf: just enough of the wire format to walk ModelProto
+
+typedef struct {
+    const unsigned char *p, *end;
+} Pb;
+
+static int pb_varint(Pb *b, uint64_t *out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (b->p >= b->end) return -1;
+        unsigned char c = *b->p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (c < 0x80) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+// Reads one field: number, wire type, and (for length-delimited) the payload
+// or (for varint / fixed) the value.
+typedef struct {
+    uint32_t number, wire;
+    uint64_t value;
+    Pb payload;
+} PbField;
+
+static int pb_next(Pb *b, PbField *f) {
+    uint64_t key;
+    if (pb_varint(b, &key) != 0) return -1;
+    f->number = (uint32_t)(key >> 3);
+    f->wire = key & 7;
+    switch (f->wire) {
+    case 0: return pb_varint(b, &f->value);
+    case 1:
+        if (b->end - b->p < 8) return -1;
+        memcpy(&f->value, b->p, 8);
+        b->p += 8;
+        return 0;
+    case 5: {
+        if (b->end - b->p < 4) return -1;
+        uint32_t v;
+        memcpy(&v, b->p, 4);
+        f->value = v;
+        b->p += 4;
+        return 0;
+    }
+    case 2: {
+        uint64_t n;
+        if (pb_varint(b, &n) != 0 || n > (uint64_t)(b->end - b->p)) return -1;
+        f->payload.p = b->p;
+        f->payload.end = b->p + n;
+        b->p += n;
+        return 0;
+    }
+    default: return -1;
+    }
+}
+
+#define BAD(name, what) vlm_fail(VLM_ERR_INPUT, name, NULL, "not a SentencePiece model: %s", what)
+
+static int parse_piece(SpModel *m, Pb b, SpPiece *out, size_t *arena_used, const char *name) {
+    out->score = 0;
+    out->type = SP_NORMAL;
+    out->piece = NULL;
+    out->len = 0;
+    PbField f;
+    while (b.p < b.end) {
+        if (pb_next(&b, &f) != 0) return BAD(name, "malformed piece");
+        if (f.number == 1 && f.wire == 2) {
+            size_t n = (size_t)(f.payload.end - f.payload.p);
+            out->piece = m->arena + *arena_used;
+            memcpy(out->piece, f.payload.p, n);
+            out->piece[n] = '\0';
+            out->len = (uint32_t)n;
+            *arena_used += n + 1;
+        } else if (f.number == 2 && f.wire == 5) {
+            uint32_t bits = (uint32_t)f.value;
+            memcpy(&out->score, &bits, 4);
+        } else if (f.number == 3 && f.wire == 0) {
+            if (f.value < 1 || f.value > 6) return BAD(name, "unknown piece type");
+            out->type = (SpPieceType)f.value;
+        }
+    }
+    if (!out->piece) return BAD(name, "piece without text");
+    return VLM_OK;
+}
+
+static int parse_trainer_spec(SpModel *m, Pb b, const char *name) {
+    PbField f;
+    while (b.p < b.end) {
+        if (pb_next(&b, &f) != 0) return BAD(name, "malformed trainer_spec");
+        if (f.wire != 0) continue;
+        int32_t v = (int32_t)f.value;
+        switch (f.number) {
+        case 3:
+            if (f.value != 2)
+                return vlm_fail(VLM_ERR_INPUT, name, NULL, "SentencePiece model type %d is not supported (BPE only)", v);
+            break;
+        case 35: m->byte_fallback = f.value != 0; break;
+        case 40: m->unk_id = v; break;
+        case 41: m->bos_id = v; break;
+        case 42: m->eos_id = v; break;
+        case 43: m->pad_id = v; break;
+        default: break;
+        }
+    }
+    return VLM_OK;
+}
+
+static int parse_normalizer_spec(SpModel *m, Pb b, const char *name) {
+    PbField f;
+    while (b.p < b.end) {
+        if (pb_next(&b, &f) != 0) return BAD(name, "malformed normalizer_spec");
+        if (f.number == 2 && f.wire == 2 && f.payload.end > f.payload.p)
+            return vlm_fail(VLM_ERR_INPUT, name, NULL, "SentencePiece normalization rules (precompiled_charsmap) are not supported");
+        if (f.wire != 0) continue;
+        if (f.number == 3) m->add_dummy_prefix = f.value != 0;
+        if (f.number == 4) m->remove_extra_whitespaces = f.value != 0;
+        if (f.number == 5) m->escape_whitespaces = f.value != 0;
+    }
+    return VLM_OK;
+}
+
+static int index_pieces(SpModel *m, const char *name) {
+    if (strmap_init(&m->normal, (size_t)m->n_pieces) != VLM_OK || strmap_init(&m->reserved, 512) != VLM_OK)
+        return VLM_ERR_FAIL;
+    for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
+    for (int i = 0; i < m->n_pieces; i++) {
+        const SpPiece *p = &m->pieces[i];
+        int normal = p->type == SP_NORMAL || p->type == SP_USER_DEFINED || p->type == SP_UNUSED;
+        StrMap *map = normal ? &m->normal : &m->reserved;
+        if (strmap_get(map, p->piece, p->len) >= 0) return vlm_fail(VLM_ERR_INPUT, name, p->piece, "piece appears twice");
+        if (strmap_put(map, p->piece, p->len, i) != VLM_OK) return VLM_ERR_FAIL;
+        if (p->type == SP_USER_DEFINED) m->has_user_defined = true;
+        if (p->type == SP_BYTE) {
+            unsigned v;
+            if (p->len != 6 || sscanf(p->piece, "<0x%2X>", &v) != 1) return vlm_fail(VLM_ERR_INPUT, name, p->piece, "malformed byte piece");
+            m->byte_ids[v] = i;
+        }
+    }
+    if (m->unk_id < 0 || m->unk_id >= m->n_pieces || m->pieces[m->unk_id].type != SP_UNKNOWN)
+        return vlm_fail(VLM_ERR_INPUT, name, NULL, "unk_id %d is not an UNKNOWN piece", m->unk_id);
+    return VLM_OK;
+}
+
+int sp_load(SpModel *m, const unsigned char *data, size_t size, const char *name) {
+    memset(m, 0, sizeof *m);
+    m->unk_id = 0, m->bos_id = 1, m->eos_id = 2, m->pad_id = -1;  // proto defaults
+    m->add_dummy_prefix = m->remove_extra_whitespaces = m->escape_whitespaces = true;
+    // first pass: count pieces (the arena needs at most size bytes for their text)
+    Pb b = {data, data + size};
+    PbField f;
+    int n = 0;
+    while (b.p < b.end) {
+        if (pb_next(&b, &f) != 0) return BAD(name, "malformed protobuf");
+        if (f.number == 1 && f.wire == 2) n++;
+    }
+    if (n == 0) return BAD(name, "no pieces");
+    m->pieces = vlm_calloc((size_t)n, sizeof *m->pieces);
+    m->arena = vlm_malloc(size + (size_t)n);
+    if (!m->pieces || !m->arena) { sp_free(m); return VLM_ERR_FAIL; }
+    b = (Pb){data, data + size};
+    size_t used = 0;
+    int rc = VLM_OK;
+    while (rc == VLM_OK && b.p < b.end) {
+        pb_next(&b, &f);
+        if (f.number == 1 && f.wire == 2) rc = parse_piece(m, f.payload, &m->pieces[m->n_pieces++], &used, name);
+        else if (f.number == 2 && f.wire == 2) rc = parse_trainer_spec(m, f.payload, name);
+        else if (f.number == 3 && f.wire == 2) rc = parse_normalizer_spec(m, f.payload, name);
+    }
+    if (rc == VLM_OK) rc = index_pieces(m, name);
+    if (rc == VLM_OK && m->has_user_defined)
+        rc = vlm_fail(VLM_ERR_INPUT, name, NULL, "SentencePiece user-defined symbols are not supported yet");
+    if (rc != VLM_OK) sp_free(m);
+    return rc;
+}
+
+void sp_free(SpModel *m) {
+    free(m->pieces);
+    free(m->arena);
+    strmap_free(&m->normal);
+    strmap_free(&m->reserved);
+    memset(m, 0, sizeof *m);
+}
+
+int sp_piece_to_id(const SpModel *m, const char *piece, size_t len) {
+    int id = strmap_get(&m->reserved, piece, len);
+    return id >= 0 ? id : strmap_get(&m->normal, piece, len);
+}
+
+// ----------------------------------------------------------------------------
+// normalisation: identity rules + the whitespace options
+
+static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
+
+static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out) {
+    size_t start = 0, end = len;
+    if (m->remove_extra_whitespaces) {
+        while (start < end && text[start] == ' ') start++;
+        while (end > start && text[end - 1] == ' ') end--;
+    }
+    if (start == end) return VLM_OK;
+    int rc = VLM_OK;
+    if (m->add_dummy_prefix) rc = m->escape_whitespaces ? str_append(out, SPACE_MARK, 3) : str_append(out, " ", 1);
+    for (size_t i = start; i < end && rc == VLM_OK; i++) {
+        if (text[i] == ' ') {
+            if (m->remove_extra_whitespaces && i > start && text[i - 1] == ' ') continue;
+            rc = m->escape_whitespaces ? str_append(out, SPACE_MARK, 3) : str_append(out, " ", 1);
+        } else {
+            rc = str_append(out, text + i, 1);
+        }
+    }
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// BPE: bpe_model.cc's agenda of candidate merges, as a binary max-heap
+
+typedef struct { int prev, next; uint32_t start, len; } Symbol;
+typedef struct { int left, right; float score; uint32_t len; } Merge;
+
+// bpe_model.cc's order: higher score first, then the leftmost
+static bool merge_before(const Merge *a, const Merge *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+typedef struct { Merge *items; size_t len, cap; } Heap;
+
+static int heap_push(Heap *h, Merge m) {
+    if (h->len == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        Merge *items = vlm_realloc(h->items, cap * sizeof *items);
+        if (!items) return VLM_ERR_FAIL;
+        h->items = items;
+        h->cap = cap;
+    }
+    size_t i = h->len++;
+    while (i > 0 && merge_before(&m, &h->items[(i - 1) / 2])) {
+        h->items[i] = h->items[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->items[i] = m;
+    return VLM_OK;
+}
+
+static Merge heap_pop(Heap *h) {
+    Merge top = h->items[0], last = h->items[--h->len];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->len) break;
+        if (c + 1 < h->len && merge_before(&h->items[c + 1], &h->items[c])) c++;
+        if (!merge_before(&h->items[c], &last)) break;
+        h->items[i] = h->items[c];
+        i = c;
+    }
+    if (h->len) h->items[i] = last;
+    return top;
+}
+
+static int maybe_add_merge(const SpModel *m, const char *s, const Symbol *sym, int left, int right, Heap *h) {
+    if (left < 0 || right < 0) return VLM_OK;
+    uint32_t len = sym[left].len + sym[right].len;
+    int id = strmap_get(&m->normal, s + sym[left].start, len);
+    if (id < 0) return VLM_OK;
+    // UNUSED pieces would need bpe_model's resegmentation; models with them are rare
+    return heap_push(h, (Merge){left, right, m->pieces[id].score, len});
+}
+
+static uint32_t utf8_char_len(unsigned char c) {
+    static const unsigned char LEN[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return LEN[c >> 4];
+}
+
+static int emit(const SpModel *m, const char *s, const Symbol *sym, IdBuf *out) {
+    int id = strmap_get(&m->normal, s + sym->start, sym->len);
+    if (id >= 0 && m->pieces[id].type != SP_UNUSED) return ids_push(out, id);
+    if (!m->byte_fallback) return ids_push(out, m->unk_id);
+    for (uint32_t k = 0; k < sym->len; k++) {
+        int b = m->byte_ids[(unsigned char)s[sym->start + k]];
+        if (ids_push(out, b >= 0 ? b : m->unk_id) != VLM_OK) return VLM_ERR_FAIL;
+    }
+    return VLM_OK;
+}
+
+int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out) {
+    StrBuf norm = {0};
+    int rc = normalize(m, text, len, &norm);
+    if (rc != VLM_OK || norm.len == 0) {
+        str_free(&norm);
+        return rc;
+    }
+    const char *s = norm.data;
+    Symbol *sym = vlm_malloc(norm.len * sizeof *sym);
+    Heap heap = {0};
+    if (!sym) { str_free(&norm); return VLM_ERR_FAIL; }
+    int n = 0;
+    for (uint32_t at = 0; at < norm.len; n++) {
+        uint32_t cl = utf8_char_len((unsigned char)s[at]);
+        if (cl > norm.len - at) cl = (uint32_t)(norm.len - at);
+        sym[n] = (Symbol){n - 1, -1, at, cl};
+        if (n > 0) sym[n - 1].next = n;
+        at += cl;
+    }
+    for (int i = 1; i < n && rc == VLM_OK; i++) rc = maybe_add_merge(m, s, sym, i - 1, i, &heap);
+    while (rc == VLM_OK && heap.len) {
+        Merge top = heap_pop(&heap);
+        Symbol *l = &sym[top.left], *r = &sym[top.right];
+        // stale: one side was merged away since this candidate was queued
+        if (l->len == 0 || r->len == 0 || l->len + r->len != top.len || l->next != top.right) continue;
+        l->len += r->len;
+        l->next = r->next;
+        if (r->next >= 0) sym[r->next].prev = top.left;
+        r->len = 0;
+        rc = maybe_add_merge(m, s, sym, l->prev, top.left, &heap);
+        if (rc == VLM_OK) rc = maybe_add_merge(m, s, sym, top.left, l->next, &heap);
+    }
+    for (int i = 0; rc == VLM_OK && i >= 0 && n > 0; i = sym[i].next) rc = emit(m, s, &sym[i], out);
+    free(heap.items);
+    free(sym);
+    str_free(&norm);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// decoding
+
+int sp_decode_piece(const SpModel *m, int id, bool first, StrBuf *out) {
+    if (id < 0 || id >= m->n_pieces) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "token id %d is outside the vocabulary", id);
+    const SpPiece *p = &m->pieces[id];
+    switch (p->type) {
+    case SP_CONTROL: return VLM_OK;
+    case SP_UNKNOWN: return str_append(out, " \xe2\x81\x87 ", 5);  // sentencepiece's unk_surface " ⁇ "
+    case SP_BYTE: {
+        char byte = (char)strtol(p->piece + 3, NULL, 16);
+        return str_append(out, &byte, 1);
+    }
+    default: break;
+    }
+    const char *s = p->piece;
+    size_t n = p->len;
+    int rc = VLM_OK;
+    for (size_t i = 0; i < n && rc == VLM_OK;) {
+        if (m->escape_whitespaces && n - i >= 3 && memcmp(s + i, SPACE_MARK, 3) == 0) {
+            // the dummy prefix of the first piece is not part of the text
+            if (!(first && i == 0 && m->add_dummy_prefix)) rc = str_append(out, " ", 1);
+            i += 3;
+        } else {
+            rc = str_append(out, s + i, 1);
+            i++;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,235 @@
+// Tokenizer loading and special-token splitting, see tokenizer.h.
+#include "text/tokenizer.h"
+
+#include <jansson.h>  // tokenizer_config.json, special_tokens_map.json
+#include <stdio.h>    // snprintf
+#include <stdlib.h>   // free, strtol
+#include <string.h>   // memcmp, strlen
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/utf8.h"
+
+#define MAX_TOKENIZER_BYTES (64u << 20)
+
+static int add_special(Tokenizer *t, const char *text, int32_t id) {
+    for (int i = 0; i < t->n_specials; i++) {
+        if (strcmp(t->specials[i].text, text) == 0) {
+            t->specials[i].id = id;
+            return VLM_OK;
+        }
+    }
+    SpecialToken *s = vlm_realloc(t->specials, (size_t)(t->n_specials + 1) * sizeof *s);
+    if (!s) return VLM_ERR_FAIL;
+    t->specials = s;
+    char *copy = vlm_strdup(text);
+    if (!copy) return VLM_ERR_FAIL;
+    t->specials[t->n_specials++] = (SpecialToken){copy, strlen(copy), id};
+    if (id >= t->vocab_size) t->vocab_size = id + 1;
+    return VLM_OK;
+}
+
+// SentencePiece: the HF slow tokenizer adds its <unk>, <s>, </s> as added
+// tokens, so they split text; their ids are the model's pieces.
+static int init_sentencepiece(Tokenizer *t) {
+    t->vocab_size = t->sp.n_pieces;
+    t->unk_id = t->sp.unk_id;
+    t->bos_id = t->sp.bos_id;
+    t->eos_id = t->sp.eos_id;
+    t->pad_id = t->sp.pad_id;
+    const int32_t ids[3] = {t->unk_id, t->bos_id, t->eos_id};
+    for (int i = 0; i < 3; i++) {
+        if (ids[i] < 0 || ids[i] >= t->sp.n_pieces) continue;
+        if (add_special(t, t->sp.pieces[ids[i]].piece, ids[i]) != VLM_OK) return VLM_ERR_FAIL;
+    }
+    return VLM_OK;
+}
+
+// tiktoken: Meta's llama3 tokenizer.py lays 256 special tokens after the ranks.
+static int init_tiktoken(Tokenizer *t) {
+    static const char *const FIRST[10] = {
+        "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
+        "<|reserved_special_token_2|>", "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
+        "<|reserved_special_token_4|>", "<|eot_id|>",
+    };
+    int32_t base = t->tt.n_ranks;
+    t->vocab_size = base;
+    for (int i = 0; i < 256; i++) {
+        char name[64];
+        if (i < 10) snprintf(name, sizeof name, "%s", FIRST[i]);
+        else snprintf(name, sizeof name, "<|reserved_special_token_%d|>", i - 5);
+        if (add_special(t, name, base + i) != VLM_OK) return VLM_ERR_FAIL;
+    }
+    t->bos_id = base;
+    t->eos_id = base + 1;
+    t->pad_id = -1;
+    t->unk_id = -1;
+    return VLM_OK;
+}
+
+static const char *token_content(json_t *v) {
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_object(v)) return json_string_value(json_object_get(v, "content"));
+    return NULL;
+}
+
+// tokenizer_config.json: added tokens (added_tokens_decoder) and the names of
+// bos / eos / pad / unk; special_tokens_map.json: the same names.
+static int apply_config_file(Tokenizer *t, const char *dir, const char *file) {
+    char *path = path_join(dir, file);
+    if (!path) return VLM_ERR_FAIL;
+    if (!file_exists(path)) {
+        free(path);
+        return VLM_OK;
+    }
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = VLM_OK;
+    if (!json_is_object(root)) {
+        rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "invalid JSON: %s (line %d)", root ? "not an object" : jerr.text, jerr.line);
+        goto done;
+    }
+    json_t *added = json_object_get(root, "added_tokens_decoder");
+    const char *key;
+    json_t *v;
+    json_object_foreach(added, key, v) {
+        char *end;
+        long id = strtol(key, &end, 10);
+        const char *content = token_content(v);
+        if (*end || id < 0 || id > INT32_MAX || !content) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, key, "added token needs a numeric id and a content string");
+            goto done;
+        }
+        if ((rc = add_special(t, content, (int32_t)id)) != VLM_OK) goto done;
+    }
+    static const char *const ROLES[4] = {"bos_token", "eos_token", "pad_token", "unk_token"};
+    int32_t *slots[4] = {&t->bos_id, &t->eos_id, &t->pad_id, &t->unk_id};
+    for (int r = 0; r < 4; r++) {
+        json_t *role = json_object_get(root, ROLES[r]);
+        if (!role || json_is_null(role)) continue;
+        const char *content = token_content(role);
+        int32_t id = content ? tokenizer_token_id(t, content) : -1;
+        if (id < 0) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, ROLES[r], "token '%s' is not in the vocabulary", content ? content : "?");
+            goto done;
+        }
+        *slots[r] = id;
+    }
+    json_t *add_bos = json_object_get(root, "add_bos_token");
+    if (json_is_boolean(add_bos)) t->add_bos = json_is_true(add_bos);
+done:
+    json_decref(root);
+    free(path);
+    return rc;
+}
+
+int tokenizer_load(Tokenizer *t, const char *path) {
+    memset(t, 0, sizeof *t);
+    t->add_bos = true;
+    int is_dir = dir_exists(path);
+    char *model_path = is_dir ? path_join(path, "tokenizer.model") : vlm_strdup(path);
+    char *dir = is_dir ? vlm_strdup(path) : path_dirname(path);
+    t->path = vlm_strdup(path);
+    if (!model_path || !dir || !t->path) { free(model_path); free(dir); return VLM_ERR_FAIL; }
+    MappedFile m = {0};
+    int rc = VLM_OK;
+    if (is_dir && !file_exists(model_path))
+        rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "no tokenizer.model in this directory");
+    if (rc == VLM_OK) rc = file_map(model_path, &m);
+    if (rc == VLM_OK && m.size > MAX_TOKENIZER_BYTES) rc = vlm_fail(VLM_ERR_INPUT, model_path, NULL, "larger than 64 MB");
+    if (rc == VLM_OK) {
+        if (tiktoken_sniff(m.data, m.size)) {
+            t->kind = TOK_TIKTOKEN;
+            rc = tiktoken_load(&t->tt, (const char *)m.data, m.size, model_path);
+            if (rc == VLM_OK) rc = init_tiktoken(t);
+        } else {
+            t->kind = TOK_SENTENCEPIECE;
+            rc = sp_load(&t->sp, m.data, m.size, model_path);
+            if (rc == VLM_OK) rc = init_sentencepiece(t);
+        }
+    }
+    if (rc == VLM_OK) rc = apply_config_file(t, dir, "special_tokens_map.json");
+    if (rc == VLM_OK) rc = apply_config_file(t, dir, "tokenizer_config.json");
+    file_unmap(&m);
+    free(model_path);
+    free(dir);
+    if (rc != VLM_OK) tokenizer_free(t);
+    return rc;
+}
+
+void tokenizer_free(Tokenizer *t) {
+    sp_free(&t->sp);
+    tiktoken_free(&t->tt);
+    for (int i = 0; i < t->n_specials; i++) free(t->specials[i].text);
+    free(t->specials);
+    free(t->path);
+    memset(t, 0, sizeof *t);
+}
+
+int32_t tokenizer_token_id(const Tokenizer *t, const char *token) {
+    for (int i = 0; i < t->n_specials; i++)
+        if (strcmp(t->specials[i].text, token) == 0) return t->specials[i].id;
+    size_t n = strlen(token);
+    if (t->kind == TOK_SENTENCEPIECE) return sp_piece_to_id(&t->sp, token, n);
+    return strmap_get(&t->tt.ranks, token, n);
+}
+
+static int encode_plain(const Tokenizer *t, const char *text, size_t len, IdBuf *out) {
+    if (len == 0) return VLM_OK;
+    return t->kind == TOK_SENTENCEPIECE ? sp_encode(&t->sp, text, len, out) : tiktoken_encode(&t->tt, text, len, out);
+}
+
+// The longest special token starting at text[at], or NULL.
+static const SpecialToken *special_at(const Tokenizer *t, const char *text, size_t len, size_t at) {
+    const SpecialToken *best = NULL;
+    for (int i = 0; i < t->n_specials; i++) {
+        const SpecialToken *s = &t->specials[i];
+        if (s->len <= len - at && s->text[0] == text[at] && memcmp(s->text, text + at, s->len) == 0 &&
+            (!best || s->len > best->len))
+            best = s;
+    }
+    return best;
+}
+
+int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out) {
+    size_t bad = utf8_invalid_at(text, len, true);
+    if (bad != len) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "text is not valid UTF-8 (byte %zu)", bad);
+    int rc = VLM_OK;
+    if ((flags & TOK_ADD_BOS) && t->add_bos && t->bos_id >= 0) rc = ids_push(out, t->bos_id);
+    if (!(flags & TOK_SPLIT_SPECIAL)) return rc == VLM_OK ? encode_plain(t, text, len, out) : rc;
+    size_t chunk = 0;
+    for (size_t at = 0; at < len && rc == VLM_OK;) {
+        const SpecialToken *s = special_at(t, text, len, at);
+        if (!s) {
+            at++;
+            continue;
+        }
+        rc = encode_plain(t, text + chunk, at - chunk, out);
+        if (rc == VLM_OK) rc = ids_push(out, s->id);
+        at += s->len;
+        chunk = at;
+    }
+    if (rc == VLM_OK) rc = encode_plain(t, text + chunk, len - chunk, out);
+    return rc;
+}
+
+int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out) {
+    size_t start = out->len;
+    int rc = VLM_OK;
+    for (size_t i = 0; i < n && rc == VLM_OK; i++) {
+        int32_t id = ids[i];
+        if (t->kind == TOK_SENTENCEPIECE && id >= 0 && id < t->sp.n_pieces) {
+            rc = sp_decode_piece(&t->sp, id, out->len == start, out);
+        } else if (t->kind == TOK_TIKTOKEN && id >= 0 && id < t->tt.n_ranks) {
+            rc = str_append(out, t->tt.tokens[id], t->tt.token_lens[id]);
+        } else {
+            const SpecialToken *s = NULL;
+            for (int k = 0; k < t->n_specials && !s; k++)
+                if (t->specials[k].id == id) s = &t->specials[k];
+            if (!s) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "token id %d is outside the vocabulary", id);
+            rc = str_append(out, s->text, s->len);
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,56 @@
+// A tokenizer as users have it: a tokenizer.model (SentencePiece, or the
+// tiktoken ranks file Meta ships for Llama-3) alone or in a model directory
+// with tokenizer_config.json / special_tokens_map.json.
+//
+// Special tokens written inside text ("</s>", "<|eot_id|>") are split out
+// the way the HF tokenizer of each recipe does: each special becomes its id,
+// and each stretch of text between them is encoded on its own (for
+// SentencePiece that means its own dummy-prefix space: the slow LLaMA
+// tokenizer's legacy behaviour that LLaVA and mPLUG-Owl2 pin).
+#ifndef VLM_TEXT_TOKENIZER_H
+#define VLM_TEXT_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "text/ids.h"
+#include "text/sentencepiece.h"
+#include "text/tiktoken.h"
+
+typedef enum { TOK_SENTENCEPIECE, TOK_TIKTOKEN } TokenizerKind;
+
+typedef struct {
+    char *text;
+    size_t len;
+    int32_t id;
+} SpecialToken;
+
+typedef struct {
+    TokenizerKind kind;
+    SpModel sp;
+    TiktokenModel tt;
+    SpecialToken *specials;  // recognised inside text
+    int n_specials;
+    int32_t bos_id, eos_id, pad_id, unk_id;  // -1 when the tokenizer has none
+    int32_t vocab_size;                      // model pieces + added tokens
+    bool add_bos;                            // tokenizer_config's add_bos_token (default true)
+    char *path;
+} Tokenizer;
+
+enum {
+    TOK_ADD_BOS = 1,        // prepend BOS (when the tokenizer has one and add_bos is set)
+    TOK_SPLIT_SPECIAL = 2,  // recognise special-token literals in the text
+};
+
+int tokenizer_load(Tokenizer *t, const char *path);
+void tokenizer_free(Tokenizer *t);
+// Appends the ids of text to out. The text must be valid UTF-8.
+int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out);
+// Appends the text of ids to out (specials as their text, control pieces of
+// SentencePiece as nothing, like sentencepiece's DecodeIds).
+int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out);
+// The id of a special token or vocabulary piece, or -1.
+int32_t tokenizer_token_id(const Tokenizer *t, const char *token);
+
+#endif
