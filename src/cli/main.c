@@ -23,6 +23,14 @@ static const Command COMMANDS[] = {
      "  --no-bos      do not prepend BOS\n"
      "  --no-special  treat special-token literals (\"</s>\", \"<|eot_id|>\") as plain text\n"
      "  --decode      read JSON arrays of ids, write JSON strings\n"},
+    {"data", cmd_data, "dataset tools: render records to input_ids and labels",
+     "vlm data render --template NAME --tokenizer PATH [--max-len N] [--mask-policy spans|upstream] DATA.json\n"
+     "  NAME           plain, v1 (vicuna_v1), mplug_owl2\n"
+     "  --max-len      truncate like upstream's model_max_length (default 2048, 0: none)\n"
+     "  --mask-policy  spans (default): labels from where tokens lie; upstream: upstream's\n"
+     "                 arithmetic, masking a whole sample on a tokenization mismatch\n"
+     "  prints one {\"id\", \"input_ids\", \"labels\"} line per record (image placeholder = -200,\n"
+     "  masked label = -100) and the mismatch / truncation counts on stderr\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

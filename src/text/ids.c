@@ -37,6 +37,17 @@ void ids_free(IdBuf *b) {
     b->len = b->cap = 0;
 }
 
+int spans_push(SpanBuf *s, size_t start, size_t end) {
+    if (!s) return VLM_OK;
+    if (ids_push(&s->start, (int32_t)start) != VLM_OK || ids_push(&s->end, (int32_t)end) != VLM_OK) return VLM_ERR_FAIL;
+    return VLM_OK;
+}
+
+void spans_free(SpanBuf *s) {
+    ids_free(&s->start);
+    ids_free(&s->end);
+}
+
 int str_append(StrBuf *b, const char *s, size_t n) {
     if (reserve((void **)&b->data, &b->cap, b->len + n + 1, 1) != VLM_OK) return VLM_ERR_FAIL;
     memcpy(b->data + b->len, s, n);

@@ -10,6 +10,11 @@ typedef struct {
     size_t len, cap;
 } IdBuf;
 
+// Where each token came from: bytes [start, end) of the encoded text.
+typedef struct {
+    IdBuf start, end;
+} SpanBuf;
+
 typedef struct {
     char *data;  // NUL-terminated
     size_t len, cap;
@@ -18,6 +23,8 @@ typedef struct {
 int ids_push(IdBuf *b, int32_t id);
 int ids_extend(IdBuf *b, const int32_t *ids, size_t n);
 void ids_free(IdBuf *b);
+int spans_push(SpanBuf *s, size_t start, size_t end);  // s may be NULL: no-op
+void spans_free(SpanBuf *s);
 
 int str_append(StrBuf *b, const char *s, size_t n);
 void str_free(StrBuf *b);

@@ -206,7 +206,9 @@ int sp_piece_to_id(const SpModel *m, const char *piece, size_t len) {
 
 static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
 
-static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out) {
+// Builds the normalised text and, for each of its bytes, the source byte it
+// came from (the dummy prefix maps to the first byte of the text).
+static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out, IdBuf *source) {
     size_t start = 0, end = len;
     if (m->remove_extra_whitespaces) {
         while (start < end && text[start] == ' ') start++;
@@ -214,14 +216,18 @@ static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out
     }
     if (start == end) return VLM_OK;
     int rc = VLM_OK;
+    size_t before;
     if (m->add_dummy_prefix) rc = m->escape_whitespaces ? str_append(out, SPACE_MARK, 3) : str_append(out, " ", 1);
+    while (rc == VLM_OK && source->len < out->len) rc = ids_push(source, (int32_t)start);
     for (size_t i = start; i < end && rc == VLM_OK; i++) {
+        before = out->len;
         if (text[i] == ' ') {
             if (m->remove_extra_whitespaces && i > start && text[i - 1] == ' ') continue;
             rc = m->escape_whitespaces ? str_append(out, SPACE_MARK, 3) : str_append(out, " ", 1);
         } else {
             rc = str_append(out, text + i, 1);
         }
+        for (size_t k = before; k < out->len && rc == VLM_OK; k++) rc = ids_push(source, (int32_t)i);
     }
     return rc;
 }
@@ -285,28 +291,45 @@ static uint32_t utf8_char_len(unsigned char c) {
     return LEN[c >> 4];
 }
 
-static int emit(const SpModel *m, const char *s, const Symbol *sym, IdBuf *out) {
+// The source span of normalised bytes [a, b): from the source of a to just
+// past the source of b - 1 (a whitespace mark is 3 bytes for 1 source byte).
+static int push_span(SpanBuf *spans, const IdBuf *source, uint32_t a, uint32_t b, size_t base) {
+    if (!spans) return VLM_OK;
+    return spans_push(spans, base + (size_t)source->data[a], base + (size_t)source->data[b - 1] + 1);
+}
+
+static int emit(const SpModel *m, const char *s, const Symbol *sym, IdBuf *out, SpanBuf *spans, const IdBuf *source,
+                size_t base) {
     int id = strmap_get(&m->normal, s + sym->start, sym->len);
-    if (id >= 0 && m->pieces[id].type != SP_UNUSED) return ids_push(out, id);
-    if (!m->byte_fallback) return ids_push(out, m->unk_id);
+    if (id >= 0 && m->pieces[id].type != SP_UNUSED) {
+        if (ids_push(out, id) != VLM_OK) return VLM_ERR_FAIL;
+        return push_span(spans, source, sym->start, sym->start + sym->len, base);
+    }
+    if (!m->byte_fallback) {
+        if (ids_push(out, m->unk_id) != VLM_OK) return VLM_ERR_FAIL;
+        return push_span(spans, source, sym->start, sym->start + sym->len, base);
+    }
     for (uint32_t k = 0; k < sym->len; k++) {
         int b = m->byte_ids[(unsigned char)s[sym->start + k]];
         if (ids_push(out, b >= 0 ? b : m->unk_id) != VLM_OK) return VLM_ERR_FAIL;
+        if (push_span(spans, source, sym->start + k, sym->start + k + 1, base) != VLM_OK) return VLM_ERR_FAIL;
     }
     return VLM_OK;
 }
 
-int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out) {
+int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
     StrBuf norm = {0};
-    int rc = normalize(m, text, len, &norm);
+    IdBuf source = {0};
+    int rc = normalize(m, text, len, &norm, &source);
     if (rc != VLM_OK || norm.len == 0) {
         str_free(&norm);
+        ids_free(&source);
         return rc;
     }
     const char *s = norm.data;
     Symbol *sym = vlm_malloc(norm.len * sizeof *sym);
     Heap heap = {0};
-    if (!sym) { str_free(&norm); return VLM_ERR_FAIL; }
+    if (!sym) { str_free(&norm); ids_free(&source); return VLM_ERR_FAIL; }
     int n = 0;
     for (uint32_t at = 0; at < norm.len; n++) {
         uint32_t cl = utf8_char_len((unsigned char)s[at]);
@@ -328,10 +351,11 @@ int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out) {
         rc = maybe_add_merge(m, s, sym, l->prev, top.left, &heap);
         if (rc == VLM_OK) rc = maybe_add_merge(m, s, sym, top.left, l->next, &heap);
     }
-    for (int i = 0; rc == VLM_OK && i >= 0 && n > 0; i = sym[i].next) rc = emit(m, s, &sym[i], out);
+    for (int i = 0; rc == VLM_OK && i >= 0 && n > 0; i = sym[i].next) rc = emit(m, s, &sym[i], out, spans, &source, base);
     free(heap.items);
     free(sym);
     str_free(&norm);
+    ids_free(&source);
     return rc;
 }
 

@@ -41,8 +41,9 @@ typedef struct {
 int sp_load(SpModel *m, const unsigned char *data, size_t size, const char *name);
 void sp_free(SpModel *m);
 
-// Appends the ids of text (no BOS/EOS) to out.
-int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out);
+// Appends the ids of text (no BOS/EOS) to out and, when spans is not NULL,
+// each token's source bytes [start, end) offset by base.
+int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base);
 // Appends the text of one piece id as decoded in context (first: is it the
 // first piece of the output, whose dummy-prefix space is dropped).
 int sp_decode_piece(const SpModel *m, int id, bool first, StrBuf *out);

@@ -116,9 +116,9 @@ void tiktoken_free(TiktokenModel *m) {
 
 // tiktoken's _byte_pair_merge: parts[i] is the start of the i-th part;
 // repeatedly merge the adjacent pair of parts whose bytes have the lowest rank.
-static int byte_pair_merge(const TiktokenModel *m, const char *s, uint32_t n, IdBuf *out) {
+static int byte_pair_merge(const TiktokenModel *m, const char *s, uint32_t n, IdBuf *out, SpanBuf *spans, size_t base) {
     int32_t whole = strmap_get(&m->ranks, s, n);
-    if (whole >= 0) return ids_push(out, whole);
+    if (whole >= 0) return ids_push(out, whole) == VLM_OK ? spans_push(spans, base, base + n) : VLM_ERR_FAIL;
     uint32_t stack_parts[256];
     uint32_t *parts = n + 1 <= 256 ? stack_parts : vlm_malloc((n + 1) * sizeof *parts);
     if (!parts) return VLM_ERR_FAIL;
@@ -136,13 +136,15 @@ static int byte_pair_merge(const TiktokenModel *m, const char *s, uint32_t n, Id
         np--;
     }
     int rc = VLM_OK;
-    for (uint32_t i = 0; i + 1 < np && rc == VLM_OK; i++)
+    for (uint32_t i = 0; i + 1 < np && rc == VLM_OK; i++) {
         rc = ids_push(out, strmap_get(&m->ranks, s + parts[i], parts[i + 1] - parts[i]));
+        if (rc == VLM_OK) rc = spans_push(spans, base + parts[i], base + parts[i + 1]);
+    }
     if (parts != stack_parts) free(parts);
     return rc;
 }
 
-int tiktoken_encode(const TiktokenModel *m, const char *text, size_t len, IdBuf *out) {
+int tiktoken_encode(const TiktokenModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->regex, NULL);
     if (!md) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory");
     int rc = VLM_OK;
@@ -156,7 +158,7 @@ int tiktoken_encode(const TiktokenModel *m, const char *text, size_t len, IdBuf 
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         // the pattern's last branch (\s+) matches any leftover, so matches are contiguous
         if (ov[1] == ov[0]) break;
-        rc = byte_pair_merge(m, text + ov[0], (uint32_t)(ov[1] - ov[0]), out);
+        rc = byte_pair_merge(m, text + ov[0], (uint32_t)(ov[1] - ov[0]), out, spans, base + ov[0]);
         at = ov[1];
     }
     pcre2_match_data_free(md);

@@ -28,8 +28,9 @@ typedef struct {
 
 int tiktoken_load(TiktokenModel *m, const char *data, size_t size, const char *name);
 void tiktoken_free(TiktokenModel *m);
-// Appends the ids of text (no special tokens recognised) to out.
-int tiktoken_encode(const TiktokenModel *m, const char *text, size_t len, IdBuf *out);
+// Appends the ids of text (no special tokens recognised) to out and, when
+// spans is not NULL, each token's source bytes offset by base.
+int tiktoken_encode(const TiktokenModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base);
 
 // True when the data looks like a ranks file (first line "base64 0").
 int tiktoken_sniff(const unsigned char *data, size_t size);

@@ -175,9 +175,10 @@ int32_t tokenizer_token_id(const Tokenizer *t, const char *token) {
     return strmap_get(&t->tt.ranks, token, n);
 }
 
-static int encode_plain(const Tokenizer *t, const char *text, size_t len, IdBuf *out) {
+static int encode_plain(const Tokenizer *t, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
     if (len == 0) return VLM_OK;
-    return t->kind == TOK_SENTENCEPIECE ? sp_encode(&t->sp, text, len, out) : tiktoken_encode(&t->tt, text, len, out);
+    return t->kind == TOK_SENTENCEPIECE ? sp_encode(&t->sp, text, len, out, spans, base)
+                                        : tiktoken_encode(&t->tt, text, len, out, spans, base);
 }
 
 // The longest special token starting at text[at], or NULL.
@@ -193,11 +194,18 @@ static const SpecialToken *special_at(const Tokenizer *t, const char *text, size
 }
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out) {
+    return tokenizer_encode_spans(t, text, len, flags, out, NULL);
+}
+
+int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out, SpanBuf *spans) {
     size_t bad = utf8_invalid_at(text, len, true);
     if (bad != len) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "text is not valid UTF-8 (byte %zu)", bad);
     int rc = VLM_OK;
-    if ((flags & TOK_ADD_BOS) && t->add_bos && t->bos_id >= 0) rc = ids_push(out, t->bos_id);
-    if (!(flags & TOK_SPLIT_SPECIAL)) return rc == VLM_OK ? encode_plain(t, text, len, out) : rc;
+    if ((flags & TOK_ADD_BOS) && t->add_bos && t->bos_id >= 0) {
+        rc = ids_push(out, t->bos_id);
+        if (rc == VLM_OK) rc = spans_push(spans, 0, 0);
+    }
+    if (!(flags & TOK_SPLIT_SPECIAL)) return rc == VLM_OK ? encode_plain(t, text, len, out, spans, 0) : rc;
     size_t chunk = 0;
     for (size_t at = 0; at < len && rc == VLM_OK;) {
         const SpecialToken *s = special_at(t, text, len, at);
@@ -205,12 +213,13 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags
             at++;
             continue;
         }
-        rc = encode_plain(t, text + chunk, at - chunk, out);
+        rc = encode_plain(t, text + chunk, at - chunk, out, spans, chunk);
         if (rc == VLM_OK) rc = ids_push(out, s->id);
+        if (rc == VLM_OK) rc = spans_push(spans, at, at + s->len);
         at += s->len;
         chunk = at;
     }
-    if (rc == VLM_OK) rc = encode_plain(t, text + chunk, len - chunk, out);
+    if (rc == VLM_OK) rc = encode_plain(t, text + chunk, len - chunk, out, spans, chunk);
     return rc;
 }
 

@@ -47,6 +47,9 @@ int tokenizer_load(Tokenizer *t, const char *path);
 void tokenizer_free(Tokenizer *t);
 // Appends the ids of text to out. The text must be valid UTF-8.
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out);
+// The same, also appending each token's byte span [start, end) in text
+// (BOS gets the empty span [0, 0)).
+int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out, SpanBuf *spans);
 // Appends the text of ids to out (specials as their text, control pieces of
 // SentencePiece as nothing, like sentencepiece's DecodeIds).
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out);
