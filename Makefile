@@ -1,8 +1,9 @@
 # User-facing targets. CMake does the building; this file only orchestrates.
 #   make        build build/vlm and the library
 #   make test   unit + parity tests, sanitizer runs and bounded fuzzing
+#   make bench  throughput against the reference implementations (needs PyPI)
 #   make clean
-.PHONY: all deps build test test-unit test-sanitize fuzz clean
+.PHONY: all deps build test test-unit test-sanitize fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
@@ -34,6 +35,10 @@ test-unit: build
 
 # The unit run goes last so its counts line closes the output.
 test: test-sanitize fuzz test-unit
+
+# vlm.c next to the reference implementations, same machine, same run
+bench: build
+	@scripts/bench.sh
 
 clean:
 	rm -rf build build-sanitize

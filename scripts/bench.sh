@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make bench: vlm.c next to the reference implementations, same machine, same
+# run, single thread; prints each throughput and the ratio. Needs ../shared
+# (the real tokenizer files) and PyPI for the reference packages (tools/.venv-bench).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+llama2=../shared/assets/tokenizers/llama2/tokenizer.model
+llama3=../shared/assets/tokenizers/llama3/tokenizer.model
+mkdir -p build/bench
+corpus=build/bench/corpus.txt
+if [ ! -s "$corpus" ]; then
+  # ~8 MB of real text: licences and manuals that every Debian machine has, plus the
+  # multilingual test corpus, one document per line
+  python3 - "$corpus" <<'PY'
+import glob, json, sys
+docs = []
+for path in sorted(glob.glob("/usr/share/common-licenses/*"))[:40]:
+    try: docs += [p.replace("\n", " ") for p in open(path, encoding="utf-8").read().split("\n\n") if p.strip()]
+    except (UnicodeDecodeError, IsADirectoryError): pass
+docs += json.load(open("tests/fixtures/text/corpus.json"))
+docs = [d.replace("\n", " ") for d in docs if d]
+out, size = [], 0
+while size < 8_000_000:
+    for d in docs:
+        out.append(d); size += len(d.encode()) + 1
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join(out))
+PY
+fi
+python3 -m venv tools/.venv-bench 2>/dev/null || true
+tools/.venv-bench/bin/pip install -q transformers==4.37.2 tokenizers==0.15.2 sentencepiece==0.1.99 protobuf tiktoken==0.7.0
+echo "== tokenizer throughput, one thread, $(du -h $corpus | cut -f1) corpus"
+ours2=$(build/bench_tokenizer $llama2 $corpus 3)
+ours3=$(build/bench_tokenizer $llama3 $corpus 3)
+refs=$(tools/.venv-bench/bin/python bench/bench_tokenizer_ref.py $llama2 $llama3 $corpus 3)
+python3 - "$ours2" "$ours3" "$refs" <<'PY'
+import json, sys
+o2, o3 = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+r2, r3 = [json.loads(l) for l in sys.argv[3].splitlines()]
+for name, ours, ref in (("llama2", o2, r2), ("llama3", o3, r3)):
+    same = "same tokens" if ours["tokens"] == ref["tokens"] else f"TOKEN COUNT DIFFERS ({ours['tokens']} vs {ref['tokens']})"
+    print(f"{name}: vlm.c {ours['mb_per_s']:.2f} MB/s, {ref['tokenizer']} {ref['mb_per_s']:.2f} MB/s, "
+          f"ratio {ours['mb_per_s'] / ref['mb_per_s']:.2f}x ({same})")
+PY
