@@ -144,7 +144,7 @@ static int upstream_labels_two(const Template *tpl, const Tokenizer *tok, const 
             else { second = rou + at; break; }
         }
         if (!first || second) break;
-        long round_len, instruction_len;
+        long round_len = 0, instruction_len = 0;
         rc = count_tokens(tok, rou, rou_len, has_image, tpl->placeholder, &round_len);
         if (rc == VLM_OK)
             rc = count_tokens(tok, rou, (size_t)(first - rou) + isep_len, has_image, tpl->placeholder, &instruction_len);

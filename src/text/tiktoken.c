@@ -4,7 +4,7 @@
 
 #include <pcre2.h>   // the split regex (Unicode classes)
 #include <stdio.h>   // snprintf
-#include <stdlib.h>  // free, strtol
+#include <stdlib.h>  // free
 #include <string.h>  // memchr
 
 #include "core/alloc.h"
@@ -80,9 +80,12 @@ int tiktoken_load(TiktokenModel *m, const char *data, size_t size, const char *n
         char record[32];
         snprintf(record, sizeof record, "line %d", line_no + 1);
         long n = sp ? b64_decode(p, (size_t)(sp - p), m->arena + used) : -1;
-        char *rank_end;
-        long rank = sp ? strtol(sp + 1, &rank_end, 10) : -1;
-        if (n < 0 || rank != line_no || (rank_end != eol && !(rank_end + 1 == eol && *rank_end == '\r')))
+        // the rank: decimal digits up to the end of the line (which has no NUL after it)
+        const char *digits_end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+        long rank = sp && sp + 1 < digits_end ? 0 : -1;
+        for (const char *d = sp ? sp + 1 : eol; rank >= 0 && d < digits_end; d++)
+            rank = (*d >= '0' && *d <= '9' && rank < 100000000) ? rank * 10 + (*d - '0') : -1;
+        if (n < 0 || rank != line_no)
             rc = vlm_fail(VLM_ERR_INPUT, name, record, "expected \"base64 %d\"", line_no);
         else if (strmap_get(&m->ranks, m->arena + used, (size_t)n) >= 0)
             rc = vlm_fail(VLM_ERR_INPUT, name, record, "token appears twice");
