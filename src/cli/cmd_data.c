@@ -84,6 +84,7 @@ static int data_render(int argc, char **argv) {
     if (!tpl) return cli_usage_error("data", "unknown template '%s' (known: %s)", tpl_name, template_names());
     Tokenizer tok;
     int rc = tokenizer_load(&tok, tok_path);
+    if (rc == VLM_OK) rc = template_prepare_tokenizer(tpl, &tok);
     if (rc == VLM_OK) {
         rc = render_all(tpl, &tok, data, (int)max_len, policy);
         tokenizer_free(&tok);

@@ -45,7 +45,7 @@ void sp_free(SpModel *m);
 // each token's source bytes [start, end) offset by base.
 int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base);
 // Appends the text of one piece id as decoded in context (first: is it the
-// first piece of the output, whose dummy-prefix space is dropped).
+// first non-control piece, whose dummy-prefix space is dropped).
 int sp_decode_piece(const SpModel *m, int id, bool first, StrBuf *out);
 int sp_piece_to_id(const SpModel *m, const char *piece, size_t len);
 

@@ -11,11 +11,15 @@
     "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, " \
     "detailed, and polite answers to the user's questions."
 
+#define L3_HEADER(role) "<|start_header_id|>" role "<|end_header_id|>\n\n"
+
 static const Template TEMPLATES[] = {
-    {"plain", TPL_PLAIN, NULL, {"", ""}, "\n", NULL, "<image>"},
-    {"v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>"},
-    {"vicuna_v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>"},
-    {"mplug_owl2", TPL_TWO, NULL, {"USER", "ASSISTANT"}, " ", "</s>", "<|image|>"},
+    {"plain", TPL_PLAIN, NULL, {"", ""}, "\n", NULL, "<image>", 0, NULL},
+    {"v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL},
+    {"vicuna_v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL},
+    {"mplug_owl2", TPL_TWO, NULL, {"USER", "ASSISTANT"}, " ", "</s>", "<|image|>", 1, NULL},
+    {"llava_llama_3", TPL_MPT, L3_HEADER("system") VICUNA_SYSTEM, {L3_HEADER("user"), L3_HEADER("assistant")},
+     "<|eot_id|>", NULL, "<image>", 2, "<pad>"},
 };
 #define N_TEMPLATES (sizeof TEMPLATES / sizeof *TEMPLATES)
 
@@ -25,7 +29,18 @@ const Template *template_find(const char *name) {
     return NULL;
 }
 
-const char *template_names(void) { return "plain, v1 (vicuna_v1), mplug_owl2"; }
+const char *template_names(void) { return "plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3"; }
+
+int template_prepare_tokenizer(const Template *tpl, Tokenizer *tok) {
+    if (!tpl->pad_token || tok->pad_id >= 0) return VLM_OK;
+    int32_t id = tokenizer_token_id(tok, tpl->pad_token);
+    if (id < 0) {
+        id = tok->vocab_size;
+        if (tokenizer_add_special(tok, tpl->pad_token, id) != VLM_OK) return VLM_ERR_FAIL;
+    }
+    tok->pad_id = id;
+    return VLM_OK;
+}
 
 void rendered_free(Rendered *r) {
     ids_free(&r->input_ids);
@@ -120,40 +135,72 @@ static void mask_range(IdBuf *labels, long from, long to) {
     for (long i = from; i < to; i++) labels->data[i] = IGNORE_INDEX;
 }
 
-// preprocess_v1's masking arithmetic, line for line. Sets *mismatch.
-static int upstream_labels_two(const Template *tpl, const Tokenizer *tok, const char *prompt, bool has_image,
-                               long max_len, const IdBuf *ids, IdBuf *labels, bool *mismatch) {
+// Finds the next occurrence of needle in [s, end), or NULL.
+static const char *find_in(const char *s, const char *end, const char *needle) {
+    size_t n = strlen(needle);
+    for (const char *p = s; p + n <= end; p++)
+        if (memcmp(p, needle, n) == 0) return p;
+    return NULL;
+}
+
+// The rounds upstream masks one by one, as [start, end) byte ranges of the prompt.
+// TWO: prompt.split(sep2). MPT (preprocess_llama_3): prompt.split(sep), then
+// the first three pieces (system, user, assistant) joined, then pairs.
+static int split_rounds(const Template *tpl, const char *prompt, IdBuf *starts, IdBuf *ends) {
+    const char *split = tpl->style == TPL_MPT ? tpl->sep : tpl->sep2;
+    size_t n = strlen(split), len = strlen(prompt);
+    IdBuf piece_start = {0}, piece_end = {0};
+    int rc = VLM_OK;
+    for (const char *p = prompt; rc == VLM_OK;) {
+        const char *hit = find_in(p, prompt + len, split);
+        rc = ids_push(&piece_start, (int32_t)(p - prompt));
+        if (rc == VLM_OK) rc = ids_push(&piece_end, (int32_t)((hit ? hit : prompt + len) - prompt));
+        if (!hit) break;
+        p = hit + n;
+    }
+    size_t first = tpl->style == TPL_MPT ? 3 : 1, group = tpl->style == TPL_MPT ? 2 : 1;
+    for (size_t i = 0; rc == VLM_OK && i < piece_start.len; i = (i == 0 ? first : i + group)) {
+        size_t last = (i == 0 ? first : i + group) - 1;
+        if (last >= piece_start.len) last = piece_start.len - 1;
+        rc = ids_push(starts, piece_start.data[i]);
+        if (rc == VLM_OK) rc = ids_push(ends, piece_end.data[last]);
+    }
+    ids_free(&piece_start);
+    ids_free(&piece_end);
+    return rc;
+}
+
+// The masking arithmetic of preprocess_v1 / preprocess_llama_3, line for line:
+// per round, len(tokens(instruction)) - 2 masked, len(tokens(round)) advanced;
+// a final count that disagrees with the real length masks everything.
+static int upstream_labels_rounds(const Template *tpl, const Tokenizer *tok, const char *prompt, bool has_image,
+                                  long max_len, const IdBuf *ids, IdBuf *labels, bool *mismatch) {
     int32_t pad = tok->pad_id >= 0 ? tok->pad_id : tok->unk_id;  // LLaVA sets pad = unk
     long total_len = 0;
     for (size_t i = 0; i < ids->len; i++) total_len += ids->data[i] != pad;
-    char instruction_sep[64];
-    snprintf(instruction_sep, sizeof instruction_sep, "%s%s: ", tpl->sep, tpl->roles[1]);
-    size_t sep2_len = strlen(tpl->sep2), isep_len = strlen(instruction_sep);
+    char instruction_sep[128];
+    snprintf(instruction_sep, sizeof instruction_sep, tpl->style == TPL_MPT ? "%s%s" : "%s%s: ", tpl->sep, tpl->roles[1]);
+    size_t isep_len = strlen(instruction_sep);
+    IdBuf starts = {0}, ends = {0};
+    int rc = split_rounds(tpl, prompt, &starts, &ends);
     long cur_len = 1;
     mask_range(labels, 0, cur_len);
-    int rc = VLM_OK;
-    for (const char *rou = prompt; rc == VLM_OK;) {
-        const char *rou_end = strstr(rou, tpl->sep2);
-        size_t rou_len = rou_end ? (size_t)(rou_end - rou) : strlen(rou);
-        if (rou_len == 0) break;
+    for (size_t r = 0; r < starts.len && rc == VLM_OK; r++) {
+        const char *rou = prompt + starts.data[r], *rou_end = prompt + ends.data[r];
+        if (rou == rou_end) break;
         // parts = rou.split(sep): exactly one separator, or upstream stops here
-        const char *first = NULL, *second = NULL;
-        for (size_t at = 0; at + isep_len <= rou_len; at++) {
-            if (memcmp(rou + at, instruction_sep, isep_len) != 0) continue;
-            if (!first) { first = rou + at; at += isep_len - 1; }
-            else { second = rou + at; break; }
-        }
-        if (!first || second) break;
+        const char *first = find_in(rou, rou_end, instruction_sep);
+        if (!first || find_in(first + isep_len, rou_end, instruction_sep)) break;
         long round_len = 0, instruction_len = 0;
-        rc = count_tokens(tok, rou, rou_len, has_image, tpl->placeholder, &round_len);
+        rc = count_tokens(tok, rou, (size_t)(rou_end - rou), has_image, tpl->placeholder, &round_len);
         if (rc == VLM_OK)
             rc = count_tokens(tok, rou, (size_t)(first - rou) + isep_len, has_image, tpl->placeholder, &instruction_len);
         instruction_len -= 2;
         if (instruction_len > 0) mask_range(labels, cur_len, cur_len + instruction_len);
         cur_len += round_len;
-        if (!rou_end) break;
-        rou = rou_end + sep2_len;
     }
+    ids_free(&starts);
+    ids_free(&ends);
     mask_range(labels, cur_len, (long)labels->len);
     *mismatch = (max_len <= 0 || cur_len < max_len) && cur_len != total_len;
     if (*mismatch) mask_range(labels, 0, (long)labels->len);
@@ -181,26 +228,35 @@ static int move_placeholder_to_front(char **text, const char *placeholder) {
     return VLM_OK;
 }
 
-static int build_prompt_two(const Template *tpl, Turn *turns, int n, Prompt *p, const char *where) {
+// TWO: [system sep] ROLE ": " message sep|sep2 ...   MPT: system sep ROLE message sep ...
+// Answers, their closing separator and the template's answer_lead are learned.
+static int build_prompt_turns(const Template *tpl, Turn *turns, int n, Prompt *p, const char *where) {
     int rc = VLM_OK;
     if (n > 0 && turns[0].role != ROLE_HUMAN) { turns++; n--; }  // upstream skips a leading gpt turn
     if (tpl->system) {
         rc = prompt_add(p, tpl->system, false);
         if (rc == VLM_OK) rc = prompt_add(p, tpl->sep, false);
     }
+    bool two = tpl->style == TPL_TWO;
     for (int i = 0; i < n && rc == VLM_OK; i++) {
         if ((int)turns[i].role != i % 2)
             return vlm_fail(VLM_ERR_INPUT, NULL, where, "conversations[%d]: roles must alternate human, gpt, ...", i);
-        const char *role = tpl->roles[i % 2];
+        bool answer = i % 2 == 1, empty = turns[i].text[0] == '\0';
+        // the role as written: "USER" + ": " (TWO) or the llama-3 header (MPT);
+        // an empty message leaves only "ROLE:" (TWO) or the header (MPT)
+        char role[128];
+        snprintf(role, sizeof role, two ? "%s%s" : "%s", tpl->roles[i % 2], two ? (empty ? ":" : ": ") : "");
+        size_t lead = answer && !empty ? (size_t)tpl->answer_lead : 0, role_len = strlen(role);
+        char lead_text[16] = "";
+        memcpy(lead_text, role + role_len - lead, lead);
+        lead_text[lead] = '\0';
+        role[role_len - lead] = '\0';
         rc = prompt_add(p, role, false);
-        if (turns[i].text[0] == '\0') {  // upstream: an empty message leaves "ROLE:"
-            if (rc == VLM_OK) rc = prompt_add(p, ":", false);
-            continue;
-        }
-        bool answer = i % 2 == 1;
-        if (rc == VLM_OK) rc = prompt_add(p, ": ", false);
+        if (rc == VLM_OK) rc = prompt_add(p, lead_text, true);
+        if (empty) continue;
         if (rc == VLM_OK) rc = prompt_add(p, turns[i].text, answer);
-        if (rc == VLM_OK) rc = prompt_add(p, answer ? tpl->sep2 : tpl->sep, answer);
+        const char *close = two ? (answer ? tpl->sep2 : tpl->sep) : tpl->sep;
+        if (rc == VLM_OK) rc = prompt_add(p, close, answer);
     }
     return rc;
 }
@@ -256,7 +312,7 @@ int template_render(const Template *tpl, const Tokenizer *tok, const Conversatio
     }
     if (rc == VLM_OK) {
         rc = tpl->style == TPL_PLAIN ? build_prompt_plain(tpl, turns, conv->n_turns, &p, where)
-                                     : build_prompt_two(tpl, turns, conv->n_turns, &p, where);
+                                     : build_prompt_turns(tpl, turns, conv->n_turns, &p, where);
     }
     // plain always goes through tokenizer_image_token; v1 only for records with an image
     bool image_path = has_image || tpl->style == TPL_PLAIN;
@@ -268,8 +324,8 @@ int template_render(const Template *tpl, const Tokenizer *tok, const Conversatio
     }
     if (rc == VLM_OK) rc = ids_extend(&upstream, ids.data, ids.len);
     if (rc == VLM_OK) {
-        if (tpl->style == TPL_TWO) {
-            rc = upstream_labels_two(tpl, tok, p.text.data, image_path, max_len, &ids, &upstream, &out->mismatch);
+        if (tpl->style != TPL_PLAIN) {
+            rc = upstream_labels_rounds(tpl, tok, p.text.data, image_path, max_len, &ids, &upstream, &out->mismatch);
         } else {
             long n_masked;
             rc = count_tokens(tok, tpl->placeholder, strlen(tpl->placeholder), true, tpl->placeholder, &n_masked);

@@ -3,6 +3,7 @@
 //   plain       LLaVA preprocess_plain (pretraining captions)
 //   v1          LLaVA preprocess_v1 with conv_vicuna_v1 (alias vicuna_v1)
 //   mplug_owl2  mPLUG-Owl2 preprocess_v1 with conv_mplug_owl2 (no system prompt)
+//   llava_llama_3  OLA-VLM preprocess_llama_3 with conv_llava_llama_3 (MPT style)
 // One IMAGE_TOKEN_INDEX (-200) stands for each image placeholder; masked
 // labels are IGNORE_INDEX (-100). Both placeholder dialects, <image> and
 // <|image|>, are accepted and converted to the template's own.
@@ -27,7 +28,7 @@
 #define IMAGE_TOKEN_INDEX (-200)
 #define IGNORE_INDEX (-100)
 
-typedef enum { TPL_PLAIN, TPL_TWO } TemplateStyle;
+typedef enum { TPL_PLAIN, TPL_TWO, TPL_MPT } TemplateStyle;
 
 typedef struct {
     const char *name;
@@ -36,6 +37,10 @@ typedef struct {
     const char *roles[2];     // human, gpt
     const char *sep, *sep2;
     const char *placeholder;  // "<image>" or "<|image|>"
+    // bytes at the end of the gpt role that upstream's "- 2" counts as answer
+    // (TWO: the space of "ASSISTANT: "; llama-3: the "\n\n" after the header)
+    int answer_lead;
+    const char *pad_token;    // added by upstream's train() when the tokenizer has no pad (NULL: use unk)
 } Template;
 
 typedef enum { MASK_SPANS, MASK_UPSTREAM } MaskPolicy;
@@ -55,5 +60,9 @@ const char *template_names(void);
 int template_render(const Template *tpl, const Tokenizer *tok, const Conversation *conv, int max_len,
                     MaskPolicy policy, Rendered *out, const char *where);
 void rendered_free(Rendered *r);
+
+// Gives the tokenizer the pad token upstream's train() adds for this template
+// when it has none (OLA-VLM adds "<pad>" to Llama-3), as a new special token.
+int template_prepare_tokenizer(const Template *tpl, Tokenizer *tok);
 
 #endif

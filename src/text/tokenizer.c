@@ -13,7 +13,7 @@
 
 #define MAX_TOKENIZER_BYTES (64u << 20)
 
-static int add_special(Tokenizer *t, const char *text, int32_t id) {
+int tokenizer_add_special(Tokenizer *t, const char *text, int32_t id) {
     for (int i = 0; i < t->n_specials; i++) {
         if (strcmp(t->specials[i].text, text) == 0) {
             t->specials[i].id = id;
@@ -41,7 +41,7 @@ static int init_sentencepiece(Tokenizer *t) {
     const int32_t ids[3] = {t->unk_id, t->bos_id, t->eos_id};
     for (int i = 0; i < 3; i++) {
         if (ids[i] < 0 || ids[i] >= t->sp.n_pieces) continue;
-        if (add_special(t, t->sp.pieces[ids[i]].piece, ids[i]) != VLM_OK) return VLM_ERR_FAIL;
+        if (tokenizer_add_special(t, t->sp.pieces[ids[i]].piece, ids[i]) != VLM_OK) return VLM_ERR_FAIL;
     }
     return VLM_OK;
 }
@@ -59,7 +59,7 @@ static int init_tiktoken(Tokenizer *t) {
         char name[64];
         if (i < 10) snprintf(name, sizeof name, "%s", FIRST[i]);
         else snprintf(name, sizeof name, "<|reserved_special_token_%d|>", i - 5);
-        if (add_special(t, name, base + i) != VLM_OK) return VLM_ERR_FAIL;
+        if (tokenizer_add_special(t, name, base + i) != VLM_OK) return VLM_ERR_FAIL;
     }
     t->bos_id = base;
     t->eos_id = base + 1;
@@ -101,7 +101,7 @@ static int apply_config_file(Tokenizer *t, const char *dir, const char *file) {
             rc = vlm_fail(VLM_ERR_INPUT, path, key, "added token needs a numeric id and a content string");
             goto done;
         }
-        if ((rc = add_special(t, content, (int32_t)id)) != VLM_OK) goto done;
+        if ((rc = tokenizer_add_special(t, content, (int32_t)id)) != VLM_OK) goto done;
     }
     static const char *const ROLES[4] = {"bos_token", "eos_token", "pad_token", "unk_token"};
     int32_t *slots[4] = {&t->bos_id, &t->eos_id, &t->pad_id, &t->unk_id};
@@ -224,12 +224,13 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
 }
 
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out) {
-    size_t start = out->len;
+    bool first = true;  // sentencepiece drops the dummy prefix of the first non-control piece only
     int rc = VLM_OK;
     for (size_t i = 0; i < n && rc == VLM_OK; i++) {
         int32_t id = ids[i];
         if (t->kind == TOK_SENTENCEPIECE && id >= 0 && id < t->sp.n_pieces) {
-            rc = sp_decode_piece(&t->sp, id, out->len == start, out);
+            rc = sp_decode_piece(&t->sp, id, first, out);
+            first = first && t->sp.pieces[id].type == SP_CONTROL;
         } else if (t->kind == TOK_TIKTOKEN && id >= 0 && id < t->tt.n_ranks) {
             rc = str_append(out, t->tt.tokens[id], t->tt.token_lens[id]);
         } else {

@@ -53,6 +53,8 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
 // Appends the text of ids to out (specials as their text, control pieces of
 // SentencePiece as nothing, like sentencepiece's DecodeIds).
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out);
+// Adds a special token (recognised in text) with the given id.
+int tokenizer_add_special(Tokenizer *t, const char *text, int32_t id);
 // The id of a special token or vocabulary piece, or -1.
 int32_t tokenizer_token_id(const Tokenizer *t, const char *token);
 

@@ -26,5 +26,6 @@ Suite *pickle_suite(void);
 Suite *torch_bin_suite(void);
 Suite *checkpoint_suite(void);
 Suite *cli_suite(void);
+Suite *text_suite(void);
 
 #endif

@@ -1,0 +1,205 @@
+// Parity tests of the text path against fixtures written by the references
+// (tools/make_text_fixtures.py: sentencepiece, transformers' slow LLaMA
+// tokenizer, tiktoken, and the upstream preprocess functions). Every id and
+// every label must match exactly.
+#include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "text/template.h"
+#include "text/tokenizer.h"
+#include "test_util.h"
+
+#define LLAMA2 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"
+#define LLAMA3 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama3/tokenizer.model"
+
+static json_t *load_fixture(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "text/%s", name);
+    json_error_t err;
+    json_t *j = json_load_file(fixture(rel), 0, &err);
+    ck_assert_msg(j != NULL, "%s: %s", name, err.text);
+    return j;
+}
+
+static void assert_ids_equal(const IdBuf *got, json_t *want, const char *what, size_t index) {
+    size_t n = json_array_size(want);
+    int same = got->len == n;
+    for (size_t k = 0; same && k < n; k++) same = got->data[k] == json_integer_value(json_array_get(want, k));
+    if (!same) {
+        char g[512] = "", *w = json_dumps(want, JSON_COMPACT);
+        for (size_t k = 0; k < got->len && strlen(g) < 480; k++) snprintf(g + strlen(g), sizeof g - strlen(g), "%d,", got->data[k]);
+        ck_abort_msg("%s %zu:\n  got  [%s]\n  want %.500s", what, index, g, w);
+    }
+}
+
+// Encodes every corpus string and compares with the reference's ids.
+static void check_encoding(const char *model, const char *fixture_name, const char *key, int flags) {
+    Tokenizer tok;
+    ck_assert_msg(tokenizer_load(&tok, model) == VLM_OK, "%s", vlm_last_error());
+    json_t *corpus = load_fixture("corpus.json"), *ref = load_fixture(fixture_name);
+    json_t *expected = json_object_get(ref, key);
+    ck_assert_uint_eq(json_array_size(expected), json_array_size(corpus));
+    size_t i;
+    json_t *text;
+    json_array_foreach(corpus, i, text) {
+        IdBuf ids = {0};
+        ck_assert_int_eq(tokenizer_encode(&tok, json_string_value(text), json_string_length(text), flags, &ids), VLM_OK);
+        assert_ids_equal(&ids, json_array_get(expected, i), key, i);
+        ids_free(&ids);
+    }
+    json_decref(corpus);
+    json_decref(ref);
+    tokenizer_free(&tok);
+}
+
+// Decodes the reference's ids (without BOS) back to the reference's text.
+static void check_decoding(const char *model, const char *fixture_name) {
+    Tokenizer tok;
+    ck_assert_int_eq(tokenizer_load(&tok, model), VLM_OK);
+    json_t *ref = load_fixture(fixture_name);
+    json_t *encoded = json_object_get(ref, "encode"), *decoded = json_object_get(ref, "decode");
+    size_t i;
+    json_t *ids_json;
+    json_array_foreach(encoded, i, ids_json) {
+        IdBuf ids = {0};
+        for (size_t k = 1; k < json_array_size(ids_json); k++) ids_push(&ids, (int32_t)json_integer_value(json_array_get(ids_json, k)));
+        StrBuf text = {0};
+        ck_assert_int_eq(tokenizer_decode(&tok, ids.data, ids.len, &text), VLM_OK);
+        const char *want = json_string_value(json_array_get(decoded, i));
+        ck_assert_msg(strcmp(text.data ? text.data : "", want) == 0, "decode %zu: '%s' != '%s'", i, text.data, want);
+        str_free(&text);
+        ids_free(&ids);
+    }
+    json_decref(ref);
+    tokenizer_free(&tok);
+}
+
+START_TEST(llama2_sentencepiece_encode) { check_encoding(LLAMA2, "llama2.json", "encode", TOK_ADD_BOS); }
+END_TEST
+START_TEST(llama2_hf_slow_legacy_specials) { check_encoding(LLAMA2, "llama2.json", "hf_slow", TOK_ADD_BOS | TOK_SPLIT_SPECIAL); }
+END_TEST
+START_TEST(llama2_decode) { check_decoding(LLAMA2, "llama2.json"); }
+END_TEST
+START_TEST(llama3_tiktoken_encode) { check_encoding(LLAMA3, "llama3.json", "encode", TOK_ADD_BOS | TOK_SPLIT_SPECIAL); }
+END_TEST
+START_TEST(llama3_decode) { check_decoding(LLAMA3, "llama3.json"); }
+END_TEST
+
+START_TEST(llama3_special_table_matches_reference) {
+    Tokenizer tok;
+    ck_assert_int_eq(tokenizer_load(&tok, LLAMA3), VLM_OK);
+    json_t *ref = load_fixture("llama3.json");
+    json_t *specials = json_object_get(ref, "special_tokens");
+    ck_assert_int_eq((int)json_object_size(specials), 256);
+    const char *name;
+    json_t *id;
+    json_object_foreach(specials, name, id) ck_assert_int_eq(tokenizer_token_id(&tok, name), json_integer_value(id));
+    ck_assert_str_eq(json_string_value(json_object_get(ref, "pattern")), LLAMA3_SPLIT_PATTERN);
+    json_decref(ref);
+    tokenizer_free(&tok);
+}
+END_TEST
+
+START_TEST(bad_tokenizer_files) {
+    Tokenizer tok;
+    ck_assert_int_eq(tokenizer_load(&tok, fixture("formats/dtypes.safetensors")), VLM_ERR_INPUT);
+    ck_assert_int_eq(tokenizer_load(&tok, fixture("does-not-exist/tokenizer.model")), VLM_ERR_INPUT);
+    ck_assert_int_eq(tokenizer_load(&tok, fixture("formats")), VLM_ERR_INPUT);
+    ck_assert(strstr(vlm_last_error(), "no tokenizer.model") != NULL);
+    ck_assert_int_eq(tokenizer_load(&tok, LLAMA2), VLM_OK);
+    IdBuf ids = {0};
+    ck_assert_int_eq(tokenizer_encode(&tok, "a\xff" "b", 3, 0, &ids), VLM_ERR_INPUT);
+    ck_assert(strstr(vlm_last_error(), "not valid UTF-8") != NULL);
+    ids_free(&ids);
+    tokenizer_free(&tok);
+}
+END_TEST
+
+// ---------------------------------------------------------------------------- templates
+
+static void check_template(const char *name) {
+    json_t *params = json_object_get(load_fixture("render_params.json"), name);
+    ck_assert_msg(params != NULL, "no render params for %s", name);
+    const char *tok_name = json_string_value(json_object_get(params, "tokenizer"));
+    int max_len = (int)json_integer_value(json_object_get(params, "max_len"));
+    Tokenizer tok;
+    ck_assert_int_eq(tokenizer_load(&tok, strcmp(tok_name, "llama3") == 0 ? LLAMA3 : LLAMA2), VLM_OK);
+    const Template *tpl = template_find(name);
+    ck_assert_ptr_nonnull(tpl);
+    ck_assert_int_eq(template_prepare_tokenizer(tpl, &tok), VLM_OK);
+    ck_assert_int_eq(tok.pad_id >= 0 ? tok.pad_id : tok.unk_id, json_integer_value(json_object_get(params, "pad_token_id")));
+    char data_name[128], expected_name[128];
+    snprintf(data_name, sizeof data_name, "render_%s_data.json", name);
+    snprintf(expected_name, sizeof expected_name, "text/render_%s_expected.jsonl", name);
+    json_t *data = load_fixture(data_name);
+    FILE *f = fopen(fixture(expected_name), "r");
+    ck_assert_ptr_nonnull(f);
+    char *line = NULL;
+    size_t cap = 0;
+    size_t i;
+    json_t *record;
+    int mismatches = 0, checked_spans = 0;
+    json_array_foreach(data, i, record) {
+        ck_assert(getline(&line, &cap, f) > 0);
+        json_t *want = json_loads(line, 0, NULL);
+        Conversation conv;
+        char where[32];
+        snprintf(where, sizeof where, "record %zu", i);
+        ck_assert_msg(conversation_parse(&conv, record, where) == VLM_OK, "%s", vlm_last_error());
+        Rendered up, spans;
+        ck_assert_msg(template_render(tpl, &tok, &conv, max_len, MASK_UPSTREAM, &up, where) == VLM_OK, "%s", vlm_last_error());
+        assert_ids_equal(&up.input_ids, json_object_get(want, "input_ids"), "input_ids of record", i);
+        assert_ids_equal(&up.labels, json_object_get(want, "labels"), "upstream labels of record", i);
+        ck_assert_msg(up.mismatch == json_is_true(json_object_get(want, "mismatch")), "mismatch flag of record %zu", i);
+        mismatches += up.mismatch;
+        // the default policy: the same ids, and the same labels wherever upstream had no mismatch
+        ck_assert_int_eq(template_render(tpl, &tok, &conv, max_len, MASK_SPANS, &spans, where), VLM_OK);
+        assert_ids_equal(&spans.input_ids, json_object_get(want, "input_ids"), "input_ids (spans) of record", i);
+        if (!up.mismatch) {
+            assert_ids_equal(&spans.labels, json_object_get(want, "labels"), "span labels of record", i);
+            checked_spans++;
+        } else if (!spans.truncated) {
+            int learned = 0;
+            for (size_t k = 0; k < spans.labels.len; k++) learned += spans.labels.data[k] != IGNORE_INDEX;
+            ck_assert_msg(learned > 0, "record %zu: a mismatched record still has answers to learn", i);
+        }
+        rendered_free(&up);
+        rendered_free(&spans);
+        conversation_free(&conv);
+        json_decref(want);
+    }
+    ck_assert_int_ge((int)json_array_size(data), 200);
+    ck_assert_int_gt(checked_spans, 150);
+    free(line);
+    fclose(f);
+    json_decref(data);
+    tokenizer_free(&tok);
+    (void)mismatches;
+}
+
+START_TEST(template_plain) { check_template("plain"); }
+END_TEST
+START_TEST(template_v1) { check_template("v1"); }
+END_TEST
+START_TEST(template_mplug_owl2) { check_template("mplug_owl2"); }
+END_TEST
+START_TEST(template_llava_llama_3) { check_template("llava_llama_3"); }
+END_TEST
+
+Suite *text_suite(void) {
+    return SUITE("text", "", 300,
+                 llama2_sentencepiece_encode,
+                 llama2_hf_slow_legacy_specials,
+                 llama2_decode,
+                 llama3_tiktoken_encode,
+                 llama3_decode,
+                 llama3_special_table_matches_reference,
+                 bad_tokenizer_files,
+                 template_plain,
+                 template_v1,
+                 template_mplug_owl2,
+                 template_llava_llama_3);
+}
