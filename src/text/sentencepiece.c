@@ -207,7 +207,8 @@ int sp_piece_to_id(const SpModel *m, const char *piece, size_t len) {
 static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
 
 // Builds the normalised text and, for each of its bytes, the source byte it
-// came from (the dummy prefix maps to the first byte of the text).
+// came from (the dummy prefix maps to the first byte of the text). Both
+// buffers are sized once: a byte becomes at most 3 (a space mark).
 static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out, IdBuf *source) {
     size_t start = 0, end = len;
     if (m->remove_extra_whitespaces) {
@@ -215,21 +216,31 @@ static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out
         while (end > start && text[end - 1] == ' ') end--;
     }
     if (start == end) return VLM_OK;
-    int rc = VLM_OK;
-    size_t before;
-    if (m->add_dummy_prefix) rc = m->escape_whitespaces ? str_append(out, SPACE_MARK, 3) : str_append(out, " ", 1);
-    while (rc == VLM_OK && source->len < out->len) rc = ids_push(source, (int32_t)start);
-    for (size_t i = start; i < end && rc == VLM_OK; i++) {
-        before = out->len;
+    size_t cap = 3 * (end - start) + 4;
+    out->data = vlm_malloc(cap);
+    source->data = vlm_malloc(cap * sizeof *source->data);
+    if (!out->data || !source->data) return VLM_ERR_FAIL;
+    out->cap = source->cap = cap;
+    char *w = out->data;
+    int32_t *src = source->data;
+    const char *space = m->escape_whitespaces ? SPACE_MARK : " ";
+    size_t space_len = m->escape_whitespaces ? 3 : 1;
+    if (m->add_dummy_prefix) {
+        for (size_t k = 0; k < space_len; k++) { *w++ = space[k]; *src++ = (int32_t)start; }
+    }
+    for (size_t i = start; i < end; i++) {
         if (text[i] == ' ') {
             if (m->remove_extra_whitespaces && i > start && text[i - 1] == ' ') continue;
-            rc = m->escape_whitespaces ? str_append(out, SPACE_MARK, 3) : str_append(out, " ", 1);
+            for (size_t k = 0; k < space_len; k++) { *w++ = space[k]; *src++ = (int32_t)i; }
         } else {
-            rc = str_append(out, text + i, 1);
+            *w++ = text[i];
+            *src++ = (int32_t)i;
         }
-        for (size_t k = before; k < out->len && rc == VLM_OK; k++) rc = ids_push(source, (int32_t)i);
     }
-    return rc;
+    out->len = (size_t)(w - out->data);
+    source->len = (size_t)(src - source->data);
+    *w = '\0';
+    return VLM_OK;
 }
 
 // ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ int tokenizer_add_special(Tokenizer *t, const char *text, int32_t id) {
     char *copy = vlm_strdup(text);
     if (!copy) return VLM_ERR_FAIL;
     t->specials[t->n_specials++] = (SpecialToken){copy, strlen(copy), id};
+    t->special_first[(unsigned char)copy[0]] = true;
     if (id >= t->vocab_size) t->vocab_size = id + 1;
     return VLM_OK;
 }
@@ -208,7 +209,7 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
     if (!(flags & TOK_SPLIT_SPECIAL)) return rc == VLM_OK ? encode_plain(t, text, len, out, spans, 0) : rc;
     size_t chunk = 0;
     for (size_t at = 0; at < len && rc == VLM_OK;) {
-        const SpecialToken *s = special_at(t, text, len, at);
+        const SpecialToken *s = t->special_first[(unsigned char)text[at]] ? special_at(t, text, len, at) : NULL;
         if (!s) {
             at++;
             continue;
