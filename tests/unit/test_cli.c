@@ -115,6 +115,80 @@ START_TEST(convert_bin_to_safetensors) {
 }
 END_TEST
 
+#define LLAMA2 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"
+
+// Writes text to a fresh temporary file and returns its path (static buffer).
+static const char *temp_file(const char *text) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/vlm-cli-in-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+START_TEST(tokenize_roundtrip) {
+    const char *in = temp_file("\"Hello</s>USER: hi\"\n\"\\u65e5\\u672c \\ud83d\\ude00\"\n");
+    char args[512];
+    snprintf(args, sizeof args, "tokenize --tokenizer %s < %s", LLAMA2, in);
+    ck_assert_msg(run_vlm(args, out, BUF, err, BUF) == 0, "%s", err);
+    ck_assert_msg(strncmp(out, "[1,15043,2,3148,1001,29901,7251]\n", 33) == 0, "%s", out);
+    // --no-special keeps "</s>" as text; --no-bos drops the 1
+    snprintf(args, sizeof args, "tokenize --no-bos --no-special --tokenizer %s < %s", LLAMA2, in);
+    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 0);
+    ck_assert_msg(strncmp(out, "[15043,829,29879,29958,11889,29901,7251]\n", 40) == 0, "%s", out);
+    // decode what was encoded
+    const char *ids = temp_file("[1,15043,2,3148,1001,29901,7251]\n");
+    snprintf(args, sizeof args, "tokenize --decode --tokenizer %s < %s", LLAMA2, ids);
+    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 0);
+X
+    unlink(in);
+    unlink(ids);
+}
+END_TEST
+
+START_TEST(tokenize_bad_input) {
+    const char *in = temp_file("\"ok\"\nnot json\n");
+    char args[512];
+    snprintf(args, sizeof args, "tokenize --tokenizer %s < %s", LLAMA2, in);
+    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 2);
+    ck_assert_msg(strstr(err, "<stdin>: line 2: invalid JSON") != NULL, "%s", err);
+    ck_assert_int_eq(vlm("tokenize --tokenizer %s", fixture("formats/dtypes.safetensors")), 2);
+    ck_assert_msg(strstr(err, "not a SentencePiece model") != NULL, "%s", err);
+    unlink(in);
+}
+END_TEST
+
+START_TEST(data_render_lines_and_errors) {
+    const char *data = temp_file(
+        "[{\"id\": 3, \"image\": \"a.jpg\", \"conversations\": [{\"from\": \"human\", \"value\": \"Hi <|image|>\"},"
+        " {\"from\": \"gpt\", \"value\": \"A cat.\"}]}]");
+    char args[512];
+    snprintf(args, sizeof args, "data render --template v1 --tokenizer %s %s", LLAMA2, data);
+    ck_assert_msg(run_vlm(args, out, BUF, err, BUF) == 0, "%s", err);
+    json_t *line = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+    ck_assert_ptr_nonnull(line);
+    ck_assert_int_eq(json_integer_value(json_object_get(line, "id")), 3);
+    json_t *ids = json_object_get(line, "input_ids"), *labels = json_object_get(line, "labels");
+    ck_assert_int_eq(json_array_size(ids), json_array_size(labels));
+    int images = 0;
+    for (size_t i = 0; i < json_array_size(ids); i++) images += json_integer_value(json_array_get(ids, i)) == -200;
+    ck_assert_int_eq(images, 1);  // the <|image|> dialect works with v1
+    json_decref(line);
+    ck_assert(strstr(err, "rendered 1 records with template v1: 0 tokenization mismatches") != NULL);
+    unlink(data);
+    // a record whose roles do not alternate: exit 2 naming file and record
+    data = temp_file("[{\"conversations\": [{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"b\"}]}]");
+    snprintf(args, sizeof args, "data render --template v1 --tokenizer %s %s", LLAMA2, data);
+    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 2);
+    ck_assert_msg(strstr(err, data) && strstr(err, "record 0: conversations[1]: roles must alternate"), "%s", err);
+    unlink(data);
+    ck_assert_int_eq(vlm("data render --template nope --tokenizer x %s", "y.json"), 2);
+    ck_assert(strstr(err, "unknown template 'nope'") != NULL);
+}
+END_TEST
+
 Suite *cli_suite(void) {
     return SUITE("cli", "", 60,
                  inspect_text,
@@ -122,5 +196,8 @@ Suite *cli_suite(void) {
                  inspect_verify_counts_nonfinite,
                  hostile_inputs_get_one_line_error,
                  usage_errors_exit_2,
-                 convert_bin_to_safetensors);
+                 convert_bin_to_safetensors,
+                 tokenize_roundtrip,
+                 tokenize_bad_input,
+                 data_render_lines_and_errors);
 }

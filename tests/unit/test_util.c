@@ -28,7 +28,9 @@ int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_
     close(mkstemp(out_path));
     close(mkstemp(err_path));
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", VLM_BINARY, args, out_path, err_path);
+    // stdin is /dev/null unless the arguments redirect it themselves
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s%s", VLM_BINARY, args, out_path, err_path,
+             strchr(args, '<') ? "" : " </dev/null");
     int status = system(cmd);
     slurp(out_path, out, out_size);
     slurp(err_path, err, err_size);
