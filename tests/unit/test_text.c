@@ -121,7 +121,8 @@ END_TEST
 // ---------------------------------------------------------------------------- templates
 
 static void check_template(const char *name) {
-    json_t *params = json_object_get(load_fixture("render_params.json"), name);
+    json_t *all_params = load_fixture("render_params.json");
+    json_t *params = json_object_get(all_params, name);
     ck_assert_msg(params != NULL, "no render params for %s", name);
     const char *tok_name = json_string_value(json_object_get(params, "tokenizer"));
     int max_len = (int)json_integer_value(json_object_get(params, "max_len"));
@@ -177,6 +178,7 @@ static void check_template(const char *name) {
     fclose(f);
     json_decref(data);
     tokenizer_free(&tok);
+    json_decref(all_params);
     (void)mismatches;
 }
 
@@ -190,7 +192,7 @@ START_TEST(template_llava_llama_3) { check_template("llava_llama_3"); }
 END_TEST
 
 Suite *text_suite(void) {
-    return SUITE("text", "", 300,
+    return SUITE("text", "parser", 300,
                  llama2_sentencepiece_encode,
                  llama2_hf_slow_legacy_specials,
                  llama2_decode,
