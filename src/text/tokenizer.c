@@ -69,6 +69,53 @@ static int init_tiktoken(Tokenizer *t) {
     return VLM_OK;
 }
 
+// tokenizer.json: the BPE model, its added tokens (each splits text, as HF's
+// AddedVocabulary does) and the BOS its TemplateProcessing puts first.
+static int load_tokenizer_json(Tokenizer *t, const char *path) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "invalid JSON: %s (line %d)", jerr.text, jerr.line);
+    }
+    t->kind = TOK_HF_BPE;
+    int rc = hf_bpe_load(&t->hf, root, path);
+    t->vocab_size = t->hf.n_vocab;
+    t->unk_id = t->hf.unk_id;
+    t->bos_id = t->eos_id = t->pad_id = -1;
+    size_t i;
+    json_t *added;
+    json_array_foreach(json_object_get(root, "added_tokens"), i, added) {
+        if (rc != VLM_OK) break;
+        const char *content = json_string_value(json_object_get(added, "content"));
+        json_t *id = json_object_get(added, "id");
+        if (!content || !content[0] || !json_is_integer(id)) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, "added_tokens", "entry %zu needs an id and a content", i);
+        } else if (json_is_true(json_object_get(added, "lstrip")) || json_is_true(json_object_get(added, "rstrip")) ||
+                   json_is_true(json_object_get(added, "single_word"))) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, content, "added tokens with lstrip / rstrip / single_word are not supported yet");
+        } else {
+            rc = tokenizer_add_special(t, content, (int32_t)json_integer_value(id));
+        }
+    }
+    // post_processor: TemplateProcessing (maybe inside a Sequence) whose single starts with a SpecialToken
+    json_t *post = json_object_get(root, "post_processor");
+    if (json_is_object(post) && json_string_value(json_object_get(post, "type")) &&
+        strcmp(json_string_value(json_object_get(post, "type")), "Sequence") == 0) {
+        json_t *p;
+        json_array_foreach(json_object_get(post, "processors"), i, p) {
+            const char *type = json_string_value(json_object_get(p, "type"));
+            if (type && strcmp(type, "TemplateProcessing") == 0) post = p;
+        }
+    }
+    const char *first = json_string_value(
+        json_object_get(json_object_get(json_array_get(json_object_get(post, "single"), 0), "SpecialToken"), "id"));
+    t->add_bos = first != NULL;
+    if (rc == VLM_OK && first) t->bos_id = tokenizer_token_id(t, first);
+    json_decref(root);
+    return rc;
+}
+
 static const char *token_content(json_t *v) {
     if (json_is_string(v)) return json_string_value(v);
     if (json_is_object(v)) return json_string_value(json_object_get(v, "content"));
@@ -135,11 +182,18 @@ int tokenizer_load(Tokenizer *t, const char *path) {
     if (!model_path || !dir || !t->path) { free(model_path); free(dir); return VLM_ERR_FAIL; }
     MappedFile m = {0};
     int rc = VLM_OK;
-    if (is_dir && !file_exists(model_path))
-        rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "no tokenizer.model in this directory");
-    if (rc == VLM_OK) rc = file_map(model_path, &m);
+    if (is_dir && !file_exists(model_path)) {
+        free(model_path);
+        model_path = path_join(path, "tokenizer.json");
+        if (!model_path) rc = VLM_ERR_FAIL;
+        else if (!file_exists(model_path))
+            rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "no tokenizer.model or tokenizer.json in this directory");
+    }
+    bool json = rc == VLM_OK && path_has_suffix(model_path, ".json");
+    if (json) rc = load_tokenizer_json(t, model_path);
+    else if (rc == VLM_OK) rc = file_map(model_path, &m);
     if (rc == VLM_OK && m.size > MAX_TOKENIZER_BYTES) rc = vlm_fail(VLM_ERR_INPUT, model_path, NULL, "larger than 64 MB");
-    if (rc == VLM_OK) {
+    if (rc == VLM_OK && !json) {
         if (tiktoken_sniff(m.data, m.size)) {
             t->kind = TOK_TIKTOKEN;
             rc = tiktoken_load(&t->tt, (const char *)m.data, m.size, model_path);
@@ -162,6 +216,7 @@ int tokenizer_load(Tokenizer *t, const char *path) {
 void tokenizer_free(Tokenizer *t) {
     sp_free(&t->sp);
     tiktoken_free(&t->tt);
+    hf_bpe_free(&t->hf);
     for (int i = 0; i < t->n_specials; i++) free(t->specials[i].text);
     free(t->specials);
     free(t->path);
@@ -173,13 +228,18 @@ int32_t tokenizer_token_id(const Tokenizer *t, const char *token) {
         if (strcmp(t->specials[i].text, token) == 0) return t->specials[i].id;
     size_t n = strlen(token);
     if (t->kind == TOK_SENTENCEPIECE) return sp_piece_to_id(&t->sp, token, n);
+    if (t->kind == TOK_HF_BPE) return strmap_get(&t->hf.vocab, token, n);
     return strmap_get(&t->tt.ranks, token, n);
 }
 
+// Encodes text with no special tokens in it; base is its offset in the input.
 static int encode_plain(const Tokenizer *t, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
     if (len == 0) return VLM_OK;
-    return t->kind == TOK_SENTENCEPIECE ? sp_encode(&t->sp, text, len, out, spans, base)
-                                        : tiktoken_encode(&t->tt, text, len, out, spans, base);
+    switch (t->kind) {
+    case TOK_SENTENCEPIECE: return sp_encode(&t->sp, text, len, out, spans, base);
+    case TOK_HF_BPE: return hf_bpe_encode(&t->hf, text, len, base == 0, out, spans, base);
+    default: return tiktoken_encode(&t->tt, text, len, out, spans, base);
+    }
 }
 
 // The longest special token starting at text[at], or NULL.
@@ -224,7 +284,15 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
     return rc;
 }
 
+// The text of a special token, or NULL.
+static const char *tokenizer_special_text(const Tokenizer *t, int32_t id) {
+    for (int k = 0; k < t->n_specials; k++)
+        if (t->specials[k].id == id) return t->specials[k].text;
+    return NULL;
+}
+
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out) {
+    size_t start = out->len;
     bool first = true;  // sentencepiece drops the dummy prefix of the first non-control piece only
     int rc = VLM_OK;
     for (size_t i = 0; i < n && rc == VLM_OK; i++) {
@@ -234,6 +302,9 @@ int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *o
             first = first && t->sp.pieces[id].type == SP_CONTROL;
         } else if (t->kind == TOK_TIKTOKEN && id >= 0 && id < t->tt.n_ranks) {
             rc = str_append(out, t->tt.tokens[id], t->tt.token_lens[id]);
+        } else if (t->kind == TOK_HF_BPE && id >= 0 && id < t->hf.n_vocab && t->hf.tokens[id] &&
+                   (tokenizer_special_text(t, id) == NULL || hf_bpe_is_byte_token(&t->hf, id))) {
+            rc = hf_bpe_decode_token(&t->hf, id, out);
         } else {
             const SpecialToken *s = NULL;
             for (int k = 0; k < t->n_specials && !s; k++)
@@ -241,6 +312,11 @@ int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *o
             if (!s) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "token id %d is outside the vocabulary", id);
             rc = str_append(out, s->text, s->len);
         }
+    }
+    // the U+2581 layouts of tokenizer.json decode with Strip(" ", 1, 0): one leading space goes
+    if (rc == VLM_OK && t->kind == TOK_HF_BPE && t->hf.space != HF_SPACE_NONE && out->len > start && out->data[start] == ' ') {
+        memmove(out->data + start, out->data + start + 1, out->len - start);
+        out->len--;
     }
     return rc;
 }

@@ -1,6 +1,8 @@
 // A tokenizer as users have it: a tokenizer.model (SentencePiece, or the
-// tiktoken ranks file Meta ships for Llama-3) alone or in a model directory
-// with tokenizer_config.json / special_tokens_map.json.
+// tiktoken ranks file Meta ships for Llama-3) or an HF tokenizer.json, alone
+// or in a model directory with tokenizer_config.json / special_tokens_map.json.
+// A directory with both uses tokenizer.model: LLaVA and mPLUG-Owl2 load the
+// slow tokenizer (use_fast=False), which reads it.
 //
 // Special tokens written inside text ("</s>", "<|eot_id|>") are split out
 // the way the HF tokenizer of each recipe does: each special becomes its id,
@@ -15,10 +17,11 @@
 #include <stdint.h>
 
 #include "text/ids.h"
+#include "text/hf_bpe.h"
 #include "text/sentencepiece.h"
 #include "text/tiktoken.h"
 
-typedef enum { TOK_SENTENCEPIECE, TOK_TIKTOKEN } TokenizerKind;
+typedef enum { TOK_SENTENCEPIECE, TOK_TIKTOKEN, TOK_HF_BPE } TokenizerKind;
 
 typedef struct {
     char *text;
@@ -30,6 +33,7 @@ typedef struct {
     TokenizerKind kind;
     SpModel sp;
     TiktokenModel tt;
+    HfBpeModel hf;
     SpecialToken *specials;  // recognised inside text
     int n_specials;
     bool special_first[256];  // bytes that start some special token: the scan skips the rest

@@ -108,7 +108,7 @@ START_TEST(bad_tokenizer_files) {
     ck_assert_int_eq(tokenizer_load(&tok, fixture("formats/dtypes.safetensors")), VLM_ERR_INPUT);
     ck_assert_int_eq(tokenizer_load(&tok, fixture("does-not-exist/tokenizer.model")), VLM_ERR_INPUT);
     ck_assert_int_eq(tokenizer_load(&tok, fixture("formats")), VLM_ERR_INPUT);
-    ck_assert(strstr(vlm_last_error(), "no tokenizer.model") != NULL);
+    ck_assert(strstr(vlm_last_error(), "no tokenizer.model or tokenizer.json") != NULL);
     ck_assert_int_eq(tokenizer_load(&tok, LLAMA2), VLM_OK);
     IdBuf ids = {0};
     ck_assert_int_eq(tokenizer_encode(&tok, "a\xff" "b", 3, 0, &ids), VLM_ERR_INPUT);
@@ -116,6 +116,44 @@ START_TEST(bad_tokenizer_files) {
     ids_free(&ids);
     tokenizer_free(&tok);
 }
+END_TEST
+
+// tokenizer.json layouts trained by HF tokenizers (tools/make_hf_tokenizer_fixtures.py):
+// every corpus string encodes to HF's ids and HF's ids decode to HF's text.
+static void check_hf_layout(const char *layout) {
+    char dir[256], exp_name[256];
+    snprintf(dir, sizeof dir, "%s", fixture("text/hf/"));
+    strncat(dir, layout, sizeof dir - strlen(dir) - 1);
+    snprintf(exp_name, sizeof exp_name, "hf/%s/expected.json", layout);
+    Tokenizer tok;
+    ck_assert_msg(tokenizer_load(&tok, dir) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_int_eq(tok.kind, TOK_HF_BPE);
+    json_t *corpus = load_fixture("corpus.json"), *ref = load_fixture(exp_name);
+    json_t *encoded = json_object_get(ref, "encode"), *decoded = json_object_get(ref, "decode");
+    size_t i;
+    json_t *text;
+    json_array_foreach(corpus, i, text) {
+        IdBuf ids = {0};
+        ck_assert_int_eq(tokenizer_encode(&tok, json_string_value(text), json_string_length(text),
+                                          TOK_ADD_BOS | TOK_SPLIT_SPECIAL, &ids), VLM_OK);
+        assert_ids_equal(&ids, json_array_get(encoded, i), layout, i);
+        StrBuf back = {0};
+        ck_assert_int_eq(tokenizer_decode(&tok, ids.data + 1, ids.len - 1, &back), VLM_OK);
+        const char *want = json_string_value(json_array_get(decoded, i));
+        ck_assert_msg(strcmp(back.data ? back.data : "", want) == 0, "%s decode %zu: '%s' != '%s'", layout, i, back.data, want);
+        str_free(&back);
+        ids_free(&ids);
+    }
+    json_decref(corpus);
+    json_decref(ref);
+    tokenizer_free(&tok);
+}
+
+START_TEST(hf_json_sentencepiece_layout) { check_hf_layout("sp_bpe"); }
+END_TEST
+START_TEST(hf_json_metaspace_layout) { check_hf_layout("metaspace"); }
+END_TEST
+START_TEST(hf_json_byte_level_layout) { check_hf_layout("byte_level"); }
 END_TEST
 
 // ---------------------------------------------------------------------------- templates
@@ -200,6 +238,9 @@ Suite *text_suite(void) {
                  llama3_decode,
                  llama3_special_table_matches_reference,
                  bad_tokenizer_files,
+                 hf_json_sentencepiece_layout,
+                 hf_json_metaspace_layout,
+                 hf_json_byte_level_layout,
                  template_plain,
                  template_v1,
                  template_mplug_owl2,
