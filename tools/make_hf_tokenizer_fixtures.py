@@ -9,9 +9,7 @@ users' model directories have, with HF's own ids for the shared test corpus:
   byte_level/   Llama-3 style: Split(regex, isolated) + ByteLevel, BPE with
                 ignore_merges, <|begin_of_text|> by TemplateProcessing
 
-Run with tools/.venv after `pip install tokenizers==0.22.1`:
-  tools/.venv/bin/python tools/make_hf_tokenizer_fixtures.py
-Writes tests/fixtures/text/hf/<layout>/{tokenizer.json,expected.json}.
+Run tools/make_hf_tokenizer_fixtures.sh (pins tokenizers 0.22.1). Writes tests/fixtures/text/hf/<layout>/{tokenizer.json,expected.json}.
 """
 import json
 import os
