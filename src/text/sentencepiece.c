@@ -209,7 +209,7 @@ static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
 // Builds the normalised text and, for each of its bytes, the source byte it
 // came from (the dummy prefix maps to the first byte of the text). Both
 // buffers are sized once: a byte becomes at most 3 (a space mark).
-static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out, IdBuf *source) {
+static int normalize(const SpModel *m, const char *text, size_t len, bool dummy_prefix, StrBuf *out, IdBuf *source) {
     size_t start = 0, end = len;
     if (m->remove_extra_whitespaces) {
         while (start < end && text[start] == ' ') start++;
@@ -225,7 +225,7 @@ static int normalize(const SpModel *m, const char *text, size_t len, StrBuf *out
     int32_t *src = source->data;
     const char *space = m->escape_whitespaces ? SPACE_MARK : " ";
     size_t space_len = m->escape_whitespaces ? 3 : 1;
-    if (m->add_dummy_prefix) {
+    if (m->add_dummy_prefix && dummy_prefix) {
         for (size_t k = 0; k < space_len; k++) { *w++ = space[k]; *src++ = (int32_t)start; }
     }
     for (size_t i = start; i < end; i++) {
@@ -328,10 +328,10 @@ static int emit(const SpModel *m, const char *s, const Symbol *sym, IdBuf *out, 
     return VLM_OK;
 }
 
-int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
+int sp_encode(const SpModel *m, const char *text, size_t len, bool dummy_prefix, IdBuf *out, SpanBuf *spans, size_t base) {
     StrBuf norm = {0};
     IdBuf source = {0};
-    int rc = normalize(m, text, len, &norm, &source);
+    int rc = normalize(m, text, len, dummy_prefix, &norm, &source);
     if (rc != VLM_OK || norm.len == 0) {
         str_free(&norm);
         ids_free(&source);

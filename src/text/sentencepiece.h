@@ -42,8 +42,9 @@ int sp_load(SpModel *m, const unsigned char *data, size_t size, const char *name
 void sp_free(SpModel *m);
 
 // Appends the ids of text (no BOS/EOS) to out and, when spans is not NULL,
-// each token's source bytes [start, end) offset by base.
-int sp_encode(const SpModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base);
+// each token's source bytes [start, end) offset by base. dummy_prefix false
+// turns the model's add_dummy_prefix off (transformers' non-legacy mode).
+int sp_encode(const SpModel *m, const char *text, size_t len, bool dummy_prefix, IdBuf *out, SpanBuf *spans, size_t base);
 // Appends the text of one piece id as decoded in context (first: is it the
 // first non-control piece, whose dummy-prefix space is dropped).
 int sp_decode_piece(const SpModel *m, int id, bool first, StrBuf *out);

@@ -14,12 +14,12 @@
 #define L3_HEADER(role) "<|start_header_id|>" role "<|end_header_id|>\n\n"
 
 static const Template TEMPLATES[] = {
-    {"plain", TPL_PLAIN, NULL, {"", ""}, "\n", NULL, "<image>", 0, NULL},
-    {"v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL},
-    {"vicuna_v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL},
-    {"mplug_owl2", TPL_TWO, NULL, {"USER", "ASSISTANT"}, " ", "</s>", "<|image|>", 1, NULL},
+    {"plain", TPL_PLAIN, NULL, {"", ""}, "\n", NULL, "<image>", 0, NULL, false},
+    {"v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL, true},
+    {"vicuna_v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL, true},
+    {"mplug_owl2", TPL_TWO, NULL, {"USER", "ASSISTANT"}, " ", "</s>", "<|image|>", 1, NULL, false},
     {"llava_llama_3", TPL_MPT, L3_HEADER("system") VICUNA_SYSTEM, {L3_HEADER("user"), L3_HEADER("assistant")},
-     "<|eot_id|>", NULL, "<image>", 2, "<pad>"},
+     "<|eot_id|>", NULL, "<image>", 2, "<pad>", false},
 };
 #define N_TEMPLATES (sizeof TEMPLATES / sizeof *TEMPLATES)
 
@@ -196,6 +196,10 @@ static int upstream_labels_rounds(const Template *tpl, const Tokenizer *tok, con
         if (rc == VLM_OK)
             rc = count_tokens(tok, rou, (size_t)(first - rou) + isep_len, has_image, tpl->placeholder, &instruction_len);
         instruction_len -= 2;
+        if (r != 0 && tpl->nonlegacy_correction && tok->kind == TOK_SENTENCEPIECE && !tok->legacy) {
+            round_len -= 1;  // IS_TOKENIZER_GREATER_THAN_0_14 and not tokenizer.legacy
+            instruction_len -= 1;
+        }
         if (instruction_len > 0) mask_range(labels, cur_len, cur_len + instruction_len);
         cur_len += round_len;
     }

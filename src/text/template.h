@@ -41,6 +41,9 @@ typedef struct {
     // (TWO: the space of "ASSISTANT: "; llama-3: the "\n\n" after the header)
     int answer_lead;
     const char *pad_token;    // added by upstream's train() when the tokenizer has no pad (NULL: use unk)
+    // LLaVA's preprocess_v1 (not mPLUG-Owl2's, not OLA-VLM's): with a
+    // non-legacy tokenizer, rounds after the first count one token less
+    bool nonlegacy_correction;
 } Template;
 
 typedef enum { MASK_SPANS, MASK_UPSTREAM } MaskPolicy;

@@ -166,6 +166,8 @@ static int apply_config_file(Tokenizer *t, const char *dir, const char *file) {
     }
     json_t *add_bos = json_object_get(root, "add_bos_token");
     if (json_is_boolean(add_bos)) t->add_bos = json_is_true(add_bos);
+    json_t *legacy = json_object_get(root, "legacy");
+    if (json_is_boolean(legacy)) t->legacy = json_is_true(legacy);
 done:
     json_decref(root);
     free(path);
@@ -175,6 +177,7 @@ done:
 int tokenizer_load(Tokenizer *t, const char *path) {
     memset(t, 0, sizeof *t);
     t->add_bos = true;
+    t->legacy = true;
     int is_dir = dir_exists(path);
     char *model_path = is_dir ? path_join(path, "tokenizer.model") : vlm_strdup(path);
     char *dir = is_dir ? vlm_strdup(path) : path_dirname(path);
@@ -202,6 +205,13 @@ int tokenizer_load(Tokenizer *t, const char *path) {
             t->kind = TOK_SENTENCEPIECE;
             rc = sp_load(&t->sp, m.data, m.size, model_path);
             if (rc == VLM_OK) rc = init_sentencepiece(t);
+            if (rc == VLM_OK) {
+                IdBuf unk = {0};
+                const SpPiece *p = &t->sp.pieces[t->sp.unk_id];
+                rc = sp_encode(&t->sp, p->piece, p->len, false, &unk, NULL, 0);
+                t->unk_length = (int)unk.len;
+                ids_free(&unk);
+            }
         }
     }
     if (rc == VLM_OK) rc = apply_config_file(t, dir, "special_tokens_map.json");
@@ -236,7 +246,7 @@ int32_t tokenizer_token_id(const Tokenizer *t, const char *token) {
 static int encode_plain(const Tokenizer *t, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
     if (len == 0) return VLM_OK;
     switch (t->kind) {
-    case TOK_SENTENCEPIECE: return sp_encode(&t->sp, text, len, out, spans, base);
+    case TOK_SENTENCEPIECE: return sp_encode(&t->sp, text, len, true, out, spans, base);
     case TOK_HF_BPE: return hf_bpe_encode(&t->hf, text, len, base == 0, out, spans, base);
     default: return tiktoken_encode(&t->tt, text, len, out, spans, base);
     }
@@ -258,6 +268,95 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags
     return tokenizer_encode_spans(t, text, len, flags, out, NULL);
 }
 
+static bool is_special_id(const Tokenizer *t, int32_t id) {
+    for (int i = 0; i < t->n_specials; i++)
+        if (t->specials[i].id == id) return true;
+    return false;
+}
+
+// One stretch of non-legacy text: no dummy prefix, except that a stretch
+// starting with a space is encoded as "<unk>" + stretch with the unk's tokens
+// dropped (LlamaTokenizer._tokenize), so its first word keeps its space.
+static int encode_nonlegacy_chunk(const Tokenizer *t, const char *s, size_t n, IdBuf *ids, SpanBuf *spans) {
+    bool spaced = s[0] == ' ' || (n >= 3 && memcmp(s, "\xe2\x96\x81", 3) == 0);
+    if (!spaced) return sp_encode(&t->sp, s, n, false, ids, spans, 0);
+    const SpPiece *unk = &t->sp.pieces[t->sp.unk_id];
+    StrBuf joined = {0};
+    IdBuf tmp = {0};
+    SpanBuf tmp_spans = {0};
+    int rc = str_append(&joined, unk->piece, unk->len);
+    if (rc == VLM_OK) rc = str_append(&joined, s, n);
+    if (rc == VLM_OK) rc = sp_encode(&t->sp, joined.data, joined.len, false, &tmp, spans ? &tmp_spans : NULL, 0);
+    for (size_t i = (size_t)t->unk_length; rc == VLM_OK && i < tmp.len; i++) {
+        rc = ids_push(ids, tmp.data[i]);
+        if (rc == VLM_OK && spans) {
+            int32_t a = tmp_spans.start.data[i] - (int32_t)unk->len, b = tmp_spans.end.data[i] - (int32_t)unk->len;
+            rc = spans_push(spans, (size_t)(a < 0 ? 0 : a), (size_t)(b < 0 ? 0 : b));
+        }
+    }
+    str_free(&joined);
+    ids_free(&tmp);
+    spans_free(&tmp_spans);
+    return rc;
+}
+
+// transformers' non-legacy LlamaTokenizer.tokenize: "▁" + text (with any
+// "▁" in it turned into a space), split on special tokens, each stretch by
+// encode_nonlegacy_chunk, and a lone leading "▁" before a special dropped.
+static int encode_nonlegacy(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out, SpanBuf *spans) {
+    if (len == 0) return VLM_OK;
+    StrBuf s = {0};
+    IdBuf src = {0};  // source byte of each byte of s
+    int rc = str_append(&s, "\xe2\x96\x81", 3);
+    for (int k = 0; k < 3 && rc == VLM_OK; k++) rc = ids_push(&src, 0);
+    for (size_t i = 0; i < len && rc == VLM_OK;) {
+        bool mark = len - i >= 3 && memcmp(text + i, "\xe2\x96\x81", 3) == 0;
+        rc = mark ? str_append(&s, " ", 1) : str_append(&s, text + i, 1);
+        if (rc == VLM_OK) rc = ids_push(&src, (int32_t)i);
+        i += mark ? 3 : 1;
+    }
+    IdBuf ids = {0};
+    SpanBuf local = {0};
+    size_t chunk = 0;
+    for (size_t at = 0; at <= s.len && rc == VLM_OK;) {
+        const SpecialToken *sp = NULL;
+        if (at < s.len && (flags & TOK_SPLIT_SPECIAL) && t->special_first[(unsigned char)s.data[at]])
+            sp = special_at(t, s.data, s.len, at);
+        if (at < s.len && !sp) {
+            at++;
+            continue;
+        }
+        size_t before = ids.len;
+        if (at > chunk) rc = encode_nonlegacy_chunk(t, s.data + chunk, at - chunk, &ids, spans ? &local : NULL);
+        for (size_t k = before; spans && rc == VLM_OK && k < ids.len; k++) {  // chunk-relative -> s offsets
+            local.start.data[k] += (int32_t)chunk;
+            local.end.data[k] += (int32_t)chunk;
+        }
+        if (!sp) break;
+        rc = ids_push(&ids, sp->id);
+        if (rc == VLM_OK && spans) rc = spans_push(&local, at, at + sp->len);
+        at += sp->len;
+        chunk = at;
+    }
+    size_t first = 0;
+    int32_t space_id = sp_piece_to_id(&t->sp, "\xe2\x96\x81", 3);
+    if (ids.len > 1 && ids.data[0] == space_id && is_special_id(t, ids.data[1])) first = 1;
+    for (size_t k = first; k < ids.len && rc == VLM_OK; k++) {
+        rc = ids_push(out, ids.data[k]);
+        if (rc == VLM_OK && spans) {
+            int32_t a = local.start.data[k], b = local.end.data[k];
+            size_t from = a < (int32_t)src.len ? (size_t)src.data[a] : len;
+            size_t to = b > a && b - 1 < (int32_t)src.len ? (size_t)src.data[b - 1] + 1 : from;
+            rc = spans_push(spans, from, to);
+        }
+    }
+    str_free(&s);
+    ids_free(&src);
+    ids_free(&ids);
+    spans_free(&local);
+    return rc;
+}
+
 int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int flags, IdBuf *out, SpanBuf *spans) {
     size_t bad = utf8_invalid_at(text, len, true);
     if (bad != len) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "text is not valid UTF-8 (byte %zu)", bad);
@@ -266,6 +365,7 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
         rc = ids_push(out, t->bos_id);
         if (rc == VLM_OK) rc = spans_push(spans, 0, 0);
     }
+    if (rc == VLM_OK && t->kind == TOK_SENTENCEPIECE && !t->legacy) return encode_nonlegacy(t, text, len, flags, out, spans);
     if (!(flags & TOK_SPLIT_SPECIAL)) return rc == VLM_OK ? encode_plain(t, text, len, out, spans, 0) : rc;
     size_t chunk = 0;
     for (size_t at = 0; at < len && rc == VLM_OK;) {

@@ -40,6 +40,12 @@ typedef struct {
     int32_t bos_id, eos_id, pad_id, unk_id;  // -1 when the tokenizer has none
     int32_t vocab_size;                      // model pieces + added tokens
     bool add_bos;                            // tokenizer_config's add_bos_token (default true)
+    // SentencePiece only: transformers' slow LlamaTokenizer mode. legacy (the
+    // default) gives every stretch between special tokens its own dummy-prefix
+    // space; tokenizer_config.json's "legacy": false (Vicuna-v1.5) prepends one
+    // space to the whole text and none after special tokens.
+    bool legacy;
+    int unk_length;                          // len(encode("<unk>")) without dummy prefix
     char *path;
 } Tokenizer;
 

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         SpModel m;
         if (sp_load(&m, data, size, "fuzz") == 0) {
-            sp_encode(&m, text, sizeof text - 1, &ids, NULL, 0);
+            sp_encode(&m, text, sizeof text - 1, true, &ids, NULL, 0);
             sp_free(&m);
         }
     }
