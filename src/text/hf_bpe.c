@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/merge_heap.h"
 
 static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
 
@@ -237,49 +238,12 @@ void hf_bpe_free(HfBpeModel *m) {
 // source byte it came from
 
 typedef struct { int32_t id; int prev, next; uint32_t src_start, src_end; } Sym;
-typedef struct { int32_t rank, pos, new_id; } Cand;
-
-static bool cand_before(const Cand *a, const Cand *b) { return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos); }
-
-typedef struct { Cand *items; size_t len, cap; } CandHeap;
-
-static int cand_push(CandHeap *h, Cand c) {
-    if (h->len == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        Cand *items = vlm_realloc(h->items, cap * sizeof *items);
-        if (!items) return VLM_ERR_FAIL;
-        h->items = items;
-        h->cap = cap;
-    }
-    size_t i = h->len++;
-    while (i > 0 && cand_before(&c, &h->items[(i - 1) / 2])) {
-        h->items[i] = h->items[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->items[i] = c;
-    return VLM_OK;
-}
-
-static Cand cand_pop(CandHeap *h) {
-    Cand top = h->items[0], last = h->items[--h->len];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->len) break;
-        if (c + 1 < h->len && cand_before(&h->items[c + 1], &h->items[c])) c++;
-        if (!cand_before(&h->items[c], &last)) break;
-        h->items[i] = h->items[c];
-        i = c;
-    }
-    if (h->len) h->items[i] = last;
-    return top;
-}
-
-static int push_pair(const HfBpeModel *m, const Sym *syms, int pos, CandHeap *h) {
+// A candidate: priority = merge rank, pos = left symbol, a = the merged id.
+static int push_pair(const HfBpeModel *m, const Sym *syms, int pos, MergeHeap *h) {
     if (pos < 0 || syms[pos].next < 0) return VLM_OK;
     size_t slot = merge_slot(m, merge_key(syms[pos].id, syms[syms[pos].next].id));
     if (!m->merge_keys[slot]) return VLM_OK;
-    return cand_push(h, (Cand){m->merge_rank[slot], pos, m->merge_new[slot]});
+    return merge_heap_push(h, (MergeCandidate){(float)m->merge_rank[slot], pos, m->merge_new[slot], 0});
 }
 
 // tokenizers' BPE::merge_word + Word::merge_all for one word.
@@ -293,7 +257,7 @@ static int encode_word(const HfBpeModel *m, const char *w, size_t n, const int32
         }
     }
     Sym *syms = vlm_malloc(n * sizeof *syms);  // at most one symbol per byte
-    CandHeap heap = {0};
+    MergeHeap heap = {0};
     if (!syms) return VLM_ERR_FAIL;
     int count = 0, rc = VLM_OK;
     for (size_t at = 0; at < n;) {
@@ -324,13 +288,13 @@ static int encode_word(const HfBpeModel *m, const char *w, size_t n, const int32
     for (int i = 0; i < count; i++) syms[i].next = i + 1 < count ? i + 1 : -1;
     for (int i = 0; i + 1 < count && rc == VLM_OK; i++) rc = push_pair(m, syms, i, &heap);
     while (rc == VLM_OK && heap.len) {
-        Cand top = cand_pop(&heap);
+        MergeCandidate top = merge_heap_pop(&heap);
         Sym *l = &syms[top.pos];
         if (l->id < 0 || l->next < 0) continue;  // merged away
         Sym *r = &syms[l->next];
         size_t slot = merge_slot(m, merge_key(l->id, r->id));
-        if (!m->merge_keys[slot] || m->merge_new[slot] != top.new_id) continue;  // stale candidate
-        l->id = top.new_id;
+        if (!m->merge_keys[slot] || m->merge_new[slot] != top.a) continue;  // stale candidate
+        l->id = top.a;
         l->src_end = r->src_end;
         int gone = l->next;
         l->next = r->next;
@@ -343,7 +307,7 @@ static int encode_word(const HfBpeModel *m, const char *w, size_t n, const int32
         rc = ids_push(out, syms[i].id);
         if (rc == VLM_OK) rc = spans_push(spans, base + syms[i].src_start, base + syms[i].src_end);
     }
-    free(heap.items);
+    merge_heap_free(&heap);
     free(syms);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/merge_heap.h"
 
 // ----------------------------------------------------------------------------
 // protobuf: just enough of the wire format to walk ModelProto
@@ -244,57 +245,19 @@ static int normalize(const SpModel *m, const char *text, size_t len, bool dummy_
 }
 
 // ----------------------------------------------------------------------------
-// BPE: bpe_model.cc's agenda of candidate merges, as a binary max-heap
+// BPE: bpe_model.cc's agenda of candidate merges
 
 typedef struct { int prev, next; uint32_t start, len; } Symbol;
-typedef struct { int left, right; float score; uint32_t len; } Merge;
 
-// bpe_model.cc's order: higher score first, then the leftmost
-static bool merge_before(const Merge *a, const Merge *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-typedef struct { Merge *items; size_t len, cap; } Heap;
-
-static int heap_push(Heap *h, Merge m) {
-    if (h->len == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        Merge *items = vlm_realloc(h->items, cap * sizeof *items);
-        if (!items) return VLM_ERR_FAIL;
-        h->items = items;
-        h->cap = cap;
-    }
-    size_t i = h->len++;
-    while (i > 0 && merge_before(&m, &h->items[(i - 1) / 2])) {
-        h->items[i] = h->items[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->items[i] = m;
-    return VLM_OK;
-}
-
-static Merge heap_pop(Heap *h) {
-    Merge top = h->items[0], last = h->items[--h->len];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->len) break;
-        if (c + 1 < h->len && merge_before(&h->items[c + 1], &h->items[c])) c++;
-        if (!merge_before(&h->items[c], &last)) break;
-        h->items[i] = h->items[c];
-        i = c;
-    }
-    if (h->len) h->items[i] = last;
-    return top;
-}
-
-static int maybe_add_merge(const SpModel *m, const char *s, const Symbol *sym, int left, int right, Heap *h) {
+// A candidate: pos = left symbol, a = right symbol, b = merged byte length.
+// bpe_model.cc's order is higher score first, then leftmost: priority = -score.
+static int maybe_add_merge(const SpModel *m, const char *s, const Symbol *sym, int left, int right, MergeHeap *h) {
     if (left < 0 || right < 0) return VLM_OK;
     uint32_t len = sym[left].len + sym[right].len;
     int id = strmap_get(&m->normal, s + sym[left].start, len);
     if (id < 0) return VLM_OK;
     // UNUSED pieces would need bpe_model's resegmentation; models with them are rare
-    return heap_push(h, (Merge){left, right, m->pieces[id].score, len});
+    return merge_heap_push(h, (MergeCandidate){-m->pieces[id].score, left, right, (int32_t)len});
 }
 
 static uint32_t utf8_char_len(unsigned char c) {
@@ -339,7 +302,7 @@ int sp_encode(const SpModel *m, const char *text, size_t len, bool dummy_prefix,
     }
     const char *s = norm.data;
     Symbol *sym = vlm_malloc(norm.len * sizeof *sym);
-    Heap heap = {0};
+    MergeHeap heap = {0};
     if (!sym) { str_free(&norm); ids_free(&source); return VLM_ERR_FAIL; }
     int n = 0;
     for (uint32_t at = 0; at < norm.len; n++) {
@@ -351,19 +314,19 @@ int sp_encode(const SpModel *m, const char *text, size_t len, bool dummy_prefix,
     }
     for (int i = 1; i < n && rc == VLM_OK; i++) rc = maybe_add_merge(m, s, sym, i - 1, i, &heap);
     while (rc == VLM_OK && heap.len) {
-        Merge top = heap_pop(&heap);
-        Symbol *l = &sym[top.left], *r = &sym[top.right];
+        MergeCandidate top = merge_heap_pop(&heap);
+        Symbol *l = &sym[top.pos], *r = &sym[top.a];
         // stale: one side was merged away since this candidate was queued
-        if (l->len == 0 || r->len == 0 || l->len + r->len != top.len || l->next != top.right) continue;
+        if (l->len == 0 || r->len == 0 || l->len + r->len != (uint32_t)top.b || l->next != top.a) continue;
         l->len += r->len;
         l->next = r->next;
-        if (r->next >= 0) sym[r->next].prev = top.left;
+        if (r->next >= 0) sym[r->next].prev = top.pos;
         r->len = 0;
-        rc = maybe_add_merge(m, s, sym, l->prev, top.left, &heap);
-        if (rc == VLM_OK) rc = maybe_add_merge(m, s, sym, top.left, l->next, &heap);
+        rc = maybe_add_merge(m, s, sym, l->prev, top.pos, &heap);
+        if (rc == VLM_OK) rc = maybe_add_merge(m, s, sym, top.pos, l->next, &heap);
     }
     for (int i = 0; rc == VLM_OK && i >= 0 && n > 0; i = sym[i].next) rc = emit(m, s, &sym[i], out, spans, &source, base);
-    free(heap.items);
+    merge_heap_free(&heap);
     free(sym);
     str_free(&norm);
     ids_free(&source);
