@@ -12,8 +12,8 @@ tokenizer.model (LLaMA-2 SentencePiece) and ../shared/assets/tokenizers/llama3/
 tokenizer.model (Llama-3 tiktoken ranks), both relative to the repo root.
 
 Outputs (tests/fixtures/text/): corpus.json, llama2.json, llama3.json,
-render_params.json, render_{plain,v1,mplug_owl2,llava_llama_3}_data.json and
-render_*_expected.jsonl, README.md is written by hand.
+render_params.json, render_{plain,v1,v1_nonlegacy,mplug_owl2,llava_llama_3}_data.json
+and render_*_expected.jsonl, README.md is written by hand.
 
 The template renderers below re-implement the upstream data paths one sample at
 a time with python lists instead of torch tensors (no torch needed); the string
@@ -36,9 +36,23 @@ Tokenizer emulation notes / deviations:
   * LLaMA-2 (plain, v1, mplug_owl2): the real transformers 4.37.2 slow
     LlamaTokenizer(vocab_file, legacy=True), model_max_length=max_len,
     padding_side="right", pad_token = unk_token (id 0) as LLaVA/mPLUG-Owl2 set it.
-    (The brief fixes legacy=True; upstream takes `legacy` from the checkpoint's
-    tokenizer_config.)  With legacy=True the IS_TOKENIZER_GREATER_THAN_0_14 branch
-    of LLaVA's newer preprocess_v1 is inert, so older and newer LLaVA agree.
+    (Upstream takes `legacy` from the checkpoint's tokenizer_config.)  With
+    legacy=True the IS_TOKENIZER_GREATER_THAN_0_14 branch of LLaVA's newer
+    preprocess_v1 is inert, so older and newer LLaVA agree.
+  * v1_nonlegacy: LLaVA preprocess_v1 exactly as v1, but with
+    LlamaTokenizer(vocab_file, legacy=False), which is what vicuna-7b-v1.5's
+    tokenizer_config.json ("legacy": false) selects, i.e. real LLaVA-1.5
+    training.  tokenizers 0.15.2 >= 0.14, so IS_TOKENIZER_GREATER_THAN_0_14 is
+    True and `if i != 0 and not tokenizer.legacy` takes round_len -= 1,
+    instruction_len -= 1 for every round after the first.  In 4.37.2 the
+    non-legacy slow tokenizer loads the SentencePiece model with
+    normalizer_spec.add_dummy_prefix = False (get_spm_processor, via protobuf),
+    prepends "\u2581" to the whole text after replacing every "\u2581" in it by
+    " ", splits on the special tokens, encodes a chunk that starts with " " or
+    "\u2581" as sp.encode("<unk>" + chunk)[unk_token_length:], any other chunk
+    with plain sp.encode (so no dummy prefix after a special token), and drops a
+    leading lone "\u2581" piece when the next token is special.
+    llama2.json's "hf_slow_nonlegacy" is that tokenizer on the corpus.
   * Llama-3 (llava_llama_3): the HF tokenizer is replaced by the Llama3Tok class:
     [128000] + tiktoken.encode(text, allowed_special="all"), built exactly as
     Meta's llama3 tokenizer.py builds its tiktoken.Encoding.  OLA-VLM's train()
@@ -91,13 +105,18 @@ N_RECORDS = 220
 
 # pad_token_id: what upstream's `target.ne(tokenizer.pad_token_id)` counts against
 # (LLaMA-2: unk = 0; Llama-3 under OLA-VLM: the added "<pad>" = 128256).
+# legacy: the LlamaTokenizer `legacy` flag (LLaMA-2 templates only).
 TEMPLATES = {
-    "plain": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>", "pad_token_id": 0},
-    "v1": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>", "pad_token_id": 0},
+    "plain": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>", "pad_token_id": 0,
+              "legacy": True},
+    "v1": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>", "pad_token_id": 0,
+           "legacy": True},
     "mplug_owl2": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<|image|>",
-                   "pad_token_id": 0},
+                   "pad_token_id": 0, "legacy": True},
     "llava_llama_3": {"tokenizer": "llama3", "max_len": MAX_LEN, "placeholder": "<image>",
                       "pad_token_id": 128256},
+    "v1_nonlegacy": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>",
+                     "pad_token_id": 0, "legacy": False},
 }
 
 
@@ -172,8 +191,8 @@ class Llama3Tok:
         return _Ids(ids)
 
 
-def llama2_slow(max_len):
-    tok = LlamaTokenizer(vocab_file=str(LLAMA2_MODEL), legacy=True,
+def llama2_slow(max_len, legacy):
+    tok = LlamaTokenizer(vocab_file=str(LLAMA2_MODEL), legacy=legacy,
                          model_max_length=max_len, padding_side="right")
     tok.pad_token = tok.unk_token  # LLaVA / mPLUG-Owl2 train(): pad = unk
     return tok
@@ -275,6 +294,7 @@ def tokenizer_image_token_owl(prompt, tokenizer, image_token_index=IMAGE_TOKEN_I
 
 # torch semantics of `target[a:b] = IGNORE_INDEX` on a 1-D tensor (a, b >= 0 here)
 def _set(target, a, b, value=IGNORE_INDEX):
+    assert (a is None or a >= 0) and (b is None or b >= 0)  # negative would wrap in torch
     n = len(target)
     a = min(max(a, 0), n) if a is not None else 0
     b = n if b is None else min(max(b, 0), n)
@@ -332,7 +352,7 @@ def preprocess_plain(source, tokenizer):
 # Shared body of LLaVA preprocess_v1 (llava/train/train.py) and mPLUG-Owl2
 # preprocess_v1 (mplug_owl2/train/train.py); they differ only in the template,
 # the tokenizer_image_token variant and LLaVA's IS_TOKENIZER_GREATER_THAN_0_14
-# correction (inert: tokenizer.legacy is True).
+# correction (inert for legacy=True; taken for v1_nonlegacy).
 def _preprocess_v1_common(conversation, tokenizer, has_image, tit, roles_pair, sep_, sep2,
                           llava_fix):
     if has_image:
@@ -362,7 +382,7 @@ def _preprocess_v1_common(conversation, tokenizer, has_image, tit, roles_pair, s
             round_len = len(tokenizer(rou).input_ids)
             instruction_len = len(tokenizer(parts[0]).input_ids) - 2
         # LLaVA: `if i != 0 and not tokenizer.legacy and IS_TOKENIZER_GREATER_THAN_0_14`
-        # (tokenizers 0.15.2 >= 0.14; tokenizer.legacy is True, so never taken)
+        # (tokenizers 0.15.2 >= 0.14, so taken iff tokenizer.legacy is False)
         if llava_fix and i != 0 and not tokenizer.legacy:
             round_len -= 1
             instruction_len -= 1
@@ -441,6 +461,7 @@ def preprocess_llama_3(source, tokenizer, has_image):
 PREPROCESS = {
     "plain": lambda s, t, h: preprocess_plain(s, t),
     "v1": preprocess_v1,
+    "v1_nonlegacy": preprocess_v1,  # same code; the tokenizer has legacy=False
     "mplug_owl2": preprocess_mplug_owl2,
     "llava_llama_3": preprocess_llama_3,
 }
@@ -721,13 +742,16 @@ def main():
     sp = spm.SentencePieceProcessor(model_file=str(LLAMA2_MODEL))
     assert sp.GetPieceSize() == 32000
     hf2 = LlamaTokenizer(vocab_file=str(LLAMA2_MODEL), legacy=True)
-    l2 = {"encode": [], "pieces": [], "hf_slow": [], "decode": []}
+    hf2n = LlamaTokenizer(vocab_file=str(LLAMA2_MODEL), legacy=False)
+    assert hf2n.legacy is False and hf2n.sp_model.encode("a") != sp.encode("a")  # no dummy prefix
+    l2 = {"encode": [], "pieces": [], "hf_slow": [], "decode": [], "hf_slow_nonlegacy": []}
     for s in corpus:
         ids = sp.EncodeAsIds(s)
         l2["encode"].append([1] + ids)
         l2["pieces"].append(sp.EncodeAsPieces(s))
         l2["hf_slow"].append(hf2(s).input_ids)
         l2["decode"].append(sp.DecodeIds(ids))
+        l2["hf_slow_nonlegacy"].append(hf2n(s).input_ids)
     (OUT / "llama2.json").write_text(dump(l2), encoding="utf-8")
 
     enc, special = llama3_encoding()
@@ -740,17 +764,24 @@ def main():
     (OUT / "llama3.json").write_text(dump(l3), encoding="utf-8")
     summary.append(f"corpus: {len(corpus)} strings, longest {max(map(len, corpus))} chars; "
                    f"llama2 tokens {sum(map(len, l2['encode']))}, llama3 tokens {sum(map(len, l3['encode']))}")
+    n_diff = sum(a != b for a, b in zip(l2["hf_slow"], l2["hf_slow_nonlegacy"]))
+    summary.append(f"llama2 hf_slow_nonlegacy: {sum(map(len, l2['hf_slow_nonlegacy']))} tokens, "
+                   f"differs from hf_slow (legacy) on {n_diff} of {len(corpus)} strings")
 
     (OUT / "render_params.json").write_text(dump(TEMPLATES), encoding="utf-8")
     for template, cfg in TEMPLATES.items():
         rng = random.Random(f"render-{template}")
         if cfg["tokenizer"] == "llama2":
-            tok = llama2_slow(cfg["max_len"])
+            tok = llama2_slow(cfg["max_len"], cfg["legacy"])
+            assert tok.legacy is cfg["legacy"]
         else:
             tok = Llama3Tok(enc, cfg["max_len"])
         assert tok.pad_token_id == cfg["pad_token_id"]
         records, converted = build_records(template, rng)
         lines, n_mis, n_trunc, n_text, n_conv = [], 0, 0, 0, 0
+        # non-legacy templates: also render with the legacy tokenizer, for the summary only
+        tok_leg = llama2_slow(cfg["max_len"], True) if cfg.get("legacy") is False else None
+        n_ids_diff = n_lab_diff = 0
         for rec, conv in zip(records, converted):
             src = convert_dialect(rec, template) if conv else rec
             ids, labels, mismatch, truncated = render(template, src, tok)
@@ -763,10 +794,17 @@ def main():
             n_trunc += truncated
             n_text += "image" not in rec
             n_conv += conv
+            if tok_leg is not None:
+                ids_l, labels_l, _, _ = render(template, src, tok_leg)
+                n_ids_diff += ids != ids_l
+                n_lab_diff += labels != labels_l
         (OUT / f"render_{template}_data.json").write_text(dump(records), encoding="utf-8")
         (OUT / f"render_{template}_expected.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         summary.append(f"{template}: {len(records)} records, text-only {n_text}, dialect_converted {n_conv}, "
                        f"mismatch {n_mis}, truncated {n_trunc} (max_len {cfg['max_len']})")
+        if tok_leg is not None:
+            summary.append(f"  {template} vs legacy tokenizer on the same records: input_ids differ in "
+                           f"{n_ids_diff}, labels differ in {n_lab_diff}")
 
     total = sum(p.stat().st_size for p in OUT.iterdir() if p.is_file())
     summary.append(f"total size of {OUT.relative_to(ROOT)}: {total} bytes")
