@@ -9,4 +9,11 @@
 // NUL bytes count as invalid when allow_nul is false.
 size_t utf8_invalid_at(const char *s, size_t n, bool allow_nul);
 
+// Decodes the code point at s (valid UTF-8 assumed); *len gets its byte length.
+unsigned utf8_decode(const char *s, size_t *len);
+// Python's str.isspace() for one code point (strip() uses it).
+bool py_isspace(unsigned cp);
+// Python's str.strip() on [s, s+n): the non-space part as *start, *end offsets.
+void py_strip_range(const char *s, size_t n, size_t *start, size_t *end);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 int conversation_parse(Conversation *c, const json_t *record, const char *where) {
     memset(c, 0, sizeof *c);
@@ -71,33 +72,9 @@ char *str_replace_all(const char *s, const char *from, const char *to) {
     return out;
 }
 
-bool py_isspace(unsigned cp) {
-    return (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
-           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
-           cp == 0x3000;
-}
-
-// Decodes the code point at s (valid UTF-8 assumed); *len gets its byte length.
-static unsigned decode_at(const unsigned char *s, size_t *len) {
-    if (s[0] < 0x80) { *len = 1; return s[0]; }
-    if ((s[0] & 0xe0) == 0xc0) { *len = 2; return (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f); }
-    if ((s[0] & 0xf0) == 0xe0) { *len = 3; return (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f); }
-    *len = 4;
-    return (unsigned)(s[0] & 0x07) << 18 | (unsigned)(s[1] & 0x3f) << 12 | (unsigned)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
-}
-
 void py_strip(char *str) {
-    unsigned char *s = (unsigned char *)str;
-    size_t n = strlen(str), start = 0, end = 0, len;
-    // find the first non-space code point, and the end of the last one
-    for (size_t i = 0; i < n; i += len) {
-        unsigned cp = decode_at(s + i, &len);
-        if (!py_isspace(cp)) {
-            if (end == 0) start = i;
-            end = i + len;
-        }
-    }
-    if (end == 0) { str[0] = '\0'; return; }
+    size_t start, end;
+    py_strip_range(str, strlen(str), &start, &end);
     memmove(str, str + start, end - start);
     str[end - start] = '\0';
 }

@@ -28,7 +28,5 @@ void conversation_free(Conversation *c);
 char *str_replace_all(const char *s, const char *from, const char *to);
 // Python's str.strip(): removes leading/trailing Unicode whitespace in place.
 void py_strip(char *s);
-// Python's str.isspace() for one code point.
-bool py_isspace(unsigned cp);
 
 #endif

@@ -14,9 +14,15 @@
 #define MAX_TOKENIZER_BYTES (64u << 20)
 
 int tokenizer_add_special(Tokenizer *t, const char *text, int32_t id) {
+    return tokenizer_add_special_stripping(t, text, id, false, false);
+}
+
+int tokenizer_add_special_stripping(Tokenizer *t, const char *text, int32_t id, bool lstrip, bool rstrip) {
     for (int i = 0; i < t->n_specials; i++) {
         if (strcmp(t->specials[i].text, text) == 0) {
             t->specials[i].id = id;
+            t->specials[i].lstrip = lstrip;
+            t->specials[i].rstrip = rstrip;
             return VLM_OK;
         }
     }
@@ -25,7 +31,7 @@ int tokenizer_add_special(Tokenizer *t, const char *text, int32_t id) {
     t->specials = s;
     char *copy = vlm_strdup(text);
     if (!copy) return VLM_ERR_FAIL;
-    t->specials[t->n_specials++] = (SpecialToken){copy, strlen(copy), id};
+    t->specials[t->n_specials++] = (SpecialToken){copy, strlen(copy), id, lstrip, rstrip};
     t->special_first[(unsigned char)copy[0]] = true;
     if (id >= t->vocab_size) t->vocab_size = id + 1;
     return VLM_OK;
@@ -91,11 +97,12 @@ static int load_tokenizer_json(Tokenizer *t, const char *path) {
         json_t *id = json_object_get(added, "id");
         if (!content || !content[0] || !json_is_integer(id)) {
             rc = vlm_fail(VLM_ERR_INPUT, path, "added_tokens", "entry %zu needs an id and a content", i);
-        } else if (json_is_true(json_object_get(added, "lstrip")) || json_is_true(json_object_get(added, "rstrip")) ||
-                   json_is_true(json_object_get(added, "single_word"))) {
-            rc = vlm_fail(VLM_ERR_INPUT, path, content, "added tokens with lstrip / rstrip / single_word are not supported yet");
+        } else if (json_is_true(json_object_get(added, "single_word"))) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, content, "added tokens with single_word are not supported yet");
         } else {
-            rc = tokenizer_add_special(t, content, (int32_t)json_integer_value(id));
+            rc = tokenizer_add_special_stripping(t, content, (int32_t)json_integer_value(id),
+                                                 json_is_true(json_object_get(added, "lstrip")),
+                                                 json_is_true(json_object_get(added, "rstrip")));
         }
     }
     // post_processor: TemplateProcessing (maybe inside a Sequence) whose single starts with a SpecialToken
@@ -149,7 +156,13 @@ static int apply_config_file(Tokenizer *t, const char *dir, const char *file) {
             rc = vlm_fail(VLM_ERR_INPUT, path, key, "added token needs a numeric id and a content string");
             goto done;
         }
-        if ((rc = tokenizer_add_special(t, content, (int32_t)id)) != VLM_OK) goto done;
+        if (json_is_true(json_object_get(v, "single_word"))) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, content, "added tokens with single_word are not supported yet");
+            goto done;
+        }
+        rc = tokenizer_add_special_stripping(t, content, (int32_t)id, json_is_true(json_object_get(v, "lstrip")),
+                                             json_is_true(json_object_get(v, "rstrip")));
+        if (rc != VLM_OK) goto done;
     }
     static const char *const ROLES[4] = {"bos_token", "eos_token", "pad_token", "unk_token"};
     int32_t *slots[4] = {&t->bos_id, &t->eos_id, &t->pad_id, &t->unk_id};
@@ -268,6 +281,65 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags
     return tokenizer_encode_spans(t, text, len, flags, out, NULL);
 }
 
+// A stretch of the input between special tokens, or one special token.
+typedef struct {
+    size_t start, end;
+    const SpecialToken *special;  // NULL for text
+} Segment;
+
+typedef struct {
+    Segment *items;
+    size_t len, cap;
+} Segments;
+
+static int segments_push(Segments *s, size_t start, size_t end, const SpecialToken *special) {
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        Segment *items = vlm_realloc(s->items, cap * sizeof *items);
+        if (!items) return VLM_ERR_FAIL;
+        s->items = items;
+        s->cap = cap;
+    }
+    s->items[s->len++] = (Segment){start, end, special};
+    return VLM_OK;
+}
+
+// Splits text at special tokens (leftmost, longest), then lets each special
+// with rstrip / lstrip eat the whitespace of the text after / before it, as
+// transformers' tokenize() does (right.lstrip(), left.rstrip()).
+static int split_specials(const Tokenizer *t, const char *text, size_t len, bool split, Segments *segs) {
+    size_t chunk = 0;
+    int rc = VLM_OK;
+    for (size_t at = 0; split && at < len && rc == VLM_OK;) {
+        const SpecialToken *s = t->special_first[(unsigned char)text[at]] ? special_at(t, text, len, at) : NULL;
+        if (!s) {
+            at++;
+            continue;
+        }
+        rc = segments_push(segs, chunk, at, NULL);
+        if (rc == VLM_OK) rc = segments_push(segs, at, at + s->len, s);
+        at += s->len;
+        chunk = at;
+    }
+    if (rc == VLM_OK) rc = segments_push(segs, chunk, len, NULL);
+    for (size_t i = 0; rc == VLM_OK && i < segs->len; i++) {
+        const SpecialToken *s = segs->items[i].special;
+        if (!s) continue;
+        size_t a, b;
+        if (s->rstrip && i + 1 < segs->len && !segs->items[i + 1].special) {
+            Segment *r = &segs->items[i + 1];
+            py_strip_range(text + r->start, r->end - r->start, &a, &b);
+            r->start = b > a ? r->start + a : r->end;
+        }
+        if (s->lstrip && i > 0 && !segs->items[i - 1].special) {
+            Segment *l = &segs->items[i - 1];
+            py_strip_range(text + l->start, l->end - l->start, &a, &b);
+            l->end = b > a ? l->start + b : l->start;
+        }
+    }
+    return rc;
+}
+
 static bool is_special_id(const Tokenizer *t, int32_t id) {
     for (int i = 0; i < t->n_specials; i++)
         if (t->specials[i].id == id) return true;
@@ -317,27 +389,24 @@ static int encode_nonlegacy(const Tokenizer *t, const char *text, size_t len, in
     }
     IdBuf ids = {0};
     SpanBuf local = {0};
-    size_t chunk = 0;
-    for (size_t at = 0; at <= s.len && rc == VLM_OK;) {
-        const SpecialToken *sp = NULL;
-        if (at < s.len && (flags & TOK_SPLIT_SPECIAL) && t->special_first[(unsigned char)s.data[at]])
-            sp = special_at(t, s.data, s.len, at);
-        if (at < s.len && !sp) {
-            at++;
+    Segments segs = {0};
+    if (rc == VLM_OK) rc = split_specials(t, s.data, s.len, flags & TOK_SPLIT_SPECIAL, &segs);
+    for (size_t i = 0; i < segs.len && rc == VLM_OK; i++) {
+        const Segment *g = &segs.items[i];
+        if (g->special) {
+            rc = ids_push(&ids, g->special->id);
+            if (rc == VLM_OK && spans) rc = spans_push(&local, g->start, g->end);
             continue;
         }
+        if (g->end == g->start) continue;
         size_t before = ids.len;
-        if (at > chunk) rc = encode_nonlegacy_chunk(t, s.data + chunk, at - chunk, &ids, spans ? &local : NULL);
-        for (size_t k = before; spans && rc == VLM_OK && k < ids.len; k++) {  // chunk-relative -> s offsets
-            local.start.data[k] += (int32_t)chunk;
-            local.end.data[k] += (int32_t)chunk;
+        rc = encode_nonlegacy_chunk(t, s.data + g->start, g->end - g->start, &ids, spans ? &local : NULL);
+        for (size_t k = before; spans && rc == VLM_OK && k < ids.len; k++) {  // segment-relative -> s offsets
+            local.start.data[k] += (int32_t)g->start;
+            local.end.data[k] += (int32_t)g->start;
         }
-        if (!sp) break;
-        rc = ids_push(&ids, sp->id);
-        if (rc == VLM_OK && spans) rc = spans_push(&local, at, at + sp->len);
-        at += sp->len;
-        chunk = at;
     }
+    free(segs.items);
     size_t first = 0;
     int32_t space_id = sp_piece_to_id(&t->sp, "\xe2\x96\x81", 3);
     if (ids.len > 1 && ids.data[0] == space_id && is_special_id(t, ids.data[1])) first = 1;
@@ -366,21 +435,18 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
         if (rc == VLM_OK) rc = spans_push(spans, 0, 0);
     }
     if (rc == VLM_OK && t->kind == TOK_SENTENCEPIECE && !t->legacy) return encode_nonlegacy(t, text, len, flags, out, spans);
-    if (!(flags & TOK_SPLIT_SPECIAL)) return rc == VLM_OK ? encode_plain(t, text, len, out, spans, 0) : rc;
-    size_t chunk = 0;
-    for (size_t at = 0; at < len && rc == VLM_OK;) {
-        const SpecialToken *s = t->special_first[(unsigned char)text[at]] ? special_at(t, text, len, at) : NULL;
-        if (!s) {
-            at++;
+    Segments segs = {0};
+    if (rc == VLM_OK) rc = split_specials(t, text, len, flags & TOK_SPLIT_SPECIAL, &segs);
+    for (size_t i = 0; i < segs.len && rc == VLM_OK; i++) {
+        const Segment *g = &segs.items[i];
+        if (!g->special) {
+            rc = encode_plain(t, text + g->start, g->end - g->start, out, spans, g->start);
             continue;
         }
-        rc = encode_plain(t, text + chunk, at - chunk, out, spans, chunk);
-        if (rc == VLM_OK) rc = ids_push(out, s->id);
-        if (rc == VLM_OK) rc = spans_push(spans, at, at + s->len);
-        at += s->len;
-        chunk = at;
+        rc = ids_push(out, g->special->id);
+        if (rc == VLM_OK) rc = spans_push(spans, g->start, g->end);
     }
-    if (rc == VLM_OK) rc = encode_plain(t, text + chunk, len - chunk, out, spans, chunk);
+    free(segs.items);
     return rc;
 }
 

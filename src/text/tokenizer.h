@@ -27,6 +27,7 @@ typedef struct {
     char *text;
     size_t len;
     int32_t id;
+    bool lstrip, rstrip;  // eats the whitespace before / after it (HF AddedToken flags)
 } SpecialToken;
 
 typedef struct {
@@ -66,6 +67,7 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
 int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *out);
 // Adds a special token (recognised in text) with the given id.
 int tokenizer_add_special(Tokenizer *t, const char *text, int32_t id);
+int tokenizer_add_special_stripping(Tokenizer *t, const char *text, int32_t id, bool lstrip, bool rstrip);
 // The id of a special token or vocabulary piece, or -1.
 int32_t tokenizer_token_id(const Tokenizer *t, const char *token);
 
