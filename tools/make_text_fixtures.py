@@ -10,9 +10,14 @@ llama3 requirements list it too).  All pins install on Python 3.11 as given.
 Tokenizer files (read-only, not copied): ../shared/assets/tokenizers/llama2/
 tokenizer.model (LLaMA-2 SentencePiece) and ../shared/assets/tokenizers/llama3/
 tokenizer.model (Llama-3 tiktoken ranks), both relative to the repo root.
+Input fixtures (hand-written, read here): tests/fixtures/text/phi3/
+tokenizer_config.json and special_tokens_map.json (microsoft/Phi-3-mini-4k-instruct's,
+trimmed to the keys transformers reads; Phi-3-mini's tokenizer.model is the LLaMA-2
+SentencePiece model, so the phi3 tokenizer is those two files next to a copy of the
+llama2 tokenizer.model).
 
-Outputs (tests/fixtures/text/): corpus.json, llama2.json, llama3.json,
-render_params.json, render_{plain,v1,v1_nonlegacy,mplug_owl2,llava_llama_3}_data.json
+Outputs (tests/fixtures/text/): corpus.json, llama2.json, llama3.json, phi3_tokenize.json,
+render_params.json, render_{plain,v1,v1_nonlegacy,mplug_owl2,llava_llama_3,llava_phi_3}_data.json
 and render_*_expected.jsonl, README.md is written by hand.
 
 The template renderers below re-implement the upstream data paths one sample at
@@ -31,6 +36,11 @@ sources (read via the code-search index):
     (preprocess_llama_3, preprocess_multimodal, collator), ola_vlm/conversation.py
     (conv_llava_llama_3: MPT separator style, version "llama3"), ola_vlm/mm_utils.py
     (tokenizer_image_token).
+  * SHI-Labs/OLA-VLM (now SHI-Labs/VisPer-LM)  ola_vlm/train/train.py and
+    ola_vlm/train/ola_vlm_train.py (identical preprocess_phi_3, selected by
+    preprocess() when default_conversation.version == "phi3"; train(): the
+    tokenizer setup), ola_vlm/conversation.py (conv_llava_phi_3: MPT separator
+    style, version "phi3"; registered as conv_templates["llava_phi_3"]).
 
 Tokenizer emulation notes / deviations:
   * LLaMA-2 (plain, v1, mplug_owl2): the real transformers 4.37.2 slow
@@ -65,6 +75,21 @@ Tokenizer emulation notes / deviations:
     first max_length ids, which is what HF does with one leading special token.
     Meta's tokenizer.py additionally chunks very long inputs (400k chars / 25k
     non-space runs); HF does not and nothing here comes near those sizes.
+  * Phi-3 (llava_phi_3): the real transformers 4.37.2 slow tokenizer, built as
+    OLA-VLM's train() builds it: AutoTokenizer.from_pretrained(<dir>,
+    model_max_length=max_len, padding_side="right", use_fast=False) on a temp dir
+    holding tests/fixtures/text/phi3/{tokenizer_config,special_tokens_map}.json and
+    a copy of the llama2 tokenizer.model.  That is a LlamaTokenizer with
+    legacy=False and add_bos_token=False (Phi-3-mini-4k-instruct's config since its
+    July 2024 update), its 11 added tokens 32000..32010 (<|assistant|>, <|system|>,
+    <|end|>, <|user|>, <|placeholderN|> with rstrip=True: the slow tokenizer strips
+    all whitespace after them; <|endoftext|> without), "</s>" as a non-special
+    added token with rstrip=True, and pad_token = eos = "<|endoftext|>" (32000), so
+    train()'s pad fallbacks (pad = unk, then add "<pad>") do nothing.
+    OLA-VLM pins transformers==4.41.1 (README) / tokenizers==0.19.1 (setup.py);
+    4.41.1's slow LlamaTokenizer differs from 4.37.2 only by the add_prefix_space
+    argument (default True, absent from Phi-3's config), which keeps 4.37.2's
+    behaviour; the renders were cross-checked against 4.41.1 (same ids and labels).
   * Collator: each expected line is one sample through
     DataCollatorForSupervisedDataset alone: no padding, input_ids and labels cut
     to model_max_length.
@@ -78,7 +103,9 @@ import copy
 import json
 import os
 import random
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -89,7 +116,7 @@ import sentencepiece as spm  # noqa: E402
 import tiktoken  # noqa: E402
 from tiktoken.load import load_tiktoken_bpe  # noqa: E402
 import transformers  # noqa: E402
-from transformers import LlamaTokenizer  # noqa: E402
+from transformers import AutoTokenizer, LlamaTokenizer  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 
@@ -97,15 +124,20 @@ ROOT = Path(__file__).resolve().parent.parent
 LLAMA2_MODEL = (ROOT / "../shared/assets/tokenizers/llama2/tokenizer.model").resolve()
 LLAMA3_MODEL = (ROOT / "../shared/assets/tokenizers/llama3/tokenizer.model").resolve()
 OUT = ROOT / "tests" / "fixtures" / "text"
+PHI3_DIR = OUT / "phi3"  # hand-written input: Phi-3-mini-4k-instruct tokenizer json files
 
 IGNORE_INDEX = -100
 IMAGE_TOKEN_INDEX = -200
 MAX_LEN = 256
 N_RECORDS = 220
+# llava_phi_3 mismatches every multi-round record under max_len (see preprocess_phi_3),
+# so it gets more records to keep over 150 mismatch-free ones, like the other templates.
+N_RECORDS_BY_TEMPLATE = {"llava_phi_3": 400}
 
 # pad_token_id: what upstream's `target.ne(tokenizer.pad_token_id)` counts against
-# (LLaMA-2: unk = 0; Llama-3 under OLA-VLM: the added "<pad>" = 128256).
-# legacy: the LlamaTokenizer `legacy` flag (LLaMA-2 templates only).
+# (LLaMA-2: unk = 0; Llama-3 under OLA-VLM: the added "<pad>" = 128256; Phi-3:
+# its own pad_token "<|endoftext|>" = 32000).
+# legacy: the LlamaTokenizer `legacy` flag (LLaMA-2 and Phi-3 templates).
 TEMPLATES = {
     "plain": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>", "pad_token_id": 0,
               "legacy": True},
@@ -117,6 +149,8 @@ TEMPLATES = {
                       "pad_token_id": 128256},
     "v1_nonlegacy": {"tokenizer": "llama2", "max_len": MAX_LEN, "placeholder": "<image>",
                      "pad_token_id": 0, "legacy": False},
+    "llava_phi_3": {"tokenizer": "phi3", "max_len": MAX_LEN, "placeholder": "<image>",
+                    "pad_token_id": 32000, "legacy": False},
 }
 
 
@@ -199,6 +233,51 @@ def llama2_slow(max_len, legacy):
 
 
 # ---------------------------------------------------------------------------
+# Phi-3-mini tokenizer: Phi-3-mini-4k-instruct's tokenizer_config.json and
+# special_tokens_map.json (tests/fixtures/text/phi3/) next to the LLaMA-2
+# tokenizer.model (Phi-3-mini uses the LLaMA-2 tokenizer; its 32064-row
+# embedding covers 32000 pieces + 11 added tokens + padding).
+# ---------------------------------------------------------------------------
+PHI3_ADDED = {32000: "<|endoftext|>", 32001: "<|assistant|>", 32002: "<|placeholder1|>",
+              32003: "<|placeholder2|>", 32004: "<|placeholder3|>", 32005: "<|placeholder4|>",
+              32006: "<|system|>", 32007: "<|end|>", 32008: "<|placeholder5|>",
+              32009: "<|placeholder6|>", 32010: "<|user|>"}
+
+
+def phi3_load(**kwargs):
+    """AutoTokenizer.from_pretrained on a temp dir: the phi3 json files + the llama2 model."""
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copyfile(LLAMA2_MODEL, os.path.join(d, "tokenizer.model"))
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            shutil.copyfile(PHI3_DIR / name, os.path.join(d, name))
+        tok = AutoTokenizer.from_pretrained(d, **kwargs)
+    return tok
+
+
+def phi3_slow(max_len, add_bos_token=False):
+    # SHI-Labs/OLA-VLM ola_vlm/train/train.py train() (same in ola_vlm_train.py).
+    # add_bos_token=True (summary only) stands in for Phi-3-mini-4k-instruct's
+    # tokenizer_config.json before its July 2024 update.
+    extra = {"add_bos_token": True} if add_bos_token else {}
+    tok = phi3_load(model_max_length=max_len, padding_side="right", use_fast=False, **extra)
+    if tok.pad_token is None:
+        tok.pad_token = tok.unk_token
+    if tok.pad_token_id is None:  # smart_tokenizer_and_embedding_resize(pad_token="<pad>")
+        tok.add_special_tokens(dict(pad_token="<pad>"))
+    # what the rest of this script (and the C side) relies on
+    assert type(tok).__name__ == "LlamaTokenizer" and tok.legacy is False
+    assert tok.add_bos_token is add_bos_token and tok.add_eos_token is False
+    assert tok.pad_token == "<|endoftext|>" and tok.pad_token_id == 32000 and len(tok) == 32011
+    for i, content in PHI3_ADDED.items():
+        at = tok.added_tokens_decoder[i]
+        assert at.content == content and at.special and not at.lstrip and not at.single_word
+        assert at.rstrip is (i != 32000)
+    eos = tok.added_tokens_decoder[2]
+    assert eos.content == "</s>" and eos.rstrip and not eos.special
+    return tok
+
+
+# ---------------------------------------------------------------------------
 # Upstream conversation templates (Conversation.get_prompt, string messages only)
 # ---------------------------------------------------------------------------
 # haotian-liu/LLaVA llava/conversation.py: conv_vicuna_v1 (SeparatorStyle.TWO)
@@ -218,6 +297,11 @@ L3_SYSTEM = ("<|start_header_id|>system<|end_header_id|>\n\nA chat between a cur
 L3_ROLES = ("<|start_header_id|>user<|end_header_id|>\n\n",
             "<|start_header_id|>assistant<|end_header_id|>\n\n")
 L3_SEP = "<|eot_id|>"
+
+# SHI-Labs/OLA-VLM ola_vlm/conversation.py: conv_llava_phi_3 (MPT, version "phi3")
+P3_SYSTEM = "<|system|>\nYou are a helpful AI assistant."
+P3_ROLES = ("\n<|user|>\n", "\n<|assistant|>\n")
+P3_SEP = "<|end|>"
 
 # haotian-liu/LLaVA llava/conversation.py: conv_llava_plain
 PLAIN_SEP = "\n"
@@ -299,6 +383,12 @@ def _set(target, a, b, value=IGNORE_INDEX):
     a = min(max(a, 0), n) if a is not None else 0
     b = n if b is None else min(max(b, 0), n)
     for k in range(a, b):
+        target[k] = value
+
+
+# torch semantics of `target[a:b] = IGNORE_INDEX` for any a, b (negative = from the end)
+def _set_slice(target, a, b, value=IGNORE_INDEX):
+    for k in range(*slice(a, b).indices(len(target))):
         target[k] = value
 
 
@@ -458,12 +548,71 @@ def preprocess_llama_3(source, tokenizer, has_image):
     return input_ids, target, mismatch
 
 
+# SHI-Labs/OLA-VLM ola_vlm/train/train.py preprocess_phi_3 with conv_llava_phi_3
+# (ola_vlm/train/ola_vlm_train.py has the same function).  Same shape as
+# preprocess_llama_3 (system + first round joined, then user+gpt pairs, split on
+# "<|end|>"), but upstream subtracts 2 from round_len and instruction_len for every
+# round after the first (`if i > 0: round_len -= 2; instruction_len -= 2`): a later
+# round starts with "\n<|user|>", which tokenized alone gives "\u2581", "\n" that the
+# whole conversation does not have ("<|end|>" has rstrip=True and eats the "\n").
+# Each round string also lacks its closing "<|end|>"; the arithmetic only adds up
+# when the tokenizer prepends <s> (add_bos_token=True: round 0 is covered by
+# cur_len = 1, later rounds by their own <s>).  Phi-3-mini-4k-instruct's current
+# config has add_bos_token=False, so each round after the first is one token short
+# and every multi-round sample under model_max_length is a mismatch.  Reproduced as is.
+def preprocess_phi_3(source, tokenizer, has_image):
+    tit = tokenizer_image_token_llava  # ola_vlm/mm_utils.py tokenizer_image_token
+    messages = _build_messages(source, P3_ROLES)
+    conversation = prompt_mpt(P3_SYSTEM, messages, P3_SEP)
+    if has_image:
+        input_ids = tit(conversation, tokenizer)
+    else:
+        input_ids = tokenizer(conversation, max_length=tokenizer.model_max_length,
+                              truncation=True).input_ids
+    target = list(input_ids)
+    mismatch = False
+
+    sep = P3_SEP + P3_ROLES[1]
+    total_len = _count_ne(target, tokenizer.pad_token_id)
+    rounds = conversation.split(P3_SEP)
+    re_rounds = [P3_SEP.join(rounds[:3])]  # system + user + gpt
+    for conv_idx in range(3, len(rounds), 2):
+        re_rounds.append(P3_SEP.join(rounds[conv_idx:conv_idx + 2]))  # user + gpt
+    cur_len = 1
+    _set_slice(target, None, cur_len)
+    for i, rou in enumerate(re_rounds):
+        if rou == "":
+            break
+        parts = rou.split(sep)
+        if len(parts) != 2:
+            break
+        parts[0] += sep
+        if has_image:
+            round_len = len(tit(rou, tokenizer))
+            instruction_len = len(tit(parts[0], tokenizer)) - 2
+        else:
+            round_len = len(tokenizer(rou).input_ids)
+            instruction_len = len(tokenizer(parts[0]).input_ids) - 2
+        if i > 0:
+            round_len -= 2
+            instruction_len -= 2
+        _set_slice(target, cur_len, cur_len + instruction_len)
+        cur_len += round_len
+    _set_slice(target, cur_len, None)
+    if cur_len < tokenizer.model_max_length:
+        if cur_len != total_len:
+            _set_slice(target, None, None)
+            mismatch = True  # "WARNING: tokenization mismatch"
+    return input_ids, target, mismatch
+
+
 PREPROCESS = {
     "plain": lambda s, t, h: preprocess_plain(s, t),
     "v1": preprocess_v1,
     "v1_nonlegacy": preprocess_v1,  # same code; the tokenizer has legacy=False
     "mplug_owl2": preprocess_mplug_owl2,
     "llava_llama_3": preprocess_llama_3,
+    "llava_phi_3": preprocess_phi_3,
 }
 
 
@@ -571,6 +720,11 @@ def build_corpus():
     return c
 
 
+# extra strings for phi3_tokenize.json (after the corpus)
+PHI3_EXTRA_TEXTS = ["<|user|>\nhi<|end|>\n<|assistant|>\nyes<|end|>", "a <|end|>  b",
+                    "<|system|>   x", "x   <|end|>"]
+
+
 # ---------------------------------------------------------------------------
 # conversation records
 # ---------------------------------------------------------------------------
@@ -629,7 +783,12 @@ TRICKY = {
     "llama2": ["</s>", "<unk>", " ASSISTANT: ", "<s>"],
     "llama3": ["<|eot_id|>", "<pad>",
                "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|begin_of_text|>"],
+    "phi3": ["<|end|>", "<|endoftext|>", "<|end|>\n<|assistant|>\n", "</s>"],
 }
+# Phi-3 chat-control literals put into answers (llava_phi_3 only, about 15% of records)
+PHI3_LITERALS = ["<|end|>", "<|user|>", "<|assistant|>", "<|system|>", "<|endoftext|>",
+                 " <|end|>  ", "<|end|>\n<|user|>\n", "<|placeholder1|>", "<s>", "</s>",
+                 "<unk>", "\n<|assistant|>\n"]
 CROSS_TRICKY = ["</s>", "<|eot_id|>", "<s>", "<unk>", "USER:", "###", "<|end_header_id|>"]
 
 
@@ -672,7 +831,7 @@ def build_records(template, rng):
     other = "<|image|>" if ph == "<image>" else "<image>"
     tricky_own = TRICKY[cfg["tokenizer"]]
     records, converted = [], []
-    for i in range(N_RECORDS):
+    for i in range(N_RECORDS_BY_TEMPLATE.get(template, N_RECORDS)):
         rid = f"{template}-{i:04d}"
         text_only = template != "plain" and rng.random() < 0.15
         long = rng.random() < 0.10
@@ -713,6 +872,12 @@ def build_records(template, rng):
             conv[-1]["value"] = ""  # empty answer: get_prompt emits "ROLE:" with no separator
         elif u < 0.18 and template != "plain" and not text_only:
             conv = [{"from": "gpt", "value": "Preamble from gpt that upstream drops."}] + conv
+        if template == "llava_phi_3" and rng.random() < 0.15:
+            gpt = [k for k, s in enumerate(conv) if s["from"] == "gpt"]
+            msg = rng.choice(gpt)
+            v = conv[msg]["value"]
+            k = rng.randint(0, len(v))
+            conv[msg]["value"] = v[:k] + rng.choice(PHI3_LITERALS) + v[k:]
         rec = {"id": rid}
         if not text_only:
             rec["image"] = f"img_{i:04d}.jpg"
@@ -768,11 +933,27 @@ def main():
     summary.append(f"llama2 hf_slow_nonlegacy: {sum(map(len, l2['hf_slow_nonlegacy']))} tokens, "
                    f"differs from hf_slow (legacy) on {n_diff} of {len(corpus)} strings")
 
+    # Phi-3 reference tokenizer (OLA-VLM: use_fast=False), config's own model_max_length
+    tok3 = phi3_load(use_fast=False)
+    assert type(tok3).__name__ == "LlamaTokenizer" and tok3.legacy is False
+    p3_texts = corpus + PHI3_EXTRA_TEXTS
+    p3 = {"texts": p3_texts, "ids": [tok3(s).input_ids for s in p3_texts]}
+    (OUT / "phi3_tokenize.json").write_text(dump(p3), encoding="utf-8")
+    tok3f = phi3_load(use_fast=True)  # summary only: how far the fast tokenizer is off
+    n_fast = sum(tok3f(s).input_ids != ids for s, ids in zip(p3_texts, p3["ids"]))
+    n_l2 = sum(a != b for a, b in zip(p3["ids"], l2["hf_slow_nonlegacy"]))
+    summary.append(f"phi3_tokenize: {len(p3_texts)} strings, {sum(map(len, p3['ids']))} tokens; "
+                   f"differs from llama2 hf_slow_nonlegacy on {n_l2} of {len(corpus)} corpus strings; "
+                   f"fast tokenizer ({type(tok3f).__name__}) differs on {n_fast}")
+
     (OUT / "render_params.json").write_text(dump(TEMPLATES), encoding="utf-8")
     for template, cfg in TEMPLATES.items():
         rng = random.Random(f"render-{template}")
         if cfg["tokenizer"] == "llama2":
             tok = llama2_slow(cfg["max_len"], cfg["legacy"])
+            assert tok.legacy is cfg["legacy"]
+        elif cfg["tokenizer"] == "phi3":
+            tok = phi3_slow(cfg["max_len"])
             assert tok.legacy is cfg["legacy"]
         else:
             tok = Llama3Tok(enc, cfg["max_len"])
@@ -780,8 +961,12 @@ def main():
         records, converted = build_records(template, rng)
         lines, n_mis, n_trunc, n_text, n_conv = [], 0, 0, 0, 0
         # non-legacy templates: also render with the legacy tokenizer, for the summary only
-        tok_leg = llama2_slow(cfg["max_len"], True) if cfg.get("legacy") is False else None
+        tok_leg = (llama2_slow(cfg["max_len"], True)
+                   if cfg["tokenizer"] == "llama2" and cfg.get("legacy") is False else None)
         n_ids_diff = n_lab_diff = 0
+        # llava_phi_3: also render with add_bos_token=True, for the summary only
+        tok_bos = phi3_slow(cfg["max_len"], add_bos_token=True) if cfg["tokenizer"] == "phi3" else None
+        n_bos_mis = n_multi = n_multi_mis = 0
         for rec, conv in zip(records, converted):
             src = convert_dialect(rec, template) if conv else rec
             ids, labels, mismatch, truncated = render(template, src, tok)
@@ -798,6 +983,11 @@ def main():
                 ids_l, labels_l, _, _ = render(template, src, tok_leg)
                 n_ids_diff += ids != ids_l
                 n_lab_diff += labels != labels_l
+            if tok_bos is not None:
+                n_bos_mis += render(template, src, tok_bos)[2]
+                multi = sum(s_["from"] == "human" for s_ in src["conversations"]) > 1
+                n_multi += multi
+                n_multi_mis += multi and mismatch
         (OUT / f"render_{template}_data.json").write_text(dump(records), encoding="utf-8")
         (OUT / f"render_{template}_expected.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         summary.append(f"{template}: {len(records)} records, text-only {n_text}, dialect_converted {n_conv}, "
@@ -805,6 +995,9 @@ def main():
         if tok_leg is not None:
             summary.append(f"  {template} vs legacy tokenizer on the same records: input_ids differ in "
                            f"{n_ids_diff}, labels differ in {n_lab_diff}")
+        if tok_bos is not None:
+            summary.append(f"  {template}: multi-round records {n_multi}, of them mismatch {n_multi_mis}; "
+                           f"with add_bos_token=True the records would give mismatch {n_bos_mis}")
 
     total = sum(p.stat().st_size for p in OUT.iterdir() if p.is_file())
     summary.append(f"total size of {OUT.relative_to(ROOT)}: {total} bytes")

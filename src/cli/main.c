@@ -25,7 +25,7 @@ static const Command COMMANDS[] = {
      "  --decode      read JSON arrays of ids, write JSON strings\n"},
     {"data", cmd_data, "dataset tools: render records to input_ids and labels",
      "vlm data render --template NAME --tokenizer PATH [--max-len N] [--mask-policy spans|upstream] DATA.json\n"
-     "  NAME           plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3\n"
+     "  NAME           plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3, llava_phi_3\n"
      "  --max-len      truncate like upstream's model_max_length (default 2048, 0: none)\n"
      "  --mask-policy  spans (default): labels from where tokens lie; upstream: upstream's\n"
      "                 arithmetic, masking a whole sample on a tokenization mismatch\n"

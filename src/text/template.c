@@ -14,12 +14,15 @@
 #define L3_HEADER(role) "<|start_header_id|>" role "<|end_header_id|>\n\n"
 
 static const Template TEMPLATES[] = {
-    {"plain", TPL_PLAIN, NULL, {"", ""}, "\n", NULL, "<image>", 0, NULL, false},
-    {"v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL, true},
-    {"vicuna_v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL, true},
-    {"mplug_owl2", TPL_TWO, NULL, {"USER", "ASSISTANT"}, " ", "</s>", "<|image|>", 1, NULL, false},
+    {"plain", TPL_PLAIN, NULL, {"", ""}, "\n", NULL, "<image>", 0, NULL, 0, false},
+    {"v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL, 1, true},
+    {"vicuna_v1", TPL_TWO, VICUNA_SYSTEM, {"USER", "ASSISTANT"}, " ", "</s>", "<image>", 1, NULL, 1, true},
+    {"mplug_owl2", TPL_TWO, NULL, {"USER", "ASSISTANT"}, " ", "</s>", "<|image|>", 1, NULL, 0, false},
     {"llava_llama_3", TPL_MPT, L3_HEADER("system") VICUNA_SYSTEM, {L3_HEADER("user"), L3_HEADER("assistant")},
-     "<|eot_id|>", NULL, "<image>", 2, "<pad>", false},
+     "<|eot_id|>", NULL, "<image>", 2, "<pad>", 0, false},
+    // "<|assistant|>\n" counts as answer: its rstrip eats the newline, and "- 2" leaves the token itself
+    {"llava_phi_3", TPL_MPT, "<|system|>\nYou are a helpful AI assistant.", {"\n<|user|>\n", "\n<|assistant|>\n"},
+     "<|end|>", NULL, "<image>", 14, NULL, 2, false},
 };
 #define N_TEMPLATES (sizeof TEMPLATES / sizeof *TEMPLATES)
 
@@ -29,7 +32,7 @@ const Template *template_find(const char *name) {
     return NULL;
 }
 
-const char *template_names(void) { return "plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3"; }
+const char *template_names(void) { return "plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3, llava_phi_3"; }
 
 int template_prepare_tokenizer(const Template *tpl, Tokenizer *tok) {
     if (!tpl->pad_token || tok->pad_id >= 0) return VLM_OK;
@@ -196,9 +199,10 @@ static int upstream_labels_rounds(const Template *tpl, const Tokenizer *tok, con
         if (rc == VLM_OK)
             rc = count_tokens(tok, rou, (size_t)(first - rou) + isep_len, has_image, tpl->placeholder, &instruction_len);
         instruction_len -= 2;
-        if (r != 0 && tpl->nonlegacy_correction && tok->kind == TOK_SENTENCEPIECE && !tok->legacy) {
-            round_len -= 1;  // IS_TOKENIZER_GREATER_THAN_0_14 and not tokenizer.legacy
-            instruction_len -= 1;
+        bool nonlegacy = tok->kind == TOK_SENTENCEPIECE && !tok->legacy;
+        if (r != 0 && (!tpl->delta_needs_nonlegacy || nonlegacy)) {
+            round_len -= tpl->later_round_delta;  // v1: IS_TOKENIZER_GREATER_THAN_0_14 and not tokenizer.legacy
+            instruction_len -= tpl->later_round_delta;
         }
         if (instruction_len > 0) mask_range(labels, cur_len, cur_len + instruction_len);
         cur_len += round_len;

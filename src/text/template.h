@@ -4,6 +4,7 @@
 //   v1          LLaVA preprocess_v1 with conv_vicuna_v1 (alias vicuna_v1)
 //   mplug_owl2  mPLUG-Owl2 preprocess_v1 with conv_mplug_owl2 (no system prompt)
 //   llava_llama_3  OLA-VLM preprocess_llama_3 with conv_llava_llama_3 (MPT style)
+//   llava_phi_3    OLA-VLM preprocess_phi_3 with conv_llava_phi_3 (MPT style)
 // One IMAGE_TOKEN_INDEX (-200) stands for each image placeholder; masked
 // labels are IGNORE_INDEX (-100). Both placeholder dialects, <image> and
 // <|image|>, are accepted and converted to the template's own.
@@ -41,9 +42,11 @@ typedef struct {
     // (TWO: the space of "ASSISTANT: "; llama-3: the "\n\n" after the header)
     int answer_lead;
     const char *pad_token;    // added by upstream's train() when the tokenizer has no pad (NULL: use unk)
-    // LLaVA's preprocess_v1 (not mPLUG-Owl2's, not OLA-VLM's): with a
-    // non-legacy tokenizer, rounds after the first count one token less
-    bool nonlegacy_correction;
+    // tokens upstream subtracts from round_len and instruction_len for rounds
+    // after the first: LLaVA's preprocess_v1 1 (only with a non-legacy
+    // tokenizer), OLA-VLM's preprocess_phi_3 2 (always)
+    int later_round_delta;
+    bool delta_needs_nonlegacy;
 } Template;
 
 typedef enum { MASK_SPANS, MASK_UPSTREAM } MaskPolicy;

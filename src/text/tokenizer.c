@@ -177,6 +177,22 @@ static int apply_config_file(Tokenizer *t, const char *dir, const char *file) {
         }
         *slots[r] = id;
     }
+    json_t *extra = json_object_get(root, "additional_special_tokens");
+    size_t k;
+    json_t *e;
+    json_array_foreach(extra, k, e) {
+        const char *content = token_content(e);
+        int32_t id = content ? tokenizer_token_id(t, content) : -1;
+        if (id < 0) {
+            rc = vlm_fail(VLM_ERR_INPUT, path, "additional_special_tokens", "token '%s' is not in the vocabulary",
+                          content ? content : "?");
+            goto done;
+        }
+        int32_t *grown = vlm_realloc(t->additional, (size_t)(t->n_additional + 1) * sizeof *grown);
+        if (!grown) { rc = VLM_ERR_FAIL; goto done; }
+        t->additional = grown;
+        t->additional[t->n_additional++] = id;
+    }
     json_t *add_bos = json_object_get(root, "add_bos_token");
     if (json_is_boolean(add_bos)) t->add_bos = json_is_true(add_bos);
     json_t *legacy = json_object_get(root, "legacy");
@@ -227,8 +243,9 @@ int tokenizer_load(Tokenizer *t, const char *path) {
             }
         }
     }
-    if (rc == VLM_OK) rc = apply_config_file(t, dir, "special_tokens_map.json");
+    // the config first: the map may name tokens only the config adds
     if (rc == VLM_OK) rc = apply_config_file(t, dir, "tokenizer_config.json");
+    if (rc == VLM_OK) rc = apply_config_file(t, dir, "special_tokens_map.json");
     file_unmap(&m);
     free(model_path);
     free(dir);
@@ -242,6 +259,7 @@ void tokenizer_free(Tokenizer *t) {
     hf_bpe_free(&t->hf);
     for (int i = 0; i < t->n_specials; i++) free(t->specials[i].text);
     free(t->specials);
+    free(t->additional);
     free(t->path);
     memset(t, 0, sizeof *t);
 }
@@ -340,9 +358,12 @@ static int split_specials(const Tokenizer *t, const char *text, size_t len, bool
     return rc;
 }
 
-static bool is_special_id(const Tokenizer *t, int32_t id) {
-    for (int i = 0; i < t->n_specials; i++)
-        if (t->specials[i].id == id) return true;
+// transformers' all_special_tokens: bos, eos, unk, pad and the additional
+// special tokens, not every added token (Phi-3's <|system|> is not one).
+static bool is_named_special(const Tokenizer *t, int32_t id) {
+    if (id == t->bos_id || id == t->eos_id || id == t->unk_id || id == t->pad_id) return true;
+    for (int i = 0; i < t->n_additional; i++)
+        if (t->additional[i] == id) return true;
     return false;
 }
 
@@ -409,7 +430,7 @@ static int encode_nonlegacy(const Tokenizer *t, const char *text, size_t len, in
     free(segs.items);
     size_t first = 0;
     int32_t space_id = sp_piece_to_id(&t->sp, "\xe2\x96\x81", 3);
-    if (ids.len > 1 && ids.data[0] == space_id && is_special_id(t, ids.data[1])) first = 1;
+    if (ids.len > 1 && ids.data[0] == space_id && is_named_special(t, ids.data[1])) first = 1;
     for (size_t k = first; k < ids.len && rc == VLM_OK; k++) {
         rc = ids_push(out, ids.data[k]);
         if (rc == VLM_OK && spans) {

@@ -39,6 +39,8 @@ typedef struct {
     int n_specials;
     bool special_first[256];  // bytes that start some special token: the scan skips the rest
     int32_t bos_id, eos_id, pad_id, unk_id;  // -1 when the tokenizer has none
+    int32_t *additional;                     // additional_special_tokens from the configs
+    int n_additional;
     int32_t vocab_size;                      // model pieces + added tokens
     bool add_bos;                            // tokenizer_config's add_bos_token (default true)
     // SentencePiece only: transformers' slow LlamaTokenizer mode. legacy (the
