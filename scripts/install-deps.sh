@@ -7,6 +7,7 @@ PACKAGES=(
   cmake make gcc g++ pkg-config     # build
   clang libclang-rt-14-dev          # libFuzzer + ASan/UBSan runtimes for the parser fuzzers
   check                             # C unit-test framework (libcheck)
+  jq                                # the reference for `vlm data mix` (the recipes merge with jq -s add)
   libopenblas-dev                   # matrix products
   libjansson-dev                    # JSON (headers, configs, datasets)
   libzip-dev                        # zip container of PyTorch .bin checkpoints

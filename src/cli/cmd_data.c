@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "data/mix.h"
 #include "text/template.h"
 
 static void print_ids(FILE *out, const char *key, const IdBuf *ids) {
@@ -92,8 +93,51 @@ static int data_render(int argc, char **argv) {
     return cli_report(rc);
 }
 
+// vlm data mix -o OUT.json [--shuffle SEED] [--seed N] [--placeholder P]
+//              [--ratio R] [--prefix DIR/] IN.json ... (--ratio / --prefix apply to the inputs after them)
+static int data_mix_cmd(int argc, char **argv) {
+    MixInput inputs[256];
+    int n = 0;
+    MixOptions opt = {0};
+    const char *out = NULL, *prefix = NULL;
+    double ratio = 1.0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        char *end;
+        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_value) out = argv[++i];
+        else if ((strcmp(a, "--shuffle") == 0 || strcmp(a, "--seed") == 0) && has_value) {
+            opt.seed = strtoull(argv[++i], &end, 10);
+            if (*end) return cli_usage_error("data", "%s needs a non-negative integer", a);
+            if (strcmp(a, "--shuffle") == 0) opt.shuffle = true;
+        } else if (strcmp(a, "--placeholder") == 0 && has_value) {
+            opt.placeholder = argv[++i];
+            if (strcmp(opt.placeholder, "<image>") != 0 && strcmp(opt.placeholder, "<|image|>") != 0)
+                return cli_usage_error("data", "--placeholder is <image> or <|image|>");
+        } else if (strcmp(a, "--ratio") == 0 && has_value) {
+            ratio = strtod(argv[++i], &end);
+            if (*end || !(ratio >= 0)) return cli_usage_error("data", "--ratio needs a number >= 0");
+        } else if (strcmp(a, "--prefix") == 0 && has_value) prefix = argv[++i];
+        else if (a[0] == '-') return cli_usage_error("data", "unknown option '%s'", a);
+        else if (n == 256) return cli_usage_error("data", "at most 256 inputs");
+        else inputs[n++] = (MixInput){a, ratio, prefix};
+    }
+    if (!out || n == 0) return cli_usage_error("data", "mix needs -o OUT.json and at least one input");
+    MixReport report;
+    int rc = data_mix(inputs, n, &opt, out, &report);
+    if (rc == VLM_OK) {
+        for (int i = 0; i < n && i < 64; i++)
+            fprintf(stderr, "%s: %zu records read, %zu written\n", inputs[i].path, report.read[i], report.written[i]);
+        fprintf(stderr, "wrote %s: %zu records%s", out, report.total, opt.shuffle ? ", shuffled" : "");
+        if (opt.placeholder) fprintf(stderr, ", %zu messages converted to %s", report.placeholders_converted, opt.placeholder);
+        fputc('\n', stderr);
+    }
+    return cli_report(rc);
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("data", "missing subcommand");
     if (strcmp(argv[1], "render") == 0) return data_render(argc - 1, argv + 1);
+    if (strcmp(argv[1], "mix") == 0) return data_mix_cmd(argc - 1, argv + 1);
     return cli_usage_error("data", "unknown subcommand '%s'", argv[1]);
 }

@@ -27,5 +27,6 @@ Suite *torch_bin_suite(void);
 Suite *checkpoint_suite(void);
 Suite *cli_suite(void);
 Suite *text_suite(void);
+Suite *data_suite(void);
 
 #endif
