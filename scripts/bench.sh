@@ -42,3 +42,44 @@ for name, ours, ref in (("llama2", o2, r2), ("llama3", o3, r3)):
     print(f"{name}: vlm.c {ours['mb_per_s']:.2f} MB/s, {ref['tokenizer']} {ref['mb_per_s']:.2f} MB/s, "
           f"ratio {ours['mb_per_s'] / ref['mb_per_s']:.2f}x ({same})")
 PY
+
+# ---- dataset indexing: a generated llava_v1_5_mix665k-sized file (665K records, ~1 GB)
+big=build/bench/mix665k.json
+if [ ! -s "$big" ]; then
+  echo "== generating $big (once)"
+  python3 - "$big" <<'PY'
+import json, random, sys
+r = random.Random(0)
+words = "the a cat dog sits on red blue image shows person holding umbrella street car sign reads open what is in this picture describe detail color".split()
+def text(n): return " ".join(r.choice(words) for _ in range(n))
+with open(sys.argv[1], "w") as f:
+    f.write("[\n")
+    for i in range(665_000):
+        turns = []
+        for k in range(r.choice([1, 2, 3, 6])):
+            turns.append({"from": "human", "value": ("<image>\n" if k == 0 else "") + text(r.randint(5, 25)) + "?"})
+            turns.append({"from": "gpt", "value": text(r.randint(20, 200)) + "."})
+        rec = {"id": f"{i:012d}", "conversations": turns}
+        if i % 16: rec["image"] = f"coco/train2017/{i:012d}.jpg"
+        f.write(("" if i == 0 else ",\n") + json.dumps(rec))
+    f.write("\n]\n")
+PY
+fi
+echo "== dataset indexing, $(du -h $big | cut -f1), same run"
+ours=$(build/bench_dataset_index $big)
+ref=$(python3 - "$big" <<'PY'
+import json, resource, sys, time
+t0 = time.perf_counter()
+data = json.load(open(sys.argv[1]))  # what LLaVA's LazySupervisedDataset does
+dt = time.perf_counter() - t0
+print(json.dumps({"records": len(data), "seconds": round(dt, 3),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+PY
+)
+python3 - "$ours" "$ref" <<'PY'
+import json, sys
+o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"vlm.c index: {o['records']} records in {o['seconds']:.2f} s, peak {o['peak_rss_mb']:.0f} MB resident")
+print(f"python json.load (upstream): {r['records']} records in {r['seconds']:.2f} s, peak {r['peak_rss_mb']:.0f} MB resident")
+print(f"ratio: {r['seconds'] / o['seconds']:.1f}x faster, {r['peak_rss_mb'] / o['peak_rss_mb']:.1f}x less memory")
+PY

@@ -5,7 +5,9 @@
 #include <string.h>   // strcmp
 
 #include "cli/cli.h"
+#include "core/alloc.h"
 #include "core/error.h"
+#include "data/check.h"
 #include "data/mix.h"
 #include "text/template.h"
 
@@ -135,9 +137,108 @@ static int data_mix_cmd(int argc, char **argv) {
     return cli_report(rc);
 }
 
+static void print_check_text(const CheckReport *r, const char *files, const CheckOptions *opt) {
+    printf("%s: %zu records (%zu with an image, %zu text-only", files, r->records, r->with_image, r->text_only);
+    if (r->gif_images) printf(", %zu GIF images", r->gif_images);
+    printf(")\n");
+    for (int pass = 0; pass < 2; pass++) {
+        bool errors = pass == 0, header = false;
+        for (int p = 0; p < PROBLEM_COUNT; p++) {
+            if (problem_is_error((Problem)p) != errors || !r->counts[p]) continue;
+            if (!header) printf("%s:\n", errors ? "errors" : "warnings");
+            header = true;
+            printf("  %s: %zu\n", problem_name((Problem)p), r->counts[p]);
+            for (size_t k = 0; k < r->counts[p] && k < CHECK_EXAMPLES; k++)
+                printf("    %s record %zu%s%s: %s\n", r->examples[p][k].file, r->examples[p][k].record,
+                       r->examples[p][k].id[0] ? ", id " : "", r->examples[p][k].id, r->examples[p][k].reason);
+        }
+    }
+    if (opt->tpl && r->records)
+        printf("tokens (%s): max %zu, mean %.1f\n", opt->tpl->name, r->tokens_max,
+               r->tokens_sum / (double)(r->records - r->counts[PROBLEM_INVALID_JSON]));
+}
+
+static void print_check_json(const CheckReport *r) {
+    json_t *problems = json_object();
+    for (int p = 0; p < PROBLEM_COUNT; p++) {
+        json_t *examples = json_array();
+        for (size_t k = 0; k < r->counts[p] && k < CHECK_EXAMPLES; k++)
+            json_array_append_new(examples, json_pack("{s:s, s:I, s:s, s:s}", "file", r->examples[p][k].file, "record",
+                                                      (json_int_t)r->examples[p][k].record,
+                                                      "id", r->examples[p][k].id, "reason", r->examples[p][k].reason));
+        json_object_set_new(problems, problem_name((Problem)p),
+                            json_pack("{s:I, s:b, s:o}", "count", (json_int_t)r->counts[p], "error",
+                                      problem_is_error((Problem)p), "examples", examples));
+    }
+    json_t *root = json_pack("{s:I, s:I, s:I, s:I, s:o}", "records", (json_int_t)r->records, "with_image",
+                             (json_int_t)r->with_image, "text_only", (json_int_t)r->text_only, "gif_images",
+                             (json_int_t)r->gif_images, "problems", problems);
+    json_dumpf(root, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(root);
+}
+
+// vlm data check [--image-folder DIR] [--tokenizer T --template NAME [--max-len N]] [--json] DATA.json...
+static int data_check_cmd(int argc, char **argv) {
+    const char *folder = NULL, *tok_path = NULL, *tpl_name = NULL;
+    long max_len = 2048;
+    bool as_json = false;
+    const char *paths[256], *folders[256];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        char *end;
+        if (strcmp(a, "--image-folder") == 0 && has_value) folder = argv[++i];
+        else if (strcmp(a, "--tokenizer") == 0 && has_value) tok_path = argv[++i];
+        else if (strcmp(a, "--template") == 0 && has_value) tpl_name = argv[++i];
+        else if (strcmp(a, "--max-len") == 0 && has_value) {
+            max_len = strtol(argv[++i], &end, 10);
+            if (*end || max_len < 0) return cli_usage_error("data", "--max-len needs a non-negative integer");
+        } else if (strcmp(a, "--json") == 0) as_json = true;
+        else if (a[0] == '-') return cli_usage_error("data", "unknown option '%s'", a);
+        else if (n == 256) return cli_usage_error("data", "at most 256 files");
+        else { paths[n] = a; folders[n++] = folder; }  // --image-folder applies to the files after it
+    }
+    if (n == 0) return cli_usage_error("data", "check needs DATA.json");
+    if (!tok_path != !tpl_name) return cli_usage_error("data", "--tokenizer and --template go together");
+    CheckOptions opt = {NULL, NULL, (int)max_len};
+    Tokenizer tok;
+    int rc = VLM_OK;
+    if (tpl_name) {
+        opt.tpl = template_find(tpl_name);
+        if (!opt.tpl) return cli_usage_error("data", "unknown template '%s' (known: %s)", tpl_name, template_names());
+        rc = tokenizer_load(&tok, tok_path);
+        if (rc == VLM_OK) rc = template_prepare_tokenizer(opt.tpl, &tok);
+        if (rc != VLM_OK) return cli_report(rc);
+        opt.tok = &tok;
+    }
+    CheckReport *report = vlm_calloc(1, sizeof *report);
+    char names[1024] = "";
+    for (int i = 0; report && i < n && rc == VLM_OK; i++) {
+        DatasetFile f;
+        rc = dataset_file_open(&f, paths[i], folders[i]);
+        if (rc == VLM_OK) rc = data_check_file(&f, &opt, report);
+        dataset_file_close(&f);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", paths[i]);
+    }
+    if (!report) rc = VLM_ERR_FAIL;
+    if (rc == VLM_OK) {
+        if (as_json) print_check_json(report);
+        else print_check_text(report, names, &opt);
+        size_t errors = 0;
+        for (int p = 0; p < PROBLEM_COUNT; p++) errors += problem_is_error((Problem)p) ? report->counts[p] : 0;
+        if (errors) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "%zu records have errors (see the report)", errors);
+    }
+    free(report);
+    if (opt.tok) tokenizer_free(&tok);
+    return cli_report(rc);
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("data", "missing subcommand");
     if (strcmp(argv[1], "render") == 0) return data_render(argc - 1, argv + 1);
     if (strcmp(argv[1], "mix") == 0) return data_mix_cmd(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check") == 0) return data_check_cmd(argc - 1, argv + 1);
     return cli_usage_error("data", "unknown subcommand '%s'", argv[1]);
 }

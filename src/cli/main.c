@@ -23,13 +23,17 @@ static const Command COMMANDS[] = {
      "  --no-bos      do not prepend BOS\n"
      "  --no-special  treat special-token literals (\"</s>\", \"<|eot_id|>\") as plain text\n"
      "  --decode      read JSON arrays of ids, write JSON strings\n"},
-    {"data", cmd_data, "dataset tools: mix files, render records to input_ids and labels",
+    {"data", cmd_data, "dataset tools: check, mix, render records to input_ids and labels",
      "vlm data mix -o OUT.json [--shuffle SEED] [--seed N] [--placeholder P] [--ratio R] [--prefix DIR/] IN.json...\n"
      "  the records of every input, in order (like `jq -s add`), written atomically\n"
      "  --shuffle SEED  shuffle the result (seeded, reproducible)\n"
      "  --ratio R       for the inputs after it: 1 all, 0.25 a seeded quarter, 2 twice\n"
      "  --prefix DIR/   for the inputs after it: prepended to \"image\" paths\n"
      "  --placeholder P convert image placeholders to P (<image> or <|image|>), no sed needed\n"
+     "vlm data check [--image-folder DIR] [--tokenizer PATH --template NAME [--max-len N]] [--json] DATA.json...\n"
+     "  every record: JSON, roles, empty messages, placeholders vs \"image\", image file exists and is\n"
+     "  JPEG/PNG/GIF, and with a tokenizer: length, truncation, upstream's tokenization mismatch.\n"
+     "  Counts per problem with the first examples; exit 2 when any record has an error\n"
      "vlm data render --template NAME --tokenizer PATH [--max-len N] [--mask-policy spans|upstream] DATA.json\n"
      "  NAME           plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3, llava_phi_3\n"
      "  --max-len      truncate like upstream's model_max_length (default 2048, 0: none)\n"

@@ -147,7 +147,8 @@ void dataset_file_close(DatasetFile *f) {
 
 int dataset_file_record(const DatasetFile *f, size_t i, json_t **out) {
     json_error_t jerr;
-    *out = json_loadb((const char *)f->map.data + f->start[i], f->len[i], JSON_REJECT_DUPLICATES, &jerr);
+    // DECODE_ANY: a record that is a bare number is a schema problem, not a syntax error
+    *out = json_loadb((const char *)f->map.data + f->start[i], f->len[i], JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (*out) return VLM_OK;
     char record[32];
     snprintf(record, sizeof record, "record %zu", i);

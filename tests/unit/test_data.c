@@ -179,11 +179,52 @@ START_TEST(mix_options) {
 }
 END_TEST
 
+// A generated dataset with one record per problem kind gives exactly these counts.
+START_TEST(check_counts_every_problem) {
+    char args[2048], a[256], b[256], imgs[256];
+    snprintf(a, sizeof a, "%s", fixture("data/check_a.json"));
+    snprintf(b, sizeof b, "%s", fixture("data/check_b.json"));
+    snprintf(imgs, sizeof imgs, "%s", fixture("data/images"));
+    snprintf(args, sizeof args,
+             "data check --json --image-folder %s %s --image-folder %s/../shared/assets/images %s "
+             "--tokenizer %s/../shared/assets/tokenizers/llama2/tokenizer.model --template v1 --max-len 64",
+             imgs, a, VLM_SOURCE_DIR, b, VLM_SOURCE_DIR);
+    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 2);
+    ck_assert_msg(strstr(err, "10 records have errors") != NULL, "%s", err);
+    json_t *r = json_loads(out, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "records")), 18);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "text_only")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "gif_images")), 1);
+    static const struct { const char *name; int count; } want[] = {
+        {"invalid_json", 1}, {"schema", 4}, {"placeholders", 3}, {"image_missing", 1},
+        {"image_format", 1}, {"render", 0}, {"truncated", 1}, {"mismatch", 1},
+    };
+    json_t *problems = json_object_get(r, "problems");
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        json_t *p = json_object_get(problems, want[i].name);
+        ck_assert_msg(json_integer_value(json_object_get(p, "count")) == want[i].count, "%s: %lld", want[i].name,
+                      (long long)json_integer_value(json_object_get(p, "count")));
+    }
+    json_t *missing = json_array_get(json_object_get(json_object_get(problems, "image_missing"), "examples"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(missing, "record")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(missing, "id")), "missing");
+    ck_assert(strstr(json_string_value(json_object_get(missing, "reason")), "nope.jpg: not found") != NULL);
+    json_t *trunc = json_array_get(json_object_get(json_object_get(problems, "truncated"), "examples"), 0);
+    ck_assert(strstr(json_string_value(json_object_get(trunc, "file")), "check_b.json") != NULL);
+    json_decref(r);
+    // a clean file: exit 0
+    snprintf(args, sizeof args, "data check --image-folder %s/../shared/assets/images %s", VLM_SOURCE_DIR, b);
+    ck_assert_msg(run_vlm(args, out, BUF, err, BUF) == 0, "%s%s", out, err);
+}
+END_TEST
+
 Suite *data_suite(void) {
     return SUITE("data", "parser", 60,
                  index_finds_records_around_tricky_strings,
                  index_rejects_malformed_files_with_position,
                  several_files_form_one_dataset,
                  mix_equals_jq_slurp_add,
-                 mix_options);
+                 mix_options,
+                 check_counts_every_problem);
 }

@@ -1,0 +1,143 @@
+// Dataset validation, see check.h.
+#include "data/check.h"
+
+#include <stdio.h>   // fopen
+#include <stdlib.h>  // free
+#include <string.h>  // strstr
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "text/conversation.h"
+
+static const char *const NAMES[PROBLEM_COUNT] = {
+    "invalid_json", "schema", "placeholders", "image_missing", "image_format", "render", "truncated", "mismatch",
+};
+
+const char *problem_name(Problem p) { return NAMES[p]; }
+bool problem_is_error(Problem p) { return p < PROBLEM_TRUNCATED; }
+
+static const char *g_file;  // the file being checked, for examples
+
+static void add(CheckReport *r, Problem p, size_t record, const char *id, const char *reason) {
+    size_t k = r->counts[p]++;
+    if (k >= CHECK_EXAMPLES) return;
+    snprintf(r->examples[p][k].file, sizeof r->examples[p][k].file, "%s", g_file ? g_file : "");
+    r->examples[p][k].record = record;
+    snprintf(r->examples[p][k].id, sizeof r->examples[p][k].id, "%s", id);
+    snprintf(r->examples[p][k].reason, sizeof r->examples[p][k].reason, "%s", reason);
+}
+
+static size_t count_occurrences(const char *s, const char *needle) {
+    size_t n = 0, len = strlen(needle);
+    for (const char *p = s; (p = strstr(p, needle)); p += len) n++;
+    return n;
+}
+
+// JPEG, PNG or GIF by magic bytes; returns 0 (none), 1 (JPEG/PNG), 2 (GIF).
+static int sniff_image(const char *path, char *why, size_t why_size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, why_size, "%s: not found", path);
+        return -1;
+    }
+    unsigned char head[8] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) return 1;
+    if (n >= 8 && memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0) return 1;
+    if (n >= 6 && (memcmp(head, "GIF87a", 6) == 0 || memcmp(head, "GIF89a", 6) == 0)) return 2;
+    snprintf(why, why_size, "%s: not a JPEG, PNG or GIF file", path);
+    return 0;
+}
+
+static void check_image(const DatasetFile *f, const Conversation *c, size_t i, CheckReport *r) {
+    char *path = f->image_folder ? path_join(f->image_folder, c->image) : vlm_strdup(c->image);
+    if (!path) return;
+    char why[192];
+    int kind = sniff_image(path, why, sizeof why);
+    if (kind < 0) add(r, PROBLEM_IMAGE_MISSING, i, c->id, why);
+    else if (kind == 0) add(r, PROBLEM_IMAGE_FORMAT, i, c->id, why);
+    else if (kind == 2) r->gif_images++;
+    free(path);
+}
+
+static void check_tokens(const CheckOptions *opt, const Conversation *c, size_t i, CheckReport *r) {
+    Rendered out;
+    char where[32];
+    snprintf(where, sizeof where, "record %zu", i);
+    if (template_render(opt->tpl, opt->tok, c, 0, MASK_UPSTREAM, &out, where) != VLM_OK) {
+        add(r, PROBLEM_RENDER, i, c->id, vlm_last_error());
+        return;
+    }
+    size_t n = out.input_ids.len;
+    r->tokens_sum += (double)n;
+    if (n > r->tokens_max) r->tokens_max = n;
+    char why[96];
+    if (opt->max_len > 0 && n > (size_t)opt->max_len) {
+        snprintf(why, sizeof why, "%zu tokens, truncated to %d", n, opt->max_len);
+        add(r, PROBLEM_TRUNCATED, i, c->id, why);
+    }
+    rendered_free(&out);
+    // mismatches as upstream decides them, which depends on its truncation
+    if (template_render(opt->tpl, opt->tok, c, opt->max_len, MASK_UPSTREAM, &out, where) == VLM_OK) {
+        if (out.mismatch) add(r, PROBLEM_MISMATCH, i, c->id, "upstream's length arithmetic disagrees with the tokens");
+        rendered_free(&out);
+    }
+}
+
+// Roles alternate human/gpt (a leading gpt turn is dropped by upstream) and no message is empty.
+static const char *schema_problem(const Conversation *c) {
+    int first = c->turns[0].role == ROLE_GPT ? 1 : 0;
+    if (first >= c->n_turns) return "no human message";
+    for (int k = first; k < c->n_turns; k++) {
+        if ((int)c->turns[k].role != (k - first) % 2) return "roles do not alternate human, gpt, ...";
+        if (c->turns[k].text[0] == '\0') return "an empty message";
+    }
+    return NULL;
+}
+
+int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *r) {
+    g_file = f->path;
+    for (size_t i = 0; i < f->count; i++) {
+        r->records++;
+        json_t *rec;
+        char where[32];
+        snprintf(where, sizeof where, "record %zu", i);
+        if (dataset_file_record(f, i, &rec) != VLM_OK) {
+            add(r, PROBLEM_INVALID_JSON, i, "", vlm_last_error());
+            continue;
+        }
+        Conversation c;
+        if (conversation_parse(&c, rec, where) != VLM_OK) {
+            add(r, PROBLEM_SCHEMA, i, c.id, vlm_last_error());
+            conversation_free(&c);
+            json_decref(rec);
+            continue;
+        }
+        const char *schema = schema_problem(&c);
+        if (schema) add(r, PROBLEM_SCHEMA, i, c.id, schema);
+        size_t placeholders = 0;
+        for (int k = 0; k < c.n_turns; k++)
+            placeholders += count_occurrences(c.turns[k].text, "<image>") + count_occurrences(c.turns[k].text, "<|image|>");
+        char why[96];
+        if (c.image) {
+            r->with_image++;
+            if (placeholders != 1) {
+                snprintf(why, sizeof why, "an image and %zu placeholders (one expected)", placeholders);
+                add(r, PROBLEM_PLACEHOLDERS, i, c.id, why);
+            }
+            check_image(f, &c, i, r);
+        } else {
+            r->text_only++;
+            if (placeholders) {
+                snprintf(why, sizeof why, "no image but %zu placeholders", placeholders);
+                add(r, PROBLEM_PLACEHOLDERS, i, c.id, why);
+            }
+        }
+        if (opt->tpl && !schema) check_tokens(opt, &c, i, r);
+        conversation_free(&c);
+        json_decref(rec);
+    }
+    return VLM_OK;
+}
