@@ -9,6 +9,13 @@
 // NUL bytes count as invalid when allow_nul is false.
 size_t utf8_invalid_at(const char *s, size_t n, bool allow_nul);
 
+// Bytes in the UTF-8 sequence that starts with this lead byte (1 for a stray
+// continuation byte, as sentencepiece's OneCharLen does).
+static inline size_t utf8_char_len(unsigned char lead) {
+    static const unsigned char LEN[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return LEN[lead >> 4];
+}
+
 // Decodes the code point at s (valid UTF-8 assumed); *len gets its byte length.
 unsigned utf8_decode(const char *s, size_t *len);
 // Python's str.isspace() for one code point (strip() uses it).

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "text/merge_heap.h"
 
 static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
@@ -30,11 +31,6 @@ static size_t utf8_encode(unsigned cp, char *out) {
     if (cp < 0x800) { out[0] = (char)(0xc0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
     out[0] = (char)(0xe0 | cp >> 12); out[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); out[2] = (char)(0x80 | (cp & 0x3f));
     return 3;
-}
-
-static uint32_t utf8_len(unsigned char c) {
-    static const unsigned char LEN[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return LEN[c >> 4];
 }
 
 // ----------------------------------------------------------------------------
@@ -261,7 +257,7 @@ static int encode_word(const HfBpeModel *m, const char *w, size_t n, const int32
     if (!syms) return VLM_ERR_FAIL;
     int count = 0, rc = VLM_OK;
     for (size_t at = 0; at < n;) {
-        uint32_t cl = utf8_len((unsigned char)w[at]);
+        uint32_t cl = (uint32_t)utf8_char_len((unsigned char)w[at]);
         if (cl > n - at) cl = (uint32_t)(n - at);
         int32_t id = strmap_get(&m->vocab, w + at, cl);
         uint32_t s0 = (uint32_t)src[at], s1 = (uint32_t)src[at + cl - 1] + 1;
@@ -387,7 +383,7 @@ int hf_bpe_decode_token(const HfBpeModel *m, int32_t id, StrBuf *out) {
     int rc = VLM_OK;
     if (m->byte_level) {
         for (size_t i = 0; i < n && rc == VLM_OK;) {
-            uint32_t cl = utf8_len((unsigned char)t[i]);
+            uint32_t cl = (uint32_t)utf8_char_len((unsigned char)t[i]);
             unsigned cp = (unsigned char)t[i];
             if (cl == 2 && i + 1 < n) cp = (unsigned)(t[i] & 0x1f) << 6 | (t[i + 1] & 0x3f);
             int b = cl <= 2 && cp < 512 ? m->char_byte[cp] : -1;

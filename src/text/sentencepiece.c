@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "text/merge_heap.h"
 
 // ----------------------------------------------------------------------------
@@ -260,11 +261,6 @@ static int maybe_add_merge(const SpModel *m, const char *s, const Symbol *sym, i
     return merge_heap_push(h, (MergeCandidate){-m->pieces[id].score, left, right, (int32_t)len});
 }
 
-static uint32_t utf8_char_len(unsigned char c) {
-    static const unsigned char LEN[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return LEN[c >> 4];
-}
-
 // The source span of normalised bytes [a, b): from the source of a to just
 // past the source of b - 1 (a whitespace mark is 3 bytes for 1 source byte).
 static int push_span(SpanBuf *spans, const IdBuf *source, uint32_t a, uint32_t b, size_t base) {
@@ -306,7 +302,7 @@ int sp_encode(const SpModel *m, const char *text, size_t len, bool dummy_prefix,
     if (!sym) { str_free(&norm); ids_free(&source); return VLM_ERR_FAIL; }
     int n = 0;
     for (uint32_t at = 0; at < norm.len; n++) {
-        uint32_t cl = utf8_char_len((unsigned char)s[at]);
+        uint32_t cl = (uint32_t)utf8_char_len((unsigned char)s[at]);
         if (cl > norm.len - at) cl = (uint32_t)(norm.len - at);
         sym[n] = (Symbol){n - 1, -1, at, cl};
         if (n > 0) sym[n - 1].next = n;
