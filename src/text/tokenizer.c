@@ -471,10 +471,10 @@ int tokenizer_encode_spans(const Tokenizer *t, const char *text, size_t len, int
     return rc;
 }
 
-// The text of a special token, or NULL.
-static const char *tokenizer_special_text(const Tokenizer *t, int32_t id) {
+// The special token with this id, or NULL.
+static const SpecialToken *special_by_id(const Tokenizer *t, int32_t id) {
     for (int k = 0; k < t->n_specials; k++)
-        if (t->specials[k].id == id) return t->specials[k].text;
+        if (t->specials[k].id == id) return &t->specials[k];
     return NULL;
 }
 
@@ -490,12 +490,10 @@ int tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, StrBuf *o
         } else if (t->kind == TOK_TIKTOKEN && id >= 0 && id < t->tt.n_ranks) {
             rc = str_append(out, t->tt.tokens[id], t->tt.token_lens[id]);
         } else if (t->kind == TOK_HF_BPE && id >= 0 && id < t->hf.n_vocab && t->hf.tokens[id] &&
-                   (tokenizer_special_text(t, id) == NULL || hf_bpe_is_byte_token(&t->hf, id))) {
+                   (special_by_id(t, id) == NULL || hf_bpe_is_byte_token(&t->hf, id))) {
             rc = hf_bpe_decode_token(&t->hf, id, out);
         } else {
-            const SpecialToken *s = NULL;
-            for (int k = 0; k < t->n_specials && !s; k++)
-                if (t->specials[k].id == id) s = &t->specials[k];
+            const SpecialToken *s = special_by_id(t, id);
             if (!s) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "token id %d is outside the vocabulary", id);
             rc = str_append(out, s->text, s->len);
         }
