@@ -1,8 +1,6 @@
 // tokenizer.json BPE models, see hf_bpe.h.
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "text/hf_bpe.h"
 
-#include <pcre2.h>   // the Split pre-tokenizer's regex
 #include <stdio.h>   // snprintf
 #include <stdlib.h>  // free
 #include <string.h>  // strcmp, memcpy
@@ -10,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "text/regex_split.h"
 #include "text/merge_heap.h"
 
 static const char SPACE_MARK[] = "\xe2\x96\x81";  // U+2581
@@ -146,12 +145,7 @@ static int compile_split(HfBpeModel *m, const json_t *split, const char *name) {
     const char *behavior = json_string_value(json_object_get(split, "behavior"));
     if (!pattern || !behavior || strcmp(behavior, "Isolated") != 0 || json_is_true(json_object_get(split, "invert")))
         return vlm_fail(VLM_ERR_INPUT, name, "pre_tokenizer", "only Split with a Regex pattern and behavior Isolated is supported");
-    int err;
-    PCRE2_SIZE offset;
-    m->split_regex = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &offset, NULL);
-    if (!m->split_regex) return vlm_fail(VLM_ERR_INPUT, name, "pre_tokenizer", "Split regex does not compile (at %zu)", (size_t)offset);
-    pcre2_jit_compile(m->split_regex, PCRE2_JIT_COMPLETE);
-    return VLM_OK;
+    return regex_compile(pattern, name, "pre_tokenizer", &m->split_regex);
 }
 
 static int load_one_pre_tokenizer(HfBpeModel *m, const json_t *p, const char *name) {
@@ -225,7 +219,7 @@ void hf_bpe_free(HfBpeModel *m) {
     free(m->merge_keys);
     free(m->merge_rank);
     free(m->merge_new);
-    if (m->split_regex) pcre2_code_free(m->split_regex);
+    regex_free(m->split_regex);
     memset(m, 0, sizeof *m);
 }
 
@@ -351,21 +345,13 @@ int hf_bpe_encode(const HfBpeModel *m, const char *text, size_t len, bool at_sta
     if (prepend && m->space != HF_SPACE_PREPEND && (text[0] == ' ' || (len >= 3 && memcmp(text, SPACE_MARK, 3) == 0)))
         prepend = false;
     if (!m->split_regex) return encode_piece(m, text, len, prepend, out, spans, base);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->split_regex, NULL);
-    if (!md) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory");
-    int rc = VLM_OK;
-    size_t at = 0;
-    while (at < len && rc == VLM_OK) {
-        int found = pcre2_match(m->split_regex, (PCRE2_SPTR)text, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t s = found >= 0 ? ov[0] : len, e = found >= 0 ? ov[1] : len;
-        // Isolated: the text between matches is a piece of its own too
-        if (s > at) rc = encode_piece(m, text + at, s - at, false, out, spans, base + at);
-        if (rc == VLM_OK && e > s) rc = encode_piece(m, text + s, e - s, false, out, spans, base + s);
-        if (found < 0 || e == s) break;
-        at = e;
+    SpanBuf pieces = {0};
+    int rc = regex_split(m->split_regex, text, len, true, &pieces);  // Isolated: gaps are pieces too
+    for (size_t i = 0; i < pieces.start.len && rc == VLM_OK; i++) {
+        size_t s = (size_t)pieces.start.data[i], e = (size_t)pieces.end.data[i];
+        rc = encode_piece(m, text + s, e - s, false, out, spans, base + s);
     }
-    pcre2_match_data_free(md);
+    spans_free(&pieces);
     return rc;
 }
 

@@ -1,14 +1,13 @@
 // tiktoken byte-level BPE, see tiktoken.h.
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "text/tiktoken.h"
 
-#include <pcre2.h>   // the split regex (Unicode classes)
 #include <stdio.h>   // snprintf
 #include <stdlib.h>  // free
 #include <string.h>  // memchr
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/regex_split.h"
 
 static int b64_value(unsigned char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -44,19 +43,6 @@ int tiktoken_sniff(const unsigned char *data, size_t size) {
     while (i < size && i < 256 && b64_value(data[i]) >= 0) i++;
     while (i < size && data[i] == '=') i++;
     return i > 0 && i + 2 < size && data[i] == ' ' && data[i + 1] == '0' && (data[i + 2] == '\n' || data[i + 2] == '\r');
-}
-
-static int compile_regex(TiktokenModel *m, const char *name) {
-    int err;
-    PCRE2_SIZE offset;
-    m->regex = pcre2_compile((PCRE2_SPTR)LLAMA3_SPLIT_PATTERN, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &offset, NULL);
-    if (!m->regex) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(err, msg, sizeof msg);
-        return vlm_fail(VLM_ERR_FAIL, name, NULL, "split pattern does not compile at %zu: %s", (size_t)offset, msg);
-    }
-    pcre2_jit_compile(m->regex, PCRE2_JIT_COMPLETE);  // optional speed-up; falls back to the interpreter
-    return VLM_OK;
 }
 
 int tiktoken_load(TiktokenModel *m, const char *data, size_t size, const char *name) {
@@ -103,7 +89,7 @@ int tiktoken_load(TiktokenModel *m, const char *data, size_t size, const char *n
         char c = (char)b;
         if (strmap_get(&m->ranks, &c, 1) < 0) rc = vlm_fail(VLM_ERR_INPUT, name, NULL, "byte 0x%02x has no token", b);
     }
-    if (rc == VLM_OK) rc = compile_regex(m, name);
+    if (rc == VLM_OK) rc = regex_compile(LLAMA3_SPLIT_PATTERN, name, NULL, &m->regex);
     if (rc != VLM_OK) tiktoken_free(m);
     return rc;
 }
@@ -113,7 +99,7 @@ void tiktoken_free(TiktokenModel *m) {
     free(m->tokens);
     free(m->token_lens);
     free(m->arena);
-    if (m->regex) pcre2_code_free(m->regex);
+    regex_free(m->regex);
     memset(m, 0, sizeof *m);
 }
 
@@ -148,22 +134,12 @@ static int byte_pair_merge(const TiktokenModel *m, const char *s, uint32_t n, Id
 }
 
 int tiktoken_encode(const TiktokenModel *m, const char *text, size_t len, IdBuf *out, SpanBuf *spans, size_t base) {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->regex, NULL);
-    if (!md) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory");
-    int rc = VLM_OK;
-    size_t at = 0;
-    while (at < len && rc == VLM_OK) {
-        int found = pcre2_match(m->regex, (PCRE2_SPTR)text, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (found < 0) {
-            if (found != PCRE2_ERROR_NOMATCH) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "split regex failed (%d)", found);
-            break;
-        }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        // the pattern's last branch (\s+) matches any leftover, so matches are contiguous
-        if (ov[1] == ov[0]) break;
-        rc = byte_pair_merge(m, text + ov[0], (uint32_t)(ov[1] - ov[0]), out, spans, base + ov[0]);
-        at = ov[1];
+    SpanBuf pieces = {0};
+    int rc = regex_split(m->regex, text, len, false, &pieces);
+    for (size_t i = 0; i < pieces.start.len && rc == VLM_OK; i++) {
+        size_t s = (size_t)pieces.start.data[i], e = (size_t)pieces.end.data[i];
+        rc = byte_pair_merge(m, text + s, (uint32_t)(e - s), out, spans, base + s);
     }
-    pcre2_match_data_free(md);
+    spans_free(&pieces);
     return rc;
 }

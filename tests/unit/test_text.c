@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "text/regex_split.h"
 #include "text/template.h"
 #include "text/tokenizer.h"
 #include "test_util.h"
@@ -110,6 +111,32 @@ START_TEST(llama3_special_table_matches_reference) {
     ck_assert_str_eq(json_string_value(json_object_get(ref, "pattern")), LLAMA3_SPLIT_PATTERN);
     json_decref(ref);
     tokenizer_free(&tok);
+}
+END_TEST
+
+// A pattern that can match empty: the split steps over the empty match instead
+// of stopping there (the text after it must not be lost).
+START_TEST(regex_split_pieces) {
+    void *re;
+    ck_assert_int_eq(regex_compile("a*", "test", NULL, &re), VLM_OK);
+    const char *text = "b\xc3\xa9" "aab";  // "béaab"
+    SpanBuf with_gaps = {0}, matches = {0};
+    ck_assert_int_eq(regex_split(re, text, strlen(text), true, &with_gaps), VLM_OK);
+    ck_assert_int_eq(regex_split(re, text, strlen(text), false, &matches), VLM_OK);
+    const int32_t gaps_want[3][2] = {{0, 3}, {3, 5}, {5, 6}};  // "bé" "aa" "b"
+    ck_assert_uint_eq(with_gaps.start.len, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(with_gaps.start.data[i], gaps_want[i][0]);
+        ck_assert_int_eq(with_gaps.end.data[i], gaps_want[i][1]);
+    }
+    ck_assert_uint_eq(matches.start.len, 1);
+    ck_assert_int_eq(matches.start.data[0], 3);
+    ck_assert_int_eq(matches.end.data[0], 5);
+    spans_free(&with_gaps);
+    spans_free(&matches);
+    regex_free(re);
+    ck_assert_int_eq(regex_compile("(unclosed", "tokenizer.json", "pre_tokenizer", &re), VLM_ERR_INPUT);
+    ck_assert(strstr(vlm_last_error(), "tokenizer.json: pre_tokenizer: split regex does not compile") != NULL);
 }
 END_TEST
 
@@ -310,6 +337,7 @@ Suite *text_suite(void) {
                  llama3_tiktoken_encode,
                  llama3_decode,
                  llama3_special_table_matches_reference,
+                 regex_split_pieces,
                  bad_tokenizer_files,
                  hf_json_sentencepiece_layout,
                  hf_json_metaspace_layout,
