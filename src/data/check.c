@@ -17,14 +17,19 @@ static const char *const NAMES[PROBLEM_COUNT] = {
 const char *problem_name(Problem p) { return NAMES[p]; }
 bool problem_is_error(Problem p) { return p < PROBLEM_TRUNCATED; }
 
-static const char *g_file;  // the file being checked, for examples
+// The record being checked: what an example names.
+typedef struct {
+    const char *file;
+    size_t record;
+    const char *id;
+} Where;
 
-static void add(CheckReport *r, Problem p, size_t record, const char *id, const char *reason) {
+static void add(CheckReport *r, Problem p, const Where *w, const char *reason) {
     size_t k = r->counts[p]++;
     if (k >= CHECK_EXAMPLES) return;
-    snprintf(r->examples[p][k].file, sizeof r->examples[p][k].file, "%s", g_file ? g_file : "");
-    r->examples[p][k].record = record;
-    snprintf(r->examples[p][k].id, sizeof r->examples[p][k].id, "%s", id);
+    snprintf(r->examples[p][k].file, sizeof r->examples[p][k].file, "%s", w->file);
+    r->examples[p][k].record = w->record;
+    snprintf(r->examples[p][k].id, sizeof r->examples[p][k].id, "%s", w->id);
     snprintf(r->examples[p][k].reason, sizeof r->examples[p][k].reason, "%s", reason);
 }
 
@@ -51,23 +56,23 @@ static int sniff_image(const char *path, char *why, size_t why_size) {
     return 0;
 }
 
-static void check_image(const DatasetFile *f, const Conversation *c, size_t i, CheckReport *r) {
+static void check_image(const DatasetFile *f, const Conversation *c, const Where *w, CheckReport *r) {
     char *path = f->image_folder ? path_join(f->image_folder, c->image) : vlm_strdup(c->image);
     if (!path) return;
     char why[192];
     int kind = sniff_image(path, why, sizeof why);
-    if (kind < 0) add(r, PROBLEM_IMAGE_MISSING, i, c->id, why);
-    else if (kind == 0) add(r, PROBLEM_IMAGE_FORMAT, i, c->id, why);
+    if (kind < 0) add(r, PROBLEM_IMAGE_MISSING, w, why);
+    else if (kind == 0) add(r, PROBLEM_IMAGE_FORMAT, w, why);
     else if (kind == 2) r->gif_images++;
     free(path);
 }
 
-static void check_tokens(const CheckOptions *opt, const Conversation *c, size_t i, CheckReport *r) {
+static void check_tokens(const CheckOptions *opt, const Conversation *c, const Where *w, CheckReport *r) {
     Rendered out;
     char where[32];
-    snprintf(where, sizeof where, "record %zu", i);
+    snprintf(where, sizeof where, "record %zu", w->record);
     if (template_render(opt->tpl, opt->tok, c, 0, MASK_UPSTREAM, &out, where) != VLM_OK) {
-        add(r, PROBLEM_RENDER, i, c->id, vlm_last_error());
+        add(r, PROBLEM_RENDER, w, vlm_last_error());
         return;
     }
     size_t n = out.input_ids.len;
@@ -76,12 +81,12 @@ static void check_tokens(const CheckOptions *opt, const Conversation *c, size_t 
     char why[96];
     if (opt->max_len > 0 && n > (size_t)opt->max_len) {
         snprintf(why, sizeof why, "%zu tokens, truncated to %d", n, opt->max_len);
-        add(r, PROBLEM_TRUNCATED, i, c->id, why);
+        add(r, PROBLEM_TRUNCATED, w, why);
     }
     rendered_free(&out);
     // mismatches as upstream decides them, which depends on its truncation
     if (template_render(opt->tpl, opt->tok, c, opt->max_len, MASK_UPSTREAM, &out, where) == VLM_OK) {
-        if (out.mismatch) add(r, PROBLEM_MISMATCH, i, c->id, "upstream's length arithmetic disagrees with the tokens");
+        if (out.mismatch) add(r, PROBLEM_MISMATCH, w, "upstream's length arithmetic disagrees with the tokens");
         rendered_free(&out);
     }
 }
@@ -98,25 +103,26 @@ static const char *schema_problem(const Conversation *c) {
 }
 
 int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *r) {
-    g_file = f->path;
     for (size_t i = 0; i < f->count; i++) {
         r->records++;
         json_t *rec;
         char where[32];
         snprintf(where, sizeof where, "record %zu", i);
         if (dataset_file_record(f, i, &rec) != VLM_OK) {
-            add(r, PROBLEM_INVALID_JSON, i, "", vlm_last_error());
+            add(r, PROBLEM_INVALID_JSON, &(Where){f->path, i, ""}, vlm_last_error());
             continue;
         }
         Conversation c;
-        if (conversation_parse(&c, rec, where) != VLM_OK) {
-            add(r, PROBLEM_SCHEMA, i, c.id, vlm_last_error());
+        int parsed = conversation_parse(&c, rec, where);
+        Where w = {f->path, i, c.id};
+        if (parsed != VLM_OK) {
+            add(r, PROBLEM_SCHEMA, &w, vlm_last_error());
             conversation_free(&c);
             json_decref(rec);
             continue;
         }
         const char *schema = schema_problem(&c);
-        if (schema) add(r, PROBLEM_SCHEMA, i, c.id, schema);
+        if (schema) add(r, PROBLEM_SCHEMA, &w, schema);
         size_t placeholders = 0;
         for (int k = 0; k < c.n_turns; k++)
             placeholders += count_occurrences(c.turns[k].text, "<image>") + count_occurrences(c.turns[k].text, "<|image|>");
@@ -125,17 +131,17 @@ int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *
             r->with_image++;
             if (placeholders != 1) {
                 snprintf(why, sizeof why, "an image and %zu placeholders (one expected)", placeholders);
-                add(r, PROBLEM_PLACEHOLDERS, i, c.id, why);
+                add(r, PROBLEM_PLACEHOLDERS, &w, why);
             }
-            check_image(f, &c, i, r);
+            check_image(f, &c, &w, r);
         } else {
             r->text_only++;
             if (placeholders) {
                 snprintf(why, sizeof why, "no image but %zu placeholders", placeholders);
-                add(r, PROBLEM_PLACEHOLDERS, i, c.id, why);
+                add(r, PROBLEM_PLACEHOLDERS, &w, why);
             }
         }
-        if (opt->tpl && !schema) check_tokens(opt, &c, i, r);
+        if (opt->tpl && !schema) check_tokens(opt, &c, &w, r);
         conversation_free(&c);
         json_decref(rec);
     }
