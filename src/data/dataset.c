@@ -95,7 +95,8 @@ static int index_records(DatasetFile *f) {
         }
         if (is_space(c)) { i++; continue; }
         if (depth == 1 && (c == ',' || c == ']')) {
-            if (!in_record && !(c == ']' && f->count == 0 && cap == 0)) return structure_error(f, i, "empty element");
+            // only "[]" may close without an element before it
+            if (!in_record && !(c == ']' && f->count == 0)) return structure_error(f, i, "empty element");
             if (in_record) {
                 size_t end = i;
                 while (end > record_start && is_space(d[end - 1])) end--;
@@ -110,11 +111,9 @@ static int index_records(DatasetFile *f) {
                 return VLM_OK;
             }
             i++;
-            if (f->count > 0 && cap > 0) {  // a comma must be followed by an element
-                size_t k = i;
-                while (k < n && is_space(d[k])) k++;
-                if (k < n && d[k] == ']') return structure_error(f, k, "trailing comma");
-            }
+            size_t k = i;  // a comma must be followed by an element
+            while (k < n && is_space(d[k])) k++;
+            if (k < n && d[k] == ']') return structure_error(f, k, "trailing comma");
             continue;
         }
         if (!in_record && depth == 1) { record_start = i; in_record = 1; }
