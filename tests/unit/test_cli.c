@@ -117,17 +117,6 @@ END_TEST
 
 #define LLAMA2 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"
 
-// Writes text to a fresh temporary file and returns its path (static buffer).
-static const char *temp_file(const char *text) {
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/vlm-cli-in-XXXXXX");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    return path;
-}
-
 START_TEST(tokenize_roundtrip) {
     const char *in = temp_file("\"Hello</s>USER: hi\"\n\"\\u65e5\\u672c \\ud83d\\ude00\"\n");
     char args[512];

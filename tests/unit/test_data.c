@@ -11,18 +11,6 @@
 #include "data/dataset.h"
 #include "test_util.h"
 
-static const char *write_temp(const char *text) {
-    static char paths[8][64];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 64, "/tmp/vlm-data-XXXXXX");
-    int fd = mkstemp(p);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    return p;
-}
-
 static int index_text(const char *text, DatasetFile *f) {
     vlm_clear_error();
     return dataset_file_from_memory(f, text, strlen(text), "t.json");
@@ -76,8 +64,8 @@ END_TEST
 
 START_TEST(several_files_form_one_dataset) {
     Dataset d = {0};
-    ck_assert_int_eq(dataset_add(&d, write_temp("[1, 2, 3]"), "imgs/a"), VLM_OK);
-    ck_assert_int_eq(dataset_add(&d, write_temp("[4, 5]"), "imgs/b"), VLM_OK);
+    ck_assert_int_eq(dataset_add(&d, temp_file("[1, 2, 3]"), "imgs/a"), VLM_OK);
+    ck_assert_int_eq(dataset_add(&d, temp_file("[4, 5]"), "imgs/b"), VLM_OK);
     ck_assert_uint_eq(d.count, 5);
     int file;
     size_t record;
@@ -106,7 +94,7 @@ START_TEST(mix_equals_jq_slurp_add) {
     char a[256], b[256], args[1024];
     snprintf(a, sizeof a, "%s", fixture("data/mix_a.json"));
     snprintf(b, sizeof b, "%s", fixture("data/mix_b.json"));
-    const char *o = write_temp("");
+    const char *o = temp_file("");
     snprintf(args, sizeof args, "data mix -o %s.out %s %s", o, a, b);
     ck_assert_msg(run_vlm(args, out, BUF, err, BUF) == 0, "%s", err);
     char cmd[1024];
@@ -130,7 +118,7 @@ START_TEST(mix_options) {
     char a[256], b[256], args[1024], o1[80], o2[80];
     snprintf(a, sizeof a, "%s", fixture("data/mix_a.json"));
     snprintf(b, sizeof b, "%s", fixture("data/mix_b.json"));
-    const char *o = write_temp("");
+    const char *o = temp_file("");
     snprintf(o1, sizeof o1, "%s.1", o);
     snprintf(o2, sizeof o2, "%s.2", o);
     // dialect and prefix: every placeholder becomes <|image|>, prefixes only for a
@@ -165,7 +153,7 @@ START_TEST(mix_options) {
     json_decref(s1);
     json_decref(s2);
     // a malformed input: exit 2 naming file and position, the old output untouched
-    const char *bad = write_temp("[{\"id\": 1},\n {\"id\": 2},\n]");
+    const char *bad = temp_file("[{\"id\": 1},\n {\"id\": 2},\n]");
     snprintf(args, sizeof args, "data mix -o %s %s %s", o2, a, bad);
     ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 2);
     ck_assert_msg(strstr(err, bad) && strstr(err, "line 3, column 1: trailing comma"), "%s", err);

@@ -37,22 +37,42 @@ static void assert_ids_equal(const IdBuf *got, json_t *want, const char *what, s
     }
 }
 
+// Each text encodes to the reference's ids.
+static void assert_encodes(const Tokenizer *tok, json_t *texts, json_t *expected, int flags, const char *what) {
+    ck_assert_uint_eq(json_array_size(expected), json_array_size(texts));
+    size_t i;
+    json_t *text;
+    json_array_foreach(texts, i, text) {
+        IdBuf ids = {0};
+        ck_assert_int_eq(tokenizer_encode(tok, json_string_value(text), json_string_length(text), flags, &ids), VLM_OK);
+        assert_ids_equal(&ids, json_array_get(expected, i), what, i);
+        ids_free(&ids);
+    }
+}
+
+// The reference's ids, without their first (BOS), decode to the reference's text.
+static void assert_decodes(const Tokenizer *tok, json_t *encoded, json_t *decoded, const char *what) {
+    size_t i;
+    json_t *ids_json;
+    json_array_foreach(encoded, i, ids_json) {
+        IdBuf ids = {0};
+        for (size_t k = 1; k < json_array_size(ids_json); k++) ids_push(&ids, (int32_t)json_integer_value(json_array_get(ids_json, k)));
+        StrBuf text = {0};
+        ck_assert_int_eq(tokenizer_decode(tok, ids.data, ids.len, &text), VLM_OK);
+        const char *want = json_string_value(json_array_get(decoded, i));
+        ck_assert_msg(strcmp(text.data ? text.data : "", want) == 0, "%s decode %zu: '%s' != '%s'", what, i, text.data, want);
+        str_free(&text);
+        ids_free(&ids);
+    }
+}
+
 // Encodes every corpus string and compares with the reference's ids.
 static void check_encoding_mode(const char *model, const char *fixture_name, const char *key, int flags, bool legacy) {
     Tokenizer tok;
     ck_assert_msg(tokenizer_load(&tok, model) == VLM_OK, "%s", vlm_last_error());
     tok.legacy = legacy;  // what tokenizer_config.json's "legacy" sets
     json_t *corpus = load_fixture("corpus.json"), *ref = load_fixture(fixture_name);
-    json_t *expected = json_object_get(ref, key);
-    ck_assert_uint_eq(json_array_size(expected), json_array_size(corpus));
-    size_t i;
-    json_t *text;
-    json_array_foreach(corpus, i, text) {
-        IdBuf ids = {0};
-        ck_assert_int_eq(tokenizer_encode(&tok, json_string_value(text), json_string_length(text), flags, &ids), VLM_OK);
-        assert_ids_equal(&ids, json_array_get(expected, i), key, i);
-        ids_free(&ids);
-    }
+    assert_encodes(&tok, corpus, json_object_get(ref, key), flags, key);
     json_decref(corpus);
     json_decref(ref);
     tokenizer_free(&tok);
@@ -67,19 +87,7 @@ static void check_decoding(const char *model, const char *fixture_name) {
     Tokenizer tok;
     ck_assert_int_eq(tokenizer_load(&tok, model), VLM_OK);
     json_t *ref = load_fixture(fixture_name);
-    json_t *encoded = json_object_get(ref, "encode"), *decoded = json_object_get(ref, "decode");
-    size_t i;
-    json_t *ids_json;
-    json_array_foreach(encoded, i, ids_json) {
-        IdBuf ids = {0};
-        for (size_t k = 1; k < json_array_size(ids_json); k++) ids_push(&ids, (int32_t)json_integer_value(json_array_get(ids_json, k)));
-        StrBuf text = {0};
-        ck_assert_int_eq(tokenizer_decode(&tok, ids.data, ids.len, &text), VLM_OK);
-        const char *want = json_string_value(json_array_get(decoded, i));
-        ck_assert_msg(strcmp(text.data ? text.data : "", want) == 0, "decode %zu: '%s' != '%s'", i, text.data, want);
-        str_free(&text);
-        ids_free(&ids);
-    }
+    assert_decodes(&tok, json_object_get(ref, "encode"), json_object_get(ref, "decode"), fixture_name);
     json_decref(ref);
     tokenizer_free(&tok);
 }
@@ -166,21 +174,8 @@ static void check_hf_layout(const char *layout) {
     ck_assert_msg(tokenizer_load(&tok, dir) == VLM_OK, "%s", vlm_last_error());
     ck_assert_int_eq(tok.kind, TOK_HF_BPE);
     json_t *corpus = load_fixture("corpus.json"), *ref = load_fixture(exp_name);
-    json_t *encoded = json_object_get(ref, "encode"), *decoded = json_object_get(ref, "decode");
-    size_t i;
-    json_t *text;
-    json_array_foreach(corpus, i, text) {
-        IdBuf ids = {0};
-        ck_assert_int_eq(tokenizer_encode(&tok, json_string_value(text), json_string_length(text),
-                                          TOK_ADD_BOS | TOK_SPLIT_SPECIAL, &ids), VLM_OK);
-        assert_ids_equal(&ids, json_array_get(encoded, i), layout, i);
-        StrBuf back = {0};
-        ck_assert_int_eq(tokenizer_decode(&tok, ids.data + 1, ids.len - 1, &back), VLM_OK);
-        const char *want = json_string_value(json_array_get(decoded, i));
-        ck_assert_msg(strcmp(back.data ? back.data : "", want) == 0, "%s decode %zu: '%s' != '%s'", layout, i, back.data, want);
-        str_free(&back);
-        ids_free(&ids);
-    }
+    assert_encodes(&tok, corpus, json_object_get(ref, "encode"), TOK_ADD_BOS | TOK_SPLIT_SPECIAL, layout);
+    assert_decodes(&tok, json_object_get(ref, "encode"), json_object_get(ref, "decode"), layout);
     json_decref(corpus);
     json_decref(ref);
     tokenizer_free(&tok);
@@ -217,15 +212,7 @@ START_TEST(phi3_tokenizer_directory) {
     ck_assert(!tok.legacy && !tok.add_bos);
     ck_assert_int_eq(tok.pad_id, 32000);
     json_t *ref = load_fixture("phi3_tokenize.json");
-    size_t i;
-    json_t *text;
-    json_array_foreach(json_object_get(ref, "texts"), i, text) {
-        IdBuf ids = {0};
-        ck_assert_int_eq(tokenizer_encode(&tok, json_string_value(text), json_string_length(text),
-                                          TOK_ADD_BOS | TOK_SPLIT_SPECIAL, &ids), VLM_OK);
-        assert_ids_equal(&ids, json_array_get(json_object_get(ref, "ids"), i), "phi3", i);
-        ids_free(&ids);
-    }
+    assert_encodes(&tok, json_object_get(ref, "texts"), json_object_get(ref, "ids"), TOK_ADD_BOS | TOK_SPLIT_SPECIAL, "phi3");
     json_decref(ref);
     tokenizer_free(&tok);
 }

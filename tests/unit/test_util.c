@@ -37,6 +37,18 @@ int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+const char *temp_file(const char *text) {
+    static char paths[8][64];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 64, "/tmp/vlm-test-in-XXXXXX");
+    int fd = mkstemp(p);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return p;
+}
+
 int count_dir_entries(const char *dir) {
     DIR *d = opendir(dir);
     int n = 0;

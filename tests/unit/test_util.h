@@ -10,6 +10,8 @@ const char *fixture(const char *relative);
 // stderr (each up to 64 KB, NUL-terminated) and returns the exit code.
 int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_size);
 int count_dir_entries(const char *dir);
+// Writes text to a fresh temporary file; the path stays valid for the next 8 calls.
+const char *temp_file(const char *text);
 // Reads tests/fixtures/formats/expected.json once (jansson json_t *).
 void *expected_json(void);
 
