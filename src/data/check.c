@@ -71,24 +71,21 @@ static void check_tokens(const CheckOptions *opt, const Conversation *c, const W
     Rendered out;
     char where[32];
     snprintf(where, sizeof where, "record %zu", w->record);
-    if (template_render(opt->tpl, opt->tok, c, 0, MASK_UPSTREAM, &out, where) != VLM_OK) {
+    // one render with upstream's truncation: its mismatch depends on it, and full_len is the length before
+    if (template_render(opt->tpl, opt->tok, c, opt->max_len, MASK_UPSTREAM, &out, where) != VLM_OK) {
         add(r, PROBLEM_RENDER, w, vlm_last_error());
         return;
     }
-    size_t n = out.input_ids.len;
+    size_t n = out.full_len;
     r->tokens_sum += (double)n;
     if (n > r->tokens_max) r->tokens_max = n;
-    char why[96];
     if (opt->max_len > 0 && n > (size_t)opt->max_len) {
+        char why[96];
         snprintf(why, sizeof why, "%zu tokens, truncated to %d", n, opt->max_len);
         add(r, PROBLEM_TRUNCATED, w, why);
     }
+    if (out.mismatch) add(r, PROBLEM_MISMATCH, w, "upstream's length arithmetic disagrees with the tokens");
     rendered_free(&out);
-    // mismatches as upstream decides them, which depends on its truncation
-    if (template_render(opt->tpl, opt->tok, c, opt->max_len, MASK_UPSTREAM, &out, where) == VLM_OK) {
-        if (out.mismatch) add(r, PROBLEM_MISMATCH, w, "upstream's length arithmetic disagrees with the tokens");
-        rendered_free(&out);
-    }
 }
 
 // Roles alternate human/gpt (a leading gpt turn is dropped by upstream) and no message is empty.

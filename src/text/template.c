@@ -75,6 +75,14 @@ static void prompt_free(Prompt *p) {
 // ----------------------------------------------------------------------------
 // tokenization as upstream does it
 
+// Finds the next occurrence of needle in [s, end), or NULL.
+static const char *find_in(const char *s, const char *end, const char *needle) {
+    size_t n = strlen(needle);
+    for (const char *p = s; p + n <= end; p++)
+        if (memcmp(p, needle, n) == 0) return p;
+    return NULL;
+}
+
 // LLaVA's tokenizer_image_token: the prompt is split on the placeholder, each
 // chunk tokenized with BOS, and the first `offset` tokens of every chunk but
 // the first dropped (offset = 1 when the first chunk starts with BOS), with
@@ -85,9 +93,7 @@ static int tokenize_image_prompt(const Tokenizer *tok, const char *text, size_t 
     size_t offset = 0;
     int rc = VLM_OK;
     for (size_t chunk = 0, k = 0;; k++) {
-        const char *hit = NULL;
-        for (size_t at = chunk; at + plen <= len && !hit; at++)
-            if (memcmp(text + at, placeholder, plen) == 0) hit = text + at;
+        const char *hit = find_in(text + chunk, text + len, placeholder);
         size_t end = hit ? (size_t)(hit - text) : len;
         IdBuf part = {0};
         SpanBuf part_spans = {0};
@@ -136,14 +142,6 @@ static void mask_range(IdBuf *labels, long from, long to) {
     if (from < 0) from = 0;
     if (to > (long)labels->len) to = (long)labels->len;
     for (long i = from; i < to; i++) labels->data[i] = IGNORE_INDEX;
-}
-
-// Finds the next occurrence of needle in [s, end), or NULL.
-static const char *find_in(const char *s, const char *end, const char *needle) {
-    size_t n = strlen(needle);
-    for (const char *p = s; p + n <= end; p++)
-        if (memcmp(p, needle, n) == 0) return p;
-    return NULL;
 }
 
 // The rounds upstream masks one by one, as [start, end) byte ranges of the prompt.
@@ -325,6 +323,7 @@ int template_render(const Template *tpl, const Tokenizer *tok, const Conversatio
     // plain always goes through tokenizer_image_token; v1 only for records with an image
     bool image_path = has_image || tpl->style == TPL_PLAIN;
     if (rc == VLM_OK) rc = tokenize_like_upstream(tok, p.text.data, p.text.len, image_path, tpl->placeholder, &ids, &spans);
+    out->full_len = ids.len;
     if (rc == VLM_OK && !image_path && max_len > 0 && ids.len > (size_t)max_len) {
         // upstream's text-only path truncates in the tokenizer call, before masking
         out->truncated = true;

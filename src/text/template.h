@@ -54,6 +54,7 @@ typedef enum { MASK_SPANS, MASK_UPSTREAM } MaskPolicy;
 typedef struct {
     IdBuf input_ids, labels;
     bool mismatch;     // upstream's length arithmetic disagrees with the tokens
+    size_t full_len;   // tokens before truncation
     bool truncated;    // longer than max_len before truncation
     int n_images;      // IMAGE_TOKEN_INDEX entries
 } Rendered;
