@@ -153,9 +153,9 @@ static void print_check_text(const CheckReport *r, const char *files, const Chec
                        r->examples[p][k].id[0] ? ", id " : "", r->examples[p][k].id, r->examples[p][k].reason);
         }
     }
-    if (opt->tpl && r->records)
-        printf("tokens (%s): max %zu, mean %.1f\n", opt->tpl->name, r->tokens_max,
-               r->tokens_sum / (double)(r->records - r->counts[PROBLEM_INVALID_JSON]));
+    if (opt->tpl && r->tokens_records)
+        printf("tokens (%s, %zu records): max %zu, mean %.1f\n", opt->tpl->name, r->tokens_records, r->tokens_max,
+               r->tokens_sum / (double)r->tokens_records);
 }
 
 static void print_check_json(const CheckReport *r) {
@@ -173,6 +173,10 @@ static void print_check_json(const CheckReport *r) {
     json_t *root = json_pack("{s:I, s:I, s:I, s:I, s:o}", "records", (json_int_t)r->records, "with_image",
                              (json_int_t)r->with_image, "text_only", (json_int_t)r->text_only, "gif_images",
                              (json_int_t)r->gif_images, "problems", problems);
+    if (r->tokens_records)
+        json_object_set_new(root, "tokens", json_pack("{s:I, s:I, s:f}", "records", (json_int_t)r->tokens_records, "max",
+                                                      (json_int_t)r->tokens_max, "mean",
+                                                      r->tokens_sum / (double)r->tokens_records));
     json_dumpf(root, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(root);

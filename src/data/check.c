@@ -77,6 +77,7 @@ static void check_tokens(const CheckOptions *opt, const Conversation *c, const W
         return;
     }
     size_t n = out.full_len;
+    r->tokens_records++;
     r->tokens_sum += (double)n;
     if (n > r->tokens_max) r->tokens_max = n;
     if (opt->max_len > 0 && n > (size_t)opt->max_len) {

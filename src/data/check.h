@@ -40,7 +40,7 @@ typedef struct {
     size_t records, text_only, with_image, gif_images;
     size_t counts[PROBLEM_COUNT];
     CheckExample examples[PROBLEM_COUNT][CHECK_EXAMPLES];
-    size_t tokens_max;
+    size_t tokens_max, tokens_records;  // over the records that were rendered
     double tokens_sum;
 } CheckReport;
 

@@ -198,6 +198,12 @@ START_TEST(check_counts_every_problem) {
     ck_assert_int_eq(json_integer_value(json_object_get(missing, "record")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(missing, "id")), "missing");
     ck_assert(strstr(json_string_value(json_object_get(missing, "reason")), "nope.jpg: not found") != NULL);
+    // token statistics over the 13 rendered records (schema failures are not rendered);
+    // values from rendering each record alone with `vlm data render --max-len 0`
+    json_t *tokens = json_object_get(r, "tokens");
+    ck_assert_int_eq(json_integer_value(json_object_get(tokens, "records")), 13);
+    ck_assert_int_eq(json_integer_value(json_object_get(tokens, "max")), 165);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(tokens, "mean")), 741.0 / 13, 1e-9);
     json_t *trunc = json_array_get(json_object_get(json_object_get(problems, "truncated"), "examples"), 0);
     ck_assert(strstr(json_string_value(json_object_get(trunc, "file")), "check_b.json") != NULL);
     json_decref(r);
