@@ -120,17 +120,17 @@ END_TEST
 START_TEST(tokenize_roundtrip) {
     const char *in = temp_file("\"Hello</s>USER: hi\"\n\"\\u65e5\\u672c \\ud83d\\ude00\"\n");
     char args[512];
-    snprintf(args, sizeof args, "tokenize --tokenizer %s < %s", LLAMA2, in);
-    ck_assert_msg(run_vlm(args, out, BUF, err, BUF) == 0, "%s", err);
+    snprintf(args, sizeof args, "tokenize --tokenizer %s", LLAMA2);
+    ck_assert_msg(run_vlm_input(args, in, out, BUF, err, BUF) == 0, "%s", err);
     ck_assert_msg(strncmp(out, "[1,15043,2,3148,1001,29901,7251]\n", 33) == 0, "%s", out);
     // --no-special keeps "</s>" as text; --no-bos drops the 1
-    snprintf(args, sizeof args, "tokenize --no-bos --no-special --tokenizer %s < %s", LLAMA2, in);
-    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 0);
+    snprintf(args, sizeof args, "tokenize --no-bos --no-special --tokenizer %s", LLAMA2);
+    ck_assert_int_eq(run_vlm_input(args, in, out, BUF, err, BUF), 0);
     ck_assert_msg(strncmp(out, "[15043,829,29879,29958,11889,29901,7251]\n", 40) == 0, "%s", out);
     // decode what was encoded
     const char *ids = temp_file("[1,15043,2,3148,1001,29901,7251]\n");
-    snprintf(args, sizeof args, "tokenize --decode --tokenizer %s < %s", LLAMA2, ids);
-    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 0);
+    snprintf(args, sizeof args, "tokenize --decode --tokenizer %s", LLAMA2);
+    ck_assert_int_eq(run_vlm_input(args, ids, out, BUF, err, BUF), 0);
     // like sentencepiece's DecodeIds: control pieces (</s>) decode to nothing
     ck_assert_str_eq(out, "\"Hello USER: hi\"\n");
     unlink(in);
@@ -141,8 +141,8 @@ END_TEST
 START_TEST(tokenize_bad_input) {
     const char *in = temp_file("\"ok\"\nnot json\n");
     char args[512];
-    snprintf(args, sizeof args, "tokenize --tokenizer %s < %s", LLAMA2, in);
-    ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 2);
+    snprintf(args, sizeof args, "tokenize --tokenizer %s", LLAMA2);
+    ck_assert_int_eq(run_vlm_input(args, in, out, BUF, err, BUF), 2);
     ck_assert_msg(strstr(err, "<stdin>: line 2: invalid JSON") != NULL, "%s", err);
     ck_assert_int_eq(vlm("tokenize --tokenizer %s", fixture("formats/dtypes.safetensors")), 2);
     ck_assert_msg(strstr(err, "not a SentencePiece model") != NULL, "%s", err);

@@ -24,13 +24,15 @@ static void slurp(const char *path, char *buf, size_t size) {
 }
 
 int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_size) {
+    return run_vlm_input(args, "/dev/null", out, out_size, err, err_size);
+}
+
+int run_vlm_input(const char *args, const char *input, char *out, size_t out_size, char *err, size_t err_size) {
     char out_path[] = "/tmp/vlm-out-XXXXXX", err_path[] = "/tmp/vlm-err-XXXXXX";
     close(mkstemp(out_path));
     close(mkstemp(err_path));
     char cmd[8192];
-    // stdin is /dev/null unless the arguments redirect it themselves
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s%s", VLM_BINARY, args, out_path, err_path,
-             strchr(args, '<') ? "" : " </dev/null");
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s <%s", VLM_BINARY, args, out_path, err_path, input);
     int status = system(cmd);
     slurp(out_path, out, out_size);
     slurp(err_path, err, err_size);

@@ -6,9 +6,12 @@
 
 // Absolute path of a file under tests/fixtures (static buffer, one at a time).
 const char *fixture(const char *relative);
-// Runs build/vlm with ARGS (a shell-quoted string); captures stdout and
-// stderr (each up to 64 KB, NUL-terminated) and returns the exit code.
+// Runs build/vlm with ARGS (a shell-quoted string) and stdin from /dev/null;
+// captures stdout and stderr (each up to 64 KB, NUL-terminated) and returns
+// the exit code.
 int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_size);
+// The same with stdin read from the file input.
+int run_vlm_input(const char *args, const char *input, char *out, size_t out_size, char *err, size_t err_size);
 int count_dir_entries(const char *dir);
 // Writes text to a fresh temporary file; the path stays valid for the next 8 calls.
 const char *temp_file(const char *text);
