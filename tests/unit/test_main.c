@@ -2,11 +2,20 @@
 // ends with one counts line. CK_INCLUDE_TAGS=parser selects the parser cases
 // (run again under ASan + UBSan by `make test`).
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "test_util.h"
 
 int main(void) {
+    // the real tokenizer files and photos live in shared/ beside the checkout (as in CI)
+    struct stat st;
+    const char *assets = VLM_SOURCE_DIR "/../shared/assets/tokenizers";
+    if (stat(assets, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "vlm_tests: %s not found: the tests need shared/ beside the checkout, as CI has it\n", assets);
+        return EXIT_FAILURE;
+    }
     SRunner *sr = srunner_create(core_suite());
     srunner_add_suite(sr, dtype_suite());
     srunner_add_suite(sr, safetensors_suite());
