@@ -141,6 +141,11 @@ static void print_check_text(const CheckReport *r, const char *files, const Chec
     printf("%s: %zu records (%zu with an image, %zu text-only", files, r->records, r->with_image, r->text_only);
     if (r->gif_images) printf(", %zu GIF images", r->gif_images);
     printf(")\n");
+    if (r->images_decoded)
+        printf("images: %zu decoded, width %d..%d, height %d..%d\n", r->images_decoded, r->width_min, r->width_max,
+               r->height_min, r->height_max);
+    else if (opt->quick && r->with_image)
+        printf("images: not decoded (--quick: existence and format only)\n");
     for (int pass = 0; pass < 2; pass++) {
         bool errors = pass == 0, header = false;
         for (int p = 0; p < PROBLEM_COUNT; p++) {
@@ -173,6 +178,10 @@ static void print_check_json(const CheckReport *r) {
     json_t *root = json_pack("{s:I, s:I, s:I, s:I, s:o}", "records", (json_int_t)r->records, "with_image",
                              (json_int_t)r->with_image, "text_only", (json_int_t)r->text_only, "gif_images",
                              (json_int_t)r->gif_images, "problems", problems);
+    if (r->images_decoded)
+        json_object_set_new(root, "images", json_pack("{s:I, s:[i,i], s:[i,i]}", "decoded", (json_int_t)r->images_decoded,
+                                                      "width", r->width_min, r->width_max, "height", r->height_min,
+                                                      r->height_max));
     if (r->tokens_records)
         json_object_set_new(root, "tokens", json_pack("{s:I, s:I, s:f}", "records", (json_int_t)r->tokens_records, "max",
                                                       (json_int_t)r->tokens_max, "mean",
@@ -182,11 +191,11 @@ static void print_check_json(const CheckReport *r) {
     json_decref(root);
 }
 
-// vlm data check [--image-folder DIR] [--tokenizer T --template NAME [--max-len N]] [--json] DATA.json...
+// vlm data check [--image-folder DIR] [--tokenizer T --template NAME [--max-len N]] [--quick] [--json] DATA.json...
 static int data_check_cmd(int argc, char **argv) {
     const char *folder = NULL, *tok_path = NULL, *tpl_name = NULL;
     long max_len = 2048;
-    bool as_json = false;
+    bool as_json = false, quick = false;
     const char *paths[256], *folders[256];
     int n = 0;
     for (int i = 1; i < argc; i++) {
@@ -200,13 +209,14 @@ static int data_check_cmd(int argc, char **argv) {
             max_len = strtol(argv[++i], &end, 10);
             if (*end || max_len < 0) return cli_usage_error("data", "--max-len needs a non-negative integer");
         } else if (strcmp(a, "--json") == 0) as_json = true;
+        else if (strcmp(a, "--quick") == 0) quick = true;
         else if (a[0] == '-') return cli_usage_error("data", "unknown option '%s'", a);
         else if (n == 256) return cli_usage_error("data", "at most 256 files");
         else { paths[n] = a; folders[n++] = folder; }  // --image-folder applies to the files after it
     }
     if (n == 0) return cli_usage_error("data", "check needs DATA.json");
     if (!tok_path != !tpl_name) return cli_usage_error("data", "--tokenizer and --template go together");
-    CheckOptions opt = {NULL, NULL, (int)max_len};
+    CheckOptions opt = {NULL, NULL, (int)max_len, quick};
     Tokenizer tok;
     int rc = VLM_OK;
     if (tpl_name) {

@@ -30,9 +30,10 @@ static const Command COMMANDS[] = {
      "  --ratio R       for the inputs after it: 1 all, 0.25 a seeded quarter, 2 twice\n"
      "  --prefix DIR/   for the inputs after it: prepended to \"image\" paths\n"
      "  --placeholder P convert image placeholders to P (<image> or <|image|>), no sed needed\n"
-     "vlm data check [--image-folder DIR] [--tokenizer PATH --template NAME [--max-len N]] [--json] DATA.json...\n"
-     "  every record: JSON, roles, empty messages, placeholders vs \"image\", image file exists and is\n"
-     "  JPEG/PNG/GIF, and with a tokenizer: length, truncation, upstream's tokenization mismatch.\n"
+     "vlm data check [--image-folder DIR] [--tokenizer PATH --template NAME [--max-len N]] [--quick] [--json] DATA.json...\n"
+     "  every record: JSON, roles, empty messages, placeholders vs \"image\", image file exists, is\n"
+     "  JPEG/PNG/GIF and decodes (sizes reported; --quick: first bytes only, no decoding), and with a\n"
+     "  tokenizer: length, truncation, upstream's tokenization mismatch.\n"
      "  Counts per problem with the first examples; exit 2 when any record has an error\n"
      "vlm data render --template NAME --tokenizer PATH [--max-len N] [--mask-policy spans|upstream] DATA.json\n"
      "  NAME           plain, v1 (vicuna_v1), mplug_owl2, llava_llama_3, llava_phi_3\n"
@@ -41,6 +42,13 @@ static const Command COMMANDS[] = {
      "                 arithmetic, masking a whole sample on a tokenization mismatch\n"
      "  prints one {\"id\", \"input_ids\", \"labels\"} line per record (image placeholder = -200,\n"
      "  masked label = -100) and the mismatch / truncation counts on stderr\n"},
+    {"image", cmd_image, "image tools: preprocess an image into the vision tower's pixel_values",
+     "vlm image preprocess (--size N | --config preprocessor_config.json) [--pad] IMAGE OUT.safetensors\n"
+     "  decodes IMAGE (JPEG, PNG, GIF first frame) to RGB like Pillow, then CLIP's preprocessing:\n"
+     "  shortest edge to N with Pillow's bicubic, centre crop N x N, rescale, normalise (CLIP mean/std\n"
+     "  unless the config says otherwise); writes pixel_values, F32 [3, N, N]\n"
+     "  --pad     first centre the image on a square of the mean colour (LLaVA image_aspect_ratio pad)\n"
+     "  --config  a model's preprocessor_config.json (size, crop, mean, std); --size overrides its size\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

@@ -8,10 +8,11 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "image/image.h"
 #include "text/conversation.h"
 
 static const char *const NAMES[PROBLEM_COUNT] = {
-    "invalid_json", "schema", "placeholders", "image_missing", "image_format", "render", "truncated", "mismatch",
+    "invalid_json", "schema", "placeholders", "image_missing", "image_format", "image_decode", "render", "truncated", "mismatch",
 };
 
 const char *problem_name(Problem p) { return NAMES[p]; }
@@ -39,31 +40,42 @@ static size_t count_occurrences(const char *s, const char *needle) {
     return n;
 }
 
-// JPEG, PNG or GIF by magic bytes; returns 0 (none), 1 (JPEG/PNG), 2 (GIF).
-static int sniff_image(const char *path, char *why, size_t why_size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, why_size, "%s: not found", path);
-        return -1;
-    }
-    unsigned char head[8] = {0};
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) return 1;
-    if (n >= 8 && memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0) return 1;
-    if (n >= 6 && (memcmp(head, "GIF87a", 6) == 0 || memcmp(head, "GIF89a", 6) == 0)) return 2;
-    snprintf(why, why_size, "%s: not a JPEG, PNG or GIF file", path);
-    return 0;
-}
-
-static void check_image(const DatasetFile *f, const Conversation *c, const Where *w, CheckReport *r) {
+// Exists, is JPEG/PNG/GIF by its first bytes and (unless quick) decodes.
+static void check_image(const DatasetFile *f, const Conversation *c, const Where *w, bool quick, CheckReport *r) {
     char *path = f->image_folder ? path_join(f->image_folder, c->image) : vlm_strdup(c->image);
     if (!path) return;
-    char why[192];
-    int kind = sniff_image(path, why, sizeof why);
-    if (kind < 0) add(r, PROBLEM_IMAGE_MISSING, w, why);
-    else if (kind == 0) add(r, PROBLEM_IMAGE_FORMAT, w, why);
-    else if (kind == 2) r->gif_images++;
+    char why[512];
+    unsigned char head[8] = {0};
+    size_t n = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        n = fread(head, 1, sizeof head, fp);
+        fclose(fp);
+    }
+    ImageFormat format = image_sniff(head, n);
+    if (!fp) {
+        snprintf(why, sizeof why, "%s: not found", path);
+        add(r, PROBLEM_IMAGE_MISSING, w, why);
+    } else if (format == IMAGE_UNKNOWN) {
+        snprintf(why, sizeof why, "%s: not a JPEG, PNG or GIF file", path);
+        add(r, PROBLEM_IMAGE_FORMAT, w, why);
+    } else {
+        if (format == IMAGE_GIF) r->gif_images++;
+        Image im;
+        if (!quick && image_decode_file(path, &im) != VLM_OK) {
+            add(r, PROBLEM_IMAGE_DECODE, w, vlm_last_error());
+        } else if (!quick) {
+            if (!r->images_decoded++) {
+                r->width_min = r->width_max = im.width;
+                r->height_min = r->height_max = im.height;
+            }
+            if (im.width < r->width_min) r->width_min = im.width;
+            if (im.width > r->width_max) r->width_max = im.width;
+            if (im.height < r->height_min) r->height_min = im.height;
+            if (im.height > r->height_max) r->height_max = im.height;
+            image_free(&im);
+        }
+    }
     free(path);
 }
 
@@ -131,7 +143,7 @@ int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *
                 snprintf(why, sizeof why, "an image and %zu placeholders (one expected)", placeholders);
                 add(r, PROBLEM_PLACEHOLDERS, &w, why);
             }
-            check_image(f, &c, &w, r);
+            check_image(f, &c, &w, opt->quick, r);
         } else {
             r->text_only++;
             if (placeholders) {

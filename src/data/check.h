@@ -17,6 +17,7 @@ typedef enum {
     PROBLEM_PLACEHOLDERS,      // image placeholders vs the "image" field disagree
     PROBLEM_IMAGE_MISSING,
     PROBLEM_IMAGE_FORMAT,      // not JPEG, PNG or GIF by its first bytes
+    PROBLEM_IMAGE_DECODE,      // truncated or corrupt: Pillow would refuse it too
     PROBLEM_RENDER,            // the template cannot render it
     // warnings: trainable, but not as written
     PROBLEM_TRUNCATED,         // longer than max_len
@@ -40,6 +41,8 @@ typedef struct {
     size_t records, text_only, with_image, gif_images;
     size_t counts[PROBLEM_COUNT];
     CheckExample examples[PROBLEM_COUNT][CHECK_EXAMPLES];
+    size_t images_decoded;
+    int width_min, width_max, height_min, height_max;  // over the decoded images
     size_t tokens_max, tokens_records;  // over the records that were rendered
     double tokens_sum;
 } CheckReport;
@@ -48,6 +51,7 @@ typedef struct {
     const Template *tpl;    // NULL: no token checks
     const Tokenizer *tok;
     int max_len;
+    bool quick;             // images: only existence and format by the first bytes, no decoding
 } CheckOptions;
 
 // Checks every record of f (images under f->image_folder) into report.

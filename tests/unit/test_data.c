@@ -178,15 +178,15 @@ START_TEST(check_counts_every_problem) {
              "--tokenizer %s/../shared/assets/tokenizers/llama2/tokenizer.model --template v1 --max-len 64",
              imgs, a, VLM_SOURCE_DIR, b, VLM_SOURCE_DIR);
     ck_assert_int_eq(run_vlm(args, out, BUF, err, BUF), 2);
-    ck_assert_msg(strstr(err, "10 records have errors") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "11 records have errors") != NULL, "%s", err);
     json_t *r = json_loads(out, 0, NULL);
     ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(json_integer_value(json_object_get(r, "records")), 18);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "records")), 19);
     ck_assert_int_eq(json_integer_value(json_object_get(r, "text_only")), 7);
     ck_assert_int_eq(json_integer_value(json_object_get(r, "gif_images")), 1);
     static const struct { const char *name; int count; } want[] = {
         {"invalid_json", 1}, {"schema", 4}, {"placeholders", 3}, {"image_missing", 1},
-        {"image_format", 1}, {"render", 0}, {"truncated", 1}, {"mismatch", 1},
+        {"image_format", 1}, {"image_decode", 1}, {"render", 0}, {"truncated", 1}, {"mismatch", 1},
     };
     json_t *problems = json_object_get(r, "problems");
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
@@ -198,12 +198,20 @@ START_TEST(check_counts_every_problem) {
     ck_assert_int_eq(json_integer_value(json_object_get(missing, "record")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(missing, "id")), "missing");
     ck_assert(strstr(json_string_value(json_object_get(missing, "reason")), "nope.jpg: not found") != NULL);
-    // token statistics over the 13 rendered records (schema failures are not rendered);
+    json_t *decode = json_array_get(json_object_get(json_object_get(problems, "image_decode"), "examples"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(decode, "record")), 14);
+    ck_assert(strstr(json_string_value(json_object_get(decode, "reason")), "truncated.jpg: corrupt JPEG: Premature end") != NULL);
+    // the decoded images: red.png and anim.gif (1x1), the two photos (570x380, 512x512), twice red.png
+    json_t *images = json_object_get(r, "images");
+    ck_assert_int_eq(json_integer_value(json_object_get(images, "decoded")), 6);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(images, "width"), 1)), 570);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(images, "height"), 0)), 1);
+    // token statistics over the 14 rendered records (schema failures are not rendered);
     // values from rendering each record alone with `vlm data render --max-len 0`
     json_t *tokens = json_object_get(r, "tokens");
-    ck_assert_int_eq(json_integer_value(json_object_get(tokens, "records")), 13);
+    ck_assert_int_eq(json_integer_value(json_object_get(tokens, "records")), 14);
     ck_assert_int_eq(json_integer_value(json_object_get(tokens, "max")), 165);
-    ck_assert_double_eq_tol(json_real_value(json_object_get(tokens, "mean")), 741.0 / 13, 1e-9);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(tokens, "mean")), (741.0 + 47) / 14, 1e-9);
     json_t *trunc = json_array_get(json_object_get(json_object_get(problems, "truncated"), "examples"), 0);
     ck_assert(strstr(json_string_value(json_object_get(trunc, "file")), "check_b.json") != NULL);
     json_decref(r);

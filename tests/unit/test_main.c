@@ -23,6 +23,7 @@ int main(void) {
     srunner_add_suite(sr, torch_bin_suite());
     srunner_add_suite(sr, checkpoint_suite());
     srunner_add_suite(sr, text_suite());
+    srunner_add_suite(sr, image_suite());
     srunner_add_suite(sr, data_suite());
     srunner_add_suite(sr, cli_suite());
     srunner_run_all(sr, CK_ENV);

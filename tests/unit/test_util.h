@@ -33,5 +33,6 @@ Suite *checkpoint_suite(void);
 Suite *cli_suite(void);
 Suite *text_suite(void);
 Suite *data_suite(void);
+Suite *image_suite(void);
 
 #endif

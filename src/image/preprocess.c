@@ -1,0 +1,217 @@
+// CLIP image preprocessing with LLaVA's padding, see preprocess.h.
+#include "image/preprocess.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+static const double CLIP_MEAN[3] = {0.48145466, 0.4578275, 0.40821073};
+static const double CLIP_STD[3] = {0.26862954, 0.26130258, 0.27577711};
+
+void preprocessor_set_size(Preprocessor *p, int size) {
+    p->shortest_edge = p->crop_h = p->crop_w = size;
+}
+
+void preprocessor_default(Preprocessor *p, int size) {
+    memset(p, 0, sizeof *p);
+    preprocessor_set_size(p, size);
+    p->do_rescale = p->do_normalize = true;
+    p->rescale_factor = 1.0 / 255.0;
+    for (int c = 0; c < 3; c++) {
+        p->mean_f64[c] = CLIP_MEAN[c];
+        p->mean[c] = (float)CLIP_MEAN[c];
+        p->std[c] = (float)CLIP_STD[c];
+    }
+}
+
+void preprocessor_pad_colour(const Preprocessor *p, uint8_t rgb[3]) {
+    for (int c = 0; c < 3; c++) rgb[c] = (uint8_t)(int)(p->mean_f64[c] * 255);
+}
+
+// ---- preprocessor_config.json
+
+// An int, or {"shortest_edge": N} / {"height": H, "width": W} (what get_size_dict accepts).
+static int read_size(const json_t *v, const char *key, int *shortest, int *h, int *w, const char *path) {
+    if (json_is_integer(v)) {
+        *shortest = *h = *w = (int)json_integer_value(v);
+    } else if (json_is_object(v)) {
+        json_t *se = json_object_get(v, "shortest_edge"), *jh = json_object_get(v, "height"),
+               *jw = json_object_get(v, "width");
+        if (json_is_integer(se)) *shortest = (int)json_integer_value(se);
+        else if (json_is_integer(jh) && json_is_integer(jw)) *h = (int)json_integer_value(jh), *w = (int)json_integer_value(jw);
+        else return vlm_fail(VLM_ERR_INPUT, path, key, "expected shortest_edge or height and width");
+    } else {
+        return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer or an object");
+    }
+    return VLM_OK;
+}
+
+static int read_triple(const json_t *v, const char *key, double out[3], const char *path) {
+    if (json_is_number(v)) {
+        out[0] = out[1] = out[2] = json_number_value(v);
+        return VLM_OK;
+    }
+    if (!json_is_array(v) || json_array_size(v) != 3)
+        return vlm_fail(VLM_ERR_INPUT, path, key, "expected a number or 3 numbers");
+    for (int c = 0; c < 3; c++) {
+        if (!json_is_number(json_array_get(v, c))) return vlm_fail(VLM_ERR_INPUT, path, key, "expected numbers");
+        out[c] = json_number_value(json_array_get(v, c));
+    }
+    return VLM_OK;
+}
+
+static int read_flag(const json_t *root, const char *key, bool *out, const char *path) {
+    json_t *v = json_object_get(root, key);
+    if (!v) return VLM_OK;
+    if (!json_is_boolean(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected true or false");
+    *out = json_is_true(v);
+    return VLM_OK;
+}
+
+static int check_config(const json_t *root, const char *path) {
+    const char *type = json_string_value(json_object_get(root, "image_processor_type"));
+    if (!type) type = json_string_value(json_object_get(root, "feature_extractor_type"));
+    if (type && strcmp(type, "CLIPImageProcessor") != 0 && strcmp(type, "CLIPFeatureExtractor") != 0)
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "%s is not supported (CLIPImageProcessor is)", type);
+    json_t *resample = json_object_get(root, "resample");
+    if (resample && (!json_is_integer(resample) || json_integer_value(resample) != 3))
+        return vlm_fail(VLM_ERR_INPUT, path, "resample", "only 3 (bicubic) is supported");
+    bool resize = true, crop = true, rgb = true;
+    if (read_flag(root, "do_resize", &resize, path) || read_flag(root, "do_center_crop", &crop, path) ||
+        read_flag(root, "do_convert_rgb", &rgb, path))
+        return VLM_ERR_INPUT;
+    if (!resize || !crop || !rgb)
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "do_resize, do_center_crop and do_convert_rgb must be true");
+    return VLM_OK;
+}
+
+int preprocessor_load(Preprocessor *p, const char *path) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "line %d: %s", jerr.line, jerr.text);
+    preprocessor_default(p, 224);
+    int rc = check_config(root, path);
+    int dummy_h = 0, dummy_w = 0, crop_dummy = 0;
+    p->shortest_edge = 0;
+    json_t *size = json_object_get(root, "size"), *crop = json_object_get(root, "crop_size");
+    if (rc == VLM_OK && size) rc = read_size(size, "size", &p->shortest_edge, &dummy_h, &dummy_w, path);
+    if (rc == VLM_OK && !p->shortest_edge && (dummy_h || dummy_w))
+        rc = vlm_fail(VLM_ERR_INPUT, path, "size", "a fixed height and width is not CLIP's resize (shortest_edge is)");
+    if (!size) p->shortest_edge = 224;
+    if (rc == VLM_OK && crop) rc = read_size(crop, "crop_size", &crop_dummy, &p->crop_h, &p->crop_w, path);
+    if (rc == VLM_OK) rc = read_flag(root, "do_rescale", &p->do_rescale, path);
+    if (rc == VLM_OK) rc = read_flag(root, "do_normalize", &p->do_normalize, path);
+    json_t *v;
+    if (rc == VLM_OK && (v = json_object_get(root, "rescale_factor"))) {
+        if (!json_is_number(v)) rc = vlm_fail(VLM_ERR_INPUT, path, "rescale_factor", "expected a number");
+        else p->rescale_factor = json_number_value(v);
+    }
+    double std[3] = {CLIP_STD[0], CLIP_STD[1], CLIP_STD[2]};
+    if (rc == VLM_OK && (v = json_object_get(root, "image_mean"))) rc = read_triple(v, "image_mean", p->mean_f64, path);
+    if (rc == VLM_OK && (v = json_object_get(root, "image_std"))) rc = read_triple(v, "image_std", std, path);
+    for (int c = 0; c < 3; c++) {
+        p->mean[c] = (float)p->mean_f64[c];
+        p->std[c] = (float)std[c];
+    }
+    if (rc == VLM_OK && (p->shortest_edge <= 0 || p->crop_h <= 0 || p->crop_w <= 0 || p->crop_h > p->shortest_edge ||
+                         p->crop_w > p->shortest_edge))
+        rc = vlm_fail(VLM_ERR_INPUT, path, NULL,
+                      "crop %dx%d must be positive and no larger than the resized shortest edge %d", p->crop_w,
+                      p->crop_h, p->shortest_edge);
+    json_decref(root);
+    return rc;
+}
+
+// ---- the pipeline
+
+void preprocess_scratch_free(PreprocessScratch *s) {
+    resize_scratch_free(&s->resize);
+    free(s->rows);
+    free(s->crop);
+    memset(s, 0, sizeof *s);
+}
+
+// The image as a row source, centred on a square of colour bg when padding.
+typedef struct {
+    const Image *im;
+    int side, off_x, off_y;  // offsets of the image in the square
+    uint8_t *bg_row, *composed[2];
+    int flip;
+} PaddedRows;
+
+static const uint8_t *plain_row(void *ctx, int y) {
+    const Image *im = ((PaddedRows *)ctx)->im;
+    return im->rgb + (size_t)y * im->width * 3;
+}
+
+static const uint8_t *padded_row(void *ctx, int y) {
+    PaddedRows *pr = ctx;
+    const Image *im = pr->im;
+    int iy = y - pr->off_y;
+    if (iy < 0 || iy >= im->height) return pr->bg_row;
+    const uint8_t *src = im->rgb + (size_t)iy * im->width * 3;
+    if (im->width == pr->side) return src;
+    uint8_t *row = pr->composed[pr->flip ^= 1];  // alternate: consecutive rows never share a pointer
+    memcpy(row, pr->bg_row, (size_t)pr->side * 3);
+    memcpy(row + (size_t)pr->off_x * 3, src, (size_t)im->width * 3);
+    return row;
+}
+
+int image_preprocess(const Image *im, const Preprocessor *p, float *pixel_values, uint8_t *crop_u8,
+                     PreprocessScratch *s, const char *name) {
+    PaddedRows pr = {.im = im, .side = im->width, .off_x = 0, .off_y = 0};
+    RowSource src = {.width = im->width, .height = im->height, .row = plain_row, .ctx = &pr};
+    if (p->pad && im->width != im->height) {
+        // LLaVA's expand2square: paste at ((side - w) // 2, (side - h) // 2)
+        pr.side = im->width > im->height ? im->width : im->height;
+        pr.off_x = (pr.side - im->width) / 2;
+        pr.off_y = (pr.side - im->height) / 2;
+        size_t row_bytes = (size_t)pr.side * 3;
+        if (row_bytes * 3 > s->cap_rows) {
+            uint8_t *q = vlm_realloc(s->rows, row_bytes * 3);
+            if (!q) return VLM_ERR_FAIL;
+            s->rows = q;
+            s->cap_rows = row_bytes * 3;
+        }
+        pr.bg_row = s->rows;
+        pr.composed[0] = s->rows + row_bytes;
+        pr.composed[1] = s->rows + 2 * row_bytes;
+        uint8_t bg[3];
+        preprocessor_pad_colour(p, bg);
+        for (int x = 0; x < pr.side; x++) memcpy(pr.bg_row + 3 * x, bg, 3);
+        src = (RowSource){.width = pr.side, .height = pr.side, .row = padded_row, .ctx = &pr};
+    }
+    // transformers' get_resize_output_image_size (default_to_square=False)
+    int w = src.width, h = src.height, S = p->shortest_edge;
+    int shorter = w <= h ? w : h, longer = w <= h ? h : w;
+    int new_long = (int)((double)((long long)S * longer) / shorter);
+    int out_w = w <= h ? S : new_long, out_h = w <= h ? new_long : S;
+    // centre crop: top = (h - crop_h) // 2, left = (w - crop_w) // 2
+    int top = (out_h - p->crop_h) / 2, left = (out_w - p->crop_w) / 2;
+    size_t n = (size_t)p->crop_h * p->crop_w;
+    uint8_t *u8 = crop_u8;
+    if (!u8) {
+        if (n * 3 > s->cap_crop) {
+            uint8_t *q = vlm_realloc(s->crop, n * 3);
+            if (!q) return VLM_ERR_FAIL;
+            s->crop = q;
+            s->cap_crop = n * 3;
+        }
+        u8 = s->crop;
+    }
+    if (resize_bicubic_window(&src, out_w, out_h, left, top, p->crop_w, p->crop_h, u8, &s->resize) != VLM_OK)
+        return vlm_fail_context(VLM_ERR_INPUT, "%s", name);
+    // rescale (float64 product, stored as float32) and normalise (float32), HWC -> CHW
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) {
+            float x = p->do_rescale ? (float)((double)v * p->rescale_factor) : (float)v;
+            lut[c][v] = p->do_normalize ? (x - p->mean[c]) / p->std[c] : x;
+        }
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < n; i++) pixel_values[c * n + i] = lut[c][u8[3 * i + c]];
+    return VLM_OK;
+}

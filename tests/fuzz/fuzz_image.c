@@ -1,0 +1,21 @@
+// libFuzzer harness: the JPEG, PNG and GIF decoders, then preprocessing of
+// whatever decodes (padded, small size) to exercise the resize on odd shapes.
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "image/preprocess.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static PreprocessScratch scratch;
+    static float pixels[3 * 24 * 24];
+    Image im;
+    if (image_decode_memory(data, size, "fuzz", &im) == 0) {
+        Preprocessor p;
+        preprocessor_default(&p, 24);
+        p.pad = size & 1;
+        image_preprocess(&im, &p, pixels, NULL, &scratch, "fuzz");
+        image_free(&im);
+    }
+    return 0;
+}
