@@ -101,15 +101,23 @@ static void check_tokens(const CheckOptions *opt, const Conversation *c, const W
     rendered_free(&out);
 }
 
-// Roles alternate human/gpt (a leading gpt turn is dropped by upstream) and no message is empty.
-static const char *schema_problem(const Conversation *c) {
+Problem conversation_problem(const Conversation *c, char *why, size_t size) {
+    // roles alternate human/gpt (a leading gpt turn is dropped by upstream) and no message is empty
     int first = c->turns[0].role == ROLE_GPT ? 1 : 0;
-    if (first >= c->n_turns) return "no human message";
+    if (first >= c->n_turns) return snprintf(why, size, "no human message"), PROBLEM_SCHEMA;
     for (int k = first; k < c->n_turns; k++) {
-        if ((int)c->turns[k].role != (k - first) % 2) return "roles do not alternate human, gpt, ...";
-        if (c->turns[k].text[0] == '\0') return "an empty message";
+        if ((int)c->turns[k].role != (k - first) % 2)
+            return snprintf(why, size, "roles do not alternate human, gpt, ..."), PROBLEM_SCHEMA;
+        if (c->turns[k].text[0] == '\0') return snprintf(why, size, "an empty message"), PROBLEM_SCHEMA;
     }
-    return NULL;
+    size_t placeholders = 0;
+    for (int k = 0; k < c->n_turns; k++)
+        placeholders += count_occurrences(c->turns[k].text, "<image>") + count_occurrences(c->turns[k].text, "<|image|>");
+    if (c->image && placeholders != 1)
+        return snprintf(why, size, "an image and %zu placeholders (one expected)", placeholders), PROBLEM_PLACEHOLDERS;
+    if (!c->image && placeholders)
+        return snprintf(why, size, "no image but %zu placeholders", placeholders), PROBLEM_PLACEHOLDERS;
+    return PROBLEM_COUNT;
 }
 
 int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *r) {
@@ -131,27 +139,16 @@ int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *
             json_decref(rec);
             continue;
         }
-        const char *schema = schema_problem(&c);
-        if (schema) add(r, PROBLEM_SCHEMA, &w, schema);
-        size_t placeholders = 0;
-        for (int k = 0; k < c.n_turns; k++)
-            placeholders += count_occurrences(c.turns[k].text, "<image>") + count_occurrences(c.turns[k].text, "<|image|>");
-        char why[96];
+        char why[128];
+        Problem p = conversation_problem(&c, why, sizeof why);
+        if (p != PROBLEM_COUNT) add(r, p, &w, why);
         if (c.image) {
             r->with_image++;
-            if (placeholders != 1) {
-                snprintf(why, sizeof why, "an image and %zu placeholders (one expected)", placeholders);
-                add(r, PROBLEM_PLACEHOLDERS, &w, why);
-            }
             check_image(f, &c, &w, opt->quick, r);
         } else {
             r->text_only++;
-            if (placeholders) {
-                snprintf(why, sizeof why, "no image but %zu placeholders", placeholders);
-                add(r, PROBLEM_PLACEHOLDERS, &w, why);
-            }
         }
-        if (opt->tpl && !schema) check_tokens(opt, &c, &w, r);
+        if (opt->tpl && p != PROBLEM_SCHEMA) check_tokens(opt, &c, &w, r);
         conversation_free(&c);
         json_decref(rec);
     }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "data/dataset.h"
+#include "text/conversation.h"
 #include "text/template.h"
 #include "text/tokenizer.h"
 
@@ -53,6 +54,11 @@ typedef struct {
     int max_len;
     bool quick;             // images: only existence and format by the first bytes, no decoding
 } CheckOptions;
+
+// The checks of one parsed record's content (roles, empty messages,
+// placeholders vs "image"): PROBLEM_SCHEMA or PROBLEM_PLACEHOLDERS with the
+// reason in why, or PROBLEM_COUNT when it is fine.
+Problem conversation_problem(const Conversation *c, char *why, size_t size);
 
 // Checks every record of f (images under f->image_folder) into report.
 int data_check_file(const DatasetFile *f, const CheckOptions *opt, CheckReport *report);

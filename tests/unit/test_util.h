@@ -34,5 +34,6 @@ Suite *cli_suite(void);
 Suite *text_suite(void);
 Suite *data_suite(void);
 Suite *image_suite(void);
+Suite *loader_suite(void);
 
 #endif

@@ -1,0 +1,45 @@
+// The order in which training visits records, per epoch.
+//
+// Random: a seeded permutation (HF Trainer's RandomSampler).
+// Modality-grouped: LLaVA's LengthGroupedSampler(group_by_modality=True),
+// the same algorithm with our seeded generator in place of torch.randperm:
+// image and text-only records are shuffled separately, cut into megabatches
+// of world_size * batch records, each sorted by length (longest first) and
+// split into world_size chunks of balanced length; the megabatches of both
+// kinds are shuffled together, and the two incomplete last ones, merged and
+// sorted by index, come last. A batch then never mixes the two kinds.
+//
+// Both are pure functions of (seed, epoch): the position to save for exact
+// resume is (epoch, index into the order).
+#ifndef VLM_DATA_SAMPLER_H
+#define VLM_DATA_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+
+// LLaVA's modality_lengths: per record the number of whitespace-separated
+// words of all its messages (Python's str.split()), positive for records
+// with an "image" key, negative for text-only ones. A record that does not
+// parse, or has no words (upstream's sampler asserts), is an error naming it.
+int dataset_modality_lengths(const Dataset *d, int32_t *lengths);
+
+// order (n) for this epoch.
+void sampler_random(size_t n, uint64_t seed, uint64_t epoch, uint64_t *order);
+int sampler_modality_grouped(const int32_t *lengths, size_t n, int batch, int world, uint64_t seed, uint64_t epoch,
+                             uint64_t *order);
+
+// The algorithm with its three permutations given (what torch.randperm
+// returns upstream): mm_perm over the image records (in index order), lang_perm
+// over the text-only ones, mega_perm over the complete megabatches (image
+// ones first). Exposed so the tests can replay upstream's exact output.
+typedef struct {
+    const uint64_t *mm_perm, *lang_perm;
+    const uint64_t *(*mega_perm)(void *ctx, size_t count);  // a permutation of count
+    void *ctx;
+} GroupingPerms;
+int sampler_group_with_perms(const int32_t *lengths, size_t n, int batch, int world, const GroupingPerms *perms,
+                             uint64_t *order);
+
+#endif
