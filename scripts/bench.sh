@@ -28,7 +28,8 @@ open(sys.argv[1], "w", encoding="utf-8").write("\n".join(out))
 PY
 fi
 python3 -m venv tools/.venv-bench 2>/dev/null || true
-tools/.venv-bench/bin/pip install -q transformers==4.37.2 tokenizers==0.15.2 sentencepiece==0.1.99 protobuf tiktoken==0.7.0
+tools/.venv-bench/bin/pip install -q transformers==4.37.2 tokenizers==0.15.2 sentencepiece==0.1.99 protobuf tiktoken==0.7.0 \
+  pillow==13.0.0 "numpy<2"
 echo "== tokenizer throughput, one thread, $(du -h $corpus | cut -f1) corpus"
 ours2=$(build/bench_tokenizer $llama2 $corpus 3)
 ours3=$(build/bench_tokenizer $llama3 $corpus 3)
@@ -82,4 +83,17 @@ o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"vlm.c index: {o['records']} records in {o['seconds']:.2f} s, peak {o['peak_rss_mb']:.0f} MB resident")
 print(f"python json.load (upstream): {r['records']} records in {r['seconds']:.2f} s, peak {r['peak_rss_mb']:.0f} MB resident")
 print(f"ratio: {r['seconds'] / o['seconds']:.1f}x faster, {r['peak_rss_mb'] / o['peak_rss_mb']:.1f}x less memory")
+PY
+
+# ---- images: decode + pad + CLIP preprocessing at 336 on the real photos, one thread
+photos=$(ls ../shared/assets/images/* | tr '\n' ' ')
+echo "== image decode + preprocess (336, pad), one thread, $(ls ../shared/assets/images | wc -l) photos x 20 rounds"
+ours=$(build/bench_image 20 336 $photos)
+ref=$(tools/.venv-bench/bin/python bench/bench_image_ref.py 20 336 $photos 2>/dev/null)
+python3 - "$ours" "$ref" <<'PY'
+import json, sys
+o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+same = "same output" if abs(o["checksum"] - r["checksum"]) <= 1e-3 * max(1.0, abs(r["checksum"])) else f"OUTPUT DIFFERS ({o['checksum']} vs {r['checksum']})"
+print(f"vlm.c {o['images_per_s']:.1f} images/s, Pillow + CLIPImageProcessor {r['images_per_s']:.1f} images/s, "
+      f"ratio {o['images_per_s'] / r['images_per_s']:.2f}x ({same})")
 PY

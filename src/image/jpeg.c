@@ -44,11 +44,9 @@ static inline int muldiv255(int a, int b) {
 
 static inline uint8_t clip8(int v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v; }
 
-// one decoded row (JCS_GRAYSCALE, JCS_RGB or JCS_CMYK) -> RGB
+// one decoded row (JCS_GRAYSCALE or JCS_CMYK) -> RGB
 static void row_to_rgb(const uint8_t *in, int components, int width, uint8_t *out) {
-    if (components == 3) {
-        for (int x = 0; x < width * 3; x++) out[x] = in[x];
-    } else if (components == 1) {
+    if (components == 1) {
         for (int x = 0; x < width; x++) out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = in[x];
     } else {
         for (int x = 0; x < width; x++, in += 4, out += 3) {
@@ -97,10 +95,10 @@ int jpeg_decode(const void *data, size_t size, const char *name, Image *out) {
     row = vlm_malloc((size_t)w * 4);
     if (!row) longjmp(err.jump, 1);
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW rows[1] = {row};
-        JDIMENSION y = cinfo.output_scanline;
+        uint8_t *dst = out->rgb + (size_t)cinfo.output_scanline * w * 3;
+        JSAMPROW rows[1] = {components == 3 ? dst : row};  // RGB straight into place
         jpeg_read_scanlines(&cinfo, rows, 1);
-        row_to_rgb(row, components, w, out->rgb + (size_t)y * w * 3);
+        if (components != 3) row_to_rgb(row, components, w, dst);
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);

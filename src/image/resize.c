@@ -2,6 +2,7 @@
 #include "image/resize.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@ static int grow(void **p, size_t *cap, size_t bytes) {
 }
 
 void resize_scratch_free(ResizeScratch *s) {
-    free(s->bounds_x), free(s->bounds_y), free(s->k_x), free(s->k_y), free(s->temp), free(s->kd), free(s->acc);
+    free(s->bounds_x), free(s->bounds_y), free(s->k_x), free(s->k_y), free(s->temp), free(s->kd), free(s->acc), free(s->block);
     memset(s, 0, sizeof *s);
 }
 
@@ -72,26 +73,85 @@ static void axis_coeffs(int in_size, int out_size, int first, int count, int ksi
     }
 }
 
+// Pillow's clip8 (>= 256 << 22 -> 255, <= 0 -> 0, else v >> 22), written branch-free
 static inline uint8_t clip8(int v) {
-    if (v >= (1 << PRECISION_BITS << 8)) return 255;
-    if (v <= 0) return 0;
-    return (uint8_t)(v >> PRECISION_BITS);
+    int q = v >> PRECISION_BITS;
+    return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
 }
 
-// dst (cw,3) from one source row, using the window's horizontal coefficients
-static void horizontal_row(const uint8_t *in, int cw, int ksize, const int *bounds, const int32_t *kk, uint8_t *dst) {
-    for (int i = 0; i < cw; i++) {
-        const int32_t *k = kk + (size_t)i * ksize;
-        const uint8_t *p = in + 3 * bounds[2 * i];
-        int n = bounds[2 * i + 1];
-        int s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-        for (int x = 0; x < n; x++, p += 3) {
-            s0 += p[0] * k[x];
-            s1 += p[1] * k[x];
-            s2 += p[2] * k[x];
-        }
-        dst[3 * i] = clip8(s0), dst[3 * i + 1] = clip8(s1), dst[3 * i + 2] = clip8(s2);
+// Both passes reduce to one kernel: n independent lanes, each a weighted sum
+// of `taps` bytes found `stride` apart. The vertical pass has a row's bytes
+// as lanes; the horizontal pass transposes a block of rows so that the same
+// column of BLOCK_ROWS rows is contiguous. Integer arithmetic, so every
+// vector width gives Pillow's exact result; the AVX2 clone is chosen at run
+// time where the CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+MULTIVERSION static void weighted_lanes(int32_t *restrict acc, const uint8_t *restrict src, size_t stride,
+                                        const int32_t *restrict k, int taps, size_t n) {
+    for (size_t l = 0; l < n; l++) acc[l] = 1 << (PRECISION_BITS - 1);
+    for (int t = 0; t < taps; t++) {
+        const uint8_t *restrict p = src + stride * t;
+        int32_t kt = k[t];
+        for (size_t l = 0; l < n; l++) acc[l] += p[l] * kt;
     }
+}
+
+#define BLOCK_ROWS 16
+#define LANES (BLOCK_ROWS * 3)
+
+// weighted_lanes with n = LANES known at compile time (unrolled into whole vectors)
+MULTIVERSION static void weighted_block(int32_t *restrict acc, const uint8_t *restrict src, const int32_t *restrict k,
+                                        int taps) {
+    for (int l = 0; l < LANES; l++) acc[l] = 1 << (PRECISION_BITS - 1);
+    for (int t = 0; t < taps; t++) {
+        const uint8_t *restrict p = src + LANES * t;
+        int32_t kt = k[t];
+        for (int l = 0; l < LANES; l++) acc[l] += p[l] * kt;
+    }
+}
+
+// Pass 1: row_count source rows from row_first -> rows (row_count, cw, 3).
+static int horizontal_pass(const RowSource *src, int row_first, int row_count, int cw, int ksize, const int *bounds,
+                           const int32_t *kk, uint8_t *rows, ResizeScratch *s) {
+    int xlo = bounds[0], xhi = bounds[2 * (cw - 1)] + bounds[2 * (cw - 1) + 1];  // columns the window reads
+    size_t row_bytes = (size_t)cw * 3, block_bytes = (size_t)(xhi - xlo) * LANES;
+    if (block_bytes > s->cap_block) {
+        if (grow((void **)&s->block, &s->cap_block, block_bytes)) return VLM_ERR_FAIL;
+        memset(s->block, 0, block_bytes);
+    }
+    int32_t acc[LANES];
+    const uint8_t *prev = NULL;
+    for (int r0 = 0; r0 < row_count; r0 += BLOCK_ROWS) {
+        int rr = row_count - r0 < BLOCK_ROWS ? row_count - r0 : BLOCK_ROWS;
+        bool dup[BLOCK_ROWS], all_dup = true;
+        for (int r = 0; r < rr; r++) {
+            const uint8_t *in = src->row(src->ctx, row_first + r0 + r);
+            dup[r] = in == prev;  // a repeated row (padding): its result is the previous row's
+            prev = in;
+            if (dup[r]) continue;
+            all_dup = false;
+            const uint8_t *p = in + (size_t)xlo * 3;
+            uint8_t *q = s->block + r * 3;
+            for (int x = xlo; x < xhi; x++, p += 3, q += LANES) q[0] = p[0], q[1] = p[1], q[2] = p[2];
+        }
+        for (int i = 0; i < cw && !all_dup; i++) {
+            // lanes of rows past rr hold stale bytes; their sums are never stored
+            weighted_block(acc, s->block + (size_t)(bounds[2 * i] - xlo) * LANES, kk + (size_t)i * ksize,
+                           bounds[2 * i + 1]);
+            for (int r = 0; r < rr; r++) {  // repeated rows get stale sums here, overwritten below
+                uint8_t *out = rows + row_bytes * (r0 + r) + 3 * i;
+                out[0] = clip8(acc[3 * r]), out[1] = clip8(acc[3 * r + 1]), out[2] = clip8(acc[3 * r + 2]);
+            }
+        }
+        for (int r = 0; r < rr; r++)
+            if (dup[r]) memcpy(rows + row_bytes * (r0 + r), rows + row_bytes * (r0 + r - 1), row_bytes);
+    }
+    return VLM_OK;
 }
 
 int resize_bicubic_window(const RowSource *src, int out_w, int out_h, int x0, int y0, int cw, int ch,
@@ -123,27 +183,20 @@ int resize_bicubic_window(const RowSource *src, int out_w, int out_h, int x0, in
         if (grow((void **)&s->temp, &s->cap_temp, row_bytes * row_count)) return VLM_ERR_FAIL;
         rows = s->temp;
     }
-    const uint8_t *prev_in = NULL;
-    for (int r = 0; r < row_count; r++) {
-        const uint8_t *in = src->row(src->ctx, row_first + r);
-        uint8_t *out = rows + row_bytes * r;
-        if (in == prev_in) memcpy(out, out - row_bytes, row_bytes);  // a repeated row (padding): same result
-        else if (need_h) horizontal_row(in, cw, kx, s->bounds_x, s->k_x, out);
-        else memcpy(out, in + (size_t)x0 * 3, row_bytes);
-        prev_in = in;
+    if (need_h) {
+        if (horizontal_pass(src, row_first, row_count, cw, kx, s->bounds_x, s->k_x, rows, s) != VLM_OK)
+            return VLM_ERR_FAIL;
+    } else {
+        for (int r = 0; r < row_count; r++)
+            memcpy(rows + row_bytes * r, src->row(src->ctx, row_first + r) + (size_t)x0 * 3, row_bytes);
     }
     if (!need_v) return VLM_OK;
     // pass 2: vertical, a whole output row at a time (row-major reads)
-    int32_t *acc = s->acc;
     for (int j = 0; j < ch; j++) {
-        const int32_t *k = s->k_y + (size_t)j * ky;
-        int ymin = s->bounds_y[2 * j] - row_first, n = s->bounds_y[2 * j + 1];
-        for (size_t i = 0; i < row_bytes; i++) acc[i] = 1 << (PRECISION_BITS - 1);
-        for (int y = 0; y < n; y++) {
-            const uint8_t *p = rows + row_bytes * (ymin + y);
-            int32_t ky_y = k[y];
-            for (size_t i = 0; i < row_bytes; i++) acc[i] += p[i] * ky_y;
-        }
+        int ymin = s->bounds_y[2 * j] - row_first;
+        weighted_lanes(s->acc, rows + row_bytes * ymin, row_bytes, s->k_y + (size_t)j * ky, s->bounds_y[2 * j + 1],
+                       row_bytes);
+        const int32_t *acc = s->acc;  // a local: stores through uint8_t * could alias the field
         uint8_t *out = dst + row_bytes * j;
         for (size_t i = 0; i < row_bytes; i++) out[i] = clip8(acc[i]);
     }

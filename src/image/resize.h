@@ -27,7 +27,8 @@ typedef struct {
     uint8_t *temp;     // the horizontally resampled rows
     double *kd;        // one kernel in double precision
     int32_t *acc;      // one output row of vertical sums
-    size_t cap_bx, cap_by, cap_kx, cap_ky, cap_temp, cap_kd, cap_acc;
+    uint8_t *block;    // a block of source rows, transposed
+    size_t cap_bx, cap_by, cap_kx, cap_ky, cap_temp, cap_kd, cap_acc, cap_block;
 } ResizeScratch;
 
 void resize_scratch_free(ResizeScratch *s);
