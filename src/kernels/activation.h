@@ -1,0 +1,18 @@
+// Pointwise activations: quick_gelu (CLIP), erf GELU (the mlp2x_gelu
+// projector), SwiGLU (LLaMA's MLP). Backward functions accumulate.
+#ifndef VLM_KERNELS_ACTIVATION_H
+#define VLM_KERNELS_ACTIVATION_H
+
+#include <stddef.h>
+
+// out (n) = x * sigmoid(1.702 x)
+void quick_gelu_forward(float *out, const float *inp, size_t n);
+void quick_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+// out (n) = 0.5 x (1 + erf(x / sqrt 2)), nn.GELU() / F.gelu
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+// out (N,I) = silu(gate) * up, gate and up (N,I)
+void swiglu_forward(float *out, const float *gate, const float *up, size_t n);
+void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
+
+#endif

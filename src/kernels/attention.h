@@ -1,0 +1,18 @@
+// Multi-head scaled dot-product attention over packed projections:
+// bidirectional (the ViT) or causal (the LLM), grouped-query (NKV heads
+// shared by NH / NKV query heads each), right padding through per-sample
+// lengths: keys at or past a sample's length are masked. A padded query row
+// sees the sample's real keys, as HF's 4D mask gives it.
+#ifndef VLM_KERNELS_ATTENTION_H
+#define VLM_KERNELS_ATTENTION_H
+
+// q (B,T,NH,HS), k and v (B,T,NKV,HS) -> out (B,T,NH,HS); att (B,NH,T,T)
+// keeps the probabilities for backward. lengths (B) or NULL for no padding.
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *lengths,
+                       int B, int T, int NH, int NKV, int HS, int causal);
+// dq, dk, dv accumulate (+=).
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                        const float *k, const float *v, const int *lengths, int B, int T, int NH, int NKV, int HS,
+                        int causal);
+
+#endif

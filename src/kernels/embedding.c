@@ -1,0 +1,48 @@
+// Embeddings and the image splice, see embedding.h.
+#include "kernels/embedding.h"
+
+#include <string.h>  // memcpy, memset
+
+void embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C) {
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        if (ids[n] < 0) memset(out + (long)n * C, 0, sizeof(float) * C);
+        else memcpy(out + (long)n * C, table + (long)ids[n] * C, sizeof(float) * C);
+    }
+}
+
+void embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int V, int C) {
+    // rows of one token may repeat: split the work by column, so each thread owns its columns
+#pragma omp parallel
+    {
+        (void)V;
+#pragma omp for
+        for (int c = 0; c < C; c++)
+            for (int n = 0; n < N; n++)
+                if (ids[n] >= 0) dtable[(long)ids[n] * C + c] += dout[(long)n * C + c];
+    }
+}
+
+void splice_forward(float *out, const int32_t *src, const float *text, const float *image, int N, int C) {
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        float *o = out + (long)n * C;
+        if (src[n] == SPLICE_ZERO) memset(o, 0, sizeof(float) * C);
+        else if (src[n] >= 0) memcpy(o, text + (long)src[n] * C, sizeof(float) * C);
+        else memcpy(o, image + (long)(-1 - src[n]) * C, sizeof(float) * C);
+    }
+}
+
+void splice_backward(float *dtext, float *dimage, const float *dout, const int32_t *src, int N, int C) {
+    // every source row feeds at most one output row: no two writes collide
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (long)n * C;
+        float *dst = NULL;
+        if (src[n] == SPLICE_ZERO) continue;
+        if (src[n] >= 0) dst = dtext ? dtext + (long)src[n] * C : NULL;
+        else dst = dimage ? dimage + (long)(-1 - src[n]) * C : NULL;
+        if (dst)
+            for (int c = 0; c < C; c++) dst[c] += d[c];
+    }
+}

@@ -1,0 +1,14 @@
+// Fully connected layer, PyTorch's nn.Linear layout (weight is (OC, C)).
+// Backward functions ACCUMULATE into their gradients (+=), so a tensor used
+// twice (a residual, tied embeddings) sums its gradients naturally; a NULL
+// gradient pointer skips that gradient (frozen weights, the first layer).
+#ifndef VLM_KERNELS_LINEAR_H
+#define VLM_KERNELS_LINEAR_H
+
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC) (bias may be NULL)
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+// dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC);
+
+#endif

@@ -1,0 +1,94 @@
+// Normalisation layers, see norm.h.
+#include "kernels/norm.h"
+
+#include <math.h>    // sqrtf
+#include <stdlib.h>  // NULL
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                       int N, int C, float eps) {
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (long)n * C;
+        float m = 0.0f, v = 0.0f;
+        for (int i = 0; i < C; i++) m += x[i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+        v /= C;  // biased, as PyTorch
+        float s = 1.0f / sqrtf(v + eps);
+        float *o = out + (long)n * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * weight[i] + (bias ? bias[i] : 0.0f);
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int N, int C) {
+    // parameter gradients: a reduction over rows, one column per thread (deterministic)
+    if (dweight || dbias) {
+#pragma omp parallel for
+        for (int i = 0; i < C; i++) {
+            float gw = 0.0f, gb = 0.0f;
+            for (int n = 0; n < N; n++) {
+                float d = dout[(long)n * C + i];
+                gw += d * (inp[(long)n * C + i] - mean[n]) * rstd[n];
+                gb += d;
+            }
+            if (dweight) dweight[i] += gw;
+            if (dbias) dbias[i] += gb;
+        }
+    }
+    if (!dinp) return;
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (long)n * C, *x = inp + (long)n * C;
+        float m = mean[n], s = rstd[n], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float dnorm = d[i] * weight[i];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * (x[i] - m) * s;
+        }
+        dnorm_mean /= C;
+        dnorm_norm_mean /= C;
+        float *dx = dinp + (long)n * C;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - m) * s, dnorm = d[i] * weight[i];
+            dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+        }
+    }
+}
+
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps) {
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (long)n * C;
+        float ss = 0.0f;
+        for (int i = 0; i < C; i++) ss += x[i] * x[i];
+        float s = 1.0f / sqrtf(ss / C + eps);
+        float *o = out + (long)n * C;
+        for (int i = 0; i < C; i++) o[i] = weight[i] * (x[i] * s);
+        rstd[n] = s;
+    }
+}
+
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                      const float *rstd, int N, int C) {
+    if (dweight) {
+#pragma omp parallel for
+        for (int i = 0; i < C; i++) {
+            float g = 0.0f;
+            for (int n = 0; n < N; n++) g += dout[(long)n * C + i] * inp[(long)n * C + i] * rstd[n];
+            dweight[i] += g;
+        }
+    }
+    if (!dinp) return;
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (long)n * C, *x = inp + (long)n * C;
+        float s = rstd[n], dot = 0.0f;
+        for (int i = 0; i < C; i++) dot += d[i] * weight[i] * x[i];
+        dot /= C;
+        float *dx = dinp + (long)n * C;
+        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * weight[i]) - x[i] * s * s * s * dot;
+    }
+}

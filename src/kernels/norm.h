@@ -1,0 +1,18 @@
+// LayerNorm (CLIP) and RMSNorm (LLaMA) over the last dimension, as PyTorch
+// and HF transformers compute them in fp32. mean / rstd are saved per row
+// for the backward pass.
+#ifndef VLM_KERNELS_NORM_H
+#define VLM_KERNELS_NORM_H
+
+// out (N,C) = (inp - mean) * rstd * weight + bias; mean, rstd (N)
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                       int N, int C, float eps);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int N, int C);
+
+// out (N,C) = weight * inp * rstd, rstd = 1 / sqrt(mean(inp^2) + eps); rstd (N)
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                      const float *rstd, int N, int C);
+
+#endif
