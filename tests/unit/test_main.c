@@ -26,6 +26,7 @@ int main(void) {
     srunner_add_suite(sr, image_suite());
     srunner_add_suite(sr, data_suite());
     srunner_add_suite(sr, loader_suite());
+    srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, cli_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);

@@ -35,5 +35,6 @@ Suite *text_suite(void);
 Suite *data_suite(void);
 Suite *image_suite(void);
 Suite *loader_suite(void);
+Suite *kernels_suite(void);
 
 #endif

@@ -1,0 +1,288 @@
+// Finite-difference gradient checks of every layer kernel: random inputs of
+// odd shapes, loss = sum(out * R) for a random R (accumulated in double), each
+// analytic gradient (backward with dout = R) against central differences.
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/crossentropy.h"
+#include "kernels/embedding.h"
+#include "kernels/linear.h"
+#include "kernels/norm.h"
+#include "kernels/patch_embed.h"
+#include "kernels/rope.h"
+#include "test_util.h"
+
+static Rng rng;
+
+static float *randn(size_t n, float scale) {
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = rng_normal(&rng) * scale;
+    return p;
+}
+
+static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+
+// The function under test: recomputes out (n_out) from the current inputs.
+typedef struct {
+    void (*forward)(void *ctx, float *out);
+    void *ctx;
+    float *out, *R;
+    size_t n_out;
+} Probe;
+
+static double probe_loss(const Probe *p) {
+    p->forward(p->ctx, p->out);
+    double s = 0.0;
+    for (size_t i = 0; i < p->n_out; i++) s += (double)p->out[i] * p->R[i];
+    return s;
+}
+
+// Checks `grad` (analytic, n) of the input x against central differences at up to 40 indices.
+static void check_grad(const char *what, const Probe *p, float *x, const float *grad, size_t n) {
+    const float eps = 1e-2f;
+    size_t step = n > 40 ? n / 40 : 1;
+    for (size_t i = (size_t)rng_below(&rng, step); i < n; i += step) {
+        float saved = x[i];
+        x[i] = saved + eps;
+        double up = probe_loss(p);
+        x[i] = saved - eps;
+        double down = probe_loss(p);
+        x[i] = saved;
+        double num = (up - down) / (2.0 * eps);
+        ck_assert_msg(fabs(num - grad[i]) <= 3e-3 + 3e-3 * fabs(num), "%s[%zu]: analytic %.6g, numeric %.6g", what, i,
+                      (double)grad[i], num);
+    }
+    probe_loss(p);
+}
+
+// ---- linear
+typedef struct { float *inp, *w, *b; int N, C, OC; } LinearCtx;
+static void linear_fn(void *c, float *out) {
+    LinearCtx *x = c;
+    linear_forward(out, x->inp, x->w, x->b, x->N, x->C, x->OC);
+}
+
+START_TEST(grad_linear) {
+    rng_init(&rng, 1, 0);
+    LinearCtx c = {randn(7 * 13, 1), randn(5 * 13, 0.3f), randn(5, 1), 7, 13, 5};
+    Probe p = {linear_fn, &c, zeros(7 * 5), randn(7 * 5, 1), 7 * 5};
+    float *dinp = zeros(7 * 13), *dw = zeros(5 * 13), *db = zeros(5);
+    linear_backward(dinp, dw, db, p.R, c.inp, c.w, 7, 13, 5);
+    check_grad("linear dinp", &p, c.inp, dinp, 7 * 13);
+    check_grad("linear dweight", &p, c.w, dw, 5 * 13);
+    check_grad("linear dbias", &p, c.b, db, 5);
+    // accumulation: a second backward adds the same again
+    linear_backward(dinp, NULL, NULL, p.R, c.inp, c.w, 7, 13, 5);
+    float *d1 = zeros(7 * 13);
+    linear_backward(d1, NULL, NULL, p.R, c.inp, c.w, 7, 13, 5);
+    for (int i = 0; i < 7 * 13; i++) ck_assert_float_eq_tol(dinp[i], 2 * d1[i], 1e-5);
+}
+END_TEST
+
+// ---- norms
+typedef struct { float *inp, *w, *b, *mean, *rstd; int N, C; int rms; } NormCtx;
+static void norm_fn(void *c, float *out) {
+    NormCtx *x = c;
+    if (x->rms) rmsnorm_forward(out, x->rstd, x->inp, x->w, x->N, x->C, 1e-6f);
+    else layernorm_forward(out, x->mean, x->rstd, x->inp, x->w, x->b, x->N, x->C, 1e-5f);
+}
+
+START_TEST(grad_norms) {
+    rng_init(&rng, 2, 0);
+    for (int rms = 0; rms < 2; rms++) {
+        int N = 6, C = 19;
+        NormCtx c = {randn(N * C, 2), randn(C, 1), randn(C, 1), zeros(N), zeros(N), N, C, rms};
+        Probe p = {norm_fn, &c, zeros(N * C), randn(N * C, 1), (size_t)N * C};
+        probe_loss(&p);
+        float *dinp = zeros(N * C), *dw = zeros(C), *db = zeros(C);
+        if (rms) rmsnorm_backward(dinp, dw, p.R, c.inp, c.w, c.rstd, N, C);
+        else layernorm_backward(dinp, dw, db, p.R, c.inp, c.w, c.mean, c.rstd, N, C);
+        check_grad(rms ? "rmsnorm dinp" : "layernorm dinp", &p, c.inp, dinp, N * C);
+        check_grad(rms ? "rmsnorm dweight" : "layernorm dweight", &p, c.w, dw, C);
+        if (!rms) check_grad("layernorm dbias", &p, c.b, db, C);
+    }
+}
+END_TEST
+
+// ---- activations
+typedef struct { float *a, *b; size_t n; int kind; } ActCtx;
+static void act_fn(void *c, float *out) {
+    ActCtx *x = c;
+    if (x->kind == 0) quick_gelu_forward(out, x->a, x->n);
+    else if (x->kind == 1) gelu_forward(out, x->a, x->n);
+    else swiglu_forward(out, x->a, x->b, x->n);
+}
+
+START_TEST(grad_activations) {
+    rng_init(&rng, 3, 0);
+    for (int kind = 0; kind < 3; kind++) {
+        size_t n = 101;
+        ActCtx c = {randn(n, 2), randn(n, 1), n, kind};
+        Probe p = {act_fn, &c, zeros(n), randn(n, 1), n};
+        float *da = zeros(n), *db = zeros(n);
+        if (kind == 0) quick_gelu_backward(da, p.R, c.a, n);
+        else if (kind == 1) gelu_backward(da, p.R, c.a, n);
+        else swiglu_backward(da, db, p.R, c.a, c.b, n);
+        check_grad(kind == 0 ? "quick_gelu" : kind == 1 ? "gelu" : "swiglu gate", &p, c.a, da, n);
+        if (kind == 2) check_grad("swiglu up", &p, c.b, db, n);
+    }
+    // values against the definitions
+    float x = 0.7f, y;
+    gelu_forward(&y, &x, 1);
+    ck_assert_float_eq_tol(y, 0.5 * 0.7 * (1 + erf(0.7 / sqrt(2.0))), 1e-7);
+    quick_gelu_forward(&y, &x, 1);
+    ck_assert_float_eq_tol(y, 0.7 / (1 + exp(-1.702 * 0.7)), 1e-7);
+}
+END_TEST
+
+// ---- rope
+typedef struct { float *x, *work, *cos_t, *sin_t; int B, T, NH, HS; } RopeCtx;
+static void rope_fn(void *c, float *out) {
+    RopeCtx *r = c;
+    size_t n = (size_t)r->B * r->T * r->NH * r->HS;
+    memcpy(out, r->x, sizeof(float) * n);
+    rope_forward(out, r->cos_t, r->sin_t, r->B, r->T, r->NH, r->HS);
+}
+
+START_TEST(grad_rope) {
+    rng_init(&rng, 4, 0);
+    int B = 2, T = 5, NH = 3, HS = 8;
+    size_t n = (size_t)B * T * NH * HS;
+    RopeConfig cfg = {10000.0f, 0, 0, 0, 0};
+    float inv[4], cos_t[5 * 4], sin_t[5 * 4];
+    rope_inv_freq(inv, HS, &cfg);
+    rope_tables(cos_t, sin_t, inv, T, HS);
+    RopeCtx c = {randn(n, 1), NULL, cos_t, sin_t, B, T, NH, HS};
+    Probe p = {rope_fn, &c, zeros(n), randn(n, 1), n};
+    float *d = malloc(sizeof(float) * n);
+    memcpy(d, p.R, sizeof(float) * n);
+    rope_backward(d, cos_t, sin_t, B, T, NH, HS);
+    check_grad("rope", &p, c.x, d, n);
+    ck_assert_float_eq_tol(inv[1], 1.0f / powf(10000.0f, 2.0f / 8.0f), 1e-9);
+    // Llama-3.1 scaling: long wavelengths divided by the factor, short ones kept
+    RopeConfig l31 = {500000.0f, 8.0f, 1.0f, 4.0f, 8192};
+    float plain[64], scaled[64];
+    RopeConfig l3 = {500000.0f, 0, 0, 0, 0};
+    rope_inv_freq(plain, 128, &l3);
+    rope_inv_freq(scaled, 128, &l31);
+    ck_assert_float_eq(scaled[0], plain[0]);
+    ck_assert_float_eq_tol(scaled[63], plain[63] / 8.0f, 1e-12);
+}
+END_TEST
+
+// ---- attention
+typedef struct { float *q, *k, *v, *att; int *lengths; int B, T, NH, NKV, HS, causal; } AttCtx;
+static void att_fn(void *c, float *out) {
+    AttCtx *a = c;
+    attention_forward(out, a->att, a->q, a->k, a->v, a->lengths, a->B, a->T, a->NH, a->NKV, a->HS, a->causal);
+}
+
+START_TEST(grad_attention) {
+    rng_init(&rng, 5, 0);
+    for (int causal = 0; causal < 2; causal++) {
+        int B = 2, T = 7, NH = 4, NKV = causal ? 2 : 4, HS = 5;
+        int lengths[2] = {7, 4};
+        size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
+        AttCtx c = {randn(nq, 1), randn(nk, 1), randn(nk, 1), zeros((size_t)B * NH * T * T), causal ? lengths : NULL,
+                    B, T, NH, NKV, HS, causal};
+        Probe p = {att_fn, &c, zeros(nq), randn(nq, 1), nq};
+        probe_loss(&p);
+        float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
+        attention_backward(dq, dk, dv, p.R, c.att, c.q, c.k, c.v, c.lengths, B, T, NH, NKV, HS, causal);
+        check_grad("attention dq", &p, c.q, dq, nq);
+        check_grad("attention dk", &p, c.k, dk, nk);
+        check_grad("attention dv", &p, c.v, dv, nk);
+        if (causal) {
+            // masked keys: the padded sample's keys 4..6 get no gradient, the first token sees only itself
+            for (int t = 4; t < 7; t++)
+                for (int i = 0; i < NKV * HS; i++) ck_assert_float_eq(dk[((size_t)1 * T + t) * NKV * HS + i], 0.0f);
+            ck_assert_float_eq(c.att[1], 0.0f);
+        }
+    }
+}
+END_TEST
+
+// ---- embedding, splice, patch embedding
+typedef struct { float *table, *text, *image, *cols, *w; int32_t *ids, *src; int N, V, C, kind; } EmbCtx;
+static void emb_fn(void *c, float *out) {
+    EmbCtx *e = c;
+    if (e->kind == 0) embedding_forward(out, e->ids, e->table, e->N, e->C);
+    else if (e->kind == 1) splice_forward(out, e->src, e->text, e->image, e->N, e->C);
+    else patch_embed_forward(out, e->cols, e->w, 2, 4, 2, e->C);
+}
+
+START_TEST(grad_embeddings) {
+    rng_init(&rng, 6, 0);
+    int32_t ids[6] = {3, 0, 3, 9, 4, 3};
+    EmbCtx c = {randn(10 * 7, 1), NULL, NULL, NULL, NULL, ids, NULL, 6, 10, 7, 0};
+    Probe p = {emb_fn, &c, zeros(6 * 7), randn(6 * 7, 1), 6 * 7};
+    float *dt = zeros(10 * 7);
+    embedding_backward(dt, p.R, ids, 6, 10, 7);
+    check_grad("embedding", &p, c.table, dt, 10 * 7);
+    // splice: text rows 0..3, image rows 0..2, one zero row
+    int32_t src[8] = {0, -1, -2, -3, 1, 2, 3, SPLICE_ZERO};
+    EmbCtx s = {NULL, randn(4 * 7, 1), randn(3 * 7, 1), NULL, NULL, NULL, src, 8, 0, 7, 1};
+    Probe ps = {emb_fn, &s, zeros(8 * 7), randn(8 * 7, 1), 8 * 7};
+    float *dtext = zeros(4 * 7), *dimg = zeros(3 * 7);
+    splice_backward(dtext, dimg, ps.R, src, 8, 7);
+    check_grad("splice text", &ps, s.text, dtext, 4 * 7);
+    check_grad("splice image", &ps, s.image, dimg, 3 * 7);
+    // patch embedding: 2 images 3x4x4, P = 2 -> 4 patches each, C = 7
+    float *pixels = randn(2 * 3 * 16, 1), *cols = zeros(2 * 4 * 12);
+    patch_im2col(cols, pixels, 2, 4, 2);
+    ck_assert_float_eq(cols[12 + 1], pixels[2 + 1]);            // image 0, patch 1, (c0, ky0, kx1) = pixel (0, 0, 3)
+    ck_assert_float_eq(cols[12 * 4 + 4], pixels[48 + 16]);      // image 1, patch 0, (c1, ky0, kx0)
+    EmbCtx pe = {NULL, NULL, NULL, cols, randn(7 * 12, 0.5f), NULL, NULL, 8, 0, 7, 2};
+    Probe pp = {emb_fn, &pe, zeros(8 * 7), randn(8 * 7, 1), 8 * 7};
+    float *dw = zeros(7 * 12);
+    patch_embed_backward(dw, pp.R, cols, 2, 4, 2, 7);
+    check_grad("patch embedding", &pp, pe.w, dw, 7 * 12);
+}
+END_TEST
+
+// ---- cross-entropy: loss = sum / count, gradient of the mean
+typedef struct { float *logits; int32_t *targets; int N, V; } CeCtx;
+static void ce_fn(void *c, float *out) {
+    CeCtx *e = c;
+    long count;
+    out[0] = (float)(crossentropy_forward(e->logits, e->targets, e->N, e->V, &count) / count);
+}
+
+START_TEST(grad_crossentropy) {
+    rng_init(&rng, 7, 0);
+    int32_t targets[5] = {2, -100, 10, 0, -100};
+    CeCtx c = {randn(5 * 11, 2), targets, 5, 11};
+    float R = 1.0f, out;
+    Probe p = {ce_fn, &c, &out, &R, 1};
+    float *d = zeros(5 * 11);
+    crossentropy_backward(d, c.logits, targets, 5, 11, 1.0f / 3);
+    check_grad("crossentropy", &p, c.logits, d, 5 * 11);
+    for (int i = 0; i < 11; i++) ck_assert_float_eq(d[11 + i], 0.0f);  // ignored rows
+    // the value: -log softmax at the target, averaged over the 3 used rows
+    double want = 0;
+    for (int n = 0; n < 5; n++) {
+        if (targets[n] < 0) continue;
+        double s = 0;
+        for (int i = 0; i < 11; i++) s += exp(c.logits[n * 11 + i]);
+        want += log(s) - c.logits[n * 11 + targets[n]];
+    }
+    ce_fn(&c, &out);
+    ck_assert_double_eq_tol(out, want / 3, 1e-5);
+}
+END_TEST
+
+Suite *kernels_suite(void) {
+    return SUITE("kernels", "", 60,
+                 grad_linear,
+                 grad_norms,
+                 grad_activations,
+                 grad_rope,
+                 grad_attention,
+                 grad_embeddings,
+                 grad_crossentropy);
+}
