@@ -1,0 +1,144 @@
+"""Reference data for the LLaVA model on CPU (tests/fixtures/model).
+
+Tiny random LlavaForConditionalGeneration models from transformers 4.37.2
+(the version LLaVA pins) in fp32 with eager attention: odd widths, GQA,
+feature layer -2 and -1, strategies "default" and "full". For one batch of
+three samples (two with an image, one text-only, right-padded, labels
+masked on the prompt) we record the logits at every real position, the loss
+(LLaVA's shifted token-mean cross-entropy) and the gradient of every
+parameter, then the parameters after 3 steps of torch.optim.AdamW with
+clip_grad_norm_(1.0).
+
+Our side of the batch uses LLaVA's convention (one -200 per image in
+input_ids); transformers' uses config.image_token_index. Usage:
+    tools/make_model_fixtures.sh
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "fixtures", "model")
+IMAGE_TOKEN_INDEX = -200
+
+CASES = {
+    # name: (vision, text, feature layer, strategy)
+    "tiny_gqa": (dict(hidden_size=24, intermediate_size=37, num_hidden_layers=3, num_attention_heads=4,
+                      image_size=16, patch_size=4),
+                 dict(hidden_size=32, intermediate_size=45, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=101, rms_norm_eps=1e-5),
+                 -2, "default"),
+    "tiny_full": (dict(hidden_size=20, intermediate_size=33, num_hidden_layers=2, num_attention_heads=5,
+                       image_size=12, patch_size=6),
+                  dict(hidden_size=30, intermediate_size=41, num_hidden_layers=3, num_attention_heads=3,
+                       num_key_value_heads=3, vocab_size=97, rope_theta=500000.0, tie_word_embeddings=False),
+                  -1, "full"),
+}
+
+
+def build(name):
+    vis, txt, layer, strategy = CASES[name]
+    cfg = LlavaConfig(vision_config=CLIPVisionConfig(projection_dim=8, **vis),
+                      text_config=LlamaConfig(**txt),  # no padding_idx: a zero pad embedding would pass for an image slot
+                      image_token_index=txt["vocab_size"] - 1, vision_feature_layer=layer,
+                      vision_feature_select_strategy=strategy, pad_token_id=0)
+    cfg._attn_implementation = "eager"
+    cfg.text_config._attn_implementation = "eager"
+    torch.manual_seed(1234)
+    model = LlavaForConditionalGeneration(cfg).float().eval()
+    with torch.no_grad():  # LLaMA's init is std 0.02: widen it so the logits are not all alike
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.mul_(10.0)
+    return model, cfg
+
+
+def batch(cfg, gen):
+    V = cfg.text_config.vocab_size
+    S = cfg.vision_config.image_size
+    img = cfg.image_token_index
+    # three samples: image at the front, image in the middle, text only; lengths 9, 12, 7
+    rows = [
+        [1, IMAGE_TOKEN_INDEX] + torch.randint(2, V - 2, (7,), generator=gen).tolist(),
+        [1] + torch.randint(2, V - 2, (4,), generator=gen).tolist() + [IMAGE_TOKEN_INDEX] +
+        torch.randint(2, V - 2, (6,), generator=gen).tolist(),
+        [1] + torch.randint(2, V - 2, (6,), generator=gen).tolist(),
+    ]
+    T = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), T, dtype=torch.long)
+    labels = torch.full((len(rows), T), -100, dtype=torch.long)
+    mask = torch.zeros(len(rows), T, dtype=torch.long)
+    prompt = [4, 7, 3]  # the first tokens are masked like a prompt
+    for b, r in enumerate(rows):
+        ids[b, :len(r)] = torch.tensor(r)
+        mask[b, :len(r)] = 1
+        for t in range(prompt[b], len(r)):
+            if r[t] != IMAGE_TOKEN_INDEX:
+                labels[b, t] = r[t]
+    pixels = torch.randn(2, 3, S, S, generator=gen)
+    hf_ids = ids.clone()
+    hf_ids[hf_ids == IMAGE_TOKEN_INDEX] = img
+    return ids, labels, mask, pixels, hf_ids
+
+
+def valid_logits(logits, hf_ids, mask, img, n_patches):
+    """Logits at each sample's real positions, in order (HF pads the expanded sequence at the end)."""
+    out = []
+    for b in range(hf_ids.shape[0]):
+        n = int(mask[b].sum())
+        n_img = int((hf_ids[b, :n] == img).sum())
+        out.append(logits[b, : n + n_img * (n_patches - 1)])
+    return torch.cat(out)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    summary = {"generator": f"transformers 4.37.2, torch {torch.__version__}, eager attention, fp32", "cases": {}}
+    for name in CASES:
+        model, cfg = build(name)
+        d = os.path.join(OUT, name)
+        os.makedirs(d, exist_ok=True)
+        model.save_pretrained(d, safe_serialization=True)
+        gen = torch.Generator().manual_seed(99)
+        ids, labels, mask, pixels, hf_ids = batch(cfg, gen)
+        hf_labels = labels.clone()
+        n_patches = (cfg.vision_config.image_size // cfg.vision_config.patch_size) ** 2
+        n_patches += 1 if cfg.vision_feature_select_strategy == "full" else 0
+        model.train()  # no dropout in these configs; train() only for the optimizer steps
+        out = model(input_ids=hf_ids, pixel_values=pixels, attention_mask=mask, labels=hf_labels)
+        out.loss.backward()
+        logits = valid_logits(out.logits.detach(), hf_ids, mask, cfg.image_token_index, n_patches)
+        tensors = {"batch.input_ids": ids.int(), "batch.labels": labels.int(), "batch.lengths": mask.sum(1).int(),
+                   "batch.pixel_values": pixels, "ref.logits": logits.contiguous(), "ref.loss": out.loss.detach().reshape(1)}
+        for n, p in model.named_parameters():
+            # layers past the feature layer and post_layernorm get no gradient: zeros
+            tensors["grad." + n] = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+        # three AdamW steps with global-norm clipping, on the same batch
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+        model.zero_grad()
+        losses = []
+        for step in range(3):
+            o = model(input_ids=hf_ids, pixel_values=pixels, attention_mask=mask, labels=hf_labels)
+            o.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad()
+            losses.append(float(o.loss))
+        for n, p in model.named_parameters():
+            tensors["step3." + n] = p.detach().clone()
+        save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(d, "reference.safetensors"))
+        summary["cases"][name] = {"loss": float(out.loss), "adamw_losses": losses, "n_patches": n_patches,
+                                  "adamw": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1,
+                                            "clip": 1.0}}
+        print(name, float(out.loss), losses, file=sys.stderr)
+    with open(os.path.join(OUT, "expected.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
