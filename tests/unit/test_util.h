@@ -36,5 +36,6 @@ Suite *data_suite(void);
 Suite *image_suite(void);
 Suite *loader_suite(void);
 Suite *kernels_suite(void);
+Suite *model_suite(void);
 
 #endif

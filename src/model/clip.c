@@ -1,0 +1,126 @@
+// CLIP vision tower, see clip.h. Shapes: N images, T = NP + 1 tokens, C wide,
+// NH heads of HS, I the MLP width.
+#include "model/clip.h"
+
+#include <stdlib.h>  // calloc
+#include <string.h>  // memcpy, memset
+
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/linear.h"
+#include "kernels/norm.h"
+#include "kernels/patch_embed.h"
+
+void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images) {
+    size_t NP = (size_t)vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, N = (size_t)max_images * T;
+    size_t P = (size_t)v->patch;
+    a->max_images = max_images;
+    a->layers = layers;
+    if (c->base && !a->x) {
+        a->x = calloc((size_t)layers + 1, sizeof(float *));
+        a->l = calloc((size_t)layers + 1, sizeof(ClipLayerActs));
+    }
+    float *dummy_x[1];
+    ClipLayerActs dummy_l;
+    a->cols = carve(c, max_images * NP * 3 * P * P);
+    a->patches = carve(c, max_images * NP * C);
+    a->emb = carve(c, N * C);
+    a->pre_mean = carve(c, N);
+    a->pre_rstd = carve(c, N);
+    for (int l = 0; l <= layers; l++) (c->base ? a->x : dummy_x)[c->base ? l : 0] = carve(c, N * C);
+    for (int l = 0; l < layers; l++) {
+        ClipLayerActs *L = c->base ? &a->l[l] : &dummy_l;
+        L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
+        L->q = carve(c, N * C), L->k = carve(c, N * C), L->v = carve(c, N * C);
+        L->att = carve(c, (size_t)max_images * v->heads * T * T);
+        L->ao = carve(c, N * C), L->mid = carve(c, N * C);
+        L->ln2 = carve(c, N * C), L->ln2_mean = carve(c, N), L->ln2_rstd = carve(c, N);
+        L->fc1 = carve(c, N * I), L->act = carve(c, N * I);
+    }
+    a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
+    a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
+    a->dfc = carve(c, N * I), a->dact = carve(c, N * I);
+}
+
+static void add(float *out, const float *a, const float *b, size_t n) {
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {
+    int NP = vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH;
+    int N = n * T;
+    // embeddings: [class; patches] + positions, then pre_layrnorm
+    patch_im2col(a->cols, pixels, n, v->image_size, v->patch);
+    patch_embed_forward(a->patches, a->cols, w->patch_w, n, NP, v->patch, C);
+    for (int b = 0; b < n; b++)
+        for (int t = 0; t < T; t++) {
+            float *e = a->emb + ((size_t)b * T + t) * C;
+            const float *src = t == 0 ? w->cls : a->patches + ((size_t)b * NP + t - 1) * C;
+            for (int i = 0; i < C; i++) e[i] = src[i] + w->pos[(size_t)t * C + i];
+        }
+    layernorm_forward(a->x[0], a->pre_mean, a->pre_rstd, a->emb, w->pre_ln_w, w->pre_ln_b, N, C, v->eps);
+    for (int l = 0; l < a->layers; l++) {
+        const ClipLayerWeights *W = &w->vl[l];
+        ClipLayerActs *L = &a->l[l];
+        layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, a->x[l], W->ln1_w, W->ln1_b, N, C, v->eps);
+        linear_forward(L->q, L->ln1, W->q_w, W->q_b, N, C, C);
+        linear_forward(L->k, L->ln1, W->k_w, W->k_b, N, C, C);
+        linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
+        attention_forward(L->ao, L->att, L->q, L->k, L->v, NULL, n, T, NH, NH, HS, 0);
+        linear_forward(a->dtmp, L->ao, W->o_w, W->o_b, N, C, C);
+        add(L->mid, a->x[l], a->dtmp, (size_t)N * C);
+        layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
+        linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
+        quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
+        linear_forward(a->dtmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
+        add(a->x[l + 1], L->mid, a->dtmp, (size_t)N * C);
+    }
+}
+
+void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, const float *dout,
+                   int n) {
+    int NP = vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH;
+    int N = n * T;
+    size_t NC = (size_t)N * C;
+    memcpy(a->dx, dout, sizeof(float) * NC);  // gradient of the residual stream
+    for (int l = a->layers - 1; l >= 0; l--) {
+        const ClipLayerWeights *W = &w->vl[l];
+        ClipLayerWeights *G = &g->vl[l];
+        ClipLayerActs *L = &a->l[l];
+        // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid))))
+        memcpy(a->dmid, a->dx, sizeof(float) * NC);
+        memset(a->dact, 0, sizeof(float) * (size_t)N * I);
+        linear_backward(a->dact, G->fc2_w, G->fc2_b, a->dx, L->act, W->fc2_w, N, I, C);
+        memset(a->dfc, 0, sizeof(float) * (size_t)N * I);
+        quick_gelu_backward(a->dfc, a->dact, L->fc1, (size_t)N * I);
+        memset(a->dtmp, 0, sizeof(float) * NC);
+        linear_backward(a->dtmp, G->fc1_w, G->fc1_b, a->dfc, L->ln2, W->fc1_w, N, C, I);
+        layernorm_backward(a->dmid, G->ln2_w, G->ln2_b, a->dtmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
+        // attention: mid = x[l] + out_proj(attn(q, k, v of ln1(x[l])))
+        memcpy(a->dx, a->dmid, sizeof(float) * NC);
+        memset(a->dtmp, 0, sizeof(float) * NC);
+        linear_backward(a->dtmp, G->o_w, G->o_b, a->dmid, L->ao, W->o_w, N, C, C);
+        memset(a->dq, 0, sizeof(float) * NC), memset(a->dk, 0, sizeof(float) * NC), memset(a->dv, 0, sizeof(float) * NC);
+        attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->att, L->q, L->k, L->v, NULL, n, T, NH, NH, HS, 0);
+        memset(a->dtmp, 0, sizeof(float) * NC);
+        linear_backward(a->dtmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);
+        linear_backward(a->dtmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);
+        linear_backward(a->dtmp, G->v_w, G->v_b, a->dv, L->ln1, W->v_w, N, C, C);
+        layernorm_backward(a->dx, G->ln1_w, G->ln1_b, a->dtmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
+    }
+    // pre_layrnorm, positions, class token, patch embedding
+    memset(a->dtmp, 0, sizeof(float) * NC);
+    layernorm_backward(a->dtmp, g->pre_ln_w, g->pre_ln_b, a->dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
+    for (int b = 0; b < n; b++)
+        for (int t = 0; t < T; t++) {
+            const float *d = a->dtmp + ((size_t)b * T + t) * C;
+            for (int i = 0; i < C; i++) g->pos[(size_t)t * C + i] += d[i];
+            if (t == 0)
+                for (int i = 0; i < C; i++) g->cls[i] += d[i];
+        }
+    // the patch rows of dtmp, packed (N, NP, C), feed the conv weight's gradient
+    for (int b = 0; b < n; b++)
+        memcpy(a->dq + (size_t)b * NP * C, a->dtmp + ((size_t)b * T + 1) * C, sizeof(float) * NP * C);
+    patch_embed_backward(g->patch_w, a->dq, a->cols, n, NP, v->patch, C);
+}

@@ -1,0 +1,30 @@
+// The CLIP vision tower (pre-LN ViT with class token and learned positions),
+// forward and backward over a batch of images, up to the layer whose hidden
+// state LLaVA selects (later layers never run).
+#ifndef VLM_MODEL_CLIP_H
+#define VLM_MODEL_CLIP_H
+
+#include "model/carve.h"
+#include "model/weights.h"
+
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd, *q, *k, *v, *att, *ao, *mid, *ln2, *ln2_mean, *ln2_rstd, *fc1, *act;
+} ClipLayerActs;
+
+typedef struct {
+    int max_images, layers;        // layers run
+    float *cols, *patches, *emb, *pre_mean, *pre_rstd;
+    float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
+    ClipLayerActs *l;
+    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dfc, *dact;  // backward scratch
+} ClipActs;
+
+// Lays out the activations for up to max_images images on c (call twice, see carve.h).
+void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images);
+// pixels (N,3,S,S) -> a->x[a->layers] (N, NP+1, C)
+void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n);
+// dout (N, NP+1, C): gradient of x[layers]; weight gradients accumulate into g
+void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, const float *dout,
+                   int n);
+
+#endif

@@ -1,0 +1,131 @@
+// config.json parsing with transformers' defaults, see config.h.
+#include "model/config.h"
+
+#include <string.h>
+
+#include "core/error.h"
+
+static int get_int(const json_t *j, const char *key, int dflt, int *out, const char *path) {
+    json_t *v = json_object_get(j, key);
+    if (!v || json_is_null(v)) return *out = dflt, VLM_OK;
+    if (!json_is_integer(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer");
+    *out = (int)json_integer_value(v);
+    return VLM_OK;
+}
+
+static int get_float(const json_t *j, const char *key, double dflt, float *out, const char *path) {
+    json_t *v = json_object_get(j, key);
+    if (!v || json_is_null(v)) return *out = (float)dflt, VLM_OK;
+    if (!json_is_number(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected a number");
+    *out = (float)json_number_value(v);
+    return VLM_OK;
+}
+
+int vision_config_from_json(VisionConfig *c, const json_t *j, const char *path) {
+    const char *act = json_string_value(json_object_get(j, "hidden_act"));
+    if (act && strcmp(act, "quick_gelu") != 0)
+        return vlm_fail(VLM_ERR_INPUT, path, "vision_config.hidden_act", "'%s' is not supported (quick_gelu is)", act);
+    int rc = get_int(j, "hidden_size", 768, &c->hidden, path);
+    if (!rc) rc = get_int(j, "intermediate_size", 3072, &c->intermediate, path);
+    if (!rc) rc = get_int(j, "num_hidden_layers", 12, &c->layers, path);
+    if (!rc) rc = get_int(j, "num_attention_heads", 12, &c->heads, path);
+    if (!rc) rc = get_int(j, "image_size", 224, &c->image_size, path);
+    if (!rc) rc = get_int(j, "patch_size", 32, &c->patch, path);
+    if (!rc) rc = get_float(j, "layer_norm_eps", 1e-5, &c->eps, path);
+    if (!rc && (c->hidden <= 0 || c->heads <= 0 || c->hidden % c->heads || c->patch <= 0 || c->image_size % c->patch))
+        rc = vlm_fail(VLM_ERR_INPUT, path, "vision_config", "inconsistent sizes (hidden %d, heads %d, image %d, patch %d)",
+                      c->hidden, c->heads, c->image_size, c->patch);
+    return rc;
+}
+
+int text_config_from_json(TextConfig *c, const json_t *j, const char *path) {
+    const char *act = json_string_value(json_object_get(j, "hidden_act"));
+    if (act && strcmp(act, "silu") != 0)
+        return vlm_fail(VLM_ERR_INPUT, path, "text_config.hidden_act", "'%s' is not supported (silu is)", act);
+    int rc = get_int(j, "hidden_size", 4096, &c->hidden, path);
+    if (!rc) rc = get_int(j, "intermediate_size", 11008, &c->intermediate, path);
+    if (!rc) rc = get_int(j, "num_hidden_layers", 32, &c->layers, path);
+    if (!rc) rc = get_int(j, "num_attention_heads", 32, &c->heads, path);
+    if (!rc) rc = get_int(j, "num_key_value_heads", c->heads, &c->kv_heads, path);
+    if (!rc) rc = get_int(j, "vocab_size", 32000, &c->vocab, path);
+    if (!rc) rc = get_float(j, "rms_norm_eps", 1e-6, &c->rms_eps, path);
+    if (!rc) rc = get_float(j, "rope_theta", 10000.0, &c->rope.theta, path);
+    json_t *tie = json_object_get(j, "tie_word_embeddings");
+    c->tie_embeddings = tie && json_is_true(tie);
+    c->rope.factor = 0;
+    json_t *scaling = json_object_get(j, "rope_scaling");
+    if (!rc && scaling && !json_is_null(scaling)) {
+        const char *type = json_string_value(json_object_get(scaling, "rope_type"));
+        if (!type) type = json_string_value(json_object_get(scaling, "type"));
+        if (!type || strcmp(type, "llama3") != 0)
+            return vlm_fail(VLM_ERR_INPUT, path, "rope_scaling", "only the llama3 rope_type is supported");
+        rc = get_float(scaling, "factor", 8.0, &c->rope.factor, path);
+        if (!rc) rc = get_float(scaling, "low_freq_factor", 1.0, &c->rope.low_freq_factor, path);
+        if (!rc) rc = get_float(scaling, "high_freq_factor", 4.0, &c->rope.high_freq_factor, path);
+        if (!rc) rc = get_int(scaling, "original_max_position_embeddings", 8192, &c->rope.original_max_position, path);
+    }
+    if (!rc && (c->heads <= 0 || c->hidden % c->heads || c->kv_heads <= 0 || c->heads % c->kv_heads))
+        rc = vlm_fail(VLM_ERR_INPUT, path, "text_config", "inconsistent heads (hidden %d, heads %d, kv heads %d)",
+                      c->hidden, c->heads, c->kv_heads);
+    return rc;
+}
+
+int llava_config_load(LlavaConfig *c, const char *path) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "line %d: %s", jerr.line, jerr.text);
+    memset(c, 0, sizeof *c);
+    int rc = VLM_OK;
+    const char *type = json_string_value(json_object_get(root, "model_type"));
+    if (!type || strcmp(type, "llava") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "model_type", "expected \"llava\" (a llava-hf LlavaForConditionalGeneration)");
+    json_t *vision = json_object_get(root, "vision_config"), *text = json_object_get(root, "text_config");
+    if (!rc) rc = vision_config_from_json(&c->vision, vision ? vision : json_object(), path);
+    if (!rc) rc = text_config_from_json(&c->text, text ? text : json_object(), path);
+    const char *act = json_string_value(json_object_get(root, "projector_hidden_act"));
+    if (!rc && act && strcmp(act, "gelu") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "projector_hidden_act", "'%s' is not supported (gelu is)", act);
+    c->projector = PROJECTOR_MLP2X_GELU;
+    if (!rc) rc = get_int(root, "vision_feature_layer", -2, &c->feature_layer, path);
+    if (!rc) rc = get_int(root, "image_token_index", 32000, &c->image_token_index, path);
+    const char *strategy = json_string_value(json_object_get(root, "vision_feature_select_strategy"));
+    if (!rc && strategy && strcmp(strategy, "default") != 0 && strcmp(strategy, "full") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "vision_feature_select_strategy", "expected default or full");
+    c->feature_full = strategy && strcmp(strategy, "full") == 0;
+    if (!rc && (c->feature_layer < -(c->vision.layers + 1) || c->feature_layer > c->vision.layers))
+        rc = vlm_fail(VLM_ERR_INPUT, path, "vision_feature_layer", "%d is outside the %d hidden states",
+                      c->feature_layer, c->vision.layers + 1);
+    json_decref(root);
+    return rc;
+}
+
+int llava_vision_layers_used(const LlavaConfig *c) {
+    // hidden_states[0] is the embeddings (after pre_layrnorm), [i] the output of layer i
+    int index = c->feature_layer < 0 ? c->vision.layers + 1 + c->feature_layer : c->feature_layer;
+    return index;
+}
+
+json_t *llava_config_to_json(const LlavaConfig *c) {
+    json_t *vision = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s}", "model_type", "clip_vision_model",
+                               "hidden_size", c->vision.hidden, "intermediate_size", c->vision.intermediate,
+                               "num_hidden_layers", c->vision.layers, "num_attention_heads", c->vision.heads,
+                               "image_size", c->vision.image_size, "patch_size", c->vision.patch, "layer_norm_eps",
+                               (double)c->vision.eps, "hidden_act", "quick_gelu");
+    json_t *text = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s}", "model_type", "llama",
+                             "hidden_size", c->text.hidden, "intermediate_size", c->text.intermediate,
+                             "num_hidden_layers", c->text.layers, "num_attention_heads", c->text.heads,
+                             "num_key_value_heads", c->text.kv_heads, "vocab_size", c->text.vocab, "rms_norm_eps",
+                             (double)c->text.rms_eps, "rope_theta", (double)c->text.rope.theta,
+                             "tie_word_embeddings", c->text.tie_embeddings, "hidden_act", "silu");
+    if (c->text.rope.factor > 0)
+        json_object_set_new(text, "rope_scaling",
+                            json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
+                                      (double)c->text.rope.factor, "low_freq_factor", (double)c->text.rope.low_freq_factor,
+                                      "high_freq_factor", (double)c->text.rope.high_freq_factor,
+                                      "original_max_position_embeddings", c->text.rope.original_max_position));
+    return json_pack("{s:[s], s:s, s:o, s:o, s:s, s:i, s:s, s:i, s:i, s:s}", "architectures",
+                     "LlavaForConditionalGeneration", "model_type", "llava", "vision_config", vision, "text_config",
+                     text, "projector_hidden_act", "gelu", "vision_feature_layer", c->feature_layer,
+                     "vision_feature_select_strategy", c->feature_full ? "full" : "default", "image_token_index",
+                     c->image_token_index, "ignore_index", -100, "torch_dtype", "float32");
+}

@@ -1,0 +1,114 @@
+// LLaMA decoder, see llama.h. Shapes: N = B*T tokens, H wide, NH query heads
+// and NKV key/value heads of HS, I the MLP width, V the vocabulary.
+#include "model/llama.h"
+
+#include <stdlib.h>  // calloc
+#include <string.h>  // memcpy, memset
+
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/linear.h"
+#include "kernels/norm.h"
+#include "kernels/rope.h"
+
+void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq) {
+    size_t N = (size_t)max_batch * max_seq, H = t->hidden, HS = H / t->heads, I = t->intermediate;
+    size_t Q = (size_t)t->heads * HS, KV = (size_t)t->kv_heads * HS;
+    a->max_batch = max_batch, a->max_seq = max_seq, a->max_tokens = (int)N;
+    if (c->base && !a->x) {
+        a->x = calloc((size_t)t->layers + 1, sizeof(float *));
+        a->l = calloc((size_t)t->layers + 1, sizeof(LlamaLayerActs));
+    }
+    float *dummy_x[1];
+    LlamaLayerActs dummy_l;
+    a->inv_freq = carve(c, HS / 2);
+    a->cos_t = carve(c, max_seq * HS / 2), a->sin_t = carve(c, max_seq * HS / 2);
+    for (int l = 0; l <= t->layers; l++) (c->base ? a->x : dummy_x)[c->base ? l : 0] = carve(c, N * H);
+    for (int l = 0; l < t->layers; l++) {
+        LlamaLayerActs *L = c->base ? &a->l[l] : &dummy_l;
+        L->ln1 = carve(c, N * H), L->ln1_rstd = carve(c, N);
+        L->q = carve(c, N * Q), L->k = carve(c, N * KV), L->v = carve(c, N * KV);
+        L->att = carve(c, (size_t)max_batch * t->heads * max_seq * max_seq);
+        L->ao = carve(c, N * Q), L->mid = carve(c, N * H);
+        L->ln2 = carve(c, N * H), L->ln2_rstd = carve(c, N);
+        L->gate = carve(c, N * I), L->up = carve(c, N * I), L->act = carve(c, N * I);
+    }
+    a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->logits = carve(c, N * t->vocab);
+    a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
+    a->dq = carve(c, N * Q), a->dk = carve(c, N * KV), a->dv = carve(c, N * KV), a->dao = carve(c, N * Q);
+    a->dgate = carve(c, N * I), a->dup = carve(c, N * I), a->dact = carve(c, N * I);
+}
+
+static void add(float *out, const float *a, const float *b, size_t n) {
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T) {
+    int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
+    rope_inv_freq(a->inv_freq, HS, &t->rope);
+    rope_tables(a->cos_t, a->sin_t, a->inv_freq, T, HS);
+    for (int l = 0; l < t->layers; l++) {
+        const LlamaLayerWeights *W = &w->tl[l];
+        LlamaLayerActs *L = &a->l[l];
+        rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, N, H, t->rms_eps);
+        linear_forward(L->q, L->ln1, W->q_w, NULL, N, H, NH * HS);
+        linear_forward(L->k, L->ln1, W->k_w, NULL, N, H, NKV * HS);
+        linear_forward(L->v, L->ln1, W->v_w, NULL, N, H, NKV * HS);
+        rope_forward(L->q, a->cos_t, a->sin_t, B, T, NH, HS);
+        rope_forward(L->k, a->cos_t, a->sin_t, B, T, NKV, HS);
+        attention_forward(L->ao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1);
+        linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
+        add(L->mid, a->x[l], a->dtmp, (size_t)N * H);
+        rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
+        linear_forward(L->gate, L->ln2, W->gate_w, NULL, N, H, I);
+        linear_forward(L->up, L->ln2, W->up_w, NULL, N, H, I);
+        swiglu_forward(L->act, L->gate, L->up, (size_t)N * I);
+        linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
+        add(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
+    }
+    rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
+    linear_forward(a->logits, a->norm, w->lm_head, NULL, N, H, t->vocab);
+}
+
+#define GRAD(field) (g ? g->field : NULL)
+
+void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
+                    float *dx0, const int *lengths, int B, int T) {
+    int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
+    size_t NH_ = (size_t)N * H;
+    memset(a->dtmp, 0, sizeof(float) * NH_);
+    linear_backward(a->dtmp, GRAD(lm_head), NULL, dlogits, a->norm, w->lm_head, N, H, t->vocab);
+    memset(a->dx, 0, sizeof(float) * NH_);
+    rmsnorm_backward(a->dx, GRAD(norm_w), a->dtmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
+    for (int l = t->layers - 1; l >= 0; l--) {
+        const LlamaLayerWeights *W = &w->tl[l];
+        LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
+        LlamaLayerActs *L = &a->l[l];
+        // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2))
+        memcpy(a->dmid, a->dx, sizeof(float) * NH_);
+        memset(a->dact, 0, sizeof(float) * (size_t)N * I);
+        linear_backward(a->dact, G ? G->down_w : NULL, NULL, a->dx, L->act, W->down_w, N, I, H);
+        memset(a->dgate, 0, sizeof(float) * (size_t)N * I), memset(a->dup, 0, sizeof(float) * (size_t)N * I);
+        swiglu_backward(a->dgate, a->dup, a->dact, L->gate, L->up, (size_t)N * I);
+        memset(a->dtmp, 0, sizeof(float) * NH_);
+        linear_backward(a->dtmp, G ? G->gate_w : NULL, NULL, a->dgate, L->ln2, W->gate_w, N, H, I);
+        linear_backward(a->dtmp, G ? G->up_w : NULL, NULL, a->dup, L->ln2, W->up_w, N, H, I);
+        rmsnorm_backward(a->dmid, G ? G->ln2_w : NULL, a->dtmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
+        // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l])))
+        memcpy(a->dx, a->dmid, sizeof(float) * NH_);
+        memset(a->dao, 0, sizeof(float) * (size_t)N * NH * HS);
+        linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dmid, L->ao, W->o_w, N, NH * HS, H);
+        memset(a->dq, 0, sizeof(float) * (size_t)N * NH * HS);
+        memset(a->dk, 0, sizeof(float) * (size_t)N * NKV * HS), memset(a->dv, 0, sizeof(float) * (size_t)N * NKV * HS);
+        attention_backward(a->dq, a->dk, a->dv, a->dao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1);
+        rope_backward(a->dq, a->cos_t, a->sin_t, B, T, NH, HS);
+        rope_backward(a->dk, a->cos_t, a->sin_t, B, T, NKV, HS);
+        memset(a->dtmp, 0, sizeof(float) * NH_);
+        linear_backward(a->dtmp, G ? G->q_w : NULL, NULL, a->dq, L->ln1, W->q_w, N, H, NH * HS);
+        linear_backward(a->dtmp, G ? G->k_w : NULL, NULL, a->dk, L->ln1, W->k_w, N, H, NKV * HS);
+        linear_backward(a->dtmp, G ? G->v_w : NULL, NULL, a->dv, L->ln1, W->v_w, N, H, NKV * HS);
+        rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->dtmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
+    }
+    add(dx0, dx0, a->dx, NH_);
+}

@@ -1,0 +1,31 @@
+// The LLaMA decoder (RMSNorm, rotary attention with grouped-query heads,
+// SwiGLU MLP, final norm, LM head) over an input sequence of embeddings,
+// forward to logits and backward to the input embeddings.
+#ifndef VLM_MODEL_LLAMA_H
+#define VLM_MODEL_LLAMA_H
+
+#include "model/carve.h"
+#include "model/weights.h"
+
+typedef struct {
+    float *ln1, *ln1_rstd, *q, *k, *v, *att, *ao, *mid, *ln2, *ln2_rstd, *gate, *up, *act;
+} LlamaLayerActs;
+
+typedef struct {
+    int max_tokens, max_batch, max_seq;
+    float *inv_freq, *cos_t, *sin_t;
+    float **x;                      // layers + 1 residual states (B*T, H); x[0] is the input
+    LlamaLayerActs *l;
+    float *norm, *norm_rstd, *logits;
+    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dao, *dgate, *dup, *dact;
+} LlamaActs;
+
+void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq);
+// a->x[0] (B,T,H) holds the input; lengths (B) the real tokens of each sample.
+// -> a->logits (B*T, V)
+void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T);
+// dlogits (B*T, V) -> dx0 (B*T, H) (+=). g NULL: frozen, no weight gradients.
+void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
+                    float *dx0, const int *lengths, int B, int T);
+
+#endif

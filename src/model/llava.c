@@ -1,0 +1,182 @@
+// LLaVA composition, see llava.h.
+#include "model/llava.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "kernels/activation.h"
+#include "kernels/crossentropy.h"
+#include "kernels/embedding.h"
+#include "kernels/linear.h"
+#include "text/template.h"  // IMAGE_TOKEN_INDEX, IGNORE_INDEX
+
+static void carve_all(LlavaModel *m, Carve *c) {
+    const LlavaConfig *cfg = &m->params.cfg;
+    size_t F = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
+    size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
+    clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images);
+    llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq);
+    m->feat = carve(c, F * Cv), m->h1 = carve(c, F * H), m->g1 = carve(c, F * H), m->img = carve(c, F * H);
+    m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
+    m->dimg = carve(c, F * H), m->dg1 = carve(c, F * H), m->dh1 = carve(c, F * H), m->dfeat = carve(c, F * Cv);
+    m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
+    m->dtext = carve(c, (size_t)m->max_batch * m->max_text * H);
+    m->dx0 = carve(c, (size_t)m->max_batch * m->max_seq * H);
+}
+
+int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max_batch, int max_text, int max_seq) {
+    memset(m, 0, sizeof *m);
+    m->params = *params;
+    memset(params, 0, sizeof *params);
+    m->max_images = max_images > 0 ? max_images : 1;
+    m->max_batch = max_batch, m->max_text = max_text, m->max_seq = max_seq;
+    for (int i = 0; i < MODULE_COUNT; i++) m->trainable[i] = true;
+    Carve count = {NULL, 0};
+    carve_all(m, &count);
+    m->memory = vlm_alloc_aligned(count.used * sizeof(float));
+    m->grad = vlm_alloc_aligned(m->params.numel * sizeof(float));
+    size_t tokens = (size_t)max_batch * max_seq;
+    m->src = vlm_malloc(sizeof(int32_t) * tokens);
+    m->targets = vlm_malloc(sizeof(int32_t) * tokens);
+    m->seq_len = vlm_malloc(sizeof(int) * max_batch);
+    if (!m->memory || !m->grad || !m->src || !m->targets || !m->seq_len) {
+        llava_model_free(m);
+        return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for activations (%zu MB)",
+                        count.used * sizeof(float) >> 20);
+    }
+    Carve place = {m->memory, 0};
+    carve_all(m, &place);
+    llava_weights_view(&m->params, m->grad, &m->g);
+    llava_zero_grad(m);
+    return VLM_OK;
+}
+
+void llava_model_free(LlavaModel *m) {
+    llava_params_free(&m->params);
+    vlm_free_aligned(m->memory);
+    vlm_free_aligned(m->grad);
+    free(m->g.vl), free(m->g.tl);
+    free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
+    free(m->src), free(m->targets), free(m->seq_len);
+    memset(m, 0, sizeof *m);
+}
+
+void llava_zero_grad(LlavaModel *m) { memset(m->grad, 0, m->params.numel * sizeof(float)); }
+
+const float *llava_logits(const LlavaModel *m, int b, int t) {
+    return m->llm.logits + ((size_t)b * m->T + t) * m->params.cfg.text.vocab;
+}
+
+// Upstream's prepare_inputs_labels_for_multimodal: each placeholder becomes
+// the image's F feature rows (labels IGNORE), the sequence is cut to max_len,
+// and the batch is right-padded to its longest sample.
+static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *labels, const int *lengths, int B,
+                         int T_text, int n_images, int max_len, int32_t *labels_out) {
+    int F = llava_image_tokens(&m->params.cfg), image = 0, T = 0;
+    for (int b = 0; b < B; b++) {
+        int n = 0;
+        for (int t = 0; t < lengths[b]; t++) n += ids[(size_t)b * T_text + t] == IMAGE_TOKEN_INDEX ? F : 1;
+        if (max_len > 0 && n > max_len) n = max_len;
+        m->seq_len[b] = n;
+        if (n > T) T = n;
+    }
+    if (T > m->max_seq)
+        return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "a spliced sequence of %d tokens exceeds the planned %d", T, m->max_seq);
+    for (int b = 0; b < B; b++) {
+        int pos = 0;
+        int32_t *src = m->src + (size_t)b * T, *lab = labels_out + (size_t)b * T;
+        for (int t = 0; t < lengths[b]; t++) {
+            int32_t id = ids[(size_t)b * T_text + t];
+            if (id == IMAGE_TOKEN_INDEX) {
+                if (image >= n_images)
+                    return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "sample %d has more image placeholders than images", b);
+                for (int f = 0; f < F; f++, pos++)
+                    if (pos < T) src[pos] = -1 - (image * F + f), lab[pos] = IGNORE_INDEX;
+                image++;
+            } else {
+                if (pos < T) src[pos] = (int32_t)(b * T_text + t), lab[pos] = labels[(size_t)b * T_text + t];
+                pos++;
+            }
+        }
+        for (int p = m->seq_len[b]; p < T; p++) src[p] = SPLICE_ZERO, lab[p] = IGNORE_INDEX;
+    }
+    if (image != n_images)
+        return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "%d images given, %d placeholders in the batch", n_images, image);
+    m->T = T;
+    return VLM_OK;
+}
+
+int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels, const int *lengths, int B,
+                  int T_text, const float *pixels, int n_images, int max_len, double *loss) {
+    const LlavaConfig *cfg = &m->params.cfg;
+    const LlavaWeights *w = &m->params.w;
+    if (B > m->max_batch || T_text > m->max_text || n_images > m->max_images)
+        return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "batch of %d x %d tokens and %d images exceeds the planned %d x %d, %d",
+                        B, T_text, n_images, m->max_batch, m->max_text, m->max_images);
+    int H = cfg->text.hidden, Cv = cfg->vision.hidden, F = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision);
+    int32_t *spliced_labels = m->targets;  // labels of the spliced sequence, shifted in place below
+    int rc = splice_layout(m, input_ids, labels, lengths, B, T_text, n_images, max_len, spliced_labels);
+    if (rc != VLM_OK) return rc;
+    m->input_ids = input_ids, m->n_images = n_images, m->B = B, m->T_text = T_text;
+    int T = m->T, N = B * T;
+    // images -> features -> projector
+    if (n_images > 0) {
+        clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
+        const float *hs = m->vis.x[m->vis.layers];
+        for (int i = 0; i < n_images; i++)
+            memcpy(m->feat + (size_t)i * F * Cv, hs + ((size_t)i * (NP + 1) + (cfg->feature_full ? 0 : 1)) * Cv,
+                   sizeof(float) * F * Cv);
+        linear_forward(m->h1, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
+        gelu_forward(m->g1, m->h1, (size_t)n_images * F * H);
+        linear_forward(m->img, m->g1, w->p2_w, w->p2_b, n_images * F, H, H);
+    }
+    // text embeddings, the splice, the decoder
+    embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
+    splice_forward(m->llm.x[0], m->src, m->text, m->img, N, H);
+    llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T);
+    // next-token targets: label t+1 for position t
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            m->targets[(size_t)b * T + t] = t + 1 < T ? m->targets[(size_t)b * T + t + 1] : IGNORE_INDEX;
+    double sum = crossentropy_forward(m->llm.logits, m->targets, N, cfg->text.vocab, &m->n_targets);
+    m->loss = m->n_targets ? sum / (double)m->n_targets : NAN;
+    *loss = m->loss;
+    return VLM_OK;
+}
+
+void llava_backward(LlavaModel *m) {
+    const LlavaConfig *cfg = &m->params.cfg;
+    const LlavaWeights *w = &m->params.w;
+    LlavaWeights *g = &m->g;
+    int B = m->B, T = m->T, N = B * T, H = cfg->text.hidden, Cv = cfg->vision.hidden, V = cfg->text.vocab;
+    int F = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision), nf = m->n_images * F;
+    if (m->n_targets == 0) return;
+    // the logits buffer becomes dlogits (each row is read before it is written)
+    crossentropy_backward(m->llm.logits, m->llm.logits, m->targets, N, V, 1.0f / (float)m->n_targets);
+    memset(m->dx0, 0, sizeof(float) * (size_t)N * H);
+    llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, m->dx0, m->seq_len, B,
+                   T);
+    bool need_image = m->n_images > 0 && (m->trainable[MODULE_PROJECTOR] || m->trainable[MODULE_VISION]);
+    memset(m->dtext, 0, sizeof(float) * (size_t)B * m->T_text * H);
+    if (need_image) memset(m->dimg, 0, sizeof(float) * (size_t)nf * H);
+    splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->dx0, m->src, N, H);
+    if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
+    if (!need_image) return;
+    bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
+    memset(m->dg1, 0, sizeof(float) * (size_t)nf * H);
+    linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dimg, m->g1, w->p2_w, nf, H, H);
+    memset(m->dh1, 0, sizeof(float) * (size_t)nf * H);
+    gelu_backward(m->dh1, m->dg1, m->h1, (size_t)nf * H);
+    if (vision) memset(m->dfeat, 0, sizeof(float) * (size_t)nf * Cv);
+    linear_backward(vision ? m->dfeat : NULL, proj ? g->p1_w : NULL, proj ? g->p1_b : NULL, m->dh1, m->feat, w->p1_w,
+                    nf, Cv, H);
+    if (!vision) return;
+    memset(m->dvis, 0, sizeof(float) * (size_t)m->n_images * (NP + 1) * Cv);
+    for (int i = 0; i < m->n_images; i++)
+        memcpy(m->dvis + ((size_t)i * (NP + 1) + (cfg->feature_full ? 0 : 1)) * Cv, m->dfeat + (size_t)i * F * Cv,
+               sizeof(float) * F * Cv);
+    clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
+}

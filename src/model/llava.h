@@ -1,0 +1,55 @@
+// LLaVA: CLIP vision tower -> projector -> spliced into the LLaMA input
+// sequence at each image placeholder -> logits -> shifted token-mean
+// cross-entropy. The model API: init (plan memory once), forward, zero_grad,
+// backward. A module marked frozen gets no weight gradients, and the vision
+// tower is not even back-propagated through when it is frozen.
+#ifndef VLM_MODEL_LLAVA_H
+#define VLM_MODEL_LLAVA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/clip.h"
+#include "model/llama.h"
+#include "model/weights.h"
+
+typedef struct {
+    LlavaParams params;            // owned
+    float *grad;                   // params.numel floats, same layout
+    LlavaWeights g;
+    bool trainable[MODULE_COUNT];
+    int max_images, max_batch, max_text, max_seq;
+    float *memory;                 // every activation, one allocation
+    ClipActs vis;
+    LlamaActs llm;
+    float *feat, *h1, *g1, *img, *text;        // features, projector, text embeddings
+    float *dimg, *dg1, *dh1, *dfeat, *dvis, *dtext, *dx0;
+    int32_t *src, *targets;        // (max_batch * max_seq): splice map and shifted labels
+    int *seq_len;                  // (max_batch) spliced lengths
+    // the last forward
+    const int32_t *input_ids;
+    int n_images, B, T_text, T;
+    double loss;
+    long n_targets;
+} LlavaModel;
+
+// Takes ownership of params. max_seq bounds the spliced sequence (text plus
+// image features), max_text the text batch's padded length.
+int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max_batch, int max_text, int max_seq);
+void llava_model_free(LlavaModel *m);
+
+// input_ids, labels (B, T_text) with one IMAGE_TOKEN_INDEX per image, in
+// batch order; lengths (B) the real text tokens; pixels (n_images,3,S,S).
+// The spliced sequence is truncated to max_len (0: none), as upstream
+// truncates to model_max_length after inserting the image features.
+// *loss is the mean over the targets (NaN when there is none).
+int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels, const int *lengths, int B,
+                  int T_text, const float *pixels, int n_images, int max_len, double *loss);
+void llava_zero_grad(LlavaModel *m);
+// Gradients of the last forward's mean loss, accumulated into m->grad.
+void llava_backward(LlavaModel *m);
+
+// Row t of sample b of the last logits (V floats).
+const float *llava_logits(const LlavaModel *m, int b, int t);
+
+#endif

@@ -1,0 +1,264 @@
+// Parameter layout, loading and saving, see weights.h.
+#include "model/weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "formats/checkpoint.h"
+#include "formats/safetensors.h"
+
+const char *module_name(Module m) {
+    static const char *const names[] = {"vision_tower", "multi_modal_projector", "language_model"};
+    return names[m];
+}
+
+// ---- the registry: one walk over the architecture that both sizes the
+// buffer and, given its base, sets every pointer
+
+typedef struct {
+    LlavaParams *p;
+    float *base;           // NULL while counting
+    LlavaWeights *w;
+    int count;
+    size_t offset;
+} Walk;
+
+static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                int64_t d3) {
+    int64_t dims[4] = {d0, d1, d2, d3};
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
+    if (k->p->specs && !k->base) {
+        ParamSpec *s = &k->p->specs[k->count];
+        snprintf(s->name, sizeof s->name, "%s", name);
+        s->module = m;
+        s->ndim = ndim;
+        for (int i = 0; i < 4; i++) s->shape[i] = i < ndim ? dims[i] : 0;
+        s->offset = k->offset;
+        s->numel = numel;
+    }
+    if (k->base) *slot = k->base + k->offset;
+    k->offset += numel;
+    k->count++;
+}
+
+static void walk(Walk *k, const LlavaConfig *c) {
+    const VisionConfig *v = &c->vision;
+    const TextConfig *t = &c->text;
+    LlavaWeights *w = k->w;
+    char n[160];
+    float *dummy;
+#define SLOT(field) (k->base ? &(field) : &dummy)
+    const char *vp = "vision_tower.vision_model.";
+    int P = v->patch, C = v->hidden;
+    snprintf(n, sizeof n, "%sembeddings.class_embedding", vp), reg(k, SLOT(w->cls), MODULE_VISION, n, 1, C, 0, 0, 0);
+    snprintf(n, sizeof n, "%sembeddings.patch_embedding.weight", vp);
+    reg(k, SLOT(w->patch_w), MODULE_VISION, n, 4, C, 3, P, P);
+    snprintf(n, sizeof n, "%sembeddings.position_embedding.weight", vp);
+    reg(k, SLOT(w->pos), MODULE_VISION, n, 2, vision_patches(v) + 1, C, 0, 0);
+    snprintf(n, sizeof n, "%spre_layrnorm.weight", vp), reg(k, SLOT(w->pre_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0);
+    snprintf(n, sizeof n, "%spre_layrnorm.bias", vp), reg(k, SLOT(w->pre_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0);
+    for (int l = 0; l < v->layers; l++) {
+        ClipLayerWeights *L = k->base ? &w->vl[l] : NULL;
+#define VL(field, suffix, ndim, a, b)                                                          \
+    snprintf(n, sizeof n, "%sencoder.layers.%d.%s", vp, l, suffix);                            \
+    reg(k, L ? &L->field : &dummy, MODULE_VISION, n, ndim, a, b, 0, 0)
+        VL(k_w, "self_attn.k_proj.weight", 2, C, C);
+        VL(k_b, "self_attn.k_proj.bias", 1, C, 0);
+        VL(v_w, "self_attn.v_proj.weight", 2, C, C);
+        VL(v_b, "self_attn.v_proj.bias", 1, C, 0);
+        VL(q_w, "self_attn.q_proj.weight", 2, C, C);
+        VL(q_b, "self_attn.q_proj.bias", 1, C, 0);
+        VL(o_w, "self_attn.out_proj.weight", 2, C, C);
+        VL(o_b, "self_attn.out_proj.bias", 1, C, 0);
+        VL(ln1_w, "layer_norm1.weight", 1, C, 0);
+        VL(ln1_b, "layer_norm1.bias", 1, C, 0);
+        VL(fc1_w, "mlp.fc1.weight", 2, v->intermediate, C);
+        VL(fc1_b, "mlp.fc1.bias", 1, v->intermediate, 0);
+        VL(fc2_w, "mlp.fc2.weight", 2, C, v->intermediate);
+        VL(fc2_b, "mlp.fc2.bias", 1, C, 0);
+        VL(ln2_w, "layer_norm2.weight", 1, C, 0);
+        VL(ln2_b, "layer_norm2.bias", 1, C, 0);
+#undef VL
+    }
+    snprintf(n, sizeof n, "%spost_layernorm.weight", vp), reg(k, SLOT(w->post_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0);
+    snprintf(n, sizeof n, "%spost_layernorm.bias", vp), reg(k, SLOT(w->post_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0);
+    int H = t->hidden, HS = t->hidden / t->heads;
+    reg(k, SLOT(w->p1_w), MODULE_PROJECTOR, "multi_modal_projector.linear_1.weight", 2, H, C, 0, 0);
+    reg(k, SLOT(w->p1_b), MODULE_PROJECTOR, "multi_modal_projector.linear_1.bias", 1, H, 0, 0, 0);
+    reg(k, SLOT(w->p2_w), MODULE_PROJECTOR, "multi_modal_projector.linear_2.weight", 2, H, H, 0, 0);
+    reg(k, SLOT(w->p2_b), MODULE_PROJECTOR, "multi_modal_projector.linear_2.bias", 1, H, 0, 0, 0);
+    reg(k, SLOT(w->embed), MODULE_LLM, "language_model.model.embed_tokens.weight", 2, t->vocab, H, 0, 0);
+    for (int l = 0; l < t->layers; l++) {
+        LlamaLayerWeights *L = k->base ? &w->tl[l] : NULL;
+#define TL(field, suffix, ndim, a, b)                                                          \
+    snprintf(n, sizeof n, "language_model.model.layers.%d.%s", l, suffix);                     \
+    reg(k, L ? &L->field : &dummy, MODULE_LLM, n, ndim, a, b, 0, 0)
+        TL(q_w, "self_attn.q_proj.weight", 2, t->heads * HS, H);
+        TL(k_w, "self_attn.k_proj.weight", 2, t->kv_heads * HS, H);
+        TL(v_w, "self_attn.v_proj.weight", 2, t->kv_heads * HS, H);
+        TL(o_w, "self_attn.o_proj.weight", 2, H, t->heads * HS);
+        TL(gate_w, "mlp.gate_proj.weight", 2, t->intermediate, H);
+        TL(up_w, "mlp.up_proj.weight", 2, t->intermediate, H);
+        TL(down_w, "mlp.down_proj.weight", 2, H, t->intermediate);
+        TL(ln1_w, "input_layernorm.weight", 1, H, 0);
+        TL(ln2_w, "post_attention_layernorm.weight", 1, H, 0);
+#undef TL
+    }
+    reg(k, SLOT(w->norm_w), MODULE_LLM, "language_model.model.norm.weight", 1, H, 0, 0, 0);
+    if (t->tie_embeddings) {
+        if (k->base) w->lm_head = w->embed;
+    } else {
+        reg(k, SLOT(w->lm_head), MODULE_LLM, "language_model.lm_head.weight", 2, t->vocab, H, 0, 0);
+    }
+#undef SLOT
+}
+
+int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg) {
+    memset(p, 0, sizeof *p);
+    p->cfg = *cfg;
+    Walk count = {p, NULL, NULL, 0, 0};
+    walk(&count, cfg);
+    p->n_specs = count.count;
+    p->specs = vlm_calloc((size_t)p->n_specs, sizeof(ParamSpec));
+    if (!p->specs) return VLM_ERR_FAIL;
+    Walk names = {p, NULL, NULL, 0, 0};
+    walk(&names, cfg);
+    p->numel = names.offset;
+    for (int i = 0; i < p->n_specs; i++) p->module_numel[p->specs[i].module] += p->specs[i].numel;
+    p->data = vlm_alloc_aligned(p->numel * sizeof(float));
+    p->w.vl = vlm_calloc((size_t)cfg->vision.layers, sizeof(ClipLayerWeights));
+    p->w.tl = vlm_calloc((size_t)cfg->text.layers, sizeof(LlamaLayerWeights));
+    if (!p->data || !p->w.vl || !p->w.tl) {
+        llava_params_free(p);
+        return VLM_ERR_FAIL;
+    }
+    memset(p->data, 0, p->numel * sizeof(float));
+    llava_weights_view(p, p->data, &p->w);
+    return VLM_OK;
+}
+
+void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
+    ClipLayerWeights *vl = out->vl;
+    LlamaLayerWeights *tl = out->tl;
+    if (!vl) vl = out->vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
+    if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
+    Walk set = {(LlavaParams *)p, base, out, 0, 0};
+    walk(&set, &p->cfg);
+}
+
+void llava_params_free(LlavaParams *p) {
+    free(p->specs);
+    vlm_free_aligned(p->data);
+    free(p->w.vl);
+    free(p->w.tl);
+    memset(p, 0, sizeof *p);
+}
+
+// ---- loading
+
+static void append(char *list, size_t size, size_t *n, const char *name) {
+    size_t used = strlen(list);
+    if (++*n <= 8) snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+int llava_load_hf(LlavaParams *p, const char *dir) {
+    char *config = path_join(dir, "config.json");
+    LlavaConfig cfg;
+    int rc = config ? llava_config_load(&cfg, config) : VLM_ERR_FAIL;
+    free(config);
+    if (rc != VLM_OK) return rc;
+    rc = llava_params_alloc(p, &cfg);
+    if (rc != VLM_OK) return rc;
+    Checkpoint ck;
+    rc = checkpoint_open(&ck, dir);
+    if (rc != VLM_OK) {
+        llava_params_free(p);
+        return rc;
+    }
+    char missing[1024] = "", shapes[1024] = "", unexpected[1024] = "";
+    size_t n_missing = 0, n_shapes = 0, n_unexpected = 0;
+    unsigned char *used = vlm_calloc((size_t)ck.count + 1, 1);
+    for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        int j = checkpoint_find(&ck, s->name);
+        if (j < 0) {
+            append(missing, sizeof missing, &n_missing, s->name);
+            continue;
+        }
+        used[j] = 1;
+        const TensorInfo *info = ck.tensors[j].info;
+        bool same = info->ndim == s->ndim;
+        for (int d = 0; same && d < s->ndim; d++) same = info->shape[d] == s->shape[d];
+        if (!same) {
+            char got[96], want[96], entry[512];
+            shape_format(info->shape, info->ndim, got, sizeof got);
+            shape_format(s->shape, s->ndim, want, sizeof want);
+            snprintf(entry, sizeof entry, "%s is %s, expected %s", s->name, got, want);
+            append(shapes, sizeof shapes, &n_shapes, entry);
+            continue;
+        }
+        rc = checkpoint_read_f32(&ck, j, p->data + s->offset);
+    }
+    for (int j = 0; rc == VLM_OK && j < ck.count; j++) {
+        const char *name = ck.tensors[j].info->name;
+        // rotary caches some checkpoints carry are buffers, not parameters
+        if (!used[j] && !strstr(name, "rotary_emb.inv_freq")) append(unexpected, sizeof unexpected, &n_unexpected, name);
+    }
+    free(used);
+    checkpoint_close(&ck);
+    if (rc == VLM_OK && (n_missing || n_shapes || n_unexpected)) {
+        rc = vlm_fail(VLM_ERR_INPUT, dir, NULL, "%zu missing tensors%s%s%s; %zu of the wrong shape%s%s%s; %zu unexpected%s%s%s",
+                      n_missing, n_missing ? " (" : "", missing, n_missing ? (n_missing > 8 ? ", ...)" : ")") : "",
+                      n_shapes, n_shapes ? " (" : "", shapes, n_shapes ? (n_shapes > 8 ? ", ...)" : ")") : "",
+                      n_unexpected, n_unexpected ? " (" : "", unexpected,
+                      n_unexpected ? (n_unexpected > 8 ? ", ...)" : ")") : "");
+    }
+    if (rc != VLM_OK) llava_params_free(p);
+    return rc;
+}
+
+// ---- saving
+
+int llava_save_hf(const LlavaParams *p, const char *dir) {
+    if (mkdir(dir, 0755) != 0 && !dir_exists(dir)) return vlm_fail(VLM_ERR_FAIL, dir, NULL, "cannot create the folder");
+    TensorInfo *infos = vlm_calloc((size_t)p->n_specs, sizeof(TensorInfo));
+    const void **datas = vlm_calloc((size_t)p->n_specs, sizeof(void *));
+    if (!infos || !datas) return VLM_ERR_FAIL;
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        infos[i].name = (char *)s->name;
+        infos[i].dtype = DT_F32;
+        infos[i].ndim = s->ndim;
+        for (int d = 0; d < s->ndim; d++) infos[i].shape[d] = s->shape[d];
+        tensor_info_sizes(&infos[i]);
+        datas[i] = p->data + s->offset;
+    }
+    char *weights = path_join(dir, "model.safetensors"), *config = path_join(dir, "config.json");
+    json_t *meta = json_pack("{s:s}", "format", "pt");
+    int rc = weights && config ? safetensors_write(weights, infos, datas, p->n_specs, meta) : VLM_ERR_FAIL;
+    json_decref(meta);
+    if (rc == VLM_OK) {
+        json_t *cj = llava_config_to_json(&p->cfg);
+        char *text = json_dumps(cj, JSON_INDENT(2) | JSON_SORT_KEYS);
+        json_decref(cj);
+        AtomicFile af;
+        rc = text ? atomic_open(&af, config) : VLM_ERR_FAIL;
+        if (rc == VLM_OK) {
+            if (fputs(text, af.fp) < 0 || fputc('\n', af.fp) < 0) {
+                atomic_abort(&af);
+                rc = vlm_fail(VLM_ERR_FAIL, config, NULL, "write failed");
+            } else {
+                rc = atomic_commit(&af);
+            }
+        }
+        free(text);
+    }
+    free(weights), free(config), free(infos), free(datas);
+    return rc;
+}

@@ -1,0 +1,66 @@
+// LLaVA's parameters: one contiguous float32 buffer carved into named
+// tensors (llava-hf names), with a module tag on each so a stage can freeze
+// a module. The gradient buffer has the same layout.
+#ifndef VLM_MODEL_WEIGHTS_H
+#define VLM_MODEL_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+
+typedef enum { MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM, MODULE_COUNT } Module;
+const char *module_name(Module m);
+
+typedef struct {
+    float *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w,
+        *fc2_b;
+} ClipLayerWeights;
+
+typedef struct {
+    float *ln1_w, *q_w, *k_w, *v_w, *o_w, *ln2_w, *gate_w, *up_w, *down_w;
+} LlamaLayerWeights;
+
+typedef struct {
+    // vision tower (CLIP)
+    float *patch_w, *cls, *pos, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;
+    ClipLayerWeights *vl;
+    // projector: linear_1 (H, Cv) + bias, linear_2 (H, H) + bias (mlp2x_gelu)
+    float *p1_w, *p1_b, *p2_w, *p2_b;
+    // language model (LLaMA)
+    float *embed, *norm_w, *lm_head;  // lm_head == embed when tied
+    LlamaLayerWeights *tl;
+} LlavaWeights;
+
+typedef struct {
+    char name[160];
+    Module module;
+    int ndim;
+    int64_t shape[4];
+    size_t offset, numel;  // in floats, within the buffer
+} ParamSpec;
+
+typedef struct {
+    LlavaConfig cfg;
+    ParamSpec *specs;
+    int n_specs;
+    size_t numel;                 // floats in the buffer
+    size_t module_numel[MODULE_COUNT];
+    float *data;                  // the parameters
+    LlavaWeights w;               // pointers into data
+} LlavaParams;
+
+// Lays out the parameters for cfg (allocates, zero-filled).
+int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg);
+void llava_params_free(LlavaParams *p);
+// The same pointer structure over another buffer of p->numel floats (gradients, moments).
+void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out);
+
+// Loads a llava-hf model directory (config.json + safetensors or .bin,
+// sharded or not); f16/bf16 upcast. Missing, unexpected or mis-shaped
+// tensors are one error listing them.
+int llava_load_hf(LlavaParams *p, const char *dir);
+// Writes config.json + model.safetensors in the llava-hf layout (atomic files).
+int llava_save_hf(const LlavaParams *p, const char *dir);
+
+#endif

@@ -1,0 +1,111 @@
+// The LLaVA model against transformers 4.37.2 (tests/fixtures/model, made by
+// tools/make_model_fixtures.sh): tiny random models loaded from their
+// llava-hf directories; logits and loss within 1e-5 (relative to the largest
+// logit), every parameter's gradient within 1e-4 of its norm.
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "formats/safetensors.h"
+#include "model/llava.h"
+#include "test_util.h"
+
+static const void *tensor(const SafetensorsFile *f, const char *name, const TensorInfo **info) {
+    int i = safetensors_find(f, name);
+    ck_assert_msg(i >= 0, "reference tensor %s missing", name);
+    if (info) *info = &f->tensors[i];
+    return safetensors_tensor_data(f, i);
+}
+
+static void check_case(const char *name) {
+    char dir[512], ref_path[512];
+    snprintf(dir, sizeof dir, "%s", fixture("model"));
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", name);
+    snprintf(ref_path, sizeof ref_path, "%s/reference.safetensors", dir);
+    LlavaParams params;
+    ck_assert_msg(llava_load_hf(&params, dir) == VLM_OK, "%s", vlm_last_error());
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, ref_path), VLM_OK);
+    const TensorInfo *ids_info, *pix_info, *logit_info;
+    const int32_t *ids = tensor(&ref, "batch.input_ids", &ids_info), *labels = tensor(&ref, "batch.labels", NULL);
+    const int32_t *lengths32 = tensor(&ref, "batch.lengths", NULL);
+    const float *pixels = tensor(&ref, "batch.pixel_values", &pix_info);
+    const float *ref_logits = tensor(&ref, "ref.logits", &logit_info);
+    float ref_loss = *(const float *)tensor(&ref, "ref.loss", NULL);
+    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0];
+    int lengths[8];
+    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    int F = llava_image_tokens(&params.cfg), V = params.cfg.text.vocab;
+    LlavaModel m;
+    ck_assert_int_eq(llava_model_init(&m, &params, n_images, B, T, T + n_images * F), VLM_OK);
+    double loss;
+    ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss) == VLM_OK, "%s",
+                  vlm_last_error());
+    // logits at every real position, in the reference's order
+    double worst = 0, scale = 0;
+    size_t row = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < m.seq_len[b]; t++, row++) {
+            const float *ours = llava_logits(&m, b, t), *want = ref_logits + row * V;
+            for (int v = 0; v < V; v++) {
+                worst = fmax(worst, fabs((double)ours[v] - want[v]));
+                scale = fmax(scale, fabs(want[v]));
+            }
+        }
+    ck_assert_uint_eq(row, (size_t)logit_info->shape[0]);
+    ck_assert_msg(worst <= 1e-5 * scale, "%s: logits differ by %g (largest %g)", name, worst, scale);
+    ck_assert_msg(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s: loss %.8f, transformers %.8f", name, loss,
+                  (double)ref_loss);
+    // every gradient
+    llava_backward(&m);
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        char key[200];
+        snprintf(key, sizeof key, "grad.%s", s->name);
+        const float *want = tensor(&ref, key, NULL), *ours = m.grad + s->offset;
+        double diff = 0, norm = 0;
+        for (size_t k = 0; k < s->numel; k++) {
+            diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]);
+            norm += (double)want[k] * want[k];
+        }
+        // + 1e-6: a key projection's bias has gradient zero in exact arithmetic (softmax ignores a
+        // constant added to every score), so both sides hold rounding noise of ~1e-7 there
+        ck_assert_msg(sqrt(diff) <= 1e-4 * sqrt(norm) + 1e-6, "%s: gradient of %s differs: |diff| %g, |grad| %g", name,
+                      s->name, sqrt(diff), sqrt(norm));
+    }
+    safetensors_close(&ref);
+    llava_model_free(&m);
+}
+
+START_TEST(llava_matches_transformers) {
+    check_case("tiny_gqa");
+    check_case("tiny_full");
+}
+END_TEST
+
+START_TEST(llava_load_reports_bad_checkpoints) {
+    // a config whose shapes disagree with the weights: one error listing the tensors
+    char dir[] = "/tmp/vlm-model-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/ && sed 's/\"intermediate_size\": 45/\"intermediate_size\": 46/' "
+             "%s/config.json > %s/config.json", fixture("model/tiny_gqa"), dir, fixture("model/tiny_gqa"), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    LlavaParams p;
+    vlm_clear_error();
+    ck_assert_int_eq(llava_load_hf(&p, dir), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "0 missing tensors; 6 of the wrong shape (language_model.model.layers.0.mlp.gate_proj.weight is [45, 32], expected [46, 32]") != NULL,
+                  "%s", vlm_last_error());
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+Suite *model_suite(void) {
+    return SUITE("model", "", 120,
+                 llava_matches_transformers,
+                 llava_load_reports_bad_checkpoints);
+}
