@@ -66,6 +66,18 @@ void llava_model_free(LlavaModel *m) {
 
 void llava_zero_grad(LlavaModel *m) { memset(m->grad, 0, m->params.numel * sizeof(float)); }
 
+int llava_trained_ranges(const LlavaModel *m, size_t *ranges) {
+    int n = 0;
+    for (int i = 0; i < m->params.n_specs; i++) {
+        const ParamSpec *s = &m->params.specs[i];
+        if (!s->reachable || !m->trainable[s->module]) continue;
+        ranges[2 * n] = s->offset;
+        ranges[2 * n + 1] = s->numel;
+        n++;
+    }
+    return n;
+}
+
 const float *llava_logits(const LlavaModel *m, int b, int t) {
     return m->llm.logits + ((size_t)b * m->T + t) * m->params.cfg.text.vocab;
 }

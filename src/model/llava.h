@@ -49,6 +49,12 @@ void llava_zero_grad(LlavaModel *m);
 // Gradients of the last forward's mean loss, accumulated into m->grad.
 void llava_backward(LlavaModel *m);
 
+// The parameter ranges the optimiser updates: reachable tensors of trainable
+// modules (torch skips parameters whose grad is None, and frozen modules
+// have requires_grad False). ranges receives (offset, count) pairs; returns
+// their number (at most params.n_specs).
+int llava_trained_ranges(const LlavaModel *m, size_t *ranges);
+
 // Row t of sample b of the last logits (V floats).
 const float *llava_logits(const LlavaModel *m, int b, int t);
 

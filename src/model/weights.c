@@ -29,7 +29,7 @@ typedef struct {
 } Walk;
 
 static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
-                int64_t d3) {
+                int64_t d3, bool reachable) {
     int64_t dims[4] = {d0, d1, d2, d3};
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
@@ -41,6 +41,7 @@ static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int
         for (int i = 0; i < 4; i++) s->shape[i] = i < ndim ? dims[i] : 0;
         s->offset = k->offset;
         s->numel = numel;
+        s->reachable = reachable;
     }
     if (k->base) *slot = k->base + k->offset;
     k->offset += numel;
@@ -55,19 +56,19 @@ static void walk(Walk *k, const LlavaConfig *c) {
     float *dummy;
 #define SLOT(field) (k->base ? &(field) : &dummy)
     const char *vp = "vision_tower.vision_model.";
-    int P = v->patch, C = v->hidden;
-    snprintf(n, sizeof n, "%sembeddings.class_embedding", vp), reg(k, SLOT(w->cls), MODULE_VISION, n, 1, C, 0, 0, 0);
+    int P = v->patch, C = v->hidden, used = llava_vision_layers_used(c);
+    snprintf(n, sizeof n, "%sembeddings.class_embedding", vp), reg(k, SLOT(w->cls), MODULE_VISION, n, 1, C, 0, 0, 0, true);
     snprintf(n, sizeof n, "%sembeddings.patch_embedding.weight", vp);
-    reg(k, SLOT(w->patch_w), MODULE_VISION, n, 4, C, 3, P, P);
+    reg(k, SLOT(w->patch_w), MODULE_VISION, n, 4, C, 3, P, P, true);
     snprintf(n, sizeof n, "%sembeddings.position_embedding.weight", vp);
-    reg(k, SLOT(w->pos), MODULE_VISION, n, 2, vision_patches(v) + 1, C, 0, 0);
-    snprintf(n, sizeof n, "%spre_layrnorm.weight", vp), reg(k, SLOT(w->pre_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0);
-    snprintf(n, sizeof n, "%spre_layrnorm.bias", vp), reg(k, SLOT(w->pre_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0);
+    reg(k, SLOT(w->pos), MODULE_VISION, n, 2, vision_patches(v) + 1, C, 0, 0, true);
+    snprintf(n, sizeof n, "%spre_layrnorm.weight", vp), reg(k, SLOT(w->pre_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0, true);
+    snprintf(n, sizeof n, "%spre_layrnorm.bias", vp), reg(k, SLOT(w->pre_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0, true);
     for (int l = 0; l < v->layers; l++) {
         ClipLayerWeights *L = k->base ? &w->vl[l] : NULL;
 #define VL(field, suffix, ndim, a, b)                                                          \
     snprintf(n, sizeof n, "%sencoder.layers.%d.%s", vp, l, suffix);                            \
-    reg(k, L ? &L->field : &dummy, MODULE_VISION, n, ndim, a, b, 0, 0)
+    reg(k, L ? &L->field : &dummy, MODULE_VISION, n, ndim, a, b, 0, 0, l < used)
         VL(k_w, "self_attn.k_proj.weight", 2, C, C);
         VL(k_b, "self_attn.k_proj.bias", 1, C, 0);
         VL(v_w, "self_attn.v_proj.weight", 2, C, C);
@@ -86,19 +87,20 @@ static void walk(Walk *k, const LlavaConfig *c) {
         VL(ln2_b, "layer_norm2.bias", 1, C, 0);
 #undef VL
     }
-    snprintf(n, sizeof n, "%spost_layernorm.weight", vp), reg(k, SLOT(w->post_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0);
-    snprintf(n, sizeof n, "%spost_layernorm.bias", vp), reg(k, SLOT(w->post_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0);
+    // LLaVA reads a hidden state before post_layernorm: it never gets a gradient
+    snprintf(n, sizeof n, "%spost_layernorm.weight", vp), reg(k, SLOT(w->post_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0, false);
+    snprintf(n, sizeof n, "%spost_layernorm.bias", vp), reg(k, SLOT(w->post_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0, false);
     int H = t->hidden, HS = t->hidden / t->heads;
-    reg(k, SLOT(w->p1_w), MODULE_PROJECTOR, "multi_modal_projector.linear_1.weight", 2, H, C, 0, 0);
-    reg(k, SLOT(w->p1_b), MODULE_PROJECTOR, "multi_modal_projector.linear_1.bias", 1, H, 0, 0, 0);
-    reg(k, SLOT(w->p2_w), MODULE_PROJECTOR, "multi_modal_projector.linear_2.weight", 2, H, H, 0, 0);
-    reg(k, SLOT(w->p2_b), MODULE_PROJECTOR, "multi_modal_projector.linear_2.bias", 1, H, 0, 0, 0);
-    reg(k, SLOT(w->embed), MODULE_LLM, "language_model.model.embed_tokens.weight", 2, t->vocab, H, 0, 0);
+    reg(k, SLOT(w->p1_w), MODULE_PROJECTOR, "multi_modal_projector.linear_1.weight", 2, H, C, 0, 0, true);
+    reg(k, SLOT(w->p1_b), MODULE_PROJECTOR, "multi_modal_projector.linear_1.bias", 1, H, 0, 0, 0, true);
+    reg(k, SLOT(w->p2_w), MODULE_PROJECTOR, "multi_modal_projector.linear_2.weight", 2, H, H, 0, 0, true);
+    reg(k, SLOT(w->p2_b), MODULE_PROJECTOR, "multi_modal_projector.linear_2.bias", 1, H, 0, 0, 0, true);
+    reg(k, SLOT(w->embed), MODULE_LLM, "language_model.model.embed_tokens.weight", 2, t->vocab, H, 0, 0, true);
     for (int l = 0; l < t->layers; l++) {
         LlamaLayerWeights *L = k->base ? &w->tl[l] : NULL;
 #define TL(field, suffix, ndim, a, b)                                                          \
     snprintf(n, sizeof n, "language_model.model.layers.%d.%s", l, suffix);                     \
-    reg(k, L ? &L->field : &dummy, MODULE_LLM, n, ndim, a, b, 0, 0)
+    reg(k, L ? &L->field : &dummy, MODULE_LLM, n, ndim, a, b, 0, 0, true)
         TL(q_w, "self_attn.q_proj.weight", 2, t->heads * HS, H);
         TL(k_w, "self_attn.k_proj.weight", 2, t->kv_heads * HS, H);
         TL(v_w, "self_attn.v_proj.weight", 2, t->kv_heads * HS, H);
@@ -110,11 +112,11 @@ static void walk(Walk *k, const LlavaConfig *c) {
         TL(ln2_w, "post_attention_layernorm.weight", 1, H, 0);
 #undef TL
     }
-    reg(k, SLOT(w->norm_w), MODULE_LLM, "language_model.model.norm.weight", 1, H, 0, 0, 0);
+    reg(k, SLOT(w->norm_w), MODULE_LLM, "language_model.model.norm.weight", 1, H, 0, 0, 0, true);
     if (t->tie_embeddings) {
         if (k->base) w->lm_head = w->embed;
     } else {
-        reg(k, SLOT(w->lm_head), MODULE_LLM, "language_model.lm_head.weight", 2, t->vocab, H, 0, 0);
+        reg(k, SLOT(w->lm_head), MODULE_LLM, "language_model.lm_head.weight", 2, t->vocab, H, 0, 0, true);
     }
 #undef SLOT
 }

@@ -4,6 +4,7 @@
 #ifndef VLM_MODEL_WEIGHTS_H
 #define VLM_MODEL_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,7 @@ typedef struct {
     int ndim;
     int64_t shape[4];
     size_t offset, numel;  // in floats, within the buffer
+    bool reachable;        // on a path to the loss (false: CLIP layers past the selected one, post_layernorm)
 } ParamSpec;
 
 typedef struct {

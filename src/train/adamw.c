@@ -1,0 +1,73 @@
+// AdamW and gradient clipping, see adamw.h.
+#include "train/adamw.h"
+
+#include <math.h>    // sqrt, pow
+#include <stdlib.h>  // free
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+int adamw_init(AdamW *o, size_t n, AdamWConfig cfg) {
+    o->cfg = cfg;
+    o->n = n;
+    o->step = 0;
+    o->m = vlm_calloc(n ? n : 1, sizeof(float));
+    o->v = vlm_calloc(n ? n : 1, sizeof(float));
+    if (!o->m || !o->v) {
+        adamw_free(o);
+        return VLM_ERR_FAIL;
+    }
+    return VLM_OK;
+}
+
+void adamw_free(AdamW *o) {
+    free(o->m), free(o->v);
+    o->m = o->v = NULL;
+}
+
+void adamw_begin_step(AdamW *o) { o->step++; }
+
+void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, float lr, float wd) {
+    const AdamWConfig *c = &o->cfg;
+    // the scalars in double, as Python computes them, then used as float32 operands
+    double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = (float)(1.0 - (double)lr * wd);
+    float w1 = 1.0f - c->beta1, b2 = c->beta2, w2 = 1.0f - c->beta2, eps = c->eps;
+    float *p = params + offset, *m = o->m + offset, *v = o->v + offset;
+    const float *g = grads + offset;
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        p[i] *= decay;
+        m[i] = m[i] + w1 * (g[i] - m[i]);  // lerp with weight < 0.5
+        v[i] = v[i] * b2 + w2 * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] += -step_size * (m[i] / denom);
+    }
+}
+
+double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges) {
+    double total = 0.0;
+    for (int r = 0; r < n_ranges; r++) {
+        const float *g = grads + ranges[2 * r];
+        size_t n = ranges[2 * r + 1];
+        double s = 0.0;
+#pragma omp parallel for reduction(+ : s)
+        for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+        total += s;
+    }
+    return sqrt(total);
+}
+
+double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm) {
+    double norm = grad_global_norm(grads, ranges, n_ranges);
+    double coef = max_norm / (norm + 1e-6);
+    if (coef > 1.0) coef = 1.0;
+    float c = (float)coef;
+    for (int r = 0; r < n_ranges; r++) {
+        float *g = grads + ranges[2 * r];
+        size_t n = ranges[2 * r + 1];
+#pragma omp parallel for
+        for (size_t i = 0; i < n; i++) g[i] *= c;
+    }
+    return norm;
+}

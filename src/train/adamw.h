@@ -1,0 +1,35 @@
+// AdamW exactly as torch.optim.AdamW's single-tensor (CPU default) path
+// computes it in float32:
+//   p *= 1 - lr * wd;  m = lerp(m, g, 1 - beta1);  v = beta2 v + (1 - beta2) g^2
+//   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// and global-norm gradient clipping as torch.nn.utils.clip_grad_norm_.
+#ifndef VLM_TRAIN_ADAMW_H
+#define VLM_TRAIN_ADAMW_H
+
+#include <stddef.h>
+
+typedef struct {
+    float beta1, beta2, eps;
+} AdamWConfig;
+
+typedef struct {
+    AdamWConfig cfg;
+    float *m, *v;   // first and second moments, one per parameter
+    size_t n;
+    long step;      // steps taken
+} AdamW;
+
+int adamw_init(AdamW *o, size_t n, AdamWConfig cfg);
+void adamw_free(AdamW *o);
+// Starts step t (call once per optimisation step, before the updates).
+void adamw_begin_step(AdamW *o);
+// Updates params[offset .. offset + n) with its gradients at learning rate
+// lr and weight decay wd (per tensor: HF Trainer exempts biases and norms).
+void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, float lr, float wd);
+
+// The 2-norm of every gradient range together (ranges: pairs offset, count).
+double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges);
+// clip_grad_norm_: scales the ranges by min(1, max_norm / (norm + 1e-6)); returns norm.
+double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm);
+
+#endif
