@@ -32,7 +32,8 @@ void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, si
     // the scalars in double, as Python computes them, then used as float32 operands
     double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = (float)(1.0 - (double)lr * wd);
-    float w1 = 1.0f - c->beta1, b2 = c->beta2, w2 = 1.0f - c->beta2, eps = c->eps;
+    // torch casts each Python scalar to float32 once: 1 - beta is formed in double first
+    float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, w2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
     float *p = params + offset, *m = o->m + offset, *v = o->v + offset;
     const float *g = grads + offset;
 #pragma omp parallel for

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 typedef struct {
-    float beta1, beta2, eps;
+    double beta1, beta2, eps;  // Python floats, as torch receives them
 } AdamWConfig;
 
 typedef struct {

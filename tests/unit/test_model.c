@@ -79,7 +79,7 @@ static void check_case(const char *name) {
     }
     // three steps of torch.optim.AdamW (lr 1e-3, wd 0.1 on every parameter) with clip_grad_norm_(1.0)
     AdamW opt;
-    ck_assert_int_eq(adamw_init(&opt, m.params.numel, (AdamWConfig){0.9f, 0.999f, 1e-8f}), VLM_OK);
+    ck_assert_int_eq(adamw_init(&opt, m.params.numel, (AdamWConfig){0.9, 0.999, 1e-8}), VLM_OK);
     size_t *ranges = malloc(sizeof(size_t) * 2 * m.params.n_specs);
     int n_ranges = llava_trained_ranges(&m, ranges);
     float *initial = malloc(sizeof(float) * m.params.numel);
