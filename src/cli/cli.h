@@ -20,6 +20,7 @@ int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 
 // Prints "vlm: error: MESSAGE" for the current error and returns code.
 int cli_report(int code);

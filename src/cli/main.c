@@ -49,6 +49,14 @@ static const Command COMMANDS[] = {
      "  unless the config says otherwise); writes pixel_values, F32 [3, N, N]\n"
      "  --pad     first centre the image on a square of the mean colour (LLaVA image_aspect_ratio pad)\n"
      "  --config  a model's preprocessor_config.json (size, crop, mean, std); --size overrides its size\n"},
+    {"forward", cmd_forward, "run a LLaVA model on a prompt (and image) and print the next-token top-k",
+     "vlm forward --model DIR (--prompt TEXT | --ids LIST) [--image IMG [--pad] | --pixels FILE] [--tokenizer PATH] [--top K]\n"
+     "  DIR       a llava-hf model directory (config.json + safetensors or .bin, f16/bf16 upcast)\n"
+     "  --prompt  text, tokenized like LLaVA's tokenizer_image_token; <image> marks the image (else it goes first)\n"
+     "  --ids     token ids instead, comma-separated, -200 for the image\n"
+     "  --image   decoded and preprocessed for the vision tower (DIR/preprocessor_config.json if present)\n"
+     "  --pixels  a safetensors file with pixel_values [3, S, S] (as `vlm image preprocess` writes)\n"
+     "  prints the next token's top K (default 5) ids with probability and logit\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

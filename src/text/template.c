@@ -87,8 +87,8 @@ static const char *find_in(const char *s, const char *end, const char *needle) {
 // chunk tokenized with BOS, and the first `offset` tokens of every chunk but
 // the first dropped (offset = 1 when the first chunk starts with BOS), with
 // one IMAGE_TOKEN_INDEX between chunks.
-static int tokenize_image_prompt(const Tokenizer *tok, const char *text, size_t len, const char *placeholder,
-                                 IdBuf *ids, SpanBuf *spans) {
+int tokenize_image_prompt(const Tokenizer *tok, const char *text, size_t len, const char *placeholder, IdBuf *ids,
+                          SpanBuf *spans) {
     size_t plen = strlen(placeholder);
     size_t offset = 0;
     int rc = VLM_OK;

@@ -68,6 +68,12 @@ int template_render(const Template *tpl, const Tokenizer *tok, const Conversatio
                     MaskPolicy policy, Rendered *out, const char *where);
 void rendered_free(Rendered *r);
 
+// LLaVA's tokenizer_image_token: text split at each placeholder, chunks
+// tokenized (BOS kept on the first only), one IMAGE_TOKEN_INDEX between them.
+// spans may be NULL.
+int tokenize_image_prompt(const Tokenizer *tok, const char *text, size_t len, const char *placeholder, IdBuf *ids,
+                          SpanBuf *spans);
+
 // Gives the tokenizer the pad token upstream's train() adds for this template
 // when it has none (OLA-VLM adds "<pad>" to Llama-3), as a new special token.
 int template_prepare_tokenizer(const Template *tpl, Tokenizer *tok);

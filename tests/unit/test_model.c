@@ -148,8 +148,71 @@ START_TEST(llava_load_reports_bad_checkpoints) {
 }
 END_TEST
 
+// Saved in the llava-hf layout and loaded again: the same tensors, bit for bit.
+START_TEST(llava_save_roundtrip) {
+    LlavaParams a, b;
+    ck_assert_int_eq(llava_load_hf(&a, fixture("model/tiny_full")), VLM_OK);
+    char dir[] = "/tmp/vlm-save-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_msg(llava_save_hf(&a, dir) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_msg(llava_load_hf(&b, dir) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_uint_eq(a.numel, b.numel);
+    ck_assert_int_eq(memcmp(a.data, b.data, a.numel * sizeof(float)), 0);
+    ck_assert_int_eq(b.cfg.feature_layer, -1);
+    ck_assert(b.cfg.feature_full && !b.cfg.text.tie_embeddings);
+    ck_assert_float_eq(b.cfg.text.rope.theta, 500000.0f);
+    llava_params_free(&a);
+    llava_params_free(&b);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+// `vlm forward` on the reference batch's first sample gives transformers' next-token distribution.
+START_TEST(cli_forward_top_k) {
+    SafetensorsFile ref;
+    char path[600];
+    snprintf(path, sizeof path, "%s/reference.safetensors", fixture("model/tiny_gqa"));
+    ck_assert_int_eq(safetensors_open(&ref, path), VLM_OK);
+    const TensorInfo *pi, *li;
+    const float *pixels = tensor(&ref, "batch.pixel_values", &pi), *logits = tensor(&ref, "ref.logits", &li);
+    const int32_t *ids = tensor(&ref, "batch.input_ids", NULL), *lengths = tensor(&ref, "batch.lengths", NULL);
+    TensorInfo info = {.name = "pixel_values", .dtype = DT_F32, .ndim = 3, .shape = {pi->shape[1], pi->shape[2], pi->shape[3]}};
+    tensor_info_sizes(&info);
+    const char *pix = temp_file("");
+    const void *datas[1] = {pixels};
+    ck_assert_int_eq(safetensors_write(pix, &info, datas, 1, NULL), VLM_OK);
+    char list[512] = "", args[2048], out[4096], err[4096];
+    for (int t = 0; t < lengths[0]; t++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", t ? "," : "", ids[t]);
+    snprintf(args, sizeof args, "forward --model %s --ids %s --pixels %s --top 1", fixture("model/tiny_gqa"), list, pix);
+    ck_assert_msg(run_vlm(args, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    // the reference's last real position of sample 0: lengths[0] - 1 text tokens + 16 image rows
+    int V = (int)li->shape[1], last = lengths[0] - 1 + 16 - 1, best = 0;
+    const float *row = logits + (size_t)last * V;
+    double mx = row[0], sum = 0;
+    for (int v = 0; v < V; v++) {
+        if (row[v] > row[best]) best = v;
+        mx = fmax(mx, row[v]);
+    }
+    for (int v = 0; v < V; v++) sum += exp(row[v] - mx);
+    char want[128];
+    snprintf(want, sizeof want, "%6d  p=%.4f", best, exp(row[best] - mx) / sum);
+    ck_assert_msg(strstr(out, want) != NULL, "want '%s' in:\n%s", want, out);
+    ck_assert_msg(strstr(out, "24 tokens (16 image features)") != NULL, "%s", out);
+    // a prompt the model's vocabulary cannot hold
+    snprintf(args, sizeof args, "forward --model %s --prompt hello --tokenizer %s/../shared/assets/tokenizers/llama2/tokenizer.model",
+             fixture("model/tiny_gqa"), VLM_SOURCE_DIR);
+    ck_assert_int_eq(run_vlm(args, out, sizeof out, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "outside the model's vocabulary of 101") != NULL, "%s", err);
+    safetensors_close(&ref);
+}
+END_TEST
+
 Suite *model_suite(void) {
     return SUITE("model", "", 120,
                  llava_matches_transformers,
-                 llava_load_reports_bad_checkpoints);
+                 llava_load_reports_bad_checkpoints,
+                 llava_save_roundtrip,
+                 cli_forward_top_k);
 }

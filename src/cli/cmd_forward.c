@@ -1,0 +1,171 @@
+// `vlm forward`: one prompt (and image) through a LLaVA model; prints the
+// next-token top-k, for checking a checkpoint by hand.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "formats/safetensors.h"
+#include "image/preprocess.h"
+#include "model/llava.h"
+#include "text/template.h"
+
+typedef struct {
+    const char *model, *tokenizer, *image, *pixels, *prompt, *ids;
+    int top;
+    bool pad;
+} ForwardArgs;
+
+static int parse_ids(const char *list, IdBuf *out) {
+    for (const char *p = list; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return vlm_fail(VLM_ERR_INPUT, NULL, "--ids", "expected comma-separated integers");
+        if (ids_push(out, (int32_t)v) != VLM_OK) return VLM_ERR_FAIL;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return vlm_fail(VLM_ERR_INPUT, NULL, "--ids", "expected comma-separated integers");
+    }
+    return VLM_OK;
+}
+
+// pixel_values (3, S, S) from --pixels or --image
+static int load_pixels(const ForwardArgs *a, const LlavaConfig *cfg, float *out) {
+    int S = cfg->vision.image_size;
+    if (a->pixels) {
+        SafetensorsFile f;
+        int rc = safetensors_open(&f, a->pixels);
+        if (rc != VLM_OK) return rc;
+        int i = safetensors_find(&f, "pixel_values");
+        const TensorInfo *t = i >= 0 ? &f.tensors[i] : NULL;
+        if (!t || t->dtype != DT_F32 || t->numel != (uint64_t)3 * S * S)
+            rc = vlm_fail(VLM_ERR_INPUT, a->pixels, "pixel_values", "expected F32 with 3 x %d x %d values", S, S);
+        else
+            memcpy(out, safetensors_tensor_data(&f, i), sizeof(float) * 3 * S * S);
+        safetensors_close(&f);
+        return rc;
+    }
+    Preprocessor p;
+    char *config = path_join(a->model, "preprocessor_config.json");
+    int rc = config && file_exists(config) ? preprocessor_load(&p, config) : (preprocessor_default(&p, S), VLM_OK);
+    free(config);
+    if (rc != VLM_OK) return rc;
+    preprocessor_set_size(&p, S);
+    p.pad = a->pad;
+    Image im;
+    rc = image_decode_file(a->image, &im);
+    PreprocessScratch scratch = {0};
+    if (rc == VLM_OK) rc = image_preprocess(&im, &p, out, NULL, &scratch, a->image);
+    preprocess_scratch_free(&scratch);
+    image_free(&im);
+    return rc;
+}
+
+static int run_forward(const ForwardArgs *a) {
+    LlavaParams params;
+    int rc = llava_load_hf(&params, a->model);
+    if (rc != VLM_OK) return rc;
+    LlavaConfig cfg = params.cfg;
+    Tokenizer tok;
+    bool have_tok = false;
+    IdBuf ids = {0};
+    if (a->ids) {
+        rc = parse_ids(a->ids, &ids);
+    } else {
+        rc = tokenizer_load(&tok, a->tokenizer ? a->tokenizer : a->model);
+        have_tok = rc == VLM_OK;
+        if (rc == VLM_OK) {
+            bool has_placeholder = strstr(a->prompt, "<image>") != NULL;
+            size_t n = strlen(a->prompt) + 9;
+            char *text = vlm_malloc(n);
+            // an image without a placeholder goes first, as LLaVA's preprocess puts it
+            if (text) snprintf(text, n, "%s%s", (a->image || a->pixels) && !has_placeholder ? "<image>\n" : "", a->prompt);
+            rc = text ? tokenize_image_prompt(&tok, text, strlen(text), "<image>", &ids, NULL) : VLM_ERR_FAIL;
+            free(text);
+        }
+    }
+    int n_images = 0;
+    for (size_t i = 0; rc == VLM_OK && i < ids.len; i++) {
+        if (ids.data[i] == IMAGE_TOKEN_INDEX) n_images++;
+        else if (ids.data[i] < 0 || ids.data[i] >= cfg.text.vocab)
+            rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "token id %d is outside the model's vocabulary of %d", ids.data[i],
+                          cfg.text.vocab);
+    }
+    if (rc == VLM_OK && n_images > 1) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "one image per prompt");
+    if (rc == VLM_OK && n_images && !a->image && !a->pixels)
+        rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "the prompt has an image placeholder: give --image or --pixels");
+    if (rc == VLM_OK && ids.len == 0) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "empty prompt");
+    int S = cfg.vision.image_size, F = llava_image_tokens(&cfg), T = (int)ids.len;
+    float *pixels = vlm_malloc(sizeof(float) * 3 * S * S);
+    if (rc == VLM_OK) rc = pixels ? (n_images ? load_pixels(a, &cfg, pixels) : VLM_OK) : VLM_ERR_FAIL;
+    LlavaModel m;
+    bool have_model = false;
+    if (rc == VLM_OK) {
+        rc = llava_model_init(&m, &params, 1, 1, T, T + F);
+        have_model = rc == VLM_OK;
+    } else {
+        llava_params_free(&params);
+    }
+    if (rc == VLM_OK) {
+        int32_t *labels = vlm_malloc(sizeof(int32_t) * T);
+        for (int t = 0; labels && t < T; t++) labels[t] = IGNORE_INDEX;
+        double loss;
+        int len = T;
+        rc = labels ? llava_forward(&m, ids.data, labels, &len, 1, T, pixels, n_images, 0, &loss) : VLM_ERR_FAIL;
+        free(labels);
+    }
+    if (rc == VLM_OK) {
+        // softmax of the last position, top k
+        int V = cfg.text.vocab, k = a->top < V ? a->top : V;
+        const float *logits = llava_logits(&m, 0, m.seq_len[0] - 1);
+        double mx = -INFINITY, sum = 0;
+        for (int v = 0; v < V; v++) mx = fmax(mx, logits[v]);
+        for (int v = 0; v < V; v++) sum += exp(logits[v] - mx);
+        printf("%d tokens (%d image features); next token:\n", m.seq_len[0], n_images * F);
+        unsigned char *taken = vlm_calloc((size_t)V, 1);
+        for (int r = 0; taken && r < k; r++) {
+            int best = -1;
+            for (int v = 0; v < V; v++)
+                if (!taken[v] && (best < 0 || logits[v] > logits[best])) best = v;
+            taken[best] = 1;
+            printf("  %6d  p=%.6f  logit=%.6f", best, exp(logits[best] - mx) / sum, logits[best]);
+            if (have_tok) {
+                StrBuf s = {0};
+                if (tokenizer_decode(&tok, &best, 1, &s) == VLM_OK && s.data) printf("  %s", s.data);
+                str_free(&s);
+            }
+            putchar('\n');
+        }
+        free(taken);
+    }
+    if (have_model) llava_model_free(&m);
+    if (have_tok) tokenizer_free(&tok);
+    ids_free(&ids);
+    free(pixels);
+    return rc;
+}
+
+int cmd_forward(int argc, char **argv) {
+    ForwardArgs a = {.top = 5};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        bool v = i + 1 < argc;
+        if (strcmp(s, "--model") == 0 && v) a.model = argv[++i];
+        else if (strcmp(s, "--tokenizer") == 0 && v) a.tokenizer = argv[++i];
+        else if (strcmp(s, "--image") == 0 && v) a.image = argv[++i];
+        else if (strcmp(s, "--pixels") == 0 && v) a.pixels = argv[++i];
+        else if (strcmp(s, "--prompt") == 0 && v) a.prompt = argv[++i];
+        else if (strcmp(s, "--ids") == 0 && v) a.ids = argv[++i];
+        else if (strcmp(s, "--pad") == 0) a.pad = true;
+        else if (strcmp(s, "--top") == 0 && v) {
+            a.top = atoi(argv[++i]);
+            if (a.top <= 0) return cli_usage_error("forward", "--top needs a positive number");
+        } else return cli_usage_error("forward", "unknown option '%s'", s);
+    }
+    if (!a.model) return cli_usage_error("forward", "--model DIR is required");
+    if (!a.prompt == !a.ids) return cli_usage_error("forward", "give exactly one of --prompt and --ids");
+    if (a.image && a.pixels) return cli_usage_error("forward", "give --image or --pixels, not both");
+    return cli_report(run_forward(&a));
+}
