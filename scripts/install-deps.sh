@@ -8,7 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev          # libFuzzer + ASan/UBSan runtimes for the parser fuzzers
   check                             # C unit-test framework (libcheck)
   jq                                # the reference for `vlm data mix` (the recipes merge with jq -s add)
-  libopenblas-dev                   # matrix products
+  libopenblas-openmp-dev            # matrix products (the OpenMP build: one thread pool with ours)
   libjansson-dev                    # JSON (headers, configs, datasets)
   libzip-dev                        # zip container of PyTorch .bin checkpoints
   libpcre2-dev                      # BPE pre-tokenization regexes

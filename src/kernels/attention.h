@@ -10,9 +10,9 @@
 // keeps the probabilities for backward. lengths (B) or NULL for no padding.
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *lengths,
                        int B, int T, int NH, int NKV, int HS, int causal);
-// dq, dk, dv accumulate (+=).
+// dq, dk, dv accumulate (+=). scratch: T*T floats.
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                         const float *k, const float *v, const int *lengths, int B, int T, int NH, int NKV, int HS,
-                        int causal);
+                        int causal, float *scratch);
 
 #endif

@@ -39,7 +39,7 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     }
     a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
-    a->dfc = carve(c, N * I), a->dact = carve(c, N * I);
+    a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->datt = carve(c, T * T);
 }
 
 static void add(float *out, const float *a, const float *b, size_t n) {
@@ -102,7 +102,7 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         memset(a->dtmp, 0, sizeof(float) * NC);
         linear_backward(a->dtmp, G->o_w, G->o_b, a->dmid, L->ao, W->o_w, N, C, C);
         memset(a->dq, 0, sizeof(float) * NC), memset(a->dk, 0, sizeof(float) * NC), memset(a->dv, 0, sizeof(float) * NC);
-        attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->att, L->q, L->k, L->v, NULL, n, T, NH, NH, HS, 0);
+        attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->att, L->q, L->k, L->v, NULL, n, T, NH, NH, HS, 0, a->datt);
         memset(a->dtmp, 0, sizeof(float) * NC);
         linear_backward(a->dtmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);
         linear_backward(a->dtmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);

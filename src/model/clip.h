@@ -16,7 +16,7 @@ typedef struct {
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
-    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dfc, *dact;  // backward scratch
+    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dfc, *dact, *datt;  // backward scratch
 } ClipActs;
 
 // Lays out the activations for up to max_images images on c (call twice, see carve.h).

@@ -37,6 +37,7 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
     a->dq = carve(c, N * Q), a->dk = carve(c, N * KV), a->dv = carve(c, N * KV), a->dao = carve(c, N * Q);
     a->dgate = carve(c, N * I), a->dup = carve(c, N * I), a->dact = carve(c, N * I);
+    a->datt = carve(c, (size_t)max_seq * max_seq);
 }
 
 static void add(float *out, const float *a, const float *b, size_t n) {
@@ -101,7 +102,7 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dmid, L->ao, W->o_w, N, NH * HS, H);
         memset(a->dq, 0, sizeof(float) * (size_t)N * NH * HS);
         memset(a->dk, 0, sizeof(float) * (size_t)N * NKV * HS), memset(a->dv, 0, sizeof(float) * (size_t)N * NKV * HS);
-        attention_backward(a->dq, a->dk, a->dv, a->dao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1);
+        attention_backward(a->dq, a->dk, a->dv, a->dao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1, a->datt);
         rope_backward(a->dq, a->cos_t, a->sin_t, B, T, NH, HS);
         rope_backward(a->dk, a->cos_t, a->sin_t, B, T, NKV, HS);
         memset(a->dtmp, 0, sizeof(float) * NH_);

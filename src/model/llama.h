@@ -17,7 +17,7 @@ typedef struct {
     float **x;                      // layers + 1 residual states (B*T, H); x[0] is the input
     LlamaLayerActs *l;
     float *norm, *norm_rstd, *logits;
-    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dao, *dgate, *dup, *dact;
+    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dao, *dgate, *dup, *dact, *datt;
 } LlamaActs;
 
 void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq);

@@ -193,7 +193,7 @@ START_TEST(grad_attention) {
         Probe p = {att_fn, &c, zeros(nq), randn(nq, 1), nq};
         probe_loss(&p);
         float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
-        attention_backward(dq, dk, dv, p.R, c.att, c.q, c.k, c.v, c.lengths, B, T, NH, NKV, HS, causal);
+        attention_backward(dq, dk, dv, p.R, c.att, c.q, c.k, c.v, c.lengths, B, T, NH, NKV, HS, causal, zeros(T * T));
         check_grad("attention dq", &p, c.q, dq, nq);
         check_grad("attention dk", &p, c.k, dk, nk);
         check_grad("attention dv", &p, c.v, dv, nk);

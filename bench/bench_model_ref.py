@@ -1,0 +1,56 @@
+"""The reference for bench_model: the same LLaVA config, batch and step in
+PyTorch + transformers 4.37.2 (fp32, eager attention, torch.optim.AdamW,
+clip_grad_norm_), with as many threads as vlm.c uses (all cores).
+Prints the same JSON. Usage: python bench_model_ref.py STEPS
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+
+def main():
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(1)
+    cfg = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=384, intermediate_size=1536, num_hidden_layers=6,
+                                       num_attention_heads=6, image_size=224, patch_size=16, projection_dim=8),
+        text_config=LlamaConfig(hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+                                num_key_value_heads=4, vocab_size=32000, rms_norm_eps=1e-5),
+        image_token_index=31999, vision_feature_layer=-2, pad_token_id=0)
+    cfg._attn_implementation = "eager"
+    cfg.text_config._attn_implementation = "eager"
+    model = LlavaForConditionalGeneration(cfg).float().train()
+    B, SEQ, F = 4, 256, 196
+    T = SEQ - F + 1
+    ids = torch.randint(2, 31000, (B, T))
+    ids[:, 1] = cfg.image_token_index
+    labels = ids.clone()
+    labels[:, :8] = -100
+    labels[:, 1] = -100
+    mask = torch.ones_like(ids)
+    pixels = torch.randn(B, 3, 224, 224)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
+    total = 0.0
+    for s in range(steps + 1):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        out = model(input_ids=ids, pixel_values=pixels, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if s > 0:
+            total += time.perf_counter() - t0
+    step = total / steps
+    print(json.dumps({"tokens_per_s": round(B * SEQ / step, 1), "step_s": round(step, 3),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "loss": round(float(out.loss), 4), "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
