@@ -28,8 +28,9 @@ open(sys.argv[1], "w", encoding="utf-8").write("\n".join(out))
 PY
 fi
 python3 -m venv tools/.venv-bench 2>/dev/null || true
+printf '*\n' > tools/.venv-bench/.gitignore
 tools/.venv-bench/bin/pip install -q transformers==4.37.2 tokenizers==0.15.2 sentencepiece==0.1.99 protobuf tiktoken==0.7.0 \
-  pillow==13.0.0 "numpy<2"
+  pillow==13.0.0 "numpy<2" torch==2.15.0
 echo "== tokenizer throughput, one thread, $(du -h $corpus | cut -f1) corpus"
 ours2=$(build/bench_tokenizer $llama2 $corpus 3)
 ours3=$(build/bench_tokenizer $llama3 $corpus 3)
@@ -96,4 +97,17 @@ o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 same = "same output" if abs(o["checksum"] - r["checksum"]) <= 1e-3 * max(1.0, abs(r["checksum"])) else f"OUTPUT DIFFERS ({o['checksum']} vs {r['checksum']})"
 print(f"vlm.c {o['images_per_s']:.1f} images/s, Pillow + CLIPImageProcessor {r['images_per_s']:.1f} images/s, "
       f"ratio {o['images_per_s'] / r['images_per_s']:.2f}x ({same})")
+PY
+
+# ---- LLaVA training step on CPU: the "small" config, all cores, vlm.c vs PyTorch + transformers
+echo "== LLaVA training step (ViT 6x384 @224/16, LLaMA 8x512 GQA 8/4, vocab 32000, batch 4 x 256 tokens), $(nproc) threads"
+ours=$(build/bench_model 3)
+ref=$(tools/.venv-bench/bin/python bench/bench_model_ref.py 3 2>/dev/null | tail -1)
+python3 - "$ours" "$ref" <<'PY'
+import json, sys
+o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"vlm.c {o['tokens_per_s']:.0f} tokens/s ({o['step_s']:.2f} s/step), peak {o['peak_rss_mb']:.0f} MB; "
+      f"{o['gflops']:.0f} GFLOP/s of a measured sgemm peak of {o['sgemm_peak_gflops']:.0f}")
+print(f"PyTorch + transformers {r['tokens_per_s']:.0f} tokens/s ({r['step_s']:.2f} s/step), peak {r['peak_rss_mb']:.0f} MB")
+print(f"ratio: {o['tokens_per_s'] / r['tokens_per_s']:.2f}x throughput, {r['peak_rss_mb'] / o['peak_rss_mb']:.2f}x less memory")
 PY

@@ -9,6 +9,7 @@ PACKAGES=(
   check                             # C unit-test framework (libcheck)
   jq                                # the reference for `vlm data mix` (the recipes merge with jq -s add)
   libopenblas-openmp-dev            # matrix products (the OpenMP build: one thread pool with ours)
+  libopenblas-pthread-dev           # ... and the pthread build, for the clang sanitizer build
   libjansson-dev                    # JSON (headers, configs, datasets)
   libzip-dev                        # zip container of PyTorch .bin checkpoints
   libpcre2-dev                      # BPE pre-tokenization regexes

@@ -96,6 +96,32 @@ def valid_logits(logits, hf_ids, mask, img, n_patches):
     return torch.cat(out)
 
 
+def write_original_layout(model, cfg, d):
+    """The same weights as an original LLaVA checkpoint (LlavaLlamaForCausalLM names, LLaMA config at the
+    top level, mm_* keys, no vision weights) plus the CLIP directory its mm_vision_tower points at."""
+    orig, clip = d + "_original", d + "_clip"
+    os.makedirs(orig, exist_ok=True)
+    model.vision_tower.save_pretrained(clip, safe_serialization=True)
+    tensors = {}
+    for n, p in model.named_parameters():
+        if n.startswith("language_model."):
+            tensors[n[len("language_model."):]] = p.detach().clone()
+        elif n.startswith("multi_modal_projector.linear_"):
+            k = {"1": 0, "2": 2}[n[len("multi_modal_projector.linear_")]]
+            tensors[f"model.mm_projector.{k}.{n.rsplit('.', 1)[1]}"] = p.detach().clone()
+    save_file(tensors, os.path.join(orig, "model.safetensors"), metadata={"format": "pt"})
+    conf = cfg.text_config.to_dict()
+    conf.update({"architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava_llama",
+                 "mm_vision_tower": "../tiny_gqa_clip", "mm_projector_type": "mlp2x_gelu",
+                 "mm_vision_select_layer": cfg.vision_feature_layer, "mm_vision_select_feature": "patch",
+                 "mm_hidden_size": cfg.vision_config.hidden_size, "image_aspect_ratio": "pad"})
+    with open(os.path.join(orig, "config.json"), "w") as f:
+        json.dump(conf, f, indent=2, sort_keys=True)
+    gc = os.path.join(clip, "generation_config.json")
+    if os.path.exists(gc):
+        os.remove(gc)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     summary = {"generator": f"transformers 4.37.2, torch {torch.__version__}, eager attention, fp32", "cases": {}}
@@ -136,6 +162,8 @@ def main():
                                   "adamw": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1,
                                             "clip": 1.0}}
         print(name, float(out.loss), losses, file=sys.stderr)
+        if name == "tiny_gqa":
+            write_original_layout(build(name)[0], cfg, d)
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(summary, f, indent=1)
 

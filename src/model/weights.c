@@ -169,6 +169,69 @@ static void append(char *list, size_t size, size_t *n, const char *name) {
     if (++*n <= 8) snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
+// Where a parameter comes from: up to two checkpoints, each with its own name
+// for it (NULL: not there). The first that holds it wins.
+typedef struct {
+    Checkpoint *ck[2];
+    bool report_unused[2];  // unused tensors of this checkpoint are "unexpected"
+    const char *label[2];
+    void (*names)(const char *param, char out[2][200]);
+} Sources;
+
+static int load_from(LlavaParams *p, Sources *src) {
+    char missing[1024] = "", shapes[1024] = "", unexpected[1024] = "";
+    size_t n_missing = 0, n_shapes = 0, n_unexpected = 0;
+    unsigned char *used[2] = {NULL, NULL};
+    int rc = VLM_OK;
+    for (int c = 0; c < 2; c++)
+        if (src->ck[c] && !(used[c] = vlm_calloc((size_t)src->ck[c]->count + 1, 1))) rc = VLM_ERR_FAIL;
+    for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        char names[2][200];
+        src->names(s->name, names);
+        int c = 0, j = -1;
+        for (; c < 2; c++)
+            if (src->ck[c] && names[c][0] && (j = checkpoint_find(src->ck[c], names[c])) >= 0) break;
+        if (j < 0) {
+            append(missing, sizeof missing, &n_missing, names[0][0] ? names[0] : names[1]);
+            continue;
+        }
+        used[c][j] = 1;
+        const TensorInfo *info = src->ck[c]->tensors[j].info;
+        bool same = info->ndim == s->ndim;
+        for (int d = 0; same && d < s->ndim; d++) same = info->shape[d] == s->shape[d];
+        if (!same) {
+            char got[96], want[96], entry[512];
+            shape_format(info->shape, info->ndim, got, sizeof got);
+            shape_format(s->shape, s->ndim, want, sizeof want);
+            snprintf(entry, sizeof entry, "%s is %s, expected %s", names[c], got, want);
+            append(shapes, sizeof shapes, &n_shapes, entry);
+            continue;
+        }
+        rc = checkpoint_read_f32(src->ck[c], j, p->data + s->offset);
+    }
+    for (int c = 0; rc == VLM_OK && c < 2; c++)
+        for (int j = 0; src->ck[c] && src->report_unused[c] && j < src->ck[c]->count; j++) {
+            const char *name = src->ck[c]->tensors[j].info->name;
+            // rotary caches some checkpoints carry are buffers, not parameters
+            if (!used[c][j] && !strstr(name, "rotary_emb.inv_freq")) append(unexpected, sizeof unexpected, &n_unexpected, name);
+        }
+    free(used[0]), free(used[1]);
+    if (rc == VLM_OK && (n_missing || n_shapes || n_unexpected)) {
+        rc = vlm_fail(VLM_ERR_INPUT, src->label[0], NULL,
+                      "%zu missing tensors%s%s%s; %zu of the wrong shape%s%s%s; %zu unexpected%s%s%s", n_missing,
+                      n_missing ? " (" : "", missing, n_missing ? (n_missing > 8 ? ", ...)" : ")") : "", n_shapes,
+                      n_shapes ? " (" : "", shapes, n_shapes ? (n_shapes > 8 ? ", ...)" : ")") : "", n_unexpected,
+                      n_unexpected ? " (" : "", unexpected, n_unexpected ? (n_unexpected > 8 ? ", ...)" : ")") : "");
+    }
+    return rc;
+}
+
+static void hf_names(const char *param, char out[2][200]) {
+    snprintf(out[0], 200, "%s", param);
+    out[1][0] = '\0';
+}
+
 int llava_load_hf(LlavaParams *p, const char *dir) {
     char *config = path_join(dir, "config.json");
     LlavaConfig cfg;
@@ -179,47 +242,81 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     if (rc != VLM_OK) return rc;
     Checkpoint ck;
     rc = checkpoint_open(&ck, dir);
-    if (rc != VLM_OK) {
-        llava_params_free(p);
-        return rc;
+    if (rc == VLM_OK) {
+        Sources src = {{&ck, NULL}, {true, false}, {dir, NULL}, hf_names};
+        rc = load_from(p, &src);
+        checkpoint_close(&ck);
     }
-    char missing[1024] = "", shapes[1024] = "", unexpected[1024] = "";
-    size_t n_missing = 0, n_shapes = 0, n_unexpected = 0;
-    unsigned char *used = vlm_calloc((size_t)ck.count + 1, 1);
-    for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
-        const ParamSpec *s = &p->specs[i];
-        int j = checkpoint_find(&ck, s->name);
-        if (j < 0) {
-            append(missing, sizeof missing, &n_missing, s->name);
-            continue;
+    if (rc != VLM_OK) llava_params_free(p);
+    return rc;
+}
+
+// Original LLaVA: LLaMA weights under model.*, the projector as
+// model.mm_projector.0 / .2, the vision tower (when saved) under
+// model.vision_tower.vision_tower.*; a CLIP directory holds vision_model.*.
+static void original_names(const char *param, char out[2][200]) {
+    const char *rest;
+    out[0][0] = out[1][0] = '\0';
+    if ((rest = strstr(param, "vision_tower.")) == param) {
+        snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
+        snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
+    } else if (strncmp(param, "multi_modal_projector.linear_", 29) == 0) {
+        snprintf(out[0], 200, "model.mm_projector.%d.%s", param[29] == '1' ? 0 : 2, param + 31);
+    } else if (strncmp(param, "language_model.", 15) == 0) {
+        snprintf(out[0], 200, "%s", param + 15);
+    }
+}
+
+int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir) {
+    char *path = path_join(llava_dir, "config.json"), *vpath = path_join(vision_dir, "config.json");
+    json_error_t jerr;
+    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *vroot = root && vpath ? json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    int rc = VLM_OK;
+    if (!root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !root ? path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
+    memset(c, 0, sizeof *c);
+    if (!rc && !json_object_get(root, "mm_projector_type") && !json_object_get(root, "mm_vision_tower"))
+        rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not an original LLaVA config (no mm_vision_tower / mm_projector_type)");
+    if (!rc) rc = text_config_from_json(&c->text, root, path);
+    json_t *vc = json_object_get(vroot, "vision_config");  // a CLIPModel's config nests it
+    if (!rc) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vpath);
+    const char *type = json_string_value(json_object_get(root, "mm_projector_type"));
+    if (!rc && type && strcmp(type, "mlp2x_gelu") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_projector_type", "'%s' is not supported yet (mlp2x_gelu is)", type);
+    c->projector = PROJECTOR_MLP2X_GELU;
+    json_t *layer = json_object_get(root, "mm_vision_select_layer");
+    c->feature_layer = json_is_integer(layer) ? (int)json_integer_value(layer) : -2;
+    const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
+    if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_feature", "expected patch or cls_patch");
+    c->feature_full = feature && strcmp(feature, "cls_patch") == 0;
+    c->image_token_index = 32000;  // llava-hf's placeholder id, for saving
+    json_t *mm_hidden = json_object_get(root, "mm_hidden_size");
+    if (!rc && json_is_integer(mm_hidden) && json_integer_value(mm_hidden) != c->vision.hidden)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide",
+                      (long long)json_integer_value(mm_hidden), vision_dir, c->vision.hidden);
+    json_decref(root), json_decref(vroot);
+    free(path), free(vpath);
+    return rc;
+}
+
+int llava_load_original(LlavaParams *p, const char *llava_dir, const char *vision_dir) {
+    LlavaConfig cfg;
+    int rc = llava_config_load_original(&cfg, llava_dir, vision_dir);
+    if (rc != VLM_OK) return rc;
+    rc = llava_params_alloc(p, &cfg);
+    if (rc != VLM_OK) return rc;
+    Checkpoint ck, vck;
+    rc = checkpoint_open(&ck, llava_dir);
+    if (rc == VLM_OK) {
+        rc = checkpoint_open(&vck, vision_dir);
+        if (rc == VLM_OK) {
+            // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
+            Sources src = {{&ck, &vck}, {true, false}, {llava_dir, vision_dir}, original_names};
+            rc = load_from(p, &src);
+            checkpoint_close(&vck);
         }
-        used[j] = 1;
-        const TensorInfo *info = ck.tensors[j].info;
-        bool same = info->ndim == s->ndim;
-        for (int d = 0; same && d < s->ndim; d++) same = info->shape[d] == s->shape[d];
-        if (!same) {
-            char got[96], want[96], entry[512];
-            shape_format(info->shape, info->ndim, got, sizeof got);
-            shape_format(s->shape, s->ndim, want, sizeof want);
-            snprintf(entry, sizeof entry, "%s is %s, expected %s", s->name, got, want);
-            append(shapes, sizeof shapes, &n_shapes, entry);
-            continue;
-        }
-        rc = checkpoint_read_f32(&ck, j, p->data + s->offset);
-    }
-    for (int j = 0; rc == VLM_OK && j < ck.count; j++) {
-        const char *name = ck.tensors[j].info->name;
-        // rotary caches some checkpoints carry are buffers, not parameters
-        if (!used[j] && !strstr(name, "rotary_emb.inv_freq")) append(unexpected, sizeof unexpected, &n_unexpected, name);
-    }
-    free(used);
-    checkpoint_close(&ck);
-    if (rc == VLM_OK && (n_missing || n_shapes || n_unexpected)) {
-        rc = vlm_fail(VLM_ERR_INPUT, dir, NULL, "%zu missing tensors%s%s%s; %zu of the wrong shape%s%s%s; %zu unexpected%s%s%s",
-                      n_missing, n_missing ? " (" : "", missing, n_missing ? (n_missing > 8 ? ", ...)" : ")") : "",
-                      n_shapes, n_shapes ? " (" : "", shapes, n_shapes ? (n_shapes > 8 ? ", ...)" : ")") : "",
-                      n_unexpected, n_unexpected ? " (" : "", unexpected,
-                      n_unexpected ? (n_unexpected > 8 ? ", ...)" : ")") : "");
+        checkpoint_close(&ck);
     }
     if (rc != VLM_OK) llava_params_free(p);
     return rc;

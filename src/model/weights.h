@@ -62,6 +62,14 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out);
 // sharded or not); f16/bf16 upcast. Missing, unexpected or mis-shaped
 // tensors are one error listing them.
 int llava_load_hf(LlavaParams *p, const char *dir);
+// Loads an original LLaVA directory (LlavaLlamaForCausalLM: LLaMA config at
+// the top level plus mm_projector_type, mm_vision_select_layer,
+// mm_vision_select_feature; weights under model.*, the projector as
+// model.mm_projector.0/2) with the CLIP directory its mm_vision_tower names
+// (CLIPVisionModel or CLIPModel). Vision weights saved in the LLaVA directory
+// win over the CLIP directory's, as upstream's load_state_dict does.
+int llava_load_original(LlavaParams *p, const char *llava_dir, const char *vision_dir);
+int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir);
 // Writes config.json + model.safetensors in the llava-hf layout (atomic files).
 int llava_save_hf(const LlavaParams *p, const char *dir);
 

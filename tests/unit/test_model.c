@@ -148,6 +148,50 @@ START_TEST(llava_load_reports_bad_checkpoints) {
 }
 END_TEST
 
+// The same weights in the original LLaVA layout (plus a CLIP directory) load to the same parameters,
+// hence the same logits.
+START_TEST(llava_loads_original_layout) {
+    LlavaParams hf, orig;
+    ck_assert_int_eq(llava_load_hf(&hf, fixture("model/tiny_gqa")), VLM_OK);
+    char clip[512];
+    snprintf(clip, sizeof clip, "%s", fixture("model/tiny_gqa_clip"));
+    ck_assert_msg(llava_load_original(&orig, fixture("model/tiny_gqa_original"), clip) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_uint_eq(hf.numel, orig.numel);
+    ck_assert_int_eq(memcmp(hf.data, orig.data, hf.numel * sizeof(float)), 0);
+    ck_assert_int_eq(orig.cfg.feature_layer, -2);
+    ck_assert_int_eq(orig.cfg.text.kv_heads, 2);
+    ck_assert(!orig.cfg.feature_full);
+    llava_params_free(&orig);
+    // without the projector: one error naming what is missing
+    char dir[] = "/tmp/vlm-orig-XXXXXX", cmd[2048];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "cp %s/config.json %s/", fixture("model/tiny_gqa_original"), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    // an LLM-only checkpoint: the hf fixture's language_model tensors would not do (other names), so save ours
+    LlavaParams *p = &hf;
+    TensorInfo infos[64];
+    const void *datas[64];
+    int n = 0;
+    for (int i = 0; i < p->n_specs && n < 64; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (strncmp(s->name, "language_model.", 15) != 0) continue;
+        infos[n] = (TensorInfo){.name = (char *)s->name + 15, .dtype = DT_F32, .ndim = s->ndim};
+        for (int d = 0; d < s->ndim; d++) infos[n].shape[d] = s->shape[d];
+        tensor_info_sizes(&infos[n]);
+        datas[n++] = p->data + s->offset;
+    }
+    char st[600];
+    snprintf(st, sizeof st, "%s/model.safetensors", dir);
+    ck_assert_int_eq(safetensors_write(st, infos, datas, n, NULL), VLM_OK);
+    vlm_clear_error();
+    ck_assert_int_eq(llava_load_original(&orig, dir, clip), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "4 missing tensors (model.mm_projector.0.weight") != NULL, "%s", vlm_last_error());
+    llava_params_free(&hf);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 // Saved in the llava-hf layout and loaded again: the same tensors, bit for bit.
 START_TEST(llava_save_roundtrip) {
     LlavaParams a, b;
@@ -213,6 +257,7 @@ Suite *model_suite(void) {
     return SUITE("model", "", 120,
                  llava_matches_transformers,
                  llava_load_reports_bad_checkpoints,
+                 llava_loads_original_layout,
                  llava_save_roundtrip,
                  cli_forward_top_k);
 }
