@@ -14,7 +14,7 @@
 #include "text/template.h"
 
 typedef struct {
-    const char *model, *tokenizer, *image, *pixels, *prompt, *ids;
+    const char *model, *vision_tower, *tokenizer, *image, *pixels, *prompt, *ids;
     int top;
     bool pad;
 } ForwardArgs;
@@ -65,7 +65,7 @@ static int load_pixels(const ForwardArgs *a, const LlavaConfig *cfg, float *out)
 
 static int run_forward(const ForwardArgs *a) {
     LlavaParams params;
-    int rc = llava_load_hf(&params, a->model);
+    int rc = a->vision_tower ? llava_load_original(&params, a->model, a->vision_tower) : llava_load_hf(&params, a->model);
     if (rc != VLM_OK) return rc;
     LlavaConfig cfg = params.cfg;
     Tokenizer tok;
@@ -153,6 +153,7 @@ int cmd_forward(int argc, char **argv) {
         const char *s = argv[i];
         bool v = i + 1 < argc;
         if (strcmp(s, "--model") == 0 && v) a.model = argv[++i];
+        else if (strcmp(s, "--vision-tower") == 0 && v) a.vision_tower = argv[++i];
         else if (strcmp(s, "--tokenizer") == 0 && v) a.tokenizer = argv[++i];
         else if (strcmp(s, "--image") == 0 && v) a.image = argv[++i];
         else if (strcmp(s, "--pixels") == 0 && v) a.pixels = argv[++i];

@@ -50,8 +50,10 @@ static const Command COMMANDS[] = {
      "  --pad     first centre the image on a square of the mean colour (LLaVA image_aspect_ratio pad)\n"
      "  --config  a model's preprocessor_config.json (size, crop, mean, std); --size overrides its size\n"},
     {"forward", cmd_forward, "run a LLaVA model on a prompt (and image) and print the next-token top-k",
-     "vlm forward --model DIR (--prompt TEXT | --ids LIST) [--image IMG [--pad] | --pixels FILE] [--tokenizer PATH] [--top K]\n"
-     "  DIR       a llava-hf model directory (config.json + safetensors or .bin, f16/bf16 upcast)\n"
+     "vlm forward --model DIR [--vision-tower CLIP_DIR] (--prompt TEXT | --ids LIST) [--image IMG [--pad] | --pixels FILE]\n"
+     "            [--tokenizer PATH] [--top K]\n"
+     "  DIR       a llava-hf model directory (config.json + safetensors or .bin, f16/bf16 upcast), or with\n"
+     "            --vision-tower an original LLaVA directory and the CLIP directory its mm_vision_tower names\n"
      "  --prompt  text, tokenized like LLaVA's tokenizer_image_token; <image> marks the image (else it goes first)\n"
      "  --ids     token ids instead, comma-separated, -200 for the image\n"
      "  --image   decoded and preprocessed for the vision tower (DIR/preprocessor_config.json if present)\n"

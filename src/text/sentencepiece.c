@@ -1,7 +1,6 @@
 // SentencePiece BPE encoding, see sentencepiece.h.
 #include "text/sentencepiece.h"
 
-#include <stdio.h>   // sscanf
 #include <stdlib.h>  // free
 #include <string.h>  // memcpy, memcmp
 
@@ -16,6 +15,13 @@
 typedef struct {
     const unsigned char *p, *end;
 } Pb;
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
 
 static int pb_varint(Pb *b, uint64_t *out) {
     uint64_t v = 0;
@@ -148,9 +154,11 @@ static int index_pieces(SpModel *m, const char *name) {
         if (strmap_put(map, p->piece, p->len, i) != VLM_OK) return VLM_ERR_FAIL;
         if (p->type == SP_USER_DEFINED) m->has_user_defined = true;
         if (p->type == SP_BYTE) {
-            unsigned v;
-            if (p->len != 6 || sscanf(p->piece, "<0x%2X>", &v) != 1) return vlm_fail(VLM_ERR_INPUT, name, p->piece, "malformed byte piece");
-            m->byte_ids[v] = i;
+            // exactly "<0xHH>": sscanf's %X would also take a sign ("<0x-E>", found by the fuzzer)
+            int hi = p->len == 6 ? hex_digit(p->piece[3]) : -1, lo = p->len == 6 ? hex_digit(p->piece[4]) : -1;
+            if (hi < 0 || lo < 0 || memcmp(p->piece, "<0x", 3) != 0 || p->piece[5] != '>')
+                return vlm_fail(VLM_ERR_INPUT, name, p->piece, "malformed byte piece");
+            m->byte_ids[hi * 16 + lo] = i;
         }
     }
     if (m->unk_id < 0 || m->unk_id >= m->n_pieces || m->pieces[m->unk_id].type != SP_UNKNOWN)

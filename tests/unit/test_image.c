@@ -16,11 +16,7 @@
 
 static json_t *expected(void) {
     static json_t *doc;
-    if (!doc) {
-        json_error_t err;
-        doc = json_load_file(fixture("image/expected.json"), 0, &err);
-        ck_assert_msg(doc != NULL, "expected.json: %s", err.text);
-    }
+    if (!doc) doc = fixture_json("image/expected.json");
     return doc;
 }
 

@@ -32,9 +32,7 @@ static const uint64_t *fixed_mega(void *ctx, size_t count) {
 }
 
 START_TEST(sampler_replays_llava) {
-    json_error_t err;
-    json_t *doc = json_load_file(fixture("data/sampler.json"), 0, &err);
-    ck_assert_ptr_nonnull(doc);
+    json_t *doc = fixture_json("data/sampler.json");
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(doc, "cases"), i, c) {

@@ -21,6 +21,14 @@ static const void *tensor(const SafetensorsFile *f, const char *name, const Tens
     return safetensors_tensor_data(f, i);
 }
 
+// A fresh temporary folder (path in dir, which must hold "XXXXXX") and its removal.
+static void temp_dir(char *dir) { ck_assert_ptr_nonnull(mkdtemp(dir)); }
+static void remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 static void check_case(const char *name) {
     char dir[512], ref_path[512];
     snprintf(dir, sizeof dir, "%s", fixture("model"));
@@ -133,7 +141,7 @@ END_TEST
 START_TEST(llava_load_reports_bad_checkpoints) {
     // a config whose shapes disagree with the weights: one error listing the tensors
     char dir[] = "/tmp/vlm-model-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    temp_dir(dir);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/ && sed 's/\"intermediate_size\": 45/\"intermediate_size\": 46/' "
              "%s/config.json > %s/config.json", fixture("model/tiny_gqa"), dir, fixture("model/tiny_gqa"), dir);
@@ -143,8 +151,7 @@ START_TEST(llava_load_reports_bad_checkpoints) {
     ck_assert_int_eq(llava_load_hf(&p, dir), VLM_ERR_INPUT);
     ck_assert_msg(strstr(vlm_last_error(), "0 missing tensors; 6 of the wrong shape (language_model.model.layers.0.mlp.gate_proj.weight is [45, 32], expected [46, 32]") != NULL,
                   "%s", vlm_last_error());
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -164,7 +171,7 @@ START_TEST(llava_loads_original_layout) {
     llava_params_free(&orig);
     // without the projector: one error naming what is missing
     char dir[] = "/tmp/vlm-orig-XXXXXX", cmd[2048];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    temp_dir(dir);
     snprintf(cmd, sizeof cmd, "cp %s/config.json %s/", fixture("model/tiny_gqa_original"), dir);
     ck_assert_int_eq(system(cmd), 0);
     // an LLM-only checkpoint: the hf fixture's language_model tensors would not do (other names), so save ours
@@ -187,8 +194,7 @@ START_TEST(llava_loads_original_layout) {
     ck_assert_int_eq(llava_load_original(&orig, dir, clip), VLM_ERR_INPUT);
     ck_assert_msg(strstr(vlm_last_error(), "4 missing tensors (model.mm_projector.0.weight") != NULL, "%s", vlm_last_error());
     llava_params_free(&hf);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -197,7 +203,7 @@ START_TEST(llava_save_roundtrip) {
     LlavaParams a, b;
     ck_assert_int_eq(llava_load_hf(&a, fixture("model/tiny_full")), VLM_OK);
     char dir[] = "/tmp/vlm-save-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    temp_dir(dir);
     ck_assert_msg(llava_save_hf(&a, dir) == VLM_OK, "%s", vlm_last_error());
     ck_assert_msg(llava_load_hf(&b, dir) == VLM_OK, "%s", vlm_last_error());
     ck_assert_uint_eq(a.numel, b.numel);
@@ -207,9 +213,7 @@ START_TEST(llava_save_roundtrip) {
     ck_assert_float_eq(b.cfg.text.rope.theta, 500000.0f);
     llava_params_free(&a);
     llava_params_free(&b);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -244,6 +248,12 @@ START_TEST(cli_forward_top_k) {
     snprintf(want, sizeof want, "%6d  p=%.4f", best, exp(row[best] - mx) / sum);
     ck_assert_msg(strstr(out, want) != NULL, "want '%s' in:\n%s", want, out);
     ck_assert_msg(strstr(out, "24 tokens (16 image features)") != NULL, "%s", out);
+    // the original-layout copy gives the same output
+    char out2[4096];
+    snprintf(args, sizeof args, "forward --model %s/tests/fixtures/model/tiny_gqa_original --vision-tower "
+             "%s/tests/fixtures/model/tiny_gqa_clip --ids %s --pixels %s --top 1", VLM_SOURCE_DIR, VLM_SOURCE_DIR, list, pix);
+    ck_assert_msg(run_vlm(args, out2, sizeof out2, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(out2, out);
     // a prompt the model's vocabulary cannot hold
     snprintf(args, sizeof args, "forward --model %s --prompt hello --tokenizer %s/../shared/assets/tokenizers/llama2/tokenizer.model",
              fixture("model/tiny_gqa"), VLM_SOURCE_DIR);

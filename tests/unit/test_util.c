@@ -60,13 +60,16 @@ int count_dir_entries(const char *dir) {
     return n;
 }
 
+void *fixture_json(const char *relative) {
+    json_error_t err;
+    json_t *root = json_load_file(fixture(relative), 0, &err);
+    ck_assert_msg(root != NULL, "%s: %s", relative, err.text);
+    return root;
+}
+
 void *expected_json(void) {
     static json_t *root;
-    if (!root) {
-        json_error_t err;
-        root = json_load_file(fixture("formats/expected.json"), 0, &err);
-        ck_assert_msg(root != NULL, "expected.json: %s", err.text);
-    }
+    if (!root) root = fixture_json("formats/expected.json");
     return root;
 }
 

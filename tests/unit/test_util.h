@@ -15,6 +15,8 @@ int run_vlm_input(const char *args, const char *input, char *out, size_t out_siz
 int count_dir_entries(const char *dir);
 // Writes text to a fresh temporary file; the path stays valid for the next 8 calls.
 const char *temp_file(const char *text);
+// Parses a JSON file under tests/fixtures (jansson json_t *, the caller's).
+void *fixture_json(const char *relative);
 // Reads tests/fixtures/formats/expected.json once (jansson json_t *).
 void *expected_json(void);
 
