@@ -117,9 +117,16 @@ def write_original_layout(model, cfg, d):
                  "mm_hidden_size": cfg.vision_config.hidden_size, "image_aspect_ratio": "pad"})
     with open(os.path.join(orig, "config.json"), "w") as f:
         json.dump(conf, f, indent=2, sort_keys=True)
-    gc = os.path.join(clip, "generation_config.json")
-    if os.path.exists(gc):
-        os.remove(gc)
+    # the IFT start of LLaVA-1.5: a plain LLaMA directory, the CLIP directory and PT's mm_projector.bin
+    llm = d + "_llm"
+    model.language_model.save_pretrained(llm, safe_serialization=True)
+    projector = {f"model.mm_projector.{k}.{part}": getattr(model.multi_modal_projector, f"linear_{i}").__getattr__(part).detach().clone()
+                 for i, k in ((1, 0), (2, 2)) for part in ("weight", "bias")}
+    torch.save(projector, d + "_mm_projector.bin")
+    for folder in (clip, llm):
+        gc = os.path.join(folder, "generation_config.json")
+        if os.path.exists(gc):
+            os.remove(gc)
 
 
 def main():
@@ -130,6 +137,8 @@ def main():
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)
         model.save_pretrained(d, safe_serialization=True)
+        if os.path.exists(os.path.join(d, "generation_config.json")):
+            os.remove(os.path.join(d, "generation_config.json"))
         gen = torch.Generator().manual_seed(99)
         ids, labels, mask, pixels, hf_ids = batch(cfg, gen)
         hf_labels = labels.clone()

@@ -171,29 +171,32 @@ static void append(char *list, size_t size, size_t *n, const char *name) {
 
 // Where a parameter comes from: up to two checkpoints, each with its own name
 // for it (NULL: not there). The first that holds it wins.
+#define MAX_SOURCES 3
 typedef struct {
-    Checkpoint *ck[2];
-    bool report_unused[2];  // unused tensors of this checkpoint are "unexpected"
-    const char *label[2];
-    void (*names)(const char *param, char out[2][200]);
+    Checkpoint *ck[MAX_SOURCES];
+    bool report_unused[MAX_SOURCES];  // unused tensors of this checkpoint are "unexpected"
+    const char *label[MAX_SOURCES];
+    void (*names)(const char *param, char out[MAX_SOURCES][200]);
 } Sources;
 
 static int load_from(LlavaParams *p, Sources *src) {
     char missing[1024] = "", shapes[1024] = "", unexpected[1024] = "";
     size_t n_missing = 0, n_shapes = 0, n_unexpected = 0;
-    unsigned char *used[2] = {NULL, NULL};
+    unsigned char *used[MAX_SOURCES] = {NULL};
     int rc = VLM_OK;
-    for (int c = 0; c < 2; c++)
+    for (int c = 0; c < MAX_SOURCES; c++)
         if (src->ck[c] && !(used[c] = vlm_calloc((size_t)src->ck[c]->count + 1, 1))) rc = VLM_ERR_FAIL;
     for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
-        char names[2][200];
+        char names[MAX_SOURCES][200];
         src->names(s->name, names);
         int c = 0, j = -1;
-        for (; c < 2; c++)
+        for (; c < MAX_SOURCES; c++)
             if (src->ck[c] && names[c][0] && (j = checkpoint_find(src->ck[c], names[c])) >= 0) break;
         if (j < 0) {
-            append(missing, sizeof missing, &n_missing, names[0][0] ? names[0] : names[1]);
+            int first = 0;
+            while (first < MAX_SOURCES - 1 && !(src->ck[first] && names[first][0])) first++;
+            append(missing, sizeof missing, &n_missing, names[first]);
             continue;
         }
         used[c][j] = 1;
@@ -210,13 +213,13 @@ static int load_from(LlavaParams *p, Sources *src) {
         }
         rc = checkpoint_read_f32(src->ck[c], j, p->data + s->offset);
     }
-    for (int c = 0; rc == VLM_OK && c < 2; c++)
+    for (int c = 0; rc == VLM_OK && c < MAX_SOURCES; c++)
         for (int j = 0; src->ck[c] && src->report_unused[c] && j < src->ck[c]->count; j++) {
             const char *name = src->ck[c]->tensors[j].info->name;
             // rotary caches some checkpoints carry are buffers, not parameters
             if (!used[c][j] && !strstr(name, "rotary_emb.inv_freq")) append(unexpected, sizeof unexpected, &n_unexpected, name);
         }
-    free(used[0]), free(used[1]);
+    for (int c = 0; c < MAX_SOURCES; c++) free(used[c]);
     if (rc == VLM_OK && (n_missing || n_shapes || n_unexpected)) {
         rc = vlm_fail(VLM_ERR_INPUT, src->label[0], NULL,
                       "%zu missing tensors%s%s%s; %zu of the wrong shape%s%s%s; %zu unexpected%s%s%s", n_missing,
@@ -227,9 +230,9 @@ static int load_from(LlavaParams *p, Sources *src) {
     return rc;
 }
 
-static void hf_names(const char *param, char out[2][200]) {
+static void hf_names(const char *param, char out[MAX_SOURCES][200]) {
     snprintf(out[0], 200, "%s", param);
-    out[1][0] = '\0';
+    out[1][0] = out[2][0] = '\0';
 }
 
 int llava_load_hf(LlavaParams *p, const char *dir) {
@@ -243,7 +246,7 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     Checkpoint ck;
     rc = checkpoint_open(&ck, dir);
     if (rc == VLM_OK) {
-        Sources src = {{&ck, NULL}, {true, false}, {dir, NULL}, hf_names};
+        Sources src = {{&ck}, {true}, {dir}, hf_names};
         rc = load_from(p, &src);
         checkpoint_close(&ck);
     }
@@ -254,9 +257,9 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
 // Original LLaVA: LLaMA weights under model.*, the projector as
 // model.mm_projector.0 / .2, the vision tower (when saved) under
 // model.vision_tower.vision_tower.*; a CLIP directory holds vision_model.*.
-static void original_names(const char *param, char out[2][200]) {
+static void original_names(const char *param, char out[MAX_SOURCES][200]) {
     const char *rest;
-    out[0][0] = out[1][0] = '\0';
+    out[0][0] = out[1][0] = out[2][0] = '\0';
     if ((rest = strstr(param, "vision_tower.")) == param) {
         snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
         snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
@@ -314,6 +317,62 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
             // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
             Sources src = {{&ck, &vck}, {true, false}, {llava_dir, vision_dir}, original_names};
             rc = load_from(p, &src);
+            checkpoint_close(&vck);
+        }
+        checkpoint_close(&ck);
+    }
+    if (rc != VLM_OK) llava_params_free(p);
+    return rc;
+}
+
+// The IFT start: LlamaForCausalLM names (model.*, lm_head) in the LLM
+// directory, vision_model.* in the CLIP directory, model.mm_projector.0/2 in
+// the projector file.
+static void parts_names(const char *param, char out[MAX_SOURCES][200]) {
+    char orig[MAX_SOURCES][200];
+    original_names(param, orig);
+    out[0][0] = out[1][0] = out[2][0] = '\0';
+    if (strncmp(param, "language_model.", 15) == 0) snprintf(out[0], 200, "%s", orig[0]);
+    else if (strncmp(param, "vision_tower.", 13) == 0) snprintf(out[1], 200, "%s", orig[1]);
+    else snprintf(out[2], 200, "%s", orig[0]);
+}
+
+int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,
+                     int feature_layer, bool feature_full) {
+    LlavaConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *path = path_join(llm_dir, "config.json"), *vpath = path_join(vision_dir, "config.json");
+    json_error_t jerr;
+    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *vroot = root && vpath ? json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    int rc = VLM_OK;
+    if (!root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !root ? path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
+    if (!rc) rc = text_config_from_json(&cfg.text, root, path);
+    json_t *vc = vroot ? json_object_get(vroot, "vision_config") : NULL;
+    if (!rc) rc = vision_config_from_json(&cfg.vision, vc ? vc : vroot, vpath);
+    json_decref(root), json_decref(vroot);
+    free(path), free(vpath);
+    cfg.projector = PROJECTOR_MLP2X_GELU;
+    cfg.feature_layer = feature_layer;
+    cfg.feature_full = feature_full;
+    cfg.image_token_index = 32000;
+    if (rc != VLM_OK) return rc;
+    if (!projector)
+        return vlm_fail(VLM_ERR_INPUT, llm_dir, NULL,
+                        "no projector given (a freshly initialised projector for pretraining comes with vlm train)");
+    rc = llava_params_alloc(p, &cfg);
+    if (rc != VLM_OK) return rc;
+    Checkpoint ck, vck, pck;
+    rc = checkpoint_open(&ck, llm_dir);
+    if (rc == VLM_OK) {
+        rc = checkpoint_open(&vck, vision_dir);
+        if (rc == VLM_OK) {
+            rc = checkpoint_open(&pck, projector);
+            if (rc == VLM_OK) {
+                Sources src = {{&ck, &vck, &pck}, {true, false, true}, {llm_dir, vision_dir, projector}, parts_names};
+                rc = load_from(p, &src);
+                checkpoint_close(&pck);
+            }
             checkpoint_close(&vck);
         }
         checkpoint_close(&ck);

@@ -70,6 +70,11 @@ int llava_load_hf(LlavaParams *p, const char *dir);
 // win over the CLIP directory's, as upstream's load_state_dict does.
 int llava_load_original(LlavaParams *p, const char *llava_dir, const char *vision_dir);
 int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir);
+// LLaVA-1.5's IFT start: a plain LLaMA/Vicuna directory, a CLIP directory and
+// the projector pretraining saved (mm_projector.bin: model.mm_projector.0/2),
+// with the feature layer and strategy the recipe uses (-2, patch).
+int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,
+                     int feature_layer, bool feature_full);
 // Writes config.json + model.safetensors in the llava-hf layout (atomic files).
 int llava_save_hf(const LlavaParams *p, const char *dir);
 

@@ -169,6 +169,14 @@ START_TEST(llava_loads_original_layout) {
     ck_assert_int_eq(orig.cfg.text.kv_heads, 2);
     ck_assert(!orig.cfg.feature_full);
     llava_params_free(&orig);
+    // and as the IFT start: LLaMA directory + CLIP directory + PT's mm_projector.bin (a torch.save file)
+    char llm[512], proj[512];
+    snprintf(llm, sizeof llm, "%s", fixture("model/tiny_gqa_llm"));
+    snprintf(proj, sizeof proj, "%s", fixture("model/tiny_gqa_mm_projector.bin"));
+    ck_assert_msg(llava_load_parts(&orig, llm, clip, proj, -2, false) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_int_eq(memcmp(hf.data, orig.data, hf.numel * sizeof(float)), 0);
+    llava_params_free(&orig);
+    ck_assert_int_eq(llava_load_parts(&orig, llm, clip, NULL, -2, false), VLM_ERR_INPUT);
     // without the projector: one error naming what is missing
     char dir[] = "/tmp/vlm-orig-XXXXXX", cmd[2048];
     temp_dir(dir);
