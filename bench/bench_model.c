@@ -84,7 +84,8 @@ int main(int argc, char **argv) {
     double vis = Lv * (4 * Cv * Cv + 2 * Cv * Iv) * B * Tv + 3.0 * 256 * Cv * B * (Tv - 1);
     double vis_att = Lv * cfg.vision.heads * 4.0 * Tv * Tv * (Cv / cfg.vision.heads) * B;
     double proj = (Cv * H + H * H) * B * F;
-    double llm = cfg.text.layers * (2 * H * H + 2 * H * KV + 3 * H * It) * B * SEQ + V * H * B * SEQ;
+    // the LM head runs only on the positions with a target (m.llm.n_rows of them)
+    double llm = cfg.text.layers * (2 * H * H + 2 * H * KV + 3 * H * It) * B * SEQ + V * H * m.llm.n_rows;
     double llm_att = cfg.text.layers * cfg.text.heads * 2.0 * SEQ * SEQ * HS * B;  // causal: half
     double flops = 6.0 * (vis + proj + llm) + 3.0 * (vis_att + llm_att);
     struct rusage ru;

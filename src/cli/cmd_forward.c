@@ -105,6 +105,7 @@ static int run_forward(const ForwardArgs *a) {
     if (rc == VLM_OK) {
         rc = llava_model_init(&m, &params, 1, 1, T, T + F);
         have_model = rc == VLM_OK;
+        m.all_logits = true;  // no targets here: the logits themselves are the output
     } else {
         llava_params_free(&params);
     }

@@ -5,11 +5,13 @@
 
 #include <stdint.h>
 
-// logits (N,V), targets (N) (IGNORE_INDEX = -100 skipped). Returns the sum of
-// the per-token losses; *count receives the number of targets used.
-double crossentropy_forward(const float *logits, const int32_t *targets, int N, int V, long *count);
+// logits (N,V), targets (N) (negative, e.g. IGNORE_INDEX -100, skipped).
+// Returns the sum of the per-token losses; *count receives the number of
+// targets used; lse (N) keeps each used row's log-sum-exp for the backward.
+double crossentropy_forward(const float *logits, const int32_t *targets, int N, int V, long *count, float *lse);
 // dlogits (N,V) = (softmax - onehot) * scale for used rows, 0 elsewhere
-// (overwrites; scale is dloss / count for a mean).
-void crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N, int V, float scale);
+// (overwrites, and may be logits itself; scale is dloss / count for a mean).
+void crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, const float *lse, int N, int V,
+                           float scale);
 
 #endif

@@ -33,7 +33,9 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
         L->ln2 = carve(c, N * H), L->ln2_rstd = carve(c, N);
         L->gate = carve(c, N * I), L->up = carve(c, N * I), L->act = carve(c, N * I);
     }
-    a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->logits = carve(c, N * t->vocab);
+    a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->head_in = carve(c, N * H);
+    a->logits = carve(c, N * t->vocab);
+    a->rows = (int32_t *)carve(c, N);
     a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
     a->dq = carve(c, N * Q), a->dk = carve(c, N * KV), a->dv = carve(c, N * KV), a->dao = carve(c, N * Q);
     a->dgate = carve(c, N * I), a->dup = carve(c, N * I), a->dact = carve(c, N * I);
@@ -45,7 +47,8 @@ static void add(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T) {
+void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
+                   const int32_t *rows, int n_rows) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     rope_inv_freq(a->inv_freq, HS, &t->rope);
     rope_tables(a->cos_t, a->sin_t, a->inv_freq, T, HS);
@@ -69,7 +72,12 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
         add(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
     }
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
-    linear_forward(a->logits, a->norm, w->lm_head, NULL, N, H, t->vocab);
+    a->n_rows = rows ? n_rows : N;
+    for (int r = 0; r < a->n_rows; r++) {
+        a->rows[r] = rows ? rows[r] : r;
+        memcpy(a->head_in + (size_t)r * H, a->norm + (size_t)a->rows[r] * H, sizeof(float) * H);
+    }
+    linear_forward(a->logits, a->head_in, w->lm_head, NULL, a->n_rows, H, t->vocab);
 }
 
 #define GRAD(field) (g ? g->field : NULL)
@@ -78,8 +86,12 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
                     float *dx0, const int *lengths, int B, int T) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     size_t NH_ = (size_t)N * H;
+    // the LM head over the rows that had logits; the other rows get no gradient
+    memset(a->dmid, 0, sizeof(float) * (size_t)a->n_rows * H);
+    linear_backward(a->dmid, GRAD(lm_head), NULL, dlogits, a->head_in, w->lm_head, a->n_rows, H, t->vocab);
     memset(a->dtmp, 0, sizeof(float) * NH_);
-    linear_backward(a->dtmp, GRAD(lm_head), NULL, dlogits, a->norm, w->lm_head, N, H, t->vocab);
+    for (int r = 0; r < a->n_rows; r++)
+        memcpy(a->dtmp + (size_t)a->rows[r] * H, a->dmid + (size_t)r * H, sizeof(float) * H);
     memset(a->dx, 0, sizeof(float) * NH_);
     rmsnorm_backward(a->dx, GRAD(norm_w), a->dtmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
     for (int l = t->layers - 1; l >= 0; l--) {

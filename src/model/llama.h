@@ -16,15 +16,22 @@ typedef struct {
     float *inv_freq, *cos_t, *sin_t;
     float **x;                      // layers + 1 residual states (B*T, H); x[0] is the input
     LlamaLayerActs *l;
-    float *norm, *norm_rstd, *logits;
+    float *norm, *norm_rstd;
+    float *head_in, *logits;        // the rows that get logits (n_rows, H) and their logits (n_rows, V)
+    int32_t *rows;                  // which rows of the B*T positions (n_rows of them)
+    int n_rows;
     float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dao, *dgate, *dup, *dact, *datt;
 } LlamaActs;
 
 void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq);
 // a->x[0] (B,T,H) holds the input; lengths (B) the real tokens of each sample.
-// -> a->logits (B*T, V)
-void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T);
-// dlogits (B*T, V) -> dx0 (B*T, H) (+=). g NULL: frozen, no weight gradients.
+// -> a->logits (n_rows, V) for the positions rows[0..n_rows) (rows NULL: all
+// B*T in order). Training needs logits only where a target is: LLaVA's image
+// and prompt positions, most of a sequence, skip the LM head entirely.
+void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
+                   const int32_t *rows, int n_rows);
+// dlogits (n_rows, V) of the forward's rows -> dx0 (B*T, H) (+=). g NULL:
+// frozen, no weight gradients.
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
                     float *dx0, const int *lengths, int B, int T);
 

@@ -25,6 +25,7 @@ static void carve_all(LlavaModel *m, Carve *c) {
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
     m->dtext = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->dx0 = carve(c, (size_t)m->max_batch * m->max_seq * H);
+    m->lse = carve(c, (size_t)m->max_batch * m->max_seq);
 }
 
 int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max_batch, int max_text, int max_seq) {
@@ -41,8 +42,10 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max
     size_t tokens = (size_t)max_batch * max_seq;
     m->src = vlm_malloc(sizeof(int32_t) * tokens);
     m->targets = vlm_malloc(sizeof(int32_t) * tokens);
+    m->rows = vlm_malloc(sizeof(int32_t) * tokens);
+    m->row_targets = vlm_malloc(sizeof(int32_t) * tokens);
     m->seq_len = vlm_malloc(sizeof(int) * max_batch);
-    if (!m->memory || !m->grad || !m->src || !m->targets || !m->seq_len) {
+    if (!m->memory || !m->grad || !m->src || !m->targets || !m->rows || !m->row_targets || !m->seq_len) {
         llava_model_free(m);
         return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for activations (%zu MB)",
                         count.used * sizeof(float) >> 20);
@@ -60,7 +63,7 @@ void llava_model_free(LlavaModel *m) {
     vlm_free_aligned(m->grad);
     free(m->g.vl), free(m->g.tl);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
-    free(m->src), free(m->targets), free(m->seq_len);
+    free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len);
     memset(m, 0, sizeof *m);
 }
 
@@ -148,12 +151,22 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     // text embeddings, the splice, the decoder
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
     splice_forward(m->llm.x[0], m->src, m->text, m->img, N, H);
-    llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T);
-    // next-token targets: label t+1 for position t
+    // next-token targets: label t+1 for position t; the positions that have one
+    int n_rows = 0;
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            m->targets[(size_t)b * T + t] = t + 1 < T ? m->targets[(size_t)b * T + t + 1] : IGNORE_INDEX;
-    double sum = crossentropy_forward(m->llm.logits, m->targets, N, cfg->text.vocab, &m->n_targets);
+        for (int t = 0; t < T; t++) {
+            int32_t y = t + 1 < T ? m->targets[(size_t)b * T + t + 1] : IGNORE_INDEX;
+            m->targets[(size_t)b * T + t] = y;
+            if (y >= 0) m->row_targets[n_rows] = y, m->rows[n_rows++] = b * T + t;
+        }
+    if (m->all_logits) {
+        llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T, NULL, 0);
+        memcpy(m->row_targets, m->targets, sizeof(int32_t) * N);
+        n_rows = N;
+    } else {
+        llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T, m->rows, n_rows);
+    }
+    double sum = crossentropy_forward(m->llm.logits, m->row_targets, n_rows, cfg->text.vocab, &m->n_targets, m->lse);
     m->loss = m->n_targets ? sum / (double)m->n_targets : NAN;
     *loss = m->loss;
     return VLM_OK;
@@ -167,7 +180,8 @@ void llava_backward(LlavaModel *m) {
     int F = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision), nf = m->n_images * F;
     if (m->n_targets == 0) return;
     // the logits buffer becomes dlogits (each row is read before it is written)
-    crossentropy_backward(m->llm.logits, m->llm.logits, m->targets, N, V, 1.0f / (float)m->n_targets);
+    crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V,
+                          1.0f / (float)m->n_targets);
     memset(m->dx0, 0, sizeof(float) * (size_t)N * H);
     llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, m->dx0, m->seq_len, B,
                    T);

@@ -18,13 +18,16 @@ typedef struct {
     float *grad;                   // params.numel floats, same layout
     LlavaWeights g;
     bool trainable[MODULE_COUNT];
+    bool all_logits;               // logits at every position (inspection); default: only where a target is
     int max_images, max_batch, max_text, max_seq;
     float *memory;                 // every activation, one allocation
     ClipActs vis;
     LlamaActs llm;
     float *feat, *h1, *g1, *img, *text;        // features, projector, text embeddings
     float *dimg, *dg1, *dh1, *dfeat, *dvis, *dtext, *dx0;
+    float *lse;                    // (max_batch * max_seq) log-sum-exp of each row, for the backward
     int32_t *src, *targets;        // (max_batch * max_seq): splice map and shifted labels
+    int32_t *rows, *row_targets;   // positions with a target and those targets
     int *seq_len;                  // (max_batch) spliced lengths
     // the last forward
     const int32_t *input_ids;
@@ -55,7 +58,7 @@ void llava_backward(LlavaModel *m);
 // their number (at most params.n_specs).
 int llava_trained_ranges(const LlavaModel *m, size_t *ranges);
 
-// Row t of sample b of the last logits (V floats).
+// Row t of sample b of the last logits (V floats); needs all_logits.
 const float *llava_logits(const LlavaModel *m, int b, int t);
 
 #endif

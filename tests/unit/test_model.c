@@ -50,8 +50,9 @@ static void check_case(const char *name) {
     int F = llava_image_tokens(&params.cfg), V = params.cfg.text.vocab;
     LlavaModel m;
     ck_assert_int_eq(llava_model_init(&m, &params, n_images, B, T, T + n_images * F), VLM_OK);
-    double loss;
-    ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss) == VLM_OK, "%s",
+    double loss, loss_all;
+    m.all_logits = true;
+    ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss_all) == VLM_OK, "%s",
                   vlm_last_error());
     // logits at every real position, in the reference's order
     double worst = 0, scale = 0;
@@ -66,6 +67,11 @@ static void check_case(const char *name) {
         }
     ck_assert_uint_eq(row, (size_t)logit_info->shape[0]);
     ck_assert_msg(worst <= 1e-5 * scale, "%s: logits differ by %g (largest %g)", name, worst, scale);
+    // training computes logits only where a target is: the same loss and gradients
+    m.all_logits = false;
+    ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    ck_assert_msg(m.llm.n_rows == m.n_targets && m.n_targets < (long)row, "%s: %d rows", name, m.llm.n_rows);
+    ck_assert_double_eq_tol(loss, loss_all, 1e-6 * fabs(loss));
     ck_assert_msg(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s: loss %.8f, transformers %.8f", name, loss,
                   (double)ref_loss);
     // every gradient
