@@ -270,36 +270,49 @@ static void original_names(const char *param, char out[MAX_SOURCES][200]) {
     }
 }
 
-int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir) {
-    char *path = path_join(llava_dir, "config.json"), *vpath = path_join(vision_dir, "config.json");
+// The text config from llm_dir/config.json (LLaMA keys at the top level) and
+// the vision config from vision_dir/config.json (a CLIPModel nests it under
+// "vision_config"). *root receives the first file's JSON for further keys.
+static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char *vision_dir, json_t **root, char **path) {
+    *path = path_join(llm_dir, "config.json");
+    char *vpath = path_join(vision_dir, "config.json");
     json_error_t jerr;
-    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    json_t *vroot = root && vpath ? json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    *root = *path ? json_load_file(*path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *vroot = *root && vpath ? json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     int rc = VLM_OK;
-    if (!root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !root ? path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
     memset(c, 0, sizeof *c);
+    if (!*root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !*root ? *path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
+    if (!rc) rc = text_config_from_json(&c->text, *root, *path);
+    json_t *vc = vroot ? json_object_get(vroot, "vision_config") : NULL;
+    if (!rc) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vpath);
+    json_decref(vroot);
+    free(vpath);
+    c->projector = PROJECTOR_MLP2X_GELU;
+    c->image_token_index = 32000;  // llava-hf's placeholder id, for saving
+    return rc;
+}
+
+int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir) {
+    json_t *root;
+    char *path;
+    int rc = load_text_and_vision(c, llava_dir, vision_dir, &root, &path);
     if (!rc && !json_object_get(root, "mm_projector_type") && !json_object_get(root, "mm_vision_tower"))
         rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not an original LLaVA config (no mm_vision_tower / mm_projector_type)");
-    if (!rc) rc = text_config_from_json(&c->text, root, path);
-    json_t *vc = json_object_get(vroot, "vision_config");  // a CLIPModel's config nests it
-    if (!rc) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vpath);
     const char *type = json_string_value(json_object_get(root, "mm_projector_type"));
     if (!rc && type && strcmp(type, "mlp2x_gelu") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_projector_type", "'%s' is not supported yet (mlp2x_gelu is)", type);
-    c->projector = PROJECTOR_MLP2X_GELU;
     json_t *layer = json_object_get(root, "mm_vision_select_layer");
     c->feature_layer = json_is_integer(layer) ? (int)json_integer_value(layer) : -2;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_feature", "expected patch or cls_patch");
     c->feature_full = feature && strcmp(feature, "cls_patch") == 0;
-    c->image_token_index = 32000;  // llava-hf's placeholder id, for saving
     json_t *mm_hidden = json_object_get(root, "mm_hidden_size");
     if (!rc && json_is_integer(mm_hidden) && json_integer_value(mm_hidden) != c->vision.hidden)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide",
                       (long long)json_integer_value(mm_hidden), vision_dir, c->vision.hidden);
-    json_decref(root), json_decref(vroot);
-    free(path), free(vpath);
+    json_decref(root);
+    free(path);
     return rc;
 }
 
@@ -340,22 +353,13 @@ static void parts_names(const char *param, char out[MAX_SOURCES][200]) {
 int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,
                      int feature_layer, bool feature_full) {
     LlavaConfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    char *path = path_join(llm_dir, "config.json"), *vpath = path_join(vision_dir, "config.json");
-    json_error_t jerr;
-    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    json_t *vroot = root && vpath ? json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    int rc = VLM_OK;
-    if (!root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !root ? path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
-    if (!rc) rc = text_config_from_json(&cfg.text, root, path);
-    json_t *vc = vroot ? json_object_get(vroot, "vision_config") : NULL;
-    if (!rc) rc = vision_config_from_json(&cfg.vision, vc ? vc : vroot, vpath);
-    json_decref(root), json_decref(vroot);
-    free(path), free(vpath);
-    cfg.projector = PROJECTOR_MLP2X_GELU;
+    json_t *root;
+    char *path;
+    int rc = load_text_and_vision(&cfg, llm_dir, vision_dir, &root, &path);
+    json_decref(root);
+    free(path);
     cfg.feature_layer = feature_layer;
     cfg.feature_full = feature_full;
-    cfg.image_token_index = 32000;
     if (rc != VLM_OK) return rc;
     if (!projector)
         return vlm_fail(VLM_ERR_INPUT, llm_dir, NULL,
