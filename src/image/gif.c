@@ -62,13 +62,11 @@ static int read_first_frame(GifFileType *gif, const char *name, uint8_t **canvas
     GifImageDesc d = gif->Image;
     int w = gif->SWidth > d.Left + d.Width ? gif->SWidth : d.Left + d.Width;
     int h = gif->SHeight > d.Top + d.Height ? gif->SHeight : d.Top + d.Height;
-    Image probe;
-    if (image_alloc(&probe, w, h, name) != VLM_OK) {  // size checks, before the canvas
+    if (image_check_size(w, h, name) != VLM_OK) {  // before the canvas
         int ignored;
         DGifCloseFile(gif, &ignored);
         return VLM_ERR_INPUT;
     }
-    image_free(&probe);
     uint8_t *canvas = vlm_malloc((size_t)w * h);
     if (!canvas) return VLM_ERR_FAIL;
     memset(canvas, transparent >= 0 ? transparent : 0, (size_t)w * h);

@@ -21,15 +21,21 @@ const char *image_format_name(ImageFormat f) {
     return names[f];
 }
 
+int image_check_size(long long width, long long height, const char *name) {
+    if (width <= 0 || height <= 0)
+        return vlm_fail(VLM_ERR_INPUT, name, NULL, "image has no pixels (%lld x %lld)", width, height);
+    if (width > IMAGE_MAX_PIXELS / height)
+        return vlm_fail(VLM_ERR_INPUT, name, NULL,
+                        "image of %lld x %lld pixels exceeds the limit of %lld (a decompression bomb, as Pillow says)",
+                        width, height, IMAGE_MAX_PIXELS);
+    return VLM_OK;
+}
+
 int image_alloc(Image *im, int width, int height, const char *name) {
     im->width = im->height = 0;
     im->rgb = NULL;
-    if (width <= 0 || height <= 0)
-        return vlm_fail(VLM_ERR_INPUT, name, NULL, "image has no pixels (%d x %d)", width, height);
-    if ((long long)width * height > IMAGE_MAX_PIXELS)
-        return vlm_fail(VLM_ERR_INPUT, name, NULL,
-                        "image of %d x %d pixels exceeds the limit of %lld (a decompression bomb, as Pillow says)",
-                        width, height, IMAGE_MAX_PIXELS);
+    int rc = image_check_size(width, height, name);
+    if (rc != VLM_OK) return rc;
     im->rgb = vlm_malloc((size_t)width * height * 3);
     if (!im->rgb) return VLM_ERR_FAIL;
     im->width = width;

@@ -30,7 +30,9 @@ int image_decode_file(const char *path, Image *out);
 int image_decode_memory(const void *data, size_t size, const char *name, Image *out);
 void image_free(Image *im);
 
-// Allocates an image, checking the size limits (errors name `name`).
+// The size limits: positive sides, at most IMAGE_MAX_PIXELS (errors name `name`).
+int image_check_size(long long width, long long height, const char *name);
+// Allocates an image after image_check_size.
 int image_alloc(Image *im, int width, int height, const char *name);
 
 // Per-format decoders (image_decode_memory dispatches by image_sniff).

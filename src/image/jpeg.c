@@ -17,7 +17,6 @@
 typedef struct {
     struct jpeg_error_mgr mgr;
     jmp_buf jump;
-    const char *name;
     char message[JMSG_LENGTH_MAX];
 } JpegErrors;
 
@@ -66,7 +65,6 @@ int jpeg_decode(const void *data, size_t size, const char *name, Image *out) {
     cinfo.err = jpeg_std_error(&err.mgr);
     err.mgr.error_exit = on_error;
     err.mgr.emit_message = on_message;
-    err.name = name;
     snprintf(err.message, sizeof err.message, "out of memory");
     out->rgb = NULL;
     if (setjmp(err.jump)) {

@@ -58,9 +58,9 @@ int png_decode(const void *data, size_t size, const char *name, Image *out) {
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
-    if ((long long)w * h > IMAGE_MAX_PIXELS || w > 0x7fffffff || h > 0x7fffffff) {
+    if (image_check_size(w, h, name) != VLM_OK) {
         png_destroy_read_struct(&png, &info, NULL);
-        return image_alloc(out, (int)(w > 0x7fffffff ? 0x7fffffff : w), (int)(h > 0x7fffffff ? 0x7fffffff : h), name);
+        return VLM_ERR_INPUT;
     }
     bool gray16 = (type == PNG_COLOR_TYPE_GRAY && depth == 16);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
