@@ -94,14 +94,15 @@ int preprocessor_load(Preprocessor *p, const char *path) {
     if (!root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "line %d: %s", jerr.line, jerr.text);
     preprocessor_default(p, 224);
     int rc = check_config(root, path);
-    int dummy_h = 0, dummy_w = 0, crop_dummy = 0;
+    // read_size fills all three from an integer; "size" must be a shortest edge, "crop_size" a height and width
+    int fixed_h = 0, fixed_w = 0, crop_edge = 0;
     p->shortest_edge = 0;
     json_t *size = json_object_get(root, "size"), *crop = json_object_get(root, "crop_size");
-    if (rc == VLM_OK && size) rc = read_size(size, "size", &p->shortest_edge, &dummy_h, &dummy_w, path);
-    if (rc == VLM_OK && !p->shortest_edge && (dummy_h || dummy_w))
+    if (rc == VLM_OK && size) rc = read_size(size, "size", &p->shortest_edge, &fixed_h, &fixed_w, path);
+    if (rc == VLM_OK && !p->shortest_edge && (fixed_h || fixed_w))
         rc = vlm_fail(VLM_ERR_INPUT, path, "size", "a fixed height and width is not CLIP's resize (shortest_edge is)");
     if (!size) p->shortest_edge = 224;
-    if (rc == VLM_OK && crop) rc = read_size(crop, "crop_size", &crop_dummy, &p->crop_h, &p->crop_w, path);
+    if (rc == VLM_OK && crop) rc = read_size(crop, "crop_size", &crop_edge, &p->crop_h, &p->crop_w, path);
     if (rc == VLM_OK) rc = read_flag(root, "do_rescale", &p->do_rescale, path);
     if (rc == VLM_OK) rc = read_flag(root, "do_normalize", &p->do_normalize, path);
     json_t *v;

@@ -1,6 +1,7 @@
 // Embeddings and the image splice, see embedding.h.
 #include "kernels/embedding.h"
 
+#include <omp.h>     // omp_get_num_threads
 #include <string.h>  // memcpy, memset
 
 void embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C) {
@@ -12,14 +13,19 @@ void embedding_forward(float *out, const int32_t *ids, const float *table, int N
 }
 
 void embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int V, int C) {
-    // rows of one token may repeat: split the work by column, so each thread owns its columns
+    (void)V;  // the table's rows, for the reader: ids index them
+    // rows of one token may repeat: each thread owns a contiguous range of
+    // columns and walks the rows in order (deterministic, no two writers)
 #pragma omp parallel
     {
-        (void)V;
-#pragma omp for
-        for (int c = 0; c < C; c++)
-            for (int n = 0; n < N; n++)
-                if (ids[n] >= 0) dtable[(long)ids[n] * C + c] += dout[(long)n * C + c];
+        int threads = omp_get_num_threads(), t = omp_get_thread_num();
+        int c0 = (int)((long)C * t / threads), c1 = (int)((long)C * (t + 1) / threads);
+        for (int n = 0; n < N; n++) {
+            if (ids[n] < 0) continue;
+            float *row = dtable + (long)ids[n] * C;
+            const float *d = dout + (long)n * C;
+            for (int c = c0; c < c1; c++) row[c] += d[c];
+        }
     }
 }
 

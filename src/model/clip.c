@@ -9,6 +9,7 @@
 #include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/norm.h"
+#include "kernels/residual.h"
 #include "kernels/patch_embed.h"
 
 void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images) {
@@ -20,14 +21,16 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
         a->x = calloc((size_t)layers + 1, sizeof(float *));
         a->l = calloc((size_t)layers + 1, sizeof(ClipLayerActs));
     }
-    float *dummy_x[1];
     ClipLayerActs dummy_l;
     a->cols = carve(c, max_images * NP * 3 * P * P);
     a->patches = carve(c, max_images * NP * C);
     a->emb = carve(c, N * C);
     a->pre_mean = carve(c, N);
     a->pre_rstd = carve(c, N);
-    for (int l = 0; l <= layers; l++) (c->base ? a->x : dummy_x)[c->base ? l : 0] = carve(c, N * C);
+    for (int l = 0; l <= layers; l++) {
+        float *x = carve(c, N * C);
+        if (c->base) a->x[l] = x;
+    }
     for (int l = 0; l < layers; l++) {
         ClipLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
@@ -40,11 +43,6 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->datt = carve(c, T * T);
-}
-
-static void add(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {
@@ -69,12 +67,12 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
         linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
         attention_forward(L->ao, L->att, L->q, L->k, L->v, NULL, n, T, NH, NH, HS, 0);
         linear_forward(a->dtmp, L->ao, W->o_w, W->o_b, N, C, C);
-        add(L->mid, a->x[l], a->dtmp, (size_t)N * C);
+        residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * C);
         layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
         linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
         quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
         linear_forward(a->dtmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
-        add(a->x[l + 1], L->mid, a->dtmp, (size_t)N * C);
+        residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * C);
     }
 }
 

@@ -9,6 +9,7 @@
 #include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/norm.h"
+#include "kernels/residual.h"
 #include "kernels/rope.h"
 
 void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq) {
@@ -19,11 +20,13 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
         a->x = calloc((size_t)t->layers + 1, sizeof(float *));
         a->l = calloc((size_t)t->layers + 1, sizeof(LlamaLayerActs));
     }
-    float *dummy_x[1];
     LlamaLayerActs dummy_l;
     a->inv_freq = carve(c, HS / 2);
     a->cos_t = carve(c, max_seq * HS / 2), a->sin_t = carve(c, max_seq * HS / 2);
-    for (int l = 0; l <= t->layers; l++) (c->base ? a->x : dummy_x)[c->base ? l : 0] = carve(c, N * H);
+    for (int l = 0; l <= t->layers; l++) {
+        float *x = carve(c, N * H);
+        if (c->base) a->x[l] = x;
+    }
     for (int l = 0; l < t->layers; l++) {
         LlamaLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * H), L->ln1_rstd = carve(c, N);
@@ -42,11 +45,6 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->datt = carve(c, (size_t)max_seq * max_seq);
 }
 
-static void add(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
-}
-
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
                    const int32_t *rows, int n_rows) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
@@ -63,13 +61,13 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
         rope_forward(L->k, a->cos_t, a->sin_t, B, T, NKV, HS);
         attention_forward(L->ao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1);
         linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
-        add(L->mid, a->x[l], a->dtmp, (size_t)N * H);
+        residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
         rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
         linear_forward(L->gate, L->ln2, W->gate_w, NULL, N, H, I);
         linear_forward(L->up, L->ln2, W->up_w, NULL, N, H, I);
         swiglu_forward(L->act, L->gate, L->up, (size_t)N * I);
         linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
-        add(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
+        residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
     }
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
@@ -123,5 +121,5 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         linear_backward(a->dtmp, G ? G->v_w : NULL, NULL, a->dv, L->ln1, W->v_w, N, H, NKV * HS);
         rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->dtmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
     }
-    add(dx0, dx0, a->dx, NH_);
+    residual_forward(dx0, dx0, a->dx, NH_);
 }

@@ -19,13 +19,26 @@
 
 static Rng rng;
 
+// Every buffer a test allocates, freed together at its end.
+static void *owned[128];
+static int n_owned;
+
+static float *own(float *p) {
+    ck_assert(p && n_owned < 128);
+    return owned[n_owned++] = p;
+}
+
+static void free_owned(void) {
+    while (n_owned) free(owned[--n_owned]);
+}
+
 static float *randn(size_t n, float scale) {
-    float *p = malloc(sizeof(float) * (n ? n : 1));
+    float *p = own(malloc(sizeof(float) * (n ? n : 1)));
     for (size_t i = 0; i < n; i++) p[i] = rng_normal(&rng) * scale;
     return p;
 }
 
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+static float *zeros(size_t n) { return own(calloc(n ? n : 1, sizeof(float))); }
 
 // The function under test: recomputes out (n_out) from the current inputs.
 typedef struct {
@@ -81,6 +94,7 @@ START_TEST(grad_linear) {
     float *d1 = zeros(7 * 13);
     linear_backward(d1, NULL, NULL, p.R, c.inp, c.w, 7, 13, 5);
     for (int i = 0; i < 7 * 13; i++) ck_assert_float_eq_tol(dinp[i], 2 * d1[i], 1e-5);
+    free_owned();
 }
 END_TEST
 
@@ -106,6 +120,7 @@ START_TEST(grad_norms) {
         check_grad(rms ? "rmsnorm dweight" : "layernorm dweight", &p, c.w, dw, C);
         if (!rms) check_grad("layernorm dbias", &p, c.b, db, C);
     }
+    free_owned();
 }
 END_TEST
 
@@ -137,6 +152,7 @@ START_TEST(grad_activations) {
     ck_assert_float_eq_tol(y, 0.5 * 0.7 * (1 + erf(0.7 / sqrt(2.0))), 1e-7);
     quick_gelu_forward(&y, &x, 1);
     ck_assert_float_eq_tol(y, 0.7 / (1 + exp(-1.702 * 0.7)), 1e-7);
+    free_owned();
 }
 END_TEST
 
@@ -159,7 +175,7 @@ START_TEST(grad_rope) {
     rope_tables(cos_t, sin_t, inv, T, HS);
     RopeCtx c = {randn(n, 1), NULL, cos_t, sin_t, B, T, NH, HS};
     Probe p = {rope_fn, &c, zeros(n), randn(n, 1), n};
-    float *d = malloc(sizeof(float) * n);
+    float *d = zeros(n);
     memcpy(d, p.R, sizeof(float) * n);
     rope_backward(d, cos_t, sin_t, B, T, NH, HS);
     check_grad("rope", &p, c.x, d, n);
@@ -172,6 +188,7 @@ START_TEST(grad_rope) {
     rope_inv_freq(scaled, 128, &l31);
     ck_assert_float_eq(scaled[0], plain[0]);
     ck_assert_float_eq_tol(scaled[63], plain[63] / 8.0f, 1e-12);
+    free_owned();
 }
 END_TEST
 
@@ -204,6 +221,7 @@ START_TEST(grad_attention) {
             ck_assert_float_eq(c.att[1], 0.0f);
         }
     }
+    free_owned();
 }
 END_TEST
 
@@ -242,6 +260,7 @@ START_TEST(grad_embeddings) {
     float *dw = zeros(7 * 12);
     patch_embed_backward(dw, pp.R, cols, 2, 4, 2, 7);
     check_grad("patch embedding", &pp, pe.w, dw, 7 * 12);
+    free_owned();
 }
 END_TEST
 
@@ -277,6 +296,7 @@ START_TEST(grad_crossentropy) {
     }
     ce_fn(&c, &out);
     ck_assert_double_eq_tol(out, want / 3, 1e-5);
+    free_owned();
 }
 END_TEST
 
