@@ -7,7 +7,6 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "core/file.h"
 #include "image/image.h"
 #include "text/conversation.h"
 
@@ -42,7 +41,7 @@ static size_t count_occurrences(const char *s, const char *needle) {
 
 // Exists, is JPEG/PNG/GIF by its first bytes and (unless quick) decodes.
 static void check_image(const DatasetFile *f, const Conversation *c, const Where *w, bool quick, CheckReport *r) {
-    char *path = f->image_folder ? path_join(f->image_folder, c->image) : vlm_strdup(c->image);
+    char *path = dataset_image_path(f, c->image);
     if (!path) return;
     char why[512];
     unsigned char head[8] = {0};

@@ -197,3 +197,7 @@ void dataset_locate(const Dataset *d, size_t index, int *file, size_t *record) {
     *file = f;
     *record = index;
 }
+
+char *dataset_image_path(const DatasetFile *f, const char *image) {
+    return f->image_folder ? path_join(f->image_folder, image) : vlm_strdup(image);
+}

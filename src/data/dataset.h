@@ -39,6 +39,9 @@ void dataset_file_close(DatasetFile *f);
 // Parses record i of one file; errors name "FILE: record I".
 int dataset_file_record(const DatasetFile *f, size_t i, json_t **out);
 
+// A record's image path: under the file's image folder when it has one (fresh string).
+char *dataset_image_path(const DatasetFile *f, const char *image);
+
 int dataset_add(Dataset *d, const char *path, const char *image_folder);
 void dataset_close(Dataset *d);
 // Global record index -> file and record within it.

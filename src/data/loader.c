@@ -8,7 +8,6 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "core/file.h"
 #include "data/check.h"
 #include "data/sampler.h"
 
@@ -129,7 +128,7 @@ static int load_sample(Loader *L, uint64_t global, Rendered *out, float *pixels,
     }
     *has_image = rc == VLM_OK && c.image;
     if (*has_image) {
-        char *path = f->image_folder ? path_join(f->image_folder, c.image) : vlm_strdup(c.image);
+        char *path = dataset_image_path(f, c.image);
         Image im = {0};
         rc = path ? image_decode_file(path, &im) : VLM_ERR_FAIL;
         if (rc == VLM_OK) rc = image_preprocess(&im, &L->cfg.image, pixels, NULL, scratch, path);
