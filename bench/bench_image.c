@@ -25,13 +25,10 @@ int main(int argc, char **argv) {
     long images = 0;
     for (int r = 0; r < rounds; r++)
         for (int i = 3; i < argc; i++) {
-            Image im;
-            if (image_decode_file(argv[i], &im) != VLM_OK ||
-                image_preprocess(&im, &p, pixels, NULL, &scratch, argv[i]) != VLM_OK) {
+            if (image_preprocess_file(argv[i], &p, pixels, &scratch, NULL, NULL) != VLM_OK) {
                 fprintf(stderr, "bench_image: %s\n", vlm_last_error());
                 return 1;
             }
-            image_free(&im);
             if (r == 0)
                 for (int k = 0; k < 3 * size * size; k++) checksum += pixels[k];
             images++;

@@ -54,12 +54,9 @@ static int load_pixels(const ForwardArgs *a, const LlavaConfig *cfg, float *out)
     if (rc != VLM_OK) return rc;
     preprocessor_set_size(&p, S);
     p.pad = a->pad;
-    Image im;
-    rc = image_decode_file(a->image, &im);
     PreprocessScratch scratch = {0};
-    if (rc == VLM_OK) rc = image_preprocess(&im, &p, out, NULL, &scratch, a->image);
+    rc = image_preprocess_file(a->image, &p, out, &scratch, NULL, NULL);
     preprocess_scratch_free(&scratch);
-    image_free(&im);
     return rc;
 }
 

@@ -37,24 +37,21 @@ static int image_preprocess_cmd(int argc, char **argv) {
     }
     if (size) preprocessor_set_size(&p, size);
     p.pad = pad;
-    Image im;
-    int rc = image_decode_file(in, &im);
-    if (rc != VLM_OK) return cli_report(rc);
     TensorInfo info = {.name = "pixel_values", .dtype = DT_F32, .ndim = 3, .shape = {3, p.crop_h, p.crop_w}};
     tensor_info_sizes(&info);
     float *pixels = vlm_malloc(info.nbytes);
     PreprocessScratch scratch = {0};
-    rc = pixels ? image_preprocess(&im, &p, pixels, NULL, &scratch, in) : VLM_ERR_FAIL;
+    int width = 0, height = 0;
+    int rc = pixels ? image_preprocess_file(in, &p, pixels, &scratch, &width, &height) : VLM_ERR_FAIL;
     if (rc == VLM_OK) {
         const void *datas[1] = {pixels};
         rc = safetensors_write(out, &info, datas, 1, NULL);
     }
     if (rc == VLM_OK)
-        fprintf(stderr, "%s: %d x %d -> pixel_values [3, %d, %d]%s\n", in, im.width, im.height, p.crop_h, p.crop_w,
+        fprintf(stderr, "%s: %d x %d -> pixel_values [3, %d, %d]%s\n", in, width, height, p.crop_h, p.crop_w,
                 pad ? " (padded to square)" : "");
     preprocess_scratch_free(&scratch);
     free(pixels);
-    image_free(&im);
     return rc == VLM_OK ? VLM_OK : cli_report(rc);
 }
 

@@ -129,14 +129,11 @@ static int load_sample(Loader *L, uint64_t global, Rendered *out, float *pixels,
     *has_image = rc == VLM_OK && c.image;
     if (*has_image) {
         char *path = dataset_image_path(f, c.image);
-        Image im = {0};
-        rc = path ? image_decode_file(path, &im) : VLM_ERR_FAIL;
-        if (rc == VLM_OK) rc = image_preprocess(&im, &L->cfg.image, pixels, NULL, scratch, path);
+        rc = path ? image_preprocess_file(path, &L->cfg.image, pixels, scratch, NULL, NULL) : VLM_ERR_FAIL;
         if (rc != VLM_OK) {
             vlm_fail_context(rc, "%s: %s", f->path, where);
             rendered_free(out);
         }
-        image_free(&im);
         free(path);
     }
     conversation_free(&c);

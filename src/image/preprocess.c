@@ -216,3 +216,14 @@ int image_preprocess(const Image *im, const Preprocessor *p, float *pixel_values
         for (size_t i = 0; i < n; i++) pixel_values[c * n + i] = lut[c][u8[3 * i + c]];
     return VLM_OK;
 }
+
+int image_preprocess_file(const char *path, const Preprocessor *p, float *pixel_values, PreprocessScratch *scratch,
+                          int *width, int *height) {
+    Image im;
+    int rc = image_decode_file(path, &im);
+    if (rc == VLM_OK) rc = image_preprocess(&im, p, pixel_values, NULL, scratch, path);
+    if (width) *width = im.width;
+    if (height) *height = im.height;
+    image_free(&im);
+    return rc;
+}

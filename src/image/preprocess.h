@@ -52,4 +52,9 @@ void preprocess_scratch_free(PreprocessScratch *s);
 int image_preprocess(const Image *im, const Preprocessor *p, float *pixel_values, uint8_t *crop_u8,
                      PreprocessScratch *scratch, const char *name);
 
+// An image file decoded and preprocessed (errors name path); *width and
+// *height (either may be NULL) receive its size.
+int image_preprocess_file(const char *path, const Preprocessor *p, float *pixel_values, PreprocessScratch *scratch,
+                          int *width, int *height);
+
 #endif
