@@ -45,11 +45,15 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->datt = carve(c, (size_t)max_seq * max_seq);
 }
 
+void llama_rope_init(LlamaActs *a, const TextConfig *t) {
+    int HS = t->hidden / t->heads;
+    rope_inv_freq(a->inv_freq, HS, &t->rope);
+    rope_tables(a->cos_t, a->sin_t, a->inv_freq, a->max_seq, HS);
+}
+
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
                    const int32_t *rows, int n_rows) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
-    rope_inv_freq(a->inv_freq, HS, &t->rope);
-    rope_tables(a->cos_t, a->sin_t, a->inv_freq, T, HS);
     for (int l = 0; l < t->layers; l++) {
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerActs *L = &a->l[l];

@@ -24,6 +24,8 @@ typedef struct {
 } LlamaActs;
 
 void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq);
+// Fills the rotary tables for positions 0..max_seq-1 (once, after carving).
+void llama_rope_init(LlamaActs *a, const TextConfig *t);
 // a->x[0] (B,T,H) holds the input; lengths (B) the real tokens of each sample.
 // -> a->logits (n_rows, V) for the positions rows[0..n_rows) (rows NULL: all
 // B*T in order). Training needs logits only where a target is: LLaVA's image

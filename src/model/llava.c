@@ -52,6 +52,7 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max
     }
     Carve place = {m->memory, 0};
     carve_all(m, &place);
+    llama_rope_init(&m->llm, &m->params.cfg.text);
     llava_weights_view(&m->params, m->grad, &m->g);
     llava_zero_grad(m);
     return VLM_OK;

@@ -55,7 +55,9 @@ typedef struct {
 // Lays out the parameters for cfg (allocates, zero-filled).
 int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg);
 void llava_params_free(LlavaParams *p);
-// The same pointer structure over another buffer of p->numel floats (gradients, moments).
+// The same pointer structure over another buffer of p->numel floats
+// (gradients, moments). Allocates out->vl / out->tl when they are NULL; the
+// caller frees them.
 void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out);
 
 // Loads a llava-hf model directory (config.json + safetensors or .bin,
