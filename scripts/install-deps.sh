@@ -14,6 +14,7 @@ PACKAGES=(
   libzip-dev                        # zip container of PyTorch .bin checkpoints
   libpcre2-dev                      # BPE pre-tokenization regexes
   libjpeg62-turbo-dev libpng-dev libgif-dev   # image decoding, bit-exact with Pillow
+  sentencepiece                     # spm_train: the demo trains its small tokenizer with it
 )
 
 missing=()
