@@ -173,7 +173,31 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     return VLM_OK;
 }
 
+long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const int32_t *labels, const int *lengths,
+                         int B, int T_text, int max_len) {
+    int F = llava_image_tokens(cfg);
+    long n = 0;
+    for (int b = 0; b < B; b++) {
+        const int32_t *ids = input_ids + (size_t)b * T_text, *lab = labels + (size_t)b * T_text;
+        long pos = 0;  // spliced position of token t; its label is a target when pos >= 1 and within max_len
+        for (int t = 0; t < lengths[b]; t++) {
+            if (max_len > 0 && pos >= max_len) break;
+            if (ids[t] == IMAGE_TOKEN_INDEX) {
+                pos += F;  // image features are never targets
+            } else {
+                if (pos >= 1 && lab[t] != IGNORE_INDEX) n++;
+                pos++;
+            }
+        }
+    }
+    return n;
+}
+
 void llava_backward(LlavaModel *m) {
+    if (m->n_targets > 0) llava_backward_scaled(m, 1.0f / (float)m->n_targets);
+}
+
+void llava_backward_scaled(LlavaModel *m, float scale) {
     const LlavaConfig *cfg = &m->params.cfg;
     const LlavaWeights *w = &m->params.w;
     LlavaWeights *g = &m->g;
@@ -181,8 +205,7 @@ void llava_backward(LlavaModel *m) {
     int F = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision), nf = m->n_images * F;
     if (m->n_targets == 0) return;
     // the logits buffer becomes dlogits (each row is read before it is written)
-    crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V,
-                          1.0f / (float)m->n_targets);
+    crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, scale);
     memset(m->dx0, 0, sizeof(float) * (size_t)N * H);
     llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, m->dx0, m->seq_len, B,
                    T);

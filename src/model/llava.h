@@ -51,6 +51,16 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
 void llava_zero_grad(LlavaModel *m);
 // Gradients of the last forward's mean loss, accumulated into m->grad.
 void llava_backward(LlavaModel *m);
+// Gradients of scale * (the sum of the last forward's per-token losses),
+// accumulated into m->grad: llava_backward is scale = 1 / n_targets. A
+// trainer accumulating micro-batches passes 1 / (targets of the whole
+// accumulated batch) for a token mean over it.
+void llava_backward_scaled(LlavaModel *m, float scale);
+// The targets (next-token labels that are not IGNORE_INDEX) llava_forward
+// would find in this batch, after the splice and truncation to max_len,
+// without running it.
+long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const int32_t *labels, const int *lengths,
+                         int B, int T_text, int max_len);
 
 // The parameter ranges the optimiser updates: reachable tensors of trainable
 // modules (torch skips parameters whose grad is None, and frozen modules
