@@ -55,18 +55,22 @@ static void check_case(const char *name) {
     ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss_all) == VLM_OK, "%s",
                   vlm_last_error());
     // logits at every real position, in the reference's order
-    double worst = 0, scale = 0;
+    // relative error as a norm over all of them, as for the gradients below: the largest single
+    // difference depends on the sgemm kernel (FMA or not) more than on the model
+    double diff = 0, norm = 0, worst = 0;
     size_t row = 0;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < m.seq_len[b]; t++, row++) {
             const float *ours = llava_logits(&m, b, t), *want = ref_logits + row * V;
             for (int v = 0; v < V; v++) {
-                worst = fmax(worst, fabs((double)ours[v] - want[v]));
-                scale = fmax(scale, fabs(want[v]));
+                double d = (double)ours[v] - want[v];
+                diff += d * d, norm += (double)want[v] * want[v], worst = fmax(worst, fabs(d));
             }
         }
     ck_assert_uint_eq(row, (size_t)logit_info->shape[0]);
-    ck_assert_msg(worst <= 1e-5 * scale, "%s: logits differ by %g (largest %g)", name, worst, scale);
+    ck_assert_msg(sqrt(diff) <= 1e-5 * sqrt(norm), "%s: logits differ by %g of their norm (largest difference %g)",
+                  name, sqrt(diff / norm), worst);
+    if (getenv("VLM_TEST_VERBOSE")) fprintf(stderr, "%s logits %.3g of norm, worst %.3g\n", name, sqrt(diff / norm), worst);
     // training computes logits only where a target is: the same loss and gradients
     m.all_logits = false;
     ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
