@@ -3,6 +3,7 @@
 
 #include <errno.h>     // errno
 #include <fcntl.h>     // open
+#include <ftw.h>       // nftw (remove_tree)
 #include <stdlib.h>    // free, mkstemp
 #include <string.h>    // strerror, strlen, strrchr
 #include <sys/mman.h>  // mmap
@@ -140,14 +141,18 @@ int atomic_open(AtomicFile *af, const char *path) {
     return VLM_OK;
 }
 
+void fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;  // some filesystems refuse; the rename already happened
+    fsync(fd);
+    close(fd);
+}
+
 static int fsync_dir_of(const char *path) {
     char *dir = path_dirname(path);
     if (!dir) return VLM_ERR_FAIL;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fsync_dir(dir);
     free(dir);
-    if (fd < 0) return VLM_OK;  // some filesystems refuse; the rename already happened
-    fsync(fd);
-    close(fd);
     return VLM_OK;
 }
 
@@ -179,4 +184,46 @@ void atomic_abort(AtomicFile *af) {
     free(af->temp_path);
     free(af->final_path);
     af->temp_path = af->final_path = NULL;
+}
+
+int atomic_write_text(const char *path, const char *text) {
+    AtomicFile af;
+    int rc = atomic_open(&af, path);
+    if (rc != VLM_OK) return rc;
+    if (fputs(text, af.fp) < 0 || fputc('\n', af.fp) < 0) {
+        atomic_abort(&af);
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "write failed");
+    }
+    return atomic_commit(&af);
+}
+
+int file_copy_atomic(const char *src, const char *dst) {
+    MappedFile in;
+    int rc = file_map(src, &in);
+    if (rc != VLM_OK) return rc;
+    AtomicFile af;
+    rc = atomic_open(&af, dst);
+    if (rc == VLM_OK) {
+        if (in.size && fwrite(in.data, 1, in.size, af.fp) != in.size) {
+            atomic_abort(&af);
+            rc = vlm_fail(VLM_ERR_FAIL, dst, NULL, "write failed");
+        } else {
+            rc = atomic_commit(&af);
+        }
+    }
+    file_unmap(&in);
+    return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return VLM_OK;
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "cannot remove: %s", strerror(errno));
+    return VLM_OK;
 }

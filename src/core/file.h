@@ -41,4 +41,13 @@ int atomic_commit(AtomicFile *af);
 // Removes the temporary file; the destination is untouched.
 void atomic_abort(AtomicFile *af);
 
+// Writes text (plus a newline) to path atomically.
+int atomic_write_text(const char *path, const char *text);
+// Copies src to dst atomically.
+int file_copy_atomic(const char *src, const char *dst);
+// fsync's a folder (its entries: renames and creations inside it).
+void fsync_dir(const char *dir);
+// rm -rf: removes a file or a folder with everything in it (absent: OK).
+int remove_tree(const char *path);
+
 #endif

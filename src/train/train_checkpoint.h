@@ -1,0 +1,47 @@
+// Training checkpoints: OUTPUT_DIR/checkpoint-STEP, laid out like HF
+// Trainer's, so users find what they expect:
+//   config.json + model.safetensors   the model in llava-hf layout (loads in
+//                                     transformers and in `vlm`)
+//   optimizer.safetensors             AdamW's moments of every trained tensor
+//                                     (exp_avg.NAME, exp_avg_sq.NAME)
+//   trainer_state.json                step, data position, seed, the resolved
+//                                     arguments
+//   tokenizer files                   copied, so the folder is a usable model
+// A checkpoint is written into a hidden temporary folder, every file fsync'ed,
+// and then renamed into place: a run killed at any moment leaves either the
+// whole checkpoint or none, and never damages an earlier one.
+#ifndef VLM_TRAIN_TRAIN_CHECKPOINT_H
+#define VLM_TRAIN_TRAIN_CHECKPOINT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "model/llava.h"
+
+typedef struct {
+    long step;              // optimizer steps done
+    long total_steps;
+    uint64_t epoch, index;  // the loader position of the next micro-batch
+    uint64_t seed;
+    long adam_step;         // AdamW's step counter (bias corrections)
+} TrainState;
+
+// Writes OUTPUT_DIR/checkpoint-STEP. m, v: the moments (params.numel floats,
+// the parameter layout); only the trained tensors' are stored. args: the
+// resolved arguments (stored in trainer_state.json; may be NULL).
+// tokenizer: a tokenizer file or folder whose files are copied (may be NULL).
+// path receives the checkpoint's folder.
+int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const float *m, const float *v,
+                          const TrainState *st, const json_t *args, const char *tokenizer, char *path, size_t size);
+// Reads trainer_state.json of a checkpoint folder.
+int train_checkpoint_read_state(const char *dir, TrainState *st);
+// Restores the moments of the trained tensors (the others are set to 0); a
+// trained tensor missing from the file is an error naming it.
+int train_checkpoint_read_moments(const char *dir, const LlavaModel *model, float *m, float *v);
+// The complete checkpoint with the highest step in output_dir, or NULL when
+// there is none (a fresh string).
+char *train_checkpoint_latest(const char *output_dir);
+// Keeps the newest `keep` checkpoints (save_total_limit; 0 keeps all).
+int train_checkpoint_rotate(const char *output_dir, int keep);
+
+#endif
