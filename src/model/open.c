@@ -1,0 +1,70 @@
+// Opening a model folder of any layout users have, see open.h.
+#include "model/open.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>  // strdup
+
+#include "core/error.h"
+#include "core/file.h"
+
+// config.json's mm_vision_tower (a fresh string, or NULL).
+static char *configured_vision_tower(const char *dir) {
+    char *path = path_join(dir, "config.json");
+    json_t *j = path ? json_load_file(path, 0, NULL) : NULL;
+    const char *name = json_string_value(json_object_get(j, "mm_vision_tower"));
+    char *out = name ? strdup(name) : NULL;
+    json_decref(j);
+    free(path);
+    return out;
+}
+
+int llava_detect_layout(const char *dir, ModelLayout *layout) {
+    char *path = path_join(dir, "config.json");
+    if (!path) return VLM_ERR_FAIL;
+    if (!dir_exists(dir) || !file_exists(path)) {
+        free(path);
+        return vlm_fail(VLM_ERR_INPUT, dir, NULL, "not a model folder (no config.json)");
+    }
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    int rc = VLM_OK;
+    if (!json_is_object(j)) rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not a JSON object (%s, line %d)", err.text, err.line);
+    else if (json_object_get(j, "vision_config")) *layout = LAYOUT_HF;
+    else if (json_object_get(j, "mm_vision_tower")) *layout = LAYOUT_ORIGINAL;
+    else *layout = LAYOUT_PARTS;
+    json_decref(j);
+    free(path);
+    return rc;
+}
+
+const char *llava_layout_name(ModelLayout layout) {
+    switch (layout) {
+    case LAYOUT_HF: return "llava-hf";
+    case LAYOUT_ORIGINAL: return "original LLaVA + CLIP folder";
+    default: return "LLM folder + CLIP folder + projector";
+    }
+}
+
+int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, ModelLayout *layout) {
+    ModelLayout l;
+    int rc = llava_detect_layout(dir, &l);
+    if (rc != VLM_OK) return rc;
+    if (layout) *layout = l;
+    if (l == LAYOUT_HF) return llava_load_hf(p, dir);
+    if (l == LAYOUT_ORIGINAL && !o->vision_tower) {  // the tower the config names, when it is a local folder
+        char *named = configured_vision_tower(dir);
+        LlavaOpenOptions with = *o;
+        with.vision_tower = named;
+        rc = named ? llava_open(p, dir, &with, layout) : VLM_ERR_FAIL;
+        free(named);
+        return rc;
+    }
+    if (!o->vision_tower || !dir_exists(o->vision_tower))
+        return vlm_fail(VLM_ERR_INPUT, dir, "vision_tower",
+                        o->vision_tower ? "'%s' is not a local folder: pass --vision_tower with the CLIP model's folder"
+                                        : "%sa CLIP folder is needed: pass --vision_tower DIR",
+                        o->vision_tower ? o->vision_tower : "");
+    if (l == LAYOUT_ORIGINAL) return llava_load_original(p, dir, o->vision_tower);
+    return llava_load_parts(p, dir, o->vision_tower, o->projector, o->feature_layer, o->feature_full);
+}

@@ -1,0 +1,34 @@
+// Opens whichever LLaVA starting point a user has, the way upstream's
+// train.py and the recipes' scripts accept them:
+//   a llava-hf folder (config.json with a vision_config);
+//   an original LLaVA folder (config.json with mm_vision_tower) plus the CLIP
+//     folder it names (vision_tower overrides the name, which is usually a
+//     hub id);
+//   a plain LLaMA / Vicuna folder plus a CLIP folder (vision_tower) and, for
+//     instruction tuning, the projector pretraining saved (projector:
+//     mm_projector.bin); without it the projector starts fresh (pretraining).
+#ifndef VLM_MODEL_OPEN_H
+#define VLM_MODEL_OPEN_H
+
+#include <stdbool.h>
+
+#include "model/weights.h"
+
+typedef enum { LAYOUT_HF, LAYOUT_ORIGINAL, LAYOUT_PARTS } ModelLayout;
+
+// Which of the three a folder is (from its config.json).
+int llava_detect_layout(const char *dir, ModelLayout *layout);
+const char *llava_layout_name(ModelLayout layout);
+
+typedef struct {
+    const char *vision_tower;   // CLIP folder (original and parts layouts)
+    const char *projector;      // mm_projector.bin (parts layout), NULL: a fresh projector
+    int feature_layer;          // parts layout: mm_vision_select_layer
+    bool feature_full;          // parts layout: mm_vision_select_feature "cls_patch"
+    ProjectorType projector_type;  // parts layout
+    unsigned long long seed;    // a fresh projector's initialisation
+} LlavaOpenOptions;
+
+int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, ModelLayout *layout);
+
+#endif
