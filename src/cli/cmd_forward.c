@@ -7,10 +7,8 @@
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "core/file.h"
+#include "eval/infer.h"
 #include "formats/safetensors.h"
-#include "image/preprocess.h"
-#include "model/llava.h"
 #include "text/template.h"
 
 typedef struct {
@@ -31,40 +29,27 @@ static int parse_ids(const char *list, IdBuf *out) {
     return VLM_OK;
 }
 
-// pixel_values (3, S, S) from --pixels or --image
-static int load_pixels(const ForwardArgs *a, const LlavaConfig *cfg, float *out) {
-    int S = cfg->vision.image_size;
-    if (a->pixels) {
-        SafetensorsFile f;
-        int rc = safetensors_open(&f, a->pixels);
-        if (rc != VLM_OK) return rc;
-        int i = safetensors_find(&f, "pixel_values");
-        const TensorInfo *t = i >= 0 ? &f.tensors[i] : NULL;
-        if (!t || t->dtype != DT_F32 || t->numel != (uint64_t)3 * S * S)
-            rc = vlm_fail(VLM_ERR_INPUT, a->pixels, "pixel_values", "expected F32 with 3 x %d x %d values", S, S);
-        else
-            memcpy(out, safetensors_tensor_data(&f, i), sizeof(float) * 3 * S * S);
-        safetensors_close(&f);
-        return rc;
-    }
-    Preprocessor p;
-    char *config = path_join(a->model, "preprocessor_config.json");
-    int rc = config && file_exists(config) ? preprocessor_load(&p, config) : (preprocessor_default(&p, S), VLM_OK);
-    free(config);
+// pixel_values (3, S, S) from --pixels into s->pixels, or from --image
+static int load_pixels(const ForwardArgs *a, Infer *s) {
+    if (!a->pixels) return infer_load_image(s, a->image);
+    int S = s->cfg.vision.image_size;
+    SafetensorsFile f;
+    int rc = safetensors_open(&f, a->pixels);
     if (rc != VLM_OK) return rc;
-    preprocessor_set_size(&p, S);
-    p.pad = a->pad;
-    PreprocessScratch scratch = {0};
-    rc = image_preprocess_file(a->image, &p, out, &scratch, NULL, NULL);
-    preprocess_scratch_free(&scratch);
+    int i = safetensors_find(&f, "pixel_values");
+    const TensorInfo *t = i >= 0 ? &f.tensors[i] : NULL;
+    if (!t || t->dtype != DT_F32 || t->numel != (uint64_t)3 * S * S)
+        rc = vlm_fail(VLM_ERR_INPUT, a->pixels, "pixel_values", "expected F32 with 3 x %d x %d values", S, S);
+    else
+        memcpy(s->pixels, safetensors_tensor_data(&f, i), sizeof(float) * 3 * S * S);
+    safetensors_close(&f);
     return rc;
 }
 
 static int run_forward(const ForwardArgs *a) {
-    LlavaParams params;
-    int rc = a->vision_tower ? llava_load_original(&params, a->model, a->vision_tower) : llava_load_hf(&params, a->model);
+    Infer s;
+    int rc = infer_open(&s, a->model, a->vision_tower, a->pad);
     if (rc != VLM_OK) return rc;
-    LlavaConfig cfg = params.cfg;
     Tokenizer tok;
     bool have_tok = false;
     IdBuf ids = {0};
@@ -84,44 +69,20 @@ static int run_forward(const ForwardArgs *a) {
         }
     }
     int n_images = 0;
-    for (size_t i = 0; rc == VLM_OK && i < ids.len; i++) {
-        if (ids.data[i] == IMAGE_TOKEN_INDEX) n_images++;
-        else if (ids.data[i] < 0 || ids.data[i] >= cfg.text.vocab)
-            rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "token id %d is outside the model's vocabulary of %d", ids.data[i],
-                          cfg.text.vocab);
-    }
-    if (rc == VLM_OK && n_images > 1) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "one image per prompt");
+    if (rc == VLM_OK) rc = infer_check_ids(&s, ids.data, ids.len, &n_images);
     if (rc == VLM_OK && n_images && !a->image && !a->pixels)
         rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "the prompt has an image placeholder: give --image or --pixels");
-    if (rc == VLM_OK && ids.len == 0) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "empty prompt");
-    int S = cfg.vision.image_size, F = llava_image_tokens(&cfg), T = (int)ids.len;
-    float *pixels = vlm_malloc(sizeof(float) * 3 * S * S);
-    if (rc == VLM_OK) rc = pixels ? (n_images ? load_pixels(a, &cfg, pixels) : VLM_OK) : VLM_ERR_FAIL;
-    LlavaModel m;
-    bool have_model = false;
-    if (rc == VLM_OK) {
-        rc = llava_model_init(&m, &params, 1, 1, T, T + F);
-        have_model = rc == VLM_OK;
-        m.all_logits = true;  // no targets here: the logits themselves are the output
-    } else {
-        llava_params_free(&params);
-    }
-    if (rc == VLM_OK) {
-        int32_t *labels = vlm_malloc(sizeof(int32_t) * T);
-        for (int t = 0; labels && t < T; t++) labels[t] = IGNORE_INDEX;
-        double loss;
-        int len = T;
-        rc = labels ? llava_forward(&m, ids.data, labels, &len, 1, T, pixels, n_images, 0, &loss) : VLM_ERR_FAIL;
-        free(labels);
-    }
+    if (rc == VLM_OK && n_images) rc = load_pixels(a, &s);
+    const float *logits = NULL;
+    int seq_len = 0;
+    if (rc == VLM_OK) rc = infer_next_logits(&s, ids.data, (int)ids.len, n_images, &logits, &seq_len);
     if (rc == VLM_OK) {
         // softmax of the last position, top k
-        int V = cfg.text.vocab, k = a->top < V ? a->top : V;
-        const float *logits = llava_logits(&m, 0, m.seq_len[0] - 1);
+        int V = s.cfg.text.vocab, k = a->top < V ? a->top : V, F = llava_image_tokens(&s.cfg);
         double mx = -INFINITY, sum = 0;
         for (int v = 0; v < V; v++) mx = fmax(mx, logits[v]);
         for (int v = 0; v < V; v++) sum += exp(logits[v] - mx);
-        printf("%d tokens (%d image features); next token:\n", m.seq_len[0], n_images * F);
+        printf("%d tokens (%d image features); next token:\n", seq_len, n_images * F);
         unsigned char *taken = vlm_calloc((size_t)V, 1);
         for (int r = 0; taken && r < k; r++) {
             int best = -1;
@@ -130,18 +91,17 @@ static int run_forward(const ForwardArgs *a) {
             taken[best] = 1;
             printf("  %6d  p=%.6f  logit=%.6f", best, exp(logits[best] - mx) / sum, logits[best]);
             if (have_tok) {
-                StrBuf s = {0};
-                if (tokenizer_decode(&tok, &best, 1, &s) == VLM_OK && s.data) printf("  %s", s.data);
-                str_free(&s);
+                StrBuf str = {0};
+                if (tokenizer_decode(&tok, &best, 1, &str) == VLM_OK && str.data) printf("  %s", str.data);
+                str_free(&str);
             }
             putchar('\n');
         }
         free(taken);
     }
-    if (have_model) llava_model_free(&m);
+    infer_close(&s);
     if (have_tok) tokenizer_free(&tok);
     ids_free(&ids);
-    free(pixels);
     return rc;
 }
 
