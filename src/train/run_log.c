@@ -1,0 +1,78 @@
+// metrics.jsonl, see run_log.h.
+#include "train/run_log.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/file.h"
+
+static int keep(RunLog *log, const LogEntry *e) {
+    if (log->n == log->cap) {
+        int cap = log->cap ? 2 * log->cap : 256;
+        LogEntry *grown = realloc(log->entries, sizeof(LogEntry) * (size_t)cap);
+        if (!grown) return vlm_fail(VLM_ERR_FAIL, log->path, NULL, "out of memory");
+        log->entries = grown, log->cap = cap;
+    }
+    log->entries[log->n++] = *e;
+    return VLM_OK;
+}
+
+static double number(const json_t *j, const char *key) {
+    const json_t *v = json_object_get(j, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void write_line(FILE *fp, const LogEntry *e) {
+    fprintf(fp,
+            "{\"step\": %ld, \"epoch\": %.6g, \"loss\": %.9g, \"learning_rate\": %.9g, \"grad_norm\": %.9g, "
+            "\"targets\": %ld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+            e->step, e->epoch, e->loss, e->lr, e->grad_norm, e->targets, e->tokens_per_s, e->elapsed_s);
+}
+
+int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
+    memset(log, 0, sizeof *log);
+    log->path = path_join(output_dir, "metrics.jsonl");
+    if (!log->path) return VLM_ERR_FAIL;
+    int rc = VLM_OK;
+    FILE *old = keep_until >= 0 ? fopen(log->path, "r") : NULL;
+    if (old) {  // the lines of the run up to the checkpoint being resumed
+        char line[4096];
+        while (rc == VLM_OK && fgets(line, sizeof line, old)) {
+            json_t *j = json_loads(line, 0, NULL);
+            LogEntry e = {.step = (long)number(j, "step"), .epoch = number(j, "epoch"), .loss = number(j, "loss"),
+                          .lr = number(j, "learning_rate"), .grad_norm = number(j, "grad_norm"),
+                          .targets = (long)number(j, "targets"), .tokens_per_s = number(j, "tokens_per_s"),
+                          .elapsed_s = number(j, "elapsed_s")};
+            if (j && e.step <= keep_until) rc = keep(log, &e);
+            json_decref(j);
+        }
+        fclose(old);
+    }
+    // rewrite what is kept atomically, then append to it
+    AtomicFile af;
+    if (rc == VLM_OK) rc = atomic_open(&af, log->path);
+    if (rc == VLM_OK) {
+        for (int i = 0; i < log->n; i++) write_line(af.fp, &log->entries[i]);
+        rc = atomic_commit(&af);
+    }
+    if (rc == VLM_OK && !(log->fp = fopen(log->path, "a")))
+        rc = vlm_fail(VLM_ERR_FAIL, log->path, NULL, "cannot open for appending");
+    if (rc != VLM_OK) run_log_close(log);
+    return rc;
+}
+
+int run_log_append(RunLog *log, const LogEntry *e) {
+    write_line(log->fp, e);
+    if (fflush(log->fp) != 0) return vlm_fail(VLM_ERR_FAIL, log->path, NULL, "write failed");
+    return keep(log, e);
+}
+
+void run_log_close(RunLog *log) {
+    if (log->fp) fclose(log->fp);
+    free(log->path);
+    free(log->entries);
+    memset(log, 0, sizeof *log);
+}
