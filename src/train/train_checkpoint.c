@@ -38,16 +38,15 @@ static int copy_tokenizer(const char *tokenizer, const char *dir) {
 }
 
 // exp_avg.NAME and exp_avg_sq.NAME for every tensor the optimiser updates.
-static int save_moments(const char *path, const LlavaModel *model, const float *m, const float *v) {
+static int save_moments(const char *path, const LlavaModel *model, const Optimizer *o) {
     const LlavaParams *p = &model->params;
     int n = 0;
-    TensorInfo *infos = vlm_calloc((size_t)p->n_specs * 2, sizeof(TensorInfo));
-    const void **datas = vlm_calloc((size_t)p->n_specs * 2, sizeof(void *));
-    char (*names)[200] = vlm_calloc((size_t)p->n_specs * 2, sizeof *names);
+    TensorInfo *infos = vlm_calloc((size_t)o->n_ranges * 2 + 1, sizeof(TensorInfo));
+    const void **datas = vlm_calloc((size_t)o->n_ranges * 2 + 1, sizeof(void *));
+    char (*names)[200] = vlm_calloc((size_t)o->n_ranges * 2 + 1, sizeof *names);
     int rc = infos && datas && names ? VLM_OK : VLM_ERR_FAIL;
-    for (int i = 0; i < p->n_specs && rc == VLM_OK; i++) {
-        const ParamSpec *s = &p->specs[i];
-        if (!s->reachable || !model->trainable[s->module]) continue;
+    for (int r = 0; r < o->n_ranges && rc == VLM_OK; r++) {
+        const ParamSpec *s = &p->specs[o->spec[r]];
         for (int k = 0; k < 2; k++, n++) {
             snprintf(names[n], sizeof names[n], "%s.%s", k ? "exp_avg_sq" : "exp_avg", s->name);
             infos[n].name = names[n];
@@ -55,7 +54,7 @@ static int save_moments(const char *path, const LlavaModel *model, const float *
             infos[n].ndim = s->ndim;
             for (int d = 0; d < s->ndim; d++) infos[n].shape[d] = s->shape[d];
             tensor_info_sizes(&infos[n]);
-            datas[n] = (k ? v : m) + s->offset;
+            datas[n] = (k ? o->adam.v : o->adam.m) + o->moment_offset[r];
         }
     }
     if (rc == VLM_OK) rc = safetensors_write(path, infos, datas, n, NULL);
@@ -63,10 +62,10 @@ static int save_moments(const char *path, const LlavaModel *model, const float *
     return rc;
 }
 
-static json_t *state_to_json(const TrainState *st, const json_t *args) {
+static json_t *state_to_json(const TrainState *st, long adam_step, const json_t *args) {
     json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "global_step", (json_int_t)st->step, "max_steps",
                           (json_int_t)st->total_steps, "data_epoch", (json_int_t)st->epoch, "data_index",
-                          (json_int_t)st->index, "seed", (json_int_t)st->seed, "adam_step", (json_int_t)st->adam_step);
+                          (json_int_t)st->index, "seed", (json_int_t)st->seed, "adam_step", (json_int_t)adam_step);
     if (j && args) json_object_set(j, "args", (json_t *)args);
     return j;
 }
@@ -96,8 +95,8 @@ static int install_dir(const char *tmp, const char *final, const char *output_di
     return rc;
 }
 
-int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const float *m, const float *v,
-                          const TrainState *st, const json_t *args, const char *tokenizer, char *path, size_t size) {
+int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const Optimizer *o, const TrainState *st,
+                          const json_t *args, const char *tokenizer, char *path, size_t size) {
     if (mkdir(output_dir, 0755) != 0 && !dir_exists(output_dir))
         return vlm_fail(VLM_ERR_FAIL, output_dir, NULL, "cannot create the output folder");
     char name[64], tmp_name[80];
@@ -108,10 +107,10 @@ int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const
     int rc = final && tmp && opt && state ? VLM_OK : VLM_ERR_FAIL;
     if (rc == VLM_OK) remove_tree(tmp);  // the leftover of a run killed while saving
     if (rc == VLM_OK) rc = llava_save_hf(&model->params, tmp);
-    if (rc == VLM_OK) rc = save_moments(opt, model, m, v);
+    if (rc == VLM_OK) rc = save_moments(opt, model, o);
     if (rc == VLM_OK && tokenizer) rc = copy_tokenizer(tokenizer, tmp);
     if (rc == VLM_OK) {
-        json_t *j = state_to_json(st, args);
+        json_t *j = state_to_json(st, o->adam.step, args);
         char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
         rc = text ? atomic_write_text(state, text) : VLM_ERR_FAIL;
         free(text);
@@ -144,39 +143,41 @@ int train_checkpoint_read_state(const char *dir, TrainState *st) {
     if (rc == VLM_OK) rc = json_long(j, "data_epoch", path, &epoch);
     if (rc == VLM_OK) rc = json_long(j, "data_index", path, &index);
     if (rc == VLM_OK) rc = json_long(j, "seed", path, &seed);
-    if (rc == VLM_OK) rc = json_long(j, "adam_step", path, &st->adam_step);
     st->epoch = (uint64_t)epoch, st->index = (uint64_t)index, st->seed = (uint64_t)seed;
     json_decref(j);
     free(path);
     return rc;
 }
 
-int train_checkpoint_read_moments(const char *dir, const LlavaModel *model, float *m, float *v) {
+int train_checkpoint_read_optimizer(const char *dir, const LlavaModel *model, Optimizer *o) {
     const LlavaParams *p = &model->params;
-    char *path = path_join(dir, "optimizer.safetensors");
-    if (!path) return VLM_ERR_FAIL;
+    char *path = path_join(dir, "optimizer.safetensors"), *state = path_join(dir, "trainer_state.json");
+    if (!path || !state) return VLM_ERR_FAIL;
+    long adam_step = 0;
+    json_t *j = json_load_file(state, 0, NULL);
+    int rc = j ? json_long(j, "adam_step", state, &adam_step) : vlm_fail(VLM_ERR_INPUT, state, NULL, "unreadable");
+    json_decref(j);
     SafetensorsFile f;
-    int rc = safetensors_open(&f, path);
-    bool opened = rc == VLM_OK;
-    memset(m, 0, sizeof(float) * p->numel), memset(v, 0, sizeof(float) * p->numel);
-    for (int i = 0; i < p->n_specs && rc == VLM_OK; i++) {
-        const ParamSpec *s = &p->specs[i];
-        if (!s->reachable || !model->trainable[s->module]) continue;
+    bool opened = false;
+    if (rc == VLM_OK) rc = safetensors_open(&f, path), opened = rc == VLM_OK;
+    for (int r = 0; r < o->n_ranges && rc == VLM_OK; r++) {
+        const ParamSpec *s = &p->specs[o->spec[r]];
         for (int k = 0; k < 2 && rc == VLM_OK; k++) {
             char name[200];
             snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", s->name);
             int t = safetensors_find(&f, name);
-            if (t < 0) {
+            if (t < 0)
                 rc = vlm_fail(VLM_ERR_INPUT, path, name, "missing (was the checkpoint trained with other modules?)");
-            } else if (f.tensors[t].dtype != DT_F32 || f.tensors[t].nbytes != s->numel * sizeof(float)) {
+            else if (f.tensors[t].dtype != DT_F32 || f.tensors[t].nbytes != s->numel * sizeof(float))
                 rc = vlm_fail(VLM_ERR_INPUT, path, name, "expected F32 with %zu elements", s->numel);
-            } else {
-                memcpy((k ? v : m) + s->offset, safetensors_tensor_data(&f, t), s->numel * sizeof(float));
-            }
+            else
+                memcpy((k ? o->adam.v : o->adam.m) + o->moment_offset[r], safetensors_tensor_data(&f, t),
+                       s->numel * sizeof(float));
         }
     }
+    if (rc == VLM_OK) o->adam.step = adam_step;
     if (opened) safetensors_close(&f);
-    free(path);
+    free(path), free(state);
     return rc;
 }
 

@@ -17,27 +17,27 @@
 #include <stdint.h>
 
 #include "model/llava.h"
+#include "train/optimizer.h"
 
 typedef struct {
     long step;              // optimizer steps done
     long total_steps;
     uint64_t epoch, index;  // the loader position of the next micro-batch
     uint64_t seed;
-    long adam_step;         // AdamW's step counter (bias corrections)
 } TrainState;
 
-// Writes OUTPUT_DIR/checkpoint-STEP. m, v: the moments (params.numel floats,
-// the parameter layout); only the trained tensors' are stored. args: the
-// resolved arguments (stored in trainer_state.json; may be NULL).
+// Writes OUTPUT_DIR/checkpoint-STEP with the optimizer's moments and step
+// count. args: the resolved arguments (stored in trainer_state.json; may be
+// NULL).
 // tokenizer: a tokenizer file or folder whose files are copied (may be NULL).
 // path receives the checkpoint's folder.
-int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const float *m, const float *v,
-                          const TrainState *st, const json_t *args, const char *tokenizer, char *path, size_t size);
+int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const Optimizer *o, const TrainState *st,
+                          const json_t *args, const char *tokenizer, char *path, size_t size);
 // Reads trainer_state.json of a checkpoint folder.
 int train_checkpoint_read_state(const char *dir, TrainState *st);
-// Restores the moments of the trained tensors (the others are set to 0); a
-// trained tensor missing from the file is an error naming it.
-int train_checkpoint_read_moments(const char *dir, const LlavaModel *model, float *m, float *v);
+// Restores the optimizer's moments and step count; a trained tensor missing
+// from the file is an error naming it.
+int train_checkpoint_read_optimizer(const char *dir, const LlavaModel *model, Optimizer *o);
 // The complete checkpoint with the highest step in output_dir, or NULL when
 // there is none (a fresh string).
 char *train_checkpoint_latest(const char *output_dir);

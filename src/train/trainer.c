@@ -1,0 +1,423 @@
+// The training loop, see trainer.h.
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>  // mkdir
+#include <unistd.h>    // isatty
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/progress.h"  // format_duration
+#include "core/timer.h"
+#include "data/loader.h"
+#include "model/open.h"
+#include "text/template.h"
+#include "train/run_log.h"
+#include "train/schedule.h"
+#include "train/step.h"
+#include "train/train_checkpoint.h"
+
+// One micro-batch copied out of the loader (whose batch is valid only until
+// the next one), so a step can count the targets of all of them first.
+typedef struct {
+    int32_t *ids, *labels;
+    int *lengths;
+    uint64_t *records;
+    float *pixels;
+    int B, T, n_images;
+    long tokens;  // spliced tokens (text + image features, truncated)
+} MicroBuf;
+
+typedef struct {
+    const TrainArgs *a;
+    Dataset data;
+    Tokenizer tok;
+    const Template *tpl;
+    LlavaModel m;
+    Optimizer opt;
+    Loader *loader;
+    TrainPlan plan;
+    Schedule sched;
+    StepConfig step_cfg;
+    MicroBuf *micro;
+    MicroBatch *mb;
+    int pixels_per_image;
+    const char *tokenizer_path;  // the files copied into checkpoints
+    char *model_dir;             // where the model came from (preprocessor_config.json)
+    json_t *args_json;
+    bool have_tok, have_data, have_model, have_opt, have_plan;
+} Run;
+
+// ---------------------------------------------------------------------------
+// setup
+
+// A readable list of the sample ids of a micro-batch, for error messages.
+static void sample_ids(const Dataset *d, const MicroBuf *mb, char *out, size_t size) {
+    size_t at = 0;
+    out[0] = '\0';
+    for (int b = 0; b < mb->B && at + 64 < size; b++) {
+        int file;
+        size_t rec;
+        dataset_locate(d, (size_t)mb->records[b], &file, &rec);
+        json_t *j = NULL;
+        char id[128] = "?";
+        if (dataset_file_record(&d->files[file], rec, &j) == VLM_OK) {
+            const json_t *v = json_object_get(j, "id");
+            if (json_is_string(v)) snprintf(id, sizeof id, "\"%s\"", json_string_value(v));
+            else if (json_is_integer(v)) snprintf(id, sizeof id, "%lld", (long long)json_integer_value(v));
+        }
+        json_decref(j);
+        at += (size_t)snprintf(out + at, size - at, "%s%s (%s record %zu)", b ? ", " : "", id, d->files[file].path, rec);
+    }
+}
+
+static int open_data(Run *r) {
+    const TrainArgs *a = r->a;
+    if (a->n_data_path == 0) return vlm_fail(VLM_ERR_INPUT, NULL, "--data_path", "no training data given");
+    for (int i = 0; i < a->n_data_path; i++) {
+        int rc = dataset_add(&r->data, a->data_path[i], a->image_folder[0] ? a->image_folder : NULL);
+        if (rc != VLM_OK) return rc;
+    }
+    r->have_data = true;
+    return VLM_OK;
+}
+
+static int open_tokenizer(Run *r, const char *dir) {
+    r->tpl = template_find(r->a->version);
+    if (!r->tpl)
+        return vlm_fail(VLM_ERR_INPUT, NULL, "--version", "unknown template '%s' (known: %s)", r->a->version,
+                        template_names());
+    int rc = tokenizer_load(&r->tok, dir);
+    if (rc != VLM_OK) return vlm_fail_context(rc, "the tokenizer of the model (AutoTokenizer.from_pretrained)");
+    r->have_tok = true;
+    r->tokenizer_path = dir;
+    return template_prepare_tokenizer(r->tpl, &r->tok);
+}
+
+// The checkpoint to continue from: --resume [PATH], or the latest in
+// output_dir (LLaVA's train.py resumes whenever one is there). NULL: none.
+static char *resume_point(const TrainArgs *a) {
+    if (a->resume && a->resume_path[0]) return strdup(a->resume_path);
+    char *latest = train_checkpoint_latest(a->output_dir);
+    if (latest && !a->resume) log_msg(LOG_INFO, "%s holds %s: resuming from it, as LLaVA's train.py does", a->output_dir, latest);
+    return latest;
+}
+
+static int open_model(Run *r, const char *resume) {
+    const TrainArgs *a = r->a;
+    LlavaParams params;
+    int rc;
+    if (resume) {
+        rc = llava_load_hf(&params, resume);
+        r->model_dir = strdup(a->model_name_or_path);
+    } else {
+        LlavaOpenOptions o = {
+            .vision_tower = a->vision_tower[0] ? a->vision_tower : NULL,
+            .projector = a->pretrain_mm_mlp_adapter[0] ? a->pretrain_mm_mlp_adapter : NULL,
+            .feature_layer = a->mm_vision_select_layer,
+            .feature_full = strcmp(a->mm_vision_select_feature, "cls_patch") == 0,
+            .projector_type = strcmp(a->mm_projector_type, "linear") == 0 ? PROJECTOR_LINEAR : PROJECTOR_MLP2X_GELU,
+            .seed = (unsigned long long)a->seed,
+        };
+        ModelLayout layout;
+        rc = llava_open(&params, a->model_name_or_path, &o, &layout);
+        if (rc == VLM_OK) log_msg(LOG_INFO, "model: %s (%s)", a->model_name_or_path, llava_layout_name(layout));
+        r->model_dir = strdup(a->model_name_or_path);
+    }
+    if (rc != VLM_OK) return rc;
+    int B = a->per_device_train_batch_size, L = a->model_max_length;
+    rc = llava_model_init(&r->m, &params, B, B, L, L);
+    if (rc != VLM_OK) return rc;
+    r->have_model = true;
+    memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);
+    int S = r->m.params.cfg.vision.image_size;
+    r->pixels_per_image = 3 * S * S;
+    return VLM_OK;
+}
+
+// The model's preprocessor_config.json when it has one, else CLIP's
+// defaults; always at the tower's size; pad for image_aspect_ratio pad.
+static int open_preprocessor(const Run *r, Preprocessor *p) {
+    int S = r->m.params.cfg.vision.image_size;
+    char *path = path_join(r->model_dir, "preprocessor_config.json");
+    int rc = path && file_exists(path) ? preprocessor_load(p, path) : (preprocessor_default(p, S), VLM_OK);
+    free(path);
+    preprocessor_set_size(p, S);
+    p->pad = strcmp(r->a->image_aspect_ratio, "pad") == 0;
+    return rc;
+}
+
+static int open_loader(Run *r) {
+    const TrainArgs *a = r->a;
+    LoaderConfig lc = {
+        .data = &r->data, .tpl = r->tpl, .tok = &r->tok, .mask = MASK_SPANS, .max_len = a->model_max_length,
+        .batch_size = a->per_device_train_batch_size, .group_by_modality = a->group_by_modality_length,
+        // LLaVATrainer: LengthGroupedSampler(world_size = GPUs x gradient_accumulation_steps)
+        .group_world = a->gradient_accumulation_steps, .seed = (uint64_t)a->seed,
+        .workers = a->dataloader_num_workers > 0 ? a->dataloader_num_workers : 1,
+        .bad_records = a->skip_bad_records ? BAD_RECORD_SKIP : BAD_RECORD_STOP};
+    lc.prefetch = 2 * lc.workers;
+    int rc = open_preprocessor(r, &lc.image);
+    if (rc == VLM_OK) rc = loader_open(&r->loader, &lc);
+    return rc;
+}
+
+static int alloc_micro(Run *r) {
+    int A = r->a->gradient_accumulation_steps + 1, B = r->a->per_device_train_batch_size, L = r->a->model_max_length;
+    r->micro = vlm_calloc((size_t)A, sizeof(MicroBuf));
+    r->mb = vlm_calloc((size_t)A, sizeof(MicroBatch));
+    if (!r->micro || !r->mb) return VLM_ERR_FAIL;
+    for (int i = 0; i < A; i++) {
+        MicroBuf *u = &r->micro[i];
+        u->ids = vlm_malloc(sizeof(int32_t) * B * L), u->labels = vlm_malloc(sizeof(int32_t) * B * L);
+        u->lengths = vlm_malloc(sizeof(int) * B), u->records = vlm_malloc(sizeof(uint64_t) * B);
+        u->pixels = vlm_malloc(sizeof(float) * B * (size_t)r->pixels_per_image);
+        if (!u->ids || !u->labels || !u->lengths || !u->records || !u->pixels) return VLM_ERR_FAIL;
+    }
+    return VLM_OK;
+}
+
+static void free_micro(Run *r) {
+    if (!r->micro) return;
+    for (int i = 0; i <= r->a->gradient_accumulation_steps; i++) {
+        MicroBuf *u = &r->micro[i];
+        free(u->ids), free(u->labels), free(u->lengths), free(u->records), free(u->pixels);
+    }
+    free(r->micro), free(r->mb);
+}
+
+static void close_run(Run *r) {
+    free_micro(r);
+    if (r->loader) loader_close(r->loader);
+    if (r->have_plan) train_plan_free(&r->plan);
+    if (r->have_opt) optimizer_free(&r->opt);
+    if (r->have_model) llava_model_free(&r->m);
+    if (r->have_tok) tokenizer_free(&r->tok);
+    if (r->have_data) dataset_close(&r->data);
+    json_decref(r->args_json);
+    free(r->model_dir);
+}
+
+// ---------------------------------------------------------------------------
+// the loop
+
+// Copies the next loader batch into u; logs the records it skipped.
+static int next_micro(Run *r, MicroBuf *u, long *skipped) {
+    const Batch *b;
+    int rc = loader_next(r->loader, &b);
+    if (rc != VLM_OK) return rc;
+    for (int i = 0; i < b->n_skipped; i++) log_msg(LOG_WARN, "skipped: %s", b->skipped[i].reason);
+    *skipped += b->n_skipped;
+    u->B = b->n, u->T = b->T, u->n_images = b->n_images;
+    memcpy(u->ids, b->input_ids, sizeof(int32_t) * b->n * b->T);
+    memcpy(u->labels, b->labels, sizeof(int32_t) * b->n * b->T);
+    memcpy(u->lengths, b->len, sizeof(int) * b->n);
+    memcpy(u->records, b->records, sizeof(uint64_t) * b->n);
+    memcpy(u->pixels, b->pixel_values, sizeof(float) * (size_t)b->n_images * r->pixels_per_image);
+    int F = llava_image_tokens(&r->m.params.cfg), L = r->a->model_max_length;
+    u->tokens = 0;
+    for (int i = 0; i < b->n; i++) {
+        long n = b->len[i] + (b->image_of[i] >= 0 ? F - 1 : 0);
+        u->tokens += n < L ? n : L;
+    }
+    return VLM_OK;
+}
+
+// save_steps / logging_steps below 1 are a ratio of the total (HF).
+static long interval_steps(double v, long total) {
+    long n = v < 1 ? (long)ceil(v * (double)total) : (long)v;
+    return n < 1 ? 1 : n;
+}
+
+static int save_checkpoint(Run *r, long step) {
+    const TrainArgs *a = r->a;
+    long next = step < r->plan.n_steps ? r->plan.first[step] : r->plan.first[step - 1] + r->plan.count[step - 1];
+    TrainState st = {.step = step, .total_steps = r->plan.n_steps, .epoch = (uint64_t)train_plan_epoch(&r->plan, next),
+                     .index = (uint64_t)train_plan_batch(&r->plan, next), .seed = (uint64_t)a->seed};
+    char path[TRAIN_PATH_MAX + 64];
+    int rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->tokenizer_path, path, sizeof path);
+    if (rc == VLM_OK) rc = train_checkpoint_rotate(a->output_dir, a->save_total_limit > 0 ? a->save_total_limit : 0);
+    if (rc == VLM_OK) log_msg(LOG_INFO, "saved %s", path);
+    return rc;
+}
+
+// The status line: a bar redrawn in place on a terminal, plain lines otherwise.
+static void show_progress(bool tty, long step, long total, const LogEntry *e, double elapsed) {
+    char eta[32];
+    format_duration(step < total ? elapsed / (double)step * (double)(total - step) : 0, eta, sizeof eta);
+    if (tty) {
+        int width = 24, fill = (int)((double)width * (double)step / (double)total);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] %ld/%ld loss %.4f lr %.3g %.0f tok/s ETA %s   ", bar, step, total, e->loss, e->lr,
+                e->tokens_per_s, eta);
+        if (step == total) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "step %ld/%ld loss %.4f lr %.3g grad_norm %.3f %.0f tok/s ETA %s\n", step, total, e->loss, e->lr,
+                e->grad_norm, e->tokens_per_s, eta);
+    }
+    fflush(stderr);
+}
+
+// OUTPUT_DIR/training.png: loss and learning rate of the whole run.
+static int plot_run(const RunLog *log, const char *output_dir) {
+    (void)log, (void)output_dir;
+    return VLM_OK;
+}
+
+static int train_loop(Run *r, long start) {
+    const TrainArgs *a = r->a;
+    long total = r->plan.n_steps, log_every = interval_steps(a->logging_steps, total);
+    long save_every = interval_steps(a->save_steps, total), skipped = 0;
+    RunLog log;
+    int rc = run_log_open(&log, a->output_dir, start > 0 ? start : -1);
+    if (rc != VLM_OK) return rc;
+    bool tty = isatty(fileno(stderr));
+    double t0 = timer_now_s(), t_log = t0, loss_sum = 0;
+    long tokens = 0, targets = 0, n_loss = 0;
+    for (long s = start; s < total && rc == VLM_OK; s++) {
+        int n = 0;
+        for (int i = 0; i < r->plan.count[s] && rc == VLM_OK; i++) {
+            MicroBuf *u = &r->micro[n];
+            rc = next_micro(r, u, &skipped);
+            if (rc != VLM_OK || u->B == 0) continue;  // every record of it skipped
+            r->mb[n++] = (MicroBatch){u->ids, u->labels, u->lengths, u->B, u->T, u->pixels, u->n_images};
+            tokens += u->tokens;
+        }
+        if (rc != VLM_OK) break;
+        StepResult res = {.bad_micro = -1};
+        double lambda = schedule_lambda(&r->sched, s);
+        rc = train_step(&r->m, &r->opt, &r->step_cfg, r->mb, n, lambda, &res);
+        if (rc != VLM_OK) {
+            char ids[2048] = "";
+            if (res.bad_micro >= 0) sample_ids(&r->data, &r->micro[res.bad_micro], ids, sizeof ids);
+            rc = vlm_fail_context(rc, "step %ld of %ld%s%s (nothing was updated; the checkpoints on disk are intact)",
+                                  s + 1, total, ids[0] ? ", samples " : "", ids);
+            break;
+        }
+        if (res.skipped) log_msg(LOG_WARN, "step %ld: no target in any sample: no update", s + 1);
+        else loss_sum += res.loss, n_loss++;
+        targets += res.n_targets;
+        long step = s + 1;
+        if (step % log_every == 0 || step == total) {
+            double now = timer_now_s();
+            LogEntry e = {.step = step, .epoch = (double)(r->plan.first[s] + r->plan.count[s]) / (double)r->plan.len_dataloader,
+                          .loss = n_loss ? loss_sum / (double)n_loss : NAN, .lr = res.lr, .grad_norm = res.grad_norm,
+                          .targets = targets, .tokens_per_s = (double)tokens / (now - t_log), .elapsed_s = now - t0};
+            rc = run_log_append(&log, &e);
+            show_progress(tty, step, total, &e, now - t0);
+            loss_sum = 0, n_loss = 0, tokens = 0, targets = 0, t_log = now;
+        }
+        bool epoch_end = step < total && train_plan_epoch(&r->plan, r->plan.first[step]) >
+                                             train_plan_epoch(&r->plan, r->plan.first[s]);
+        bool save = (a->save_strategy == INTERVAL_STEPS && step % save_every == 0) ||
+                    (a->save_strategy == INTERVAL_EPOCH && epoch_end) || (a->save_strategy != INTERVAL_NO && step == total);
+        if (rc == VLM_OK && save) rc = save_checkpoint(r, step);
+    }
+    if (skipped) log_msg(LOG_WARN, "%ld bad records skipped (listed above)", skipped);
+    if (rc == VLM_OK) rc = plot_run(&log, a->output_dir);
+    run_log_close(&log);
+    return rc;
+}
+
+// The final model in output_dir itself (llava-hf layout, tokenizer and
+// preprocessor files beside it), as upstream saves it at the end.
+static int save_final(Run *r) {
+    const char *dir = r->a->output_dir;
+    int rc = llava_save_hf(&r->m.params, dir);
+    char *src = path_join(r->model_dir, "preprocessor_config.json"), *dst = path_join(dir, "preprocessor_config.json");
+    if (rc == VLM_OK && src && dst && file_exists(src)) rc = file_copy_atomic(src, dst);
+    free(src), free(dst);
+    if (rc != VLM_OK) return rc;
+    // the tokenizer files, through a checkpoint-style copy of the folder
+    if (dir_exists(r->tokenizer_path)) {
+        static const char *const names[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                                            "special_tokens_map.json"};
+        for (size_t i = 0; i < sizeof names / sizeof *names && rc == VLM_OK; i++) {
+            char *from = path_join(r->tokenizer_path, names[i]), *to = path_join(dir, names[i]);
+            if (from && to && file_exists(from) && strcmp(r->tokenizer_path, dir) != 0) rc = file_copy_atomic(from, to);
+            free(from), free(to);
+        }
+    }
+    if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", dir);
+    return rc;
+}
+
+static void print_trainable(const LlavaModel *m, const Optimizer *o) {
+    size_t per[MODULE_COUNT] = {0}, total = 0;
+    for (int r = 0; r < o->n_ranges; r++) per[m->params.specs[o->spec[r]].module] += o->ranges[2 * r + 1];
+    fprintf(stderr, "trainable parameters:\n");
+    for (int i = 0; i < MODULE_COUNT; i++) {
+        fprintf(stderr, "  %-22s %12zu of %12zu%s\n", module_name((Module)i), per[i], m->params.module_numel[i],
+                m->trainable[i] ? "" : "  (frozen)");
+        total += per[i];
+    }
+    fprintf(stderr, "  %-22s %12zu of %12zu\n", "total", total, m->params.numel);
+}
+
+int train_run(const TrainArgs *a) {
+    if (a->needs_embedding_predictors)
+        return vlm_fail(VLM_ERR_INPUT, NULL, "--recipe",
+                        "ola-pt trains OLA-VLM's embedding predictors (depth / seg / gen distillation losses), which "
+                        "vlm.c does not implement yet; training without them would silently be another recipe");
+    if (!a->output_dir[0]) return vlm_fail(VLM_ERR_INPUT, NULL, "--output_dir", "required");
+    train_args_print(a, stderr);
+    if (a->notes[0]) fputs(a->notes, stderr);
+    if (mkdir(a->output_dir, 0755) != 0 && !dir_exists(a->output_dir))
+        return vlm_fail(VLM_ERR_FAIL, a->output_dir, NULL, "cannot create the output folder");
+    Run r = {.a = a};
+    char *resume = resume_point(a);
+    TrainState st = {0};
+    int rc = resume ? train_checkpoint_read_state(resume, &st) : VLM_OK;
+    if (rc == VLM_OK) rc = open_data(&r);
+    if (rc == VLM_OK) rc = open_model(&r, resume);
+    if (rc == VLM_OK) rc = open_tokenizer(&r, resume ? resume : a->model_name_or_path);
+    if (rc == VLM_OK) rc = open_loader(&r);
+    if (rc == VLM_OK) rc = alloc_micro(&r);
+    if (rc == VLM_OK) {
+        OptimizerConfig oc = optimizer_config_from_args(a);
+        rc = optimizer_init(&r.opt, &r.m, &oc);
+        r.have_opt = rc == VLM_OK;
+    }
+    if (rc == VLM_OK) {
+        rc = train_plan(&r.plan, (long)loader_batches_per_epoch(r.loader), a->gradient_accumulation_steps,
+                        a->num_train_epochs, a->max_steps);
+        r.have_plan = rc == VLM_OK;
+    }
+    if (rc == VLM_OK) {
+        r.sched = schedule_from_args(a, r.plan.n_steps);
+        r.step_cfg = (StepConfig){a->loss_reduction, a->gradient_accumulation_steps, a->model_max_length};
+        r.args_json = json_pack("{s:s, s:s, s:f, s:I}", "model_name_or_path", a->model_name_or_path, "version",
+                                a->version, "learning_rate", a->learning_rate, "seed", (json_int_t)a->seed);
+        print_trainable(&r.m, &r.opt);
+        fprintf(stderr, "plan: %ld micro-batches of %d per epoch, %d per step, %ld optimizer steps (%d epochs), "
+                        "%ld warmup, %s schedule\n",
+                r.plan.len_dataloader, a->per_device_train_batch_size, a->gradient_accumulation_steps, r.plan.n_steps,
+                r.plan.n_epochs, r.sched.warmup, schedule_name(r.sched.type));
+    }
+    if (rc == VLM_OK && resume) {
+        if (st.total_steps != r.plan.n_steps || st.seed != (uint64_t)a->seed)
+            rc = vlm_fail(VLM_ERR_INPUT, resume, NULL,
+                          "planned for %ld steps with seed %llu; these arguments give %ld steps with seed %ld: "
+                          "resume with the run's own arguments",
+                          st.total_steps, (unsigned long long)st.seed, r.plan.n_steps, a->seed);
+        if (rc == VLM_OK) rc = train_checkpoint_read_optimizer(resume, &r.m, &r.opt);
+        if (rc == VLM_OK && st.step < r.plan.n_steps) {
+            long g = r.plan.first[st.step];
+            rc = loader_seek(r.loader, (LoaderPosition){(uint64_t)train_plan_epoch(&r.plan, g),
+                                                         (uint64_t)train_plan_batch(&r.plan, g)});
+        }
+        if (rc == VLM_OK) fprintf(stderr, "resuming from %s at step %ld\n", resume, st.step);
+    }
+    if (rc == VLM_OK) rc = train_loop(&r, resume ? st.step : 0);
+    if (rc == VLM_OK) rc = save_final(&r);
+    free(resume);
+    close_run(&r);
+    return rc;
+}
