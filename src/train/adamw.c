@@ -27,15 +27,18 @@ void adamw_free(AdamW *o) {
 
 void adamw_begin_step(AdamW *o) { o->step++; }
 
-void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, float lr, float wd) {
+void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, double lr, double wd) {
+    adamw_update_packed(o, params + offset, grads + offset, offset, n, lr, wd);
+}
+
+void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd) {
     const AdamWConfig *c = &o->cfg;
     // the scalars in double, as Python computes them, then used as float32 operands
     double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = (float)(1.0 - (double)lr * wd);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = (float)(1.0 - lr * wd);
     // torch casts each Python scalar to float32 once: 1 - beta is formed in double first
     float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, w2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
-    float *p = params + offset, *m = o->m + offset, *v = o->v + offset;
-    const float *g = grads + offset;
+    float *m = o->m + moment_offset, *v = o->v + moment_offset;
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) {
         p[i] *= decay;

@@ -25,7 +25,12 @@ void adamw_free(AdamW *o);
 void adamw_begin_step(AdamW *o);
 // Updates params[offset .. offset + n) with its gradients at learning rate
 // lr and weight decay wd (per tensor: HF Trainer exempts biases and norms).
-void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, float lr, float wd);
+// lr and wd are Python floats (double), as torch receives them.
+void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, double lr, double wd);
+// The same for n parameters p[0..n) with gradients g whose moments are
+// o->m / o->v + moment_offset (an optimizer that keeps moments only for the
+// tensors it trains).
+void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd);
 
 // The 2-norm of every gradient range together (ranges: pairs offset, count).
 double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges);

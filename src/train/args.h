@@ -1,0 +1,123 @@
+// `vlm train`'s configuration: every flag of upstream's launch scripts
+// (transformers 4.37 TrainingArguments + LLaVA's ModelArguments /
+// DataArguments / TrainingArguments + mPLUG-Owl2's), with upstream's
+// defaults, parsed as HfArgumentParser accepts them (`--flag value`,
+// `--flag=value`, `--bool`, `--bool True|true|yes|1|False|...`,
+// `--no_bool` for booleans whose default is true, dashes for underscores),
+// the named recipes (--recipe) underneath explicit flags, and the trainable
+// modules the result implies. Each value remembers where it came from.
+#ifndef VLM_TRAIN_ARGS_H
+#define VLM_TRAIN_ARGS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "model/weights.h"  // Module, MODULE_COUNT
+
+typedef enum { SCHED_LINEAR, SCHED_COSINE, SCHED_CONSTANT, SCHED_CONSTANT_WITH_WARMUP } SchedulerType;
+typedef enum { INTERVAL_NO, INTERVAL_STEPS, INTERVAL_EPOCH } IntervalStrategy;  // HF's IntervalStrategy
+// token_mean (ours, default): one token mean over the whole accumulated batch,
+// what one large batch of the same samples gives. micro_mean: HF Trainer
+// 4.37 (each micro-batch's token mean / gradient_accumulation_steps, summed).
+typedef enum { LOSS_TOKEN_MEAN, LOSS_MICRO_MEAN } LossReduction;
+typedef enum { ARG_DEFAULT, ARG_RECIPE, ARG_FLAG } ArgSource;
+
+#define TRAIN_PATH_MAX 1024
+#define TRAIN_MAX_DATA 16
+#define TRAIN_NOTES_MAX 2048
+
+typedef struct TrainArgs {
+    // ---- LLaVA ModelArguments (+ LLaVA-NeXT's unfreeze_mm_vision_tower)
+    char model_name_or_path[TRAIN_PATH_MAX];  // default facebook/opt-125m (upstream's placeholder)
+    char version[64];                         // template; default v0
+    char vision_tower[TRAIN_PATH_MAX];        // "" = None
+    char pretrain_mm_mlp_adapter[TRAIN_PATH_MAX];
+    char mm_projector_type[32];               // linear | mlp2x_gelu; default linear
+    int mm_vision_select_layer;               // default -1
+    char mm_vision_select_feature[16];        // patch | cls_patch
+    bool mm_use_im_start_end, mm_use_im_patch_token;  // False, True
+    bool freeze_backbone, tune_mm_mlp_adapter, unfreeze_mm_vision_tower;
+    // ---- DataArguments
+    char data_path[TRAIN_MAX_DATA][TRAIN_PATH_MAX];
+    int n_data_path;
+    char image_folder[TRAIN_PATH_MAX];
+    char image_aspect_ratio[16];  // square | pad
+    bool lazy_preprocess;
+    // ---- LLaVA / mPLUG-Owl2 TrainingArguments
+    bool freeze_mm_mlp_adapter, group_by_modality_length;
+    bool tune_visual_abstractor, freeze_vision_model;  // mPLUG-Owl2: True, True
+    double mm_projector_lr;                            // < 0: None (the projector uses learning_rate)
+    int model_max_length;                              // default 512
+    // ---- transformers 4.37 TrainingArguments
+    char output_dir[TRAIN_PATH_MAX];
+    double num_train_epochs;  // 3.0
+    long max_steps;           // -1: from epochs
+    int per_device_train_batch_size, per_device_eval_batch_size, gradient_accumulation_steps;  // 8, 8, 1
+    double learning_rate, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;  // 5e-5 0 .9 .999 1e-8 1
+    double warmup_ratio;
+    long warmup_steps;
+    SchedulerType lr_scheduler_type;  // linear
+    double logging_steps;             // 500; < 1: a ratio of the total steps (HF)
+    IntervalStrategy save_strategy, evaluation_strategy;  // steps, no
+    double save_steps, eval_steps;    // 500, -1 (None: logging_steps); < 1: ratio
+    int save_total_limit;             // -1: None (keep all)
+    long seed;                        // 42
+    int dataloader_num_workers;       // 0; used as the loader's decode-ahead threads
+    bool bf16, fp16, tf32, gradient_checkpointing;  // accepted, noted: this backend trains in float32
+    char deepspeed[TRAIN_PATH_MAX];
+    char report_to[256];              // "all" (4.37's default)
+    // ---- ours
+    char recipe[32];                  // "" = none
+    bool resume;                      // --resume [PATH]
+    char resume_path[TRAIN_PATH_MAX]; // "" = the latest checkpoint-N in output_dir
+    bool skip_bad_records;
+    LossReduction loss_reduction;
+
+    // ---- resolved by train_args_parse
+    bool trainable[MODULE_COUNT];     // see train_args_trainable
+    // ola-pt: upstream trains embedding predictors (depth/seg/gen losses) that
+    // vlm.c does not implement; the caller must refuse to train rather than
+    // silently train without those losses.
+    bool needs_embedding_predictors;
+    // mPLUG-Owl2 recipes (qinstruct-*): the model is expected to be mPLUG-Owl2;
+    // the projector stands for its visual abstractor.
+    bool owl2;
+    // One line per flag accepted but not applicable on this backend (bf16,
+    // deepspeed, ...), for the caller to print; "" when none.
+    char notes[TRAIN_NOTES_MAX];
+    unsigned char source[96];         // ArgSource of each option, in the option table's order
+} TrainArgs;
+
+// Parses argv[0 .. argc) (the arguments after `vlm train`). Defaults, then
+// the recipe (wherever --recipe appears), then the explicit flags: a flag
+// always wins over the recipe. Errors (VLM_ERR_INPUT) name the flag: unknown
+// flags with the closest known one, values that do not parse, values out of
+// range, unknown recipes or choices.
+int train_args_parse(TrainArgs *a, int argc, char **argv);
+// Defaults only (as if no flag were given), trainable flags resolved.
+void train_args_defaults(TrainArgs *a);
+// Which modules train, from the freezing flags (LLaVA's train.py and
+// mPLUG-Owl2's, which agree on these):
+//   vision    trains iff (unfreeze_mm_vision_tower or not freeze_vision_model)
+//             and not tune_mm_mlp_adapter (LLaVA's CLIP tower is created frozen)
+//   projector trains iff not freeze_mm_mlp_adapter
+//   LLM       trains iff not (tune_mm_mlp_adapter or freeze_backbone)
+// (upstream's freeze_backbone freezes model.model, i.e. not lm_head; here the
+// whole LLM module, noted when used.)
+void train_args_trainable(const TrainArgs *a, bool trainable[MODULE_COUNT]);
+// The resolved configuration, one `name = value  (default|recipe NAME|flag)` line per option.
+void train_args_print(const TrainArgs *a, FILE *f);
+// Where an option's value came from (name without dashes); -1 if unknown.
+int train_args_source(const TrainArgs *a, const char *name);
+
+// The named recipes: NULL-terminated list, and a one-line description of each.
+const char *const *train_recipe_names(void);
+const char *train_recipe_description(const char *name);
+// Global batch of the recipes on one process: per_device_train_batch_size x
+// gradient_accumulation_steps = upstream's per-device batch x GPUs x
+// accumulation (PT 256 = 16 x 16, IFT / Q-Instruct / OLA VPT+IFT 128 = 16 x 8).
+
+// HF's flag names, and the closest one to `name` by edit distance (for "did you mean").
+const char *train_args_closest(const char *name);
+
+#endif

@@ -1,0 +1,60 @@
+// HF Trainer's optimizer over a LlavaModel: torch.optim.AdamW with Trainer's
+// parameter groups and clip_grad_norm_.
+//
+// Groups (Trainer.create_optimizer / LLaVATrainer.create_optimizer, 4.37):
+// weight decay on every parameter except biases and the weights of
+// LayerNorm / LlamaRMSNorm modules (ALL_LAYERNORM_LAYERS); CLIP's
+// class_embedding, position_embedding and patch_embedding are not in such
+// modules and decay. With mm_projector_lr the projector's tensors get their
+// own base lr. Only trained tensors take part (reachable, of a trainable
+// module): torch skips parameters whose grad is None, in the step and in the
+// clipping norm. Every group's lr follows the same schedule multiplier.
+#ifndef VLM_TRAIN_OPTIMIZER_H
+#define VLM_TRAIN_OPTIMIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/llava.h"
+#include "train/adamw.h"
+#include "train/args.h"
+
+typedef struct {
+    double lr, weight_decay;
+    double projector_lr;  // < 0: None, the projector uses lr
+    double beta1, beta2, eps;
+    double max_grad_norm;  // 0: no clipping
+} OptimizerConfig;
+
+OptimizerConfig optimizer_config_from_args(const TrainArgs *a);
+
+typedef struct {
+    OptimizerConfig cfg;
+    // the AdamW state: m and v hold only the trained tensors, packed in range
+    // order (range r's moments start at moment_offset[r]); adam.step counts
+    // steps taken. Save / restore adam.m, adam.v (adam.n floats) and adam.step
+    // to resume bit-exactly.
+    AdamW adam;
+    int n_ranges;
+    size_t *ranges;         // (offset, count) pairs into the parameter buffer
+    size_t *moment_offset;  // per range
+    int *spec;              // per range: index into params.specs (its name)
+    bool *decay;            // per range: in the weight-decay group
+    bool *projector;        // per range: uses projector_lr
+} Optimizer;
+
+// HF Trainer's decay rule for a llava-hf parameter name.
+bool param_decays(const char *name);
+
+// The trained ranges of m (its trainable flags as they are now).
+int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg);
+void optimizer_free(Optimizer *o);
+// The 2-norm of the trained gradients (clip_grad_norm_'s total norm).
+double optimizer_grad_norm(const Optimizer *o, const float *grad);
+// One step at lr = base lr x lr_factor (the schedule's lambda) for each group:
+// clips the gradients to max_grad_norm, then AdamW. *grad_norm receives the
+// norm before clipping. A non-finite norm updates nothing and returns
+// VLM_ERR_FAIL naming it.
+int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_norm);
+
+#endif
