@@ -59,6 +59,13 @@ static const Command COMMANDS[] = {
      "  --image   decoded and preprocessed for the vision tower (DIR/preprocessor_config.json if present)\n"
      "  --pixels  a safetensors file with pixel_values [3, S, S] (as `vlm image preprocess` writes)\n"
      "  prints the next token's top K (default 5) ids with probability and logit\n"},
+    {"demo", cmd_demo, "the demo's synthetic dataset: shapes, colours, known distortions and quality",
+     "vlm demo data --out DIR [--seed N] [--size PX] [--train N] [--eval N]\n"
+     "  writes DIR/images/ (PNG and JPEG, PX x PX, default 32), pt.json (captions, plain template),\n"
+     "  high.json (shape / colour questions, v1), qinstruct.json (Q-Instruct-style low-level questions,\n"
+     "  v1), eval_high.json and eval_mcq.json (Q-Bench A1 items), eval_score.json (A3: img_path, gt_score),\n"
+     "  scenes.json (every image's ground truth) and corpus.txt (text for spm_train); all a function\n"
+     "  of the seed (default 1234). --train / --eval: images per split (default 3000 / 300)\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
