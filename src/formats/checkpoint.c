@@ -139,7 +139,9 @@ static int sniff_kind(const char *path, CheckpointKind *kind) {
     int rc = file_map(path, &m);
     if (rc != VLM_OK) return rc;
     int zip = torch_bin_sniff(m.data, m.size);
-    int raw_pickle = m.size > 0 && m.data[0] == 0x80;  // pickle PROTO opcode
+    // pickle PROTO opcode; a safetensors file may start with 0x80 too (the low byte of its header
+    // length), and always has its JSON header's '{' at offset 8
+    int raw_pickle = m.size > 0 && m.data[0] == 0x80 && !(m.size > 8 && m.data[8] == '{');
     file_unmap(&m);
     if (!zip && raw_pickle)
         return vlm_fail(VLM_ERR_INPUT, path, NULL, "legacy (pre-1.6) torch.save format is not supported: "
