@@ -66,6 +66,12 @@ static const Command COMMANDS[] = {
      "  v1), eval_high.json and eval_mcq.json (Q-Bench A1 items), eval_score.json (A3: img_path, gt_score),\n"
      "  scenes.json (every image's ground truth) and corpus.txt (text for spm_train); all a function\n"
      "  of the seed (default 1234). --train / --eval: images per split (default 3000 / 300)\n"},
+    {"init", cmd_init, "a freshly initialised LLaVA model from a config.json (training from scratch)",
+     "vlm init --config config.json OUT_DIR [--seed N]\n"
+     "  config.json  a llava-hf LlavaConfig (vision_config, text_config, projector_hidden_act, ...)\n"
+     "  initialises every parameter as transformers 4.37.2's LlavaForConditionalGeneration(config)\n"
+     "  does (CLIP's and LLaMA's _init_weights, initializer_range / initializer_factor), with vlm's\n"
+     "  seeded RNG (default seed 0), and writes OUT_DIR/config.json + model.safetensors\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

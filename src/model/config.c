@@ -32,6 +32,8 @@ int vision_config_from_json(VisionConfig *c, const json_t *j, const char *path) 
     if (!rc) rc = get_int(j, "image_size", 224, &c->image_size, path);
     if (!rc) rc = get_int(j, "patch_size", 32, &c->patch, path);
     if (!rc) rc = get_float(j, "layer_norm_eps", 1e-5, &c->eps, path);
+    if (!rc) rc = get_float(j, "initializer_range", 0.02, &c->init_range, path);
+    if (!rc) rc = get_float(j, "initializer_factor", 1.0, &c->init_factor, path);
     if (!rc && (c->hidden <= 0 || c->heads <= 0 || c->hidden % c->heads || c->patch <= 0 || c->image_size % c->patch))
         rc = vlm_fail(VLM_ERR_INPUT, path, "vision_config", "inconsistent sizes (hidden %d, heads %d, image %d, patch %d)",
                       c->hidden, c->heads, c->image_size, c->patch);
@@ -50,6 +52,10 @@ int text_config_from_json(TextConfig *c, const json_t *j, const char *path) {
     if (!rc) rc = get_int(j, "vocab_size", 32000, &c->vocab, path);
     if (!rc) rc = get_float(j, "rms_norm_eps", 1e-6, &c->rms_eps, path);
     if (!rc) rc = get_float(j, "rope_theta", 10000.0, &c->rope.theta, path);
+    if (!rc) rc = get_float(j, "initializer_range", 0.02, &c->init_range, path);
+    if (!rc) rc = get_int(j, "pad_token_id", -1, &c->pad_token_id, path);
+    if (!rc && (c->pad_token_id < -1 || c->pad_token_id >= c->vocab))
+        rc = vlm_fail(VLM_ERR_INPUT, path, "pad_token_id", "%d is outside the vocabulary of %d", c->pad_token_id, c->vocab);
     json_t *tie = json_object_get(j, "tie_word_embeddings");
     c->tie_embeddings = tie && json_is_true(tie);
     c->rope.factor = 0;
@@ -83,9 +89,13 @@ int llava_config_load(LlavaConfig *c, const char *path) {
     if (!rc) rc = vision_config_from_json(&c->vision, vision ? vision : json_object(), path);
     if (!rc) rc = text_config_from_json(&c->text, text ? text : json_object(), path);
     const char *act = json_string_value(json_object_get(root, "projector_hidden_act"));
-    if (!rc && act && strcmp(act, "gelu") != 0)
-        rc = vlm_fail(VLM_ERR_INPUT, path, "projector_hidden_act", "'%s' is not supported (gelu is)", act);
-    c->projector = PROJECTOR_MLP2X_GELU;
+    if (!rc && act && strcmp(act, "gelu") != 0 && strcmp(act, "linear") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "projector_hidden_act",
+                      "'%s' is not supported (gelu is, and linear for LLaVA's linear projector)", act);
+    // "linear": LLaVA's linear projector as llava_save_hf writes it (see ProjectorType)
+    c->projector = act && strcmp(act, "linear") == 0 ? PROJECTOR_LINEAR : PROJECTOR_MLP2X_GELU;
+    // LlavaPreTrainedModel: config.initializer_range when set, else the text config's
+    if (!rc) rc = get_float(root, "initializer_range", c->text.init_range, &c->projector_init_range, path);
     if (!rc) rc = get_int(root, "vision_feature_layer", -2, &c->feature_layer, path);
     if (!rc) rc = get_int(root, "image_token_index", 32000, &c->image_token_index, path);
     const char *strategy = json_string_value(json_object_get(root, "vision_feature_select_strategy"));
@@ -106,26 +116,34 @@ int llava_vision_layers_used(const LlavaConfig *c) {
 }
 
 json_t *llava_config_to_json(const LlavaConfig *c) {
-    json_t *vision = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s}", "model_type", "clip_vision_model",
-                               "hidden_size", c->vision.hidden, "intermediate_size", c->vision.intermediate,
-                               "num_hidden_layers", c->vision.layers, "num_attention_heads", c->vision.heads,
-                               "image_size", c->vision.image_size, "patch_size", c->vision.patch, "layer_norm_eps",
-                               (double)c->vision.eps, "hidden_act", "quick_gelu");
+    json_t *vision = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:f, s:f}", "model_type",
+                               "clip_vision_model", "hidden_size", c->vision.hidden, "intermediate_size",
+                               c->vision.intermediate, "num_hidden_layers", c->vision.layers, "num_attention_heads",
+                               c->vision.heads, "image_size", c->vision.image_size, "patch_size", c->vision.patch,
+                               "layer_norm_eps", (double)c->vision.eps, "hidden_act", "quick_gelu",
+                               "initializer_range", (double)c->vision.init_range, "initializer_factor",
+                               (double)c->vision.init_factor);
     json_t *text = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s}", "model_type", "llama",
                              "hidden_size", c->text.hidden, "intermediate_size", c->text.intermediate,
                              "num_hidden_layers", c->text.layers, "num_attention_heads", c->text.heads,
                              "num_key_value_heads", c->text.kv_heads, "vocab_size", c->text.vocab, "rms_norm_eps",
                              (double)c->text.rms_eps, "rope_theta", (double)c->text.rope.theta,
                              "tie_word_embeddings", c->text.tie_embeddings, "hidden_act", "silu");
+    json_object_set_new(text, "initializer_range", json_real(c->text.init_range));
+    if (c->text.pad_token_id >= 0) json_object_set_new(text, "pad_token_id", json_integer(c->text.pad_token_id));
     if (c->text.rope.factor > 0)
         json_object_set_new(text, "rope_scaling",
                             json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
                                       (double)c->text.rope.factor, "low_freq_factor", (double)c->text.rope.low_freq_factor,
                                       "high_freq_factor", (double)c->text.rope.high_freq_factor,
                                       "original_max_position_embeddings", c->text.rope.original_max_position));
-    return json_pack("{s:[s], s:s, s:o, s:o, s:s, s:i, s:s, s:i, s:i, s:s}", "architectures",
+    json_t *root = json_pack("{s:[s], s:s, s:o, s:o, s:s, s:i, s:s, s:i, s:i, s:s}", "architectures",
                      "LlavaForConditionalGeneration", "model_type", "llava", "vision_config", vision, "text_config",
-                     text, "projector_hidden_act", "gelu", "vision_feature_layer", c->feature_layer,
+                     text, "projector_hidden_act", c->projector == PROJECTOR_LINEAR ? "linear" : "gelu",
+                     "vision_feature_layer", c->feature_layer,
                      "vision_feature_select_strategy", c->feature_full ? "full" : "default", "image_token_index",
                      c->image_token_index, "ignore_index", -100, "torch_dtype", "float32");
+    if (root && c->projector_init_range != c->text.init_range)
+        json_object_set_new(root, "initializer_range", json_real(c->projector_init_range));
+    return root;
 }

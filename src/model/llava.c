@@ -145,9 +145,13 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
         for (int i = 0; i < n_images; i++)
             memcpy(m->feat + (size_t)i * F * Cv, hs + ((size_t)i * (NP + 1) + (cfg->feature_full ? 0 : 1)) * Cv,
                    sizeof(float) * F * Cv);
-        linear_forward(m->h1, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
-        gelu_forward(m->g1, m->h1, (size_t)n_images * F * H);
-        linear_forward(m->img, m->g1, w->p2_w, w->p2_b, n_images * F, H, H);
+        if (cfg->projector == PROJECTOR_LINEAR) {
+            linear_forward(m->img, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
+        } else {
+            linear_forward(m->h1, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
+            gelu_forward(m->g1, m->h1, (size_t)n_images * F * H);
+            linear_forward(m->img, m->g1, w->p2_w, w->p2_b, n_images * F, H, H);
+        }
     }
     // text embeddings, the splice, the decoder
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
@@ -216,13 +220,17 @@ void llava_backward_scaled(LlavaModel *m, float scale) {
     if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     if (!need_image) return;
     bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
-    memset(m->dg1, 0, sizeof(float) * (size_t)nf * H);
-    linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dimg, m->g1, w->p2_w, nf, H, H);
-    memset(m->dh1, 0, sizeof(float) * (size_t)nf * H);
-    gelu_backward(m->dh1, m->dg1, m->h1, (size_t)nf * H);
+    const float *dh1 = m->dimg;  // the linear projector: linear_1 alone
+    if (cfg->projector == PROJECTOR_MLP2X_GELU) {
+        memset(m->dg1, 0, sizeof(float) * (size_t)nf * H);
+        linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dimg, m->g1, w->p2_w, nf, H, H);
+        memset(m->dh1, 0, sizeof(float) * (size_t)nf * H);
+        gelu_backward(m->dh1, m->dg1, m->h1, (size_t)nf * H);
+        dh1 = m->dh1;
+    }
     if (vision) memset(m->dfeat, 0, sizeof(float) * (size_t)nf * Cv);
-    linear_backward(vision ? m->dfeat : NULL, proj ? g->p1_w : NULL, proj ? g->p1_b : NULL, m->dh1, m->feat, w->p1_w,
-                    nf, Cv, H);
+    linear_backward(vision ? m->dfeat : NULL, proj ? g->p1_w : NULL, proj ? g->p1_b : NULL, dh1, m->feat, w->p1_w, nf,
+                    Cv, H);
     if (!vision) return;
     memset(m->dvis, 0, sizeof(float) * (size_t)m->n_images * (NP + 1) * Cv);
     for (int i = 0; i < m->n_images; i++)

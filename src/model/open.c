@@ -66,5 +66,6 @@ int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, Model
                                         : "%sa CLIP folder is needed: pass --vision_tower DIR",
                         o->vision_tower ? o->vision_tower : "");
     if (l == LAYOUT_ORIGINAL) return llava_load_original(p, dir, o->vision_tower);
-    return llava_load_parts(p, dir, o->vision_tower, o->projector, o->feature_layer, o->feature_full);
+    return llava_load_parts(p, dir, o->vision_tower, o->projector, o->projector_type, o->feature_layer, o->feature_full,
+                            o->seed);
 }

@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "formats/checkpoint.h"
 #include "formats/safetensors.h"
+#include "model/init.h"
 
 const char *module_name(Module m) {
     static const char *const names[] = {"vision_tower", "multi_modal_projector", "language_model"};
@@ -93,8 +94,12 @@ static void walk(Walk *k, const LlavaConfig *c) {
     int H = t->hidden, HS = t->hidden / t->heads;
     reg(k, SLOT(w->p1_w), MODULE_PROJECTOR, "multi_modal_projector.linear_1.weight", 2, H, C, 0, 0, true);
     reg(k, SLOT(w->p1_b), MODULE_PROJECTOR, "multi_modal_projector.linear_1.bias", 1, H, 0, 0, 0, true);
-    reg(k, SLOT(w->p2_w), MODULE_PROJECTOR, "multi_modal_projector.linear_2.weight", 2, H, H, 0, 0, true);
-    reg(k, SLOT(w->p2_b), MODULE_PROJECTOR, "multi_modal_projector.linear_2.bias", 1, H, 0, 0, 0, true);
+    if (c->projector == PROJECTOR_MLP2X_GELU) {
+        reg(k, SLOT(w->p2_w), MODULE_PROJECTOR, "multi_modal_projector.linear_2.weight", 2, H, H, 0, 0, true);
+        reg(k, SLOT(w->p2_b), MODULE_PROJECTOR, "multi_modal_projector.linear_2.bias", 1, H, 0, 0, 0, true);
+    } else if (k->base) {
+        w->p2_w = w->p2_b = NULL;  // the linear projector is linear_1 alone
+    }
     reg(k, SLOT(w->embed), MODULE_LLM, "language_model.model.embed_tokens.weight", 2, t->vocab, H, 0, 0, true);
     for (int l = 0; l < t->layers; l++) {
         LlamaLayerWeights *L = k->base ? &w->tl[l] : NULL;
@@ -176,7 +181,8 @@ typedef struct {
     Checkpoint *ck[MAX_SOURCES];
     bool report_unused[MAX_SOURCES];  // unused tensors of this checkpoint are "unexpected"
     const char *label[MAX_SOURCES];
-    void (*names)(const char *param, char out[MAX_SOURCES][200]);
+    void (*names)(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]);
+    const char *skip_prefix;          // unused tensors under this prefix are not reported (checked elsewhere)
 } Sources;
 
 static int load_from(LlavaParams *p, Sources *src) {
@@ -189,7 +195,8 @@ static int load_from(LlavaParams *p, Sources *src) {
     for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
         char names[MAX_SOURCES][200];
-        src->names(s->name, names);
+        src->names(&p->cfg, s->name, names);
+        if (!names[0][0] && !names[1][0] && !names[2][0]) continue;  // not from a file (a fresh projector)
         int c = 0, j = -1;
         for (; c < MAX_SOURCES; c++)
             if (src->ck[c] && names[c][0] && (j = checkpoint_find(src->ck[c], names[c])) >= 0) break;
@@ -216,8 +223,13 @@ static int load_from(LlavaParams *p, Sources *src) {
     for (int c = 0; rc == VLM_OK && c < MAX_SOURCES; c++)
         for (int j = 0; src->ck[c] && src->report_unused[c] && j < src->ck[c]->count; j++) {
             const char *name = src->ck[c]->tensors[j].info->name;
-            // rotary caches some checkpoints carry are buffers, not parameters
-            if (!used[c][j] && !strstr(name, "rotary_emb.inv_freq")) append(unexpected, sizeof unexpected, &n_unexpected, name);
+            // rotary caches some checkpoints carry are buffers, not parameters; a tied model's
+            // lm_head (torch.save keeps both names of a shared tensor) is the embedding, as
+            // transformers' tie_weights makes it whatever the file holds
+            if (used[c][j] || strstr(name, "rotary_emb.inv_freq")) continue;
+            if (p->cfg.text.tie_embeddings && path_has_suffix(name, "lm_head.weight")) continue;
+            if (src->skip_prefix && strncmp(name, src->skip_prefix, strlen(src->skip_prefix)) == 0) continue;
+            append(unexpected, sizeof unexpected, &n_unexpected, name);
         }
     for (int c = 0; c < MAX_SOURCES; c++) free(used[c]);
     if (rc == VLM_OK && (n_missing || n_shapes || n_unexpected)) {
@@ -230,9 +242,40 @@ static int load_from(LlavaParams *p, Sources *src) {
     return rc;
 }
 
-static void hf_names(const char *param, char out[MAX_SOURCES][200]) {
+static void hf_names(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
+    (void)c;
     snprintf(out[0], 200, "%s", param);
     out[1][0] = out[2][0] = '\0';
+}
+
+// A linear projector in the llava-hf layout (see ProjectorType): linear_2
+// must be the identity with a zero bias, else the file holds a two-linear
+// projector without activation, which LLaVA does not have.
+static int check_identity_linear_2(Checkpoint *ck, const char *dir, int H) {
+    static const char *const names[2] = {"multi_modal_projector.linear_2.weight", "multi_modal_projector.linear_2.bias"};
+    float *buf = vlm_malloc(sizeof(float) * (size_t)H * H);
+    if (!buf) return VLM_ERR_FAIL;
+    int rc = VLM_OK;
+    for (int t = 0; rc == VLM_OK && t < 2; t++) {
+        int j = checkpoint_find(ck, names[t]);
+        const TensorInfo *info = j >= 0 ? ck->tensors[j].info : NULL;
+        if (!info || info->ndim != 2 - t || info->shape[0] != H || (t == 0 && info->shape[1] != H)) {
+            rc = vlm_fail(VLM_ERR_INPUT, dir, names[t], "missing or not [%d%s]: projector_hidden_act \"linear\" "
+                          "stands for LLaVA's linear projector with linear_2 the identity", H, t == 0 ? ", H" : "");
+            break;
+        }
+        rc = checkpoint_read_f32(ck, j, buf);
+        for (size_t i = 0; rc == VLM_OK && i < (t == 0 ? (size_t)H * H : (size_t)H); i++) {
+            float want = t == 0 && i / (size_t)H == i % (size_t)H ? 1.0f : 0.0f;
+            if (buf[i] != want)
+                rc = vlm_fail(VLM_ERR_INPUT, dir, names[t],
+                              "projector_hidden_act \"linear\" is read as LLaVA's linear projector, which needs "
+                              "linear_2 = identity with zero bias; element %zu is %g (a trained linear_2 is a "
+                              "projector LLaVA does not have)", i, (double)buf[i]);
+        }
+    }
+    free(buf);
+    return rc;
 }
 
 int llava_load_hf(LlavaParams *p, const char *dir) {
@@ -246,8 +289,10 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     Checkpoint ck;
     rc = checkpoint_open(&ck, dir);
     if (rc == VLM_OK) {
-        Sources src = {{&ck}, {true}, {dir}, hf_names};
+        Sources src = {{&ck}, {true}, {dir}, hf_names, NULL};
+        if (cfg.projector == PROJECTOR_LINEAR) src.skip_prefix = "multi_modal_projector.linear_2.";
         rc = load_from(p, &src);
+        if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(&ck, dir, cfg.text.hidden);
         checkpoint_close(&ck);
     }
     if (rc != VLM_OK) llava_params_free(p);
@@ -257,14 +302,16 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
 // Original LLaVA: LLaMA weights under model.*, the projector as
 // model.mm_projector.0 / .2, the vision tower (when saved) under
 // model.vision_tower.vision_tower.*; a CLIP directory holds vision_model.*.
-static void original_names(const char *param, char out[MAX_SOURCES][200]) {
+// The linear projector is model.mm_projector.weight / .bias (one nn.Linear).
+static void original_names(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
     const char *rest;
     out[0][0] = out[1][0] = out[2][0] = '\0';
     if ((rest = strstr(param, "vision_tower.")) == param) {
         snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
         snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
     } else if (strncmp(param, "multi_modal_projector.linear_", 29) == 0) {
-        snprintf(out[0], 200, "model.mm_projector.%d.%s", param[29] == '1' ? 0 : 2, param + 31);
+        if (c->projector == PROJECTOR_LINEAR) snprintf(out[0], 200, "model.mm_projector.%s", param + 31);
+        else snprintf(out[0], 200, "model.mm_projector.%d.%s", param[29] == '1' ? 0 : 2, param + 31);
     } else if (strncmp(param, "language_model.", 15) == 0) {
         snprintf(out[0], 200, "%s", param + 15);
     }
@@ -288,6 +335,7 @@ static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char 
     json_decref(vroot);
     free(vpath);
     c->projector = PROJECTOR_MLP2X_GELU;
+    c->projector_init_range = c->text.init_range;
     c->image_token_index = 32000;  // llava-hf's placeholder id, for saving
     return rc;
 }
@@ -299,8 +347,10 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     if (!rc && !json_object_get(root, "mm_projector_type") && !json_object_get(root, "mm_vision_tower"))
         rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not an original LLaVA config (no mm_vision_tower / mm_projector_type)");
     const char *type = json_string_value(json_object_get(root, "mm_projector_type"));
-    if (!rc && type && strcmp(type, "mlp2x_gelu") != 0)
-        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_projector_type", "'%s' is not supported yet (mlp2x_gelu is)", type);
+    if (!rc && type && strcmp(type, "mlp2x_gelu") != 0 && strcmp(type, "linear") != 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_projector_type", "'%s' is not supported (mlp2x_gelu and linear are)", type);
+    // LLaVA's default when the key is absent is linear (build_vision_projector)
+    if (!type || strcmp(type, "linear") == 0) c->projector = PROJECTOR_LINEAR;
     json_t *layer = json_object_get(root, "mm_vision_select_layer");
     c->feature_layer = json_is_integer(layer) ? (int)json_integer_value(layer) : -2;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
@@ -328,7 +378,7 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
         rc = checkpoint_open(&vck, vision_dir);
         if (rc == VLM_OK) {
             // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
-            Sources src = {{&ck, &vck}, {true, false}, {llava_dir, vision_dir}, original_names};
+            Sources src = {{&ck, &vck}, {true, false}, {llava_dir, vision_dir}, original_names, NULL};
             rc = load_from(p, &src);
             checkpoint_close(&vck);
         }
@@ -341,29 +391,33 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
 // The IFT start: LlamaForCausalLM names (model.*, lm_head) in the LLM
 // directory, vision_model.* in the CLIP directory, model.mm_projector.0/2 in
 // the projector file.
-static void parts_names(const char *param, char out[MAX_SOURCES][200]) {
+static void parts_names(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
     char orig[MAX_SOURCES][200];
-    original_names(param, orig);
+    original_names(c, param, orig);
     out[0][0] = out[1][0] = out[2][0] = '\0';
     if (strncmp(param, "language_model.", 15) == 0) snprintf(out[0], 200, "%s", orig[0]);
     else if (strncmp(param, "vision_tower.", 13) == 0) snprintf(out[1], 200, "%s", orig[1]);
     else snprintf(out[2], 200, "%s", orig[0]);
 }
 
+// PT: no projector file; the projector is initialised afterwards.
+static void parts_names_no_projector(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
+    parts_names(c, param, out);
+    if (strncmp(param, "multi_modal_projector.", 22) == 0) out[0][0] = out[1][0] = out[2][0] = '\0';
+}
+
 int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,
-                     int feature_layer, bool feature_full) {
+                     ProjectorType type, int feature_layer, bool feature_full, uint64_t seed) {
     LlavaConfig cfg;
     json_t *root;
     char *path;
     int rc = load_text_and_vision(&cfg, llm_dir, vision_dir, &root, &path);
     json_decref(root);
     free(path);
+    cfg.projector = type;
     cfg.feature_layer = feature_layer;
     cfg.feature_full = feature_full;
     if (rc != VLM_OK) return rc;
-    if (!projector)
-        return vlm_fail(VLM_ERR_INPUT, llm_dir, NULL,
-                        "no projector given (a freshly initialised projector for pretraining comes with vlm train)");
     rc = llava_params_alloc(p, &cfg);
     if (rc != VLM_OK) return rc;
     Checkpoint ck, vck, pck;
@@ -371,16 +425,19 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
     if (rc == VLM_OK) {
         rc = checkpoint_open(&vck, vision_dir);
         if (rc == VLM_OK) {
-            rc = checkpoint_open(&pck, projector);
+            rc = projector ? checkpoint_open(&pck, projector) : VLM_OK;
             if (rc == VLM_OK) {
-                Sources src = {{&ck, &vck, &pck}, {true, false, true}, {llm_dir, vision_dir, projector}, parts_names};
+                Sources src = {{&ck, &vck, projector ? &pck : NULL}, {true, false, true},
+                               {llm_dir, vision_dir, projector}, parts_names, NULL};
+                if (!projector) src.names = parts_names_no_projector;
                 rc = load_from(p, &src);
-                checkpoint_close(&pck);
+                if (projector) checkpoint_close(&pck);
             }
             checkpoint_close(&vck);
         }
         checkpoint_close(&ck);
     }
+    if (rc == VLM_OK && !projector) llava_projector_init_default(p, seed);
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
 }
@@ -389,9 +446,25 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
 
 int llava_save_hf(const LlavaParams *p, const char *dir) {
     if (mkdir(dir, 0755) != 0 && !dir_exists(dir)) return vlm_fail(VLM_ERR_FAIL, dir, NULL, "cannot create the folder");
-    TensorInfo *infos = vlm_calloc((size_t)p->n_specs, sizeof(TensorInfo));
-    const void **datas = vlm_calloc((size_t)p->n_specs, sizeof(void *));
-    if (!infos || !datas) return VLM_ERR_FAIL;
+    bool linear = p->cfg.projector == PROJECTOR_LINEAR;
+    int n = p->n_specs + (linear ? 2 : 0), H = p->cfg.text.hidden;
+    TensorInfo *infos = vlm_calloc((size_t)n, sizeof(TensorInfo));
+    const void **datas = vlm_calloc((size_t)n, sizeof(void *));
+    // the linear projector's llava-hf form: linear_2 = identity, zero bias (see ProjectorType)
+    float *identity = linear ? vlm_calloc((size_t)H * H + (size_t)H, sizeof(float)) : NULL;
+    if (!infos || !datas || (linear && !identity)) {
+        free(infos), free(datas), free(identity);
+        return VLM_ERR_FAIL;
+    }
+    if (linear) {
+        for (int i = 0; i < H; i++) identity[(size_t)i * H + i] = 1.0f;
+        infos[p->n_specs] = (TensorInfo){.name = (char *)"multi_modal_projector.linear_2.weight", .dtype = DT_F32, .ndim = 2,
+                                         .shape = {H, H}};
+        infos[p->n_specs + 1] = (TensorInfo){.name = (char *)"multi_modal_projector.linear_2.bias", .dtype = DT_F32, .ndim = 1,
+                                             .shape = {H}};
+        datas[p->n_specs] = identity, datas[p->n_specs + 1] = identity + (size_t)H * H;
+        tensor_info_sizes(&infos[p->n_specs]), tensor_info_sizes(&infos[p->n_specs + 1]);
+    }
     for (int i = 0; i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
         infos[i].name = (char *)s->name;
@@ -403,7 +476,7 @@ int llava_save_hf(const LlavaParams *p, const char *dir) {
     }
     char *weights = path_join(dir, "model.safetensors"), *config = path_join(dir, "config.json");
     json_t *meta = json_pack("{s:s}", "format", "pt");
-    int rc = weights && config ? safetensors_write(weights, infos, datas, p->n_specs, meta) : VLM_ERR_FAIL;
+    int rc = weights && config ? safetensors_write(weights, infos, datas, n, meta) : VLM_ERR_FAIL;
     json_decref(meta);
     if (rc == VLM_OK) {
         json_t *cj = llava_config_to_json(&p->cfg);
@@ -421,6 +494,6 @@ int llava_save_hf(const LlavaParams *p, const char *dir) {
         }
         free(text);
     }
-    free(weights), free(config), free(infos), free(datas);
+    free(weights), free(config), free(infos), free(datas), free(identity);
     return rc;
 }

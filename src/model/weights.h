@@ -72,12 +72,18 @@ int llava_load_hf(LlavaParams *p, const char *dir);
 // win over the CLIP directory's, as upstream's load_state_dict does.
 int llava_load_original(LlavaParams *p, const char *llava_dir, const char *vision_dir);
 int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir);
-// LLaVA-1.5's IFT start: a plain LLaMA/Vicuna directory, a CLIP directory and
-// the projector pretraining saved (mm_projector.bin: model.mm_projector.0/2),
-// with the feature layer and strategy the recipe uses (-2, patch).
+// LLaVA-1.5's starts from parts: a plain LLaMA/Vicuna directory, a CLIP
+// directory and, for IFT, the projector pretraining saved (mm_projector.bin:
+// model.mm_projector.0/2 for mlp2x_gelu, model.mm_projector.weight/bias for
+// linear). projector NULL is PT's start: a fresh projector initialised as
+// torch's nn.Linear default with our RNG seeded by seed (see model/init.h).
+// feature_layer and feature_full are the recipe's (-2, patch).
 int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,
-                     int feature_layer, bool feature_full);
+                     ProjectorType type, int feature_layer, bool feature_full, uint64_t seed);
 // Writes config.json + model.safetensors in the llava-hf layout (atomic files).
+// A tied model writes the embedding alone (as transformers' safetensors
+// save drops the tied lm_head); a linear projector is written as
+// projector_hidden_act "linear" with linear_2 the identity (see ProjectorType).
 int llava_save_hf(const LlavaParams *p, const char *dir);
 
 #endif

@@ -1,0 +1,48 @@
+// `vlm init`: a freshly initialised LLaVA model from a llava-hf config.json
+// (transformers 4.37.2's LlavaForConditionalGeneration(config) rules, our
+// seeded RNG), written as config.json + model.safetensors: the start of a
+// model trained from scratch.
+#include <stdlib.h>  // strtoull
+#include <string.h>  // strcmp
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "model/init.h"
+#include "model/weights.h"
+
+int cmd_init(int argc, char **argv) {
+    const char *config = NULL, *out = NULL;
+    unsigned long long seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end || !*argv[i] || argv[i][0] == '-') return cli_usage_error("init", "--seed expects a number, got '%s'", argv[i]);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("init", "unknown option '%s'", a);
+        } else if (!out) {
+            out = a;
+        } else {
+            return cli_usage_error("init", "too many arguments");
+        }
+    }
+    if (!config || !out) return cli_usage_error("init", "need --config config.json and OUT_DIR");
+    LlavaConfig cfg;
+    int rc = llava_config_load(&cfg, config);
+    if (rc != VLM_OK) return cli_report(rc);
+    LlavaParams p;
+    rc = llava_params_alloc(&p, &cfg);
+    if (rc != VLM_OK) return cli_report(rc);
+    rc = llava_params_init_random(&p, seed);
+    if (rc == VLM_OK) rc = llava_save_hf(&p, out);
+    if (rc == VLM_OK) {
+        char count[32];
+        format_count(p.numel, count, sizeof count);
+        fprintf(stderr, "wrote %s (%s parameters, seed %llu)\n", out, count, seed);
+    }
+    llava_params_free(&p);
+    return cli_report(rc);
+}

@@ -1,0 +1,79 @@
+// Random initialisation, see init.h.
+#include "model/init.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/rng.h"  // Philox streams
+
+// Streams: tensor i of the whole-model init draws from stream i; PT's fresh
+// projector from PROJECTOR_STREAM + i, so it never repeats a whole-model draw.
+#define PROJECTOR_STREAM 0x100000000ull
+
+static void fill_uniform(float *x, size_t n, float bound, uint64_t seed, uint64_t stream) {
+    Rng r;
+    rng_init(&r, seed, stream);
+    for (size_t i = 0; i < n; i++) x[i] = bound * (2.0f * rng_uniform(&r) - 1.0f);
+}
+
+static void fill_normal(float *x, size_t n, double std, uint64_t seed, uint64_t stream) {
+    Rng r;
+    rng_init(&r, seed, stream);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(std * rng_normal(&r));
+}
+
+static void fill(float *x, size_t n, float value) {
+    for (size_t i = 0; i < n; i++) x[i] = value;
+}
+
+static bool has_suffix(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+void llava_projector_init_default(LlavaParams *p, uint64_t seed) {
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (s->module != MODULE_PROJECTOR) continue;
+        // fan_in: the weight's columns; a bias shares its layer's (linear_1: Cv, linear_2: H)
+        bool first = strstr(s->name, "linear_1.") != NULL;
+        int fan_in = first ? p->cfg.vision.hidden : p->cfg.text.hidden;
+        fill_uniform(p->data + s->offset, s->numel, (float)(1.0 / sqrt((double)fan_in)), seed, PROJECTOR_STREAM + (uint64_t)i);
+    }
+}
+
+int llava_params_init_random(LlavaParams *p, uint64_t seed) {
+    const VisionConfig *v = &p->cfg.vision;
+    const TextConfig *t = &p->cfg.text;
+    double f = v->init_factor, C = v->hidden, L = v->layers;
+    double in_std = pow(C, -0.5) * pow(2 * L, -0.5) * f;
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        float *x = p->data + s->offset;
+        const char *n = s->name;
+        double std = -1;  // < 0: a constant
+        float value = 0;
+        if (s->module == MODULE_VISION) {
+            if (strstr(n, "class_embedding")) std = pow(C, -0.5) * f;
+            else if (strstr(n, "patch_embedding") || strstr(n, "position_embedding")) std = v->init_range * f;
+            else if (strstr(n, "norm") && has_suffix(n, ".weight")) value = 1;  // layer_norm1/2, pre_layrnorm, post_layernorm
+            else if (has_suffix(n, ".bias")) value = 0;
+            else if (strstr(n, "q_proj") || strstr(n, "k_proj") || strstr(n, "v_proj")) std = in_std;
+            else if (strstr(n, "out_proj")) std = pow(C, -0.5) * f;
+            else if (strstr(n, "fc1")) std = pow(2 * C, -0.5) * f;
+            else if (strstr(n, "fc2")) std = in_std;
+            else return vlm_fail(VLM_ERR_FAIL, NULL, n, "no initialisation rule");
+        } else if (s->module == MODULE_PROJECTOR) {
+            if (has_suffix(n, ".bias")) value = 0;
+            else std = p->cfg.projector_init_range;
+        } else {
+            if (strstr(n, "norm")) value = 1;  // input_layernorm, post_attention_layernorm, model.norm (RMSNorm)
+            else std = t->init_range;         // embed_tokens, q/k/v/o, gate/up/down, lm_head
+        }
+        if (std >= 0) fill_normal(x, s->numel, std, seed, (uint64_t)i);
+        else fill(x, s->numel, value);
+        if (x == p->w.embed && t->pad_token_id >= 0) memset(x + (size_t)t->pad_token_id * t->hidden, 0, sizeof(float) * t->hidden);
+    }
+    return VLM_OK;
+}

@@ -1,0 +1,33 @@
+// Random initialisation of LLaVA's parameters, seeded with our Philox RNG
+// (the distributions of PyTorch / transformers, not their random streams:
+// torch's generator is not reproduced bit for bit). Each tensor draws from
+// its own stream (seed, tensor index), so the result depends on the seed
+// and the architecture alone, not on threads or the order of the calls.
+#ifndef VLM_MODEL_INIT_H
+#define VLM_MODEL_INIT_H
+
+#include <stdint.h>
+
+#include "model/weights.h"
+
+// The projector as a fresh torch nn.Linear (LLaVA's PT builds it after
+// loading LLaMA and CLIP): kaiming_uniform_(a=sqrt(5)) for the weight and
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, i.e. every element
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in the layer's input width.
+void llava_projector_init_default(LlavaParams *p, uint64_t seed);
+
+// Every parameter as a fresh LlavaForConditionalGeneration(config) of
+// transformers 4.37.2 gets it (each submodule's post_init runs its own
+// _init_weights and marks its modules initialised, so the outer model's
+// rule reaches only the projector):
+//   CLIP vision (CLIPPreTrainedModel, f = initializer_factor, r = initializer_range, C = hidden, L = layers):
+//     class_embedding N(0, C^-0.5 f); patch and position embeddings N(0, r f);
+//     q/k/v N(0, C^-0.5 (2L)^-0.5 f), out_proj N(0, C^-0.5 f);
+//     fc1 N(0, (2C)^-0.5 f), fc2 N(0, C^-0.5 (2L)^-0.5 f); biases 0; LayerNorms weight 1, bias 0.
+//   LLaMA (LlamaPreTrainedModel, r = text initializer_range): every Linear and the embedding
+//     N(0, r), the pad_token_id row 0; RMSNorm weights 1; a tied lm_head is the embedding.
+//   projector (LlavaPreTrainedModel): weights N(0, initializer_range of the LlavaConfig, else
+//     the text config's), biases 0.
+int llava_params_init_random(LlavaParams *p, uint64_t seed);
+
+#endif
