@@ -13,7 +13,7 @@
 
 const char *const DEMO_MCQ_SUFFIX = "Answer with the option's letter from the given choices directly.";
 const char *const DEMO_RATE_QUESTION = "Rate the quality of the image.";
-const char *const DEMO_RATE_ANSWER_PREFIX = "The quality of the image is";
+
 
 // ---- balance
 
@@ -169,11 +169,12 @@ static void mcq_yes_no(DemoMcq *m, const char *question, bool yes) {
     m->correct = yes ? 0 : 1;
 }
 
+// As Q-Instruct's LLaVA-1.5 evaluation asks (eval_scripts/llava_v1.5/eval_qbench_mcq.py),
+// so the demo model is trained on the prompt it is evaluated with.
 void demo_mcq_prompt(const DemoMcq *m, char *buf, size_t size) {
-    int at = snprintf(buf, size, "%s\n", m->question);
+    int at = snprintf(buf, size, "%s\n%s\n", m->question, DEMO_MCQ_SUFFIX);
     for (int i = 0; i < m->n && at > 0 && (size_t)at < size; i++)
         at += snprintf(buf + at, size - at, "%c. %s\n", LETTERS[i], m->options[i]);
-    if (at > 0 && (size_t)at < size) snprintf(buf + at, size - at, "%s", DEMO_MCQ_SUFFIX);
 }
 
 static void add_mcq_pair(json_t *convs, const DemoMcq *m, bool image) {
@@ -301,10 +302,10 @@ int demo_qinstruct_records(const DemoScene *s, const char *id, const char *image
     add_pair(convs, PATHWAY_QUESTION[rng_below(&b->rng, 3)], text, true);
     snprintf(rid, sizeof rid, "%s-pathway", id);
     json_array_append_new(out, record(rid, image, convs));
-    // 2. the rating, worded as Q-Bench's A3 reads it
-    snprintf(text, sizeof text, "%s %s.", DEMO_RATE_ANSWER_PREFIX, verdict);
+    // 2. the rating: Q-Bench's A3 reads the logits of "good" and "poor" right
+    // after "ASSISTANT:" (Q-Instruct's eval_image_quality.py), so the answer is the word
     convs = json_array();
-    add_pair(convs, DEMO_RATE_QUESTION, text, true);
+    add_pair(convs, DEMO_RATE_QUESTION, verdict, true);
     snprintf(rid, sizeof rid, "%s-rating", id);
     json_array_append_new(out, record(rid, image, convs));
     // 3. what / how and 4. yes / no, each open or as multiple choice

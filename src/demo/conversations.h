@@ -12,10 +12,10 @@
 
 // "Answer with the option's letter from the given choices directly."
 extern const char *const DEMO_MCQ_SUFFIX;
-// A3: the question "Rate the quality of the image." and the answer's words
-// before "good" / "poor": "The quality of the image is".
+// A3's question "Rate the quality of the image.", answered with the single
+// word "good" or "poor" (the pathway descriptions end in the sentence form,
+// "Thus the quality of the image is good.").
 extern const char *const DEMO_RATE_QUESTION;
-extern const char *const DEMO_RATE_ANSWER_PREFIX;
 
 // Deals 0..k-1 (k = 2, 3 or 4) once each per block of k, in a seeded order;
 // also the random source for the wording choices of one file.
@@ -37,7 +37,7 @@ typedef struct {
     const char *concern;  // "distortion", "other" (exposure, contrast), "content"
 } DemoMcq;
 
-// "QUESTION\nA. ...\nB. ...\nAnswer with the option's letter from the given choices directly."
+// "QUESTION\nAnswer with the option's letter from the given choices directly.\nA. ...\nB. ...\n"
 void demo_mcq_prompt(const DemoMcq *m, char *buf, size_t size);
 
 // Training records ({"id", "image", "conversations"}); image NULL for text-only.

@@ -306,13 +306,14 @@ START_TEST(files_pass_data_check_with_spm_tokenizer) {
     snprintf(cmd, sizeof cmd, "--quick --image-folder %s/images --tokenizer %s --template v1 %s/high.json %s/qinstruct.json", d,
              VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model", d, d);
     json_decref(check_clean(cmd));
-    // A3's words are one token each, and the rating answer ends in the same token
+    // A3's words are one token each, also after "ASSISTANT:" and at the end of a pathway
     snprintf(cmd, sizeof cmd, "tokenize --tokenizer %s/tok.model --no-bos", d);
-    const char *in = temp_file("\"good\"\n\"poor\"\n\"The quality of the image is good.\"\n\"The quality of the image is poor.\"\n");
+    const char *in = temp_file("\"good\"\n\"poor\"\n\"ASSISTANT: good\"\n\"ASSISTANT: poor\"\n"
+                               "\"Thus the quality of the image is good.\"\n\"Thus the quality of the image is poor.\"\n");
     ck_assert_msg(run_vlm_input(cmd, in, out, BUF, err, BUF) == 0, "%s", err);
-    json_t *lines[4];
+    json_t *lines[6];
     char *at = out;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         json_error_t e;
         lines[i] = json_loads(at, JSON_DISABLE_EOF_CHECK, &e);
         ck_assert_msg(lines[i] != NULL, "%s", out);
@@ -320,13 +321,14 @@ START_TEST(files_pass_data_check_with_spm_tokenizer) {
     }
     ck_assert_int_eq(json_array_size(lines[0]), 1);
     ck_assert_int_eq(json_array_size(lines[1]), 1);
-    int64_t good = json_integer_value(json_array_get(lines[0], 0)), poor = json_integer_value(json_array_get(lines[1], 0));
-    ck_assert_int_ne(good, poor);
-    size_t n = json_array_size(lines[2]);
-    ck_assert_int_eq(n, json_array_size(lines[3]));
-    ck_assert_int_eq(json_integer_value(json_array_get(lines[2], n - 2)), good);
-    ck_assert_int_eq(json_integer_value(json_array_get(lines[3], n - 2)), poor);
-    for (int i = 0; i < 4; i++) json_decref(lines[i]);
+    int64_t word[2] = {json_integer_value(json_array_get(lines[0], 0)), json_integer_value(json_array_get(lines[1], 0))};
+    ck_assert_int_ne(word[0], word[1]);
+    for (int k = 0; k < 2; k++) {
+        size_t n = json_array_size(lines[2 + k]), m = json_array_size(lines[4 + k]);
+        ck_assert_int_eq(json_integer_value(json_array_get(lines[2 + k], n - 1)), word[k]);
+        ck_assert_int_eq(json_integer_value(json_array_get(lines[4 + k], m - 2)), word[k]);
+    }
+    for (int i = 0; i < 6; i++) json_decref(lines[i]);
     unlink(in);
     rm_rf(d);
 }
@@ -355,7 +357,10 @@ START_TEST(answers_are_balanced) {
                 const char *opt = strstr(q, "\nA. ");
                 bool four = opt && strstr(q, "\nD. ");
                 if (opt) {
-                    ck_assert(strstr(q, DEMO_MCQ_SUFFIX) != NULL);
+                    // LLaVA-1.5's Q-Bench prompt: question, instruction, options, each line ended
+                    char head[128];
+                    snprintf(head, sizeof head, "\n%s\nA. ", DEMO_MCQ_SUFFIX);
+                    ck_assert_msg(strstr(q, head) != NULL && q[strlen(q) - 1] == '\n', "%s", q);
                     ck_assert_msg(strlen(a) == 2 && a[0] >= 'A' && a[0] <= 'D' && a[1] == '.', "%s", a);
                     // the letter's option exists, and "Yes"/"No" options count as yes/no answers
                     char line[8];
@@ -417,8 +422,9 @@ START_TEST(answers_are_balanced) {
 }
 END_TEST
 
-// A3: gt_score follows the distortion level; the rating answers use only
-// "good" and "poor", always "good" for pristine and "poor" for severe images.
+// A3: gt_score follows the distortion level; the rating answers are only
+// "good" or "poor" (as the pathways' conclusions), always "good" for pristine
+// and "poor" for severe images, in between less "good" as the level rises.
 START_TEST(scores_and_ratings_follow_quality) {
     char shared_dir[64];
     make_dataset(shared_dir, sizeof shared_dir);
@@ -440,8 +446,11 @@ START_TEST(scores_and_ratings_follow_quality) {
         const char *q = str(json_array_get(convs, 0), "value");
         if (strcmp(q, "<image>\nRate the quality of the image.") != 0) continue;
         const char *a = str(json_array_get(convs, 1), "value");
-        bool good = strcmp(a, "The quality of the image is good.") == 0;
-        ck_assert_msg(good || strcmp(a, "The quality of the image is poor.") == 0, "%s", a);
+        bool good = strcmp(a, "good") == 0;
+        ck_assert_msg(good || strcmp(a, "poor") == 0, "%s", a);
+        const char *pathway = str(json_array_get(json_object_get(json_array_get(qi, i - 1), "conversations"), 1), "value");
+        ck_assert_msg(path_has_suffix(pathway, good ? "Thus the quality of the image is good." : "Thus the quality of the image is poor."),
+                      "%s", pathway);
         json_t *scene = json_array_get(scenes, i / 4);
         ck_assert_str_eq(str(scene, "image"), str(r, "image"));
         int level = (int)json_integer_value(json_object_get(scene, "level"));
