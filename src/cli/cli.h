@@ -21,6 +21,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 

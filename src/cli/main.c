@@ -72,6 +72,32 @@ static const Command COMMANDS[] = {
      "  initialises every parameter as transformers 4.37.2's LlavaForConditionalGeneration(config)\n"
      "  does (CLIP's and LLaMA's _init_weights, initializer_range / initializer_factor), with vlm's\n"
      "  seeded RNG (default seed 0), and writes OUT_DIR/config.json + model.safetensors\n"},
+    {"generate", cmd_generate, "greedy decoding from a prompt (and image) with a LLaVA model",
+     "vlm generate --model DIR [--vision-tower CLIP_DIR] [--tokenizer PATH] [--template NAME] --prompt TEXT\n"
+     "             [--image IMG [--pad]] [--max-new-tokens N] [--json]\n"
+     "  greedy (argmax) decoding until EOS, the template's stop string or N new tokens (default 128);\n"
+     "  no KV cache: each step runs the whole sequence\n"
+     "  --template  wrap TEXT in the chat prompt (plain, v1, mplug_owl2, llava_llama_3, llava_phi_3) with an\n"
+     "              empty assistant turn; an --image without a placeholder goes first (<|image|>TEXT for\n"
+     "              mplug_owl2, <image>\\nTEXT otherwise). Without a template TEXT is the prompt as is\n"
+     "  --json      {\"prompt_tokens\", \"ids\", \"text\", \"answer\", \"end\": eos|stop|length}\n"},
+    {"eval", cmd_eval, "Q-Bench evaluation: A1 multiple-choice accuracy, A3 quality-score SRCC / PLCC",
+     "vlm eval mcq --model DIR --template NAME [--tokenizer PATH] [--image-folder DIR] [--pad]\n"
+     "             [--max-new-tokens N] [--json] [--out preds.jsonl] DATA.json\n"
+     "  DATA.json: Q-Bench's llvisionqa json, a list of {\"img_path\", \"question\", \"candidates\",\n"
+     "  \"correct_ans\", \"type\", \"concern\"} (\"image\" for \"img_path\" also accepted). Per item:\n"
+     "  the question, the options \"A. ...\", and \"Answer with the option's letter from the given choices\n"
+     "  directly.\" as Q-Instruct's scripts write them for mPLUG-Owl2 / LLaVA-1.5; greedy decoding (N\n"
+     "  default 512, upstream's); correct when the option's letter occurs in the answer (upstream's rule).\n"
+     "  Prints accuracy, per type and concern, and the failures; --out one line per item with\n"
+     "  \"response\" and \"correct\". A missing or corrupt image stops with its file and record\n"
+     "vlm eval score --model DIR [--template NAME] [--tokenizer PATH] [--image-folder DIR] [--pad]\n"
+     "               [--prompt TEXT] [--temperature T] [--json] [--out preds.jsonl] DATA.json\n"
+     "  DATA.json: a list of {\"image\" | \"img_path\", \"score\" | \"gt_score\"}. Per image one forward of\n"
+     "  the template's prompt (default mplug_owl2: \"USER: <|image|>Rate the quality of the image.\n"
+     "  ASSISTANT:\"); score = softmax(logit(' good') / T, logit(' poor') / T)[good], T default 100 as\n"
+     "  Q-Bench's notebook (1: plain softmax); SRCC and PLCC (scipy's spearmanr / pearsonr) against the\n"
+     "  given scores; --out one line per image with the two logits and the score\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

@@ -67,7 +67,8 @@ int metric_pearson(const double *x, const double *y, size_t n, double *r) {
     if (rc != VLM_OK) return rc;
     if (is_constant(x, n) || is_constant(y, n))
         return vlm_fail(VLM_ERR_INPUT, NULL, "PLCC", "an input is constant: the correlation is undefined (scipy: nan)");
-    *r = pearson_core(x, y, n);
+    // scipy: with two values r is the product of the signs of the differences, exactly
+    *r = n == 2 ? (x[1] > x[0] ? 1 : -1) * (y[1] > y[0] ? 1 : -1) : pearson_core(x, y, n);
     return VLM_OK;
 }
 
