@@ -1,44 +1,61 @@
-// Attention, see attention.h. Each (sample, head) is three matrix products
-// on OpenBLAS over the packed projections (leading dimension NH*HS or
-// NKV*HS), with a row-wise masked softmax in between; softmax in float with
-// the row maximum subtracted, as PyTorch's.
+// Attention, see attention.h. The threads share out the (sample, KV head)
+// pairs; each pair is its query heads in order, in blocks of ATT_BLOCK query
+// rows, every block three single-threaded OpenBLAS products over the packed
+// projections (leading dimension NH*HS or NKV*HS) limited to the keys the
+// block can see: with a causal mask that skips most of the masked upper
+// triangle. Softmax in float with the row maximum subtracted, as PyTorch's.
+// A pair's writes (its heads of out and dq, its KV head of dk and dv) are
+// its own, in a fixed order: the same result for any number of threads.
 #include "kernels/attention.h"
 
-#include <cblas.h>   // cblas_sgemm
+#include <cblas.h>   // cblas_sgemm (single-threaded inside a parallel region)
 #include <math.h>    // expf, sqrtf
+#include <omp.h>     // omp_get_max_threads, omp_get_thread_num
 #include <string.h>  // memset
 
+#define ATT_BLOCK 64
+
+// keys query t of a sample with len real tokens sees: [0, n)
 static inline int keys_visible(int t, int len, int T, int causal) {
     int n = causal ? t + 1 : T;
     return n < len ? n : len;
 }
 
+size_t attention_scratch_floats(int T) { return (size_t)omp_get_max_threads() * ATT_BLOCK * T; }
+
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *lengths,
                        int B, int T, int NH, int NKV, int HS, int causal) {
     float scale = 1.0f / sqrtf((float)HS);
     int group = NH / NKV, ldq = NH * HS, ldk = NKV * HS;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            int len = lengths ? lengths[b] : T, kv = h / group;
-            const float *qh = q + (size_t)b * T * ldq + h * HS, *kh = k + (size_t)b * T * ldk + kv * HS;
-            const float *vh = v + (size_t)b * T * ldk + kv * HS;
-            float *p = att + ((size_t)b * NH + h) * T * T;
-            // scores (T,T) = scale * q_h k_h^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, ldq, kh, ldk, 0.0f, p, T);
-#pragma omp parallel for
-            for (int t = 0; t < T; t++) {
-                float *row = p + (size_t)t * T;
-                int n = keys_visible(t, len, T, causal);
-                float maxv = -INFINITY, sum = 0.0f;
-                for (int j = 0; j < n; j++) maxv = row[j] > maxv ? row[j] : maxv;
-                for (int j = 0; j < n; j++) sum += (row[j] = expf(row[j] - maxv));
-                float inv = n ? 1.0f / sum : 0.0f;
-                for (int j = 0; j < T; j++) row[j] = j < n ? row[j] * inv : 0.0f;
+#pragma omp parallel for schedule(dynamic)
+    for (int task = 0; task < B * NKV; task++) {
+        int b = task / NKV, kv = task % NKV, len = lengths ? lengths[b] : T;
+        const float *kh = k + (size_t)b * T * ldk + kv * HS, *vh = v + (size_t)b * T * ldk + kv * HS;
+        for (int h = kv * group; h < (kv + 1) * group; h++)
+            for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+                int m = T - r0 < ATT_BLOCK ? T - r0 : ATT_BLOCK, nk = keys_visible(r0 + m - 1, len, T, causal);
+                const float *qh = q + ((size_t)b * T + r0) * ldq + h * HS;
+                float *p = att + (((size_t)b * NH + h) * T + r0) * T, *o = out + ((size_t)b * T + r0) * ldq + h * HS;
+                // scores (m,nk) = scale * q_h k_h^T over the keys this block sees
+                if (nk > 0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, scale, qh, ldq, kh, ldk, 0.0f, p, T);
+                for (int t = 0; t < m; t++) {
+                    float *row = p + (size_t)t * T;
+                    int n = keys_visible(r0 + t, len, T, causal);
+                    float maxv = -INFINITY, sum = 0.0f;
+                    for (int j = 0; j < n; j++) maxv = row[j] > maxv ? row[j] : maxv;
+                    for (int j = 0; j < n; j++) sum += (row[j] = expf(row[j] - maxv));
+                    float inv = n ? 1.0f / sum : 0.0f;
+                    for (int j = 0; j < n; j++) row[j] *= inv;
+                    memset(row + n, 0, sizeof(float) * (T - n));
+                }
+                // out_h (m,HS) = p v_h
+                if (nk > 0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, p, T, vh, ldk, 0.0f, o, ldq);
+                else
+                    for (int t = 0; t < m; t++) memset(o + (size_t)t * ldq, 0, sizeof(float) * HS);
             }
-            // out_h (T,HS) = p v_h
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, p, T, vh, ldk, 0.0f,
-                        out + (size_t)b * T * ldq + h * HS, ldq);
-        }
+    }
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
@@ -46,26 +63,35 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         int causal, float *scratch) {
     float scale = 1.0f / sqrtf((float)HS);
     int group = NH / NKV, ldq = NH * HS, ldk = NKV * HS;
-    float *ds = scratch;  // (T,T): d(probabilities), then d(scores)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            int len = lengths ? lengths[b] : T, kv = h / group;
-            size_t qo = (size_t)b * T * ldq + h * HS, ko = (size_t)b * T * ldk + kv * HS;
-            const float *p = att + ((size_t)b * NH + h) * T * T;
-            // dv_h += p^T dout_h ; dp = dout_h v_h^T
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, p, T, dout + qo, ldq, 1.0f, dv + ko, ldk);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dout + qo, ldq, v + ko, ldk, 0.0f, ds, T);
-            // softmax backward, masked entries to zero, times the score scale
-#pragma omp parallel for
-            for (int t = 0; t < T; t++) {
-                const float *pr = p + (size_t)t * T;
-                float *d = ds + (size_t)t * T, dot = 0.0f;
-                int n = keys_visible(t, len, T, causal);
-                for (int j = 0; j < n; j++) dot += pr[j] * d[j];
-                for (int j = 0; j < T; j++) d[j] = j < n ? pr[j] * (d[j] - dot) * scale : 0.0f;
+#pragma omp parallel for schedule(dynamic)
+    for (int task = 0; task < B * NKV; task++) {
+        int b = task / NKV, kv = task % NKV, len = lengths ? lengths[b] : T;
+        size_t ko = (size_t)b * T * ldk + kv * HS;
+        float *ds = scratch + (size_t)omp_get_thread_num() * ATT_BLOCK * T;  // (m,nk): d(probabilities), then d(scores)
+        for (int h = kv * group; h < (kv + 1) * group; h++)
+            for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+                int m = T - r0 < ATT_BLOCK ? T - r0 : ATT_BLOCK, nk = keys_visible(r0 + m - 1, len, T, causal);
+                if (nk == 0) continue;
+                size_t qo = ((size_t)b * T + r0) * ldq + h * HS;
+                const float *p = att + (((size_t)b * NH + h) * T + r0) * T;
+                // dv_h += p^T dout_h ; dp = dout_h v_h^T
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, m, 1.0f, p, T, dout + qo, ldq, 1.0f, dv + ko,
+                            ldk);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, 1.0f, dout + qo, ldq, v + ko, ldk, 0.0f, ds,
+                            nk);
+                // softmax backward, masked entries to zero, times the score scale
+                for (int t = 0; t < m; t++) {
+                    const float *pr = p + (size_t)t * T;
+                    float *d = ds + (size_t)t * nk, dot = 0.0f;
+                    int n = keys_visible(r0 + t, len, T, causal);
+                    for (int j = 0; j < n; j++) dot += pr[j] * d[j];
+                    for (int j = 0; j < nk; j++) d[j] = j < n ? pr[j] * (d[j] - dot) * scale : 0.0f;
+                }
+                // dq_h += ds k_h ; dk_h += ds^T q_h
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, ds, nk, k + ko, ldk, 1.0f, dq + qo,
+                            ldq);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, m, 1.0f, ds, nk, q + qo, ldq, 1.0f, dk + ko,
+                            ldk);
             }
-            // dq_h += ds k_h ; dk_h += ds^T q_h
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, ds, T, k + ko, ldk, 1.0f, dq + qo, ldq);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, ds, T, q + qo, ldq, 1.0f, dk + ko, ldk);
-        }
+    }
 }

@@ -42,7 +42,7 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     }
     a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
-    a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->datt = carve(c, T * T);
+    a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->datt = carve(c, attention_scratch_floats((int)T));
 }
 
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {

@@ -42,7 +42,7 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
     a->dq = carve(c, N * Q), a->dk = carve(c, N * KV), a->dv = carve(c, N * KV), a->dao = carve(c, N * Q);
     a->dgate = carve(c, N * I), a->dup = carve(c, N * I), a->dact = carve(c, N * I);
-    a->datt = carve(c, (size_t)max_seq * max_seq);
+    a->datt = carve(c, attention_scratch_floats(max_seq));
 }
 
 void llama_rope_init(LlamaActs *a, const TextConfig *t) {

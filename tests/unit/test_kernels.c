@@ -201,20 +201,23 @@ static void att_fn(void *c, float *out) {
 
 START_TEST(grad_attention) {
     rng_init(&rng, 5, 0);
-    for (int causal = 0; causal < 2; causal++) {
-        int B = 2, T = 7, NH = 4, NKV = causal ? 2 : 4, HS = 5;
-        int lengths[2] = {7, 4};
+    // cases: bidirectional, causal with padding (GQA), then the same at T = 70 (more than one block of query
+    // rows, the last one partly padded; the bidirectional one padded too)
+    for (int cs = 0; cs < 4; cs++) {
+        int B = 2, T = cs < 2 ? 7 : 70, NH = 4, causal = cs % 2, NKV = causal ? 2 : 4, HS = 5;
+        int lengths[2] = {T, T - 3};
         size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
-        AttCtx c = {randn(nq, 1), randn(nk, 1), randn(nk, 1), zeros((size_t)B * NH * T * T), causal ? lengths : NULL,
+        AttCtx c = {randn(nq, 1), randn(nk, 1), randn(nk, 1), zeros((size_t)B * NH * T * T), cs ? lengths : NULL,
                     B, T, NH, NKV, HS, causal};
         Probe p = {att_fn, &c, zeros(nq), randn(nq, 1), nq};
         probe_loss(&p);
         float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
-        attention_backward(dq, dk, dv, p.R, c.att, c.q, c.k, c.v, c.lengths, B, T, NH, NKV, HS, causal, zeros(T * T));
+        attention_backward(dq, dk, dv, p.R, c.att, c.q, c.k, c.v, c.lengths, B, T, NH, NKV, HS, causal,
+                           zeros(attention_scratch_floats(T)));
         check_grad("attention dq", &p, c.q, dq, nq);
         check_grad("attention dk", &p, c.k, dk, nk);
         check_grad("attention dv", &p, c.v, dv, nk);
-        if (causal) {
+        if (cs == 1) {
             // masked keys: the padded sample's keys 4..6 get no gradient, the first token sees only itself
             for (int t = 4; t < 7; t++)
                 for (int i = 0; i < NKV * HS; i++) ck_assert_float_eq(dk[((size_t)1 * T + t) * NKV * HS + i], 0.0f);
