@@ -363,10 +363,16 @@ int eval_score(Infer *s, const Tokenizer *tok, const Template *tpl, const char *
     IdBuf ids = {0};
     int n_images = 0;
     if (rc == VLM_OK) rc = score_prompt(tpl, query, &prompt);
-    if (rc == VLM_OK) rc = tokenize_prompt(s, tok, tpl, prompt.data, &ids, &n_images, where, 0);
+    // one prompt for every image
+    if (rc == VLM_OK) {
+        rc = tokenize_image_prompt(tok, prompt.data, prompt.len, tpl->placeholder, &ids, NULL);
+        if (rc == VLM_OK) rc = infer_check_ids(s, ids.data, ids.len, &n_images);
+        if (rc != VLM_OK) rc = vlm_fail_context(rc, "the score prompt '%s'", query);
+    }
     if (rc == VLM_OK) rc = infer_reserve(s, (int)ids.len);
     Progress pr;
-    progress_begin(&pr, stderr, "eval score", "images", n);
+    bool started = rc == VLM_OK;
+    if (started) progress_begin(&pr, stderr, "eval score", "images", n);
     for (size_t i = 0; rc == VLM_OK && i < n; i++) {
         rc = load_item_image(s, image_folder, items[i].image, where, i);
         const float *logits;
@@ -380,7 +386,7 @@ int eval_score(Infer *s, const Tokenizer *tok, const Template *tpl, const char *
         log_debug("score %zu/%zu: %s p(good)=%.6f", i + 1, n, items[i].image, out->score[i]);
         progress_update(&pr, i + 1);
     }
-    progress_end(&pr);
+    if (started) progress_end(&pr);
     str_free(&prompt);
     ids_free(&ids);
     if (rc == VLM_OK) {
