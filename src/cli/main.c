@@ -59,6 +59,12 @@ static const Command COMMANDS[] = {
      "  --image   decoded and preprocessed for the vision tower (DIR/preprocessor_config.json if present)\n"
      "  --pixels  a safetensors file with pixel_values [3, S, S] (as `vlm image preprocess` writes)\n"
      "  prints the next token's top K (default 5) ids with probability and logit\n"},
+    {"init", cmd_init, "a freshly initialised LLaVA model from a config.json (training from scratch)",
+     "vlm init --config config.json OUT_DIR [--seed N]\n"
+     "  config.json  a llava-hf LlavaConfig (vision_config, text_config, projector_hidden_act, ...)\n"
+     "  initialises every parameter as transformers 4.37.2's LlavaForConditionalGeneration(config)\n"
+     "  does (CLIP's and LLaMA's _init_weights, initializer_range / initializer_factor), with vlm's\n"
+     "  seeded RNG (default seed 0), and writes OUT_DIR/config.json + model.safetensors\n"},
     {"demo", cmd_demo, "the demo's synthetic dataset: shapes, colours, known distortions and quality",
      "vlm demo data --out DIR [--seed N] [--size PX] [--train N] [--eval N]\n"
      "  writes DIR/images/ (PNG and JPEG, PX x PX, default 32), pt.json (captions, plain template),\n"
@@ -66,12 +72,6 @@ static const Command COMMANDS[] = {
      "  v1), eval_high.json and eval_mcq.json (Q-Bench A1 items), eval_score.json (A3: img_path, gt_score),\n"
      "  scenes.json (every image's ground truth) and corpus.txt (text for spm_train); all a function\n"
      "  of the seed (default 1234). --train / --eval: images per split (default 3000 / 300)\n"},
-    {"init", cmd_init, "a freshly initialised LLaVA model from a config.json (training from scratch)",
-     "vlm init --config config.json OUT_DIR [--seed N]\n"
-     "  config.json  a llava-hf LlavaConfig (vision_config, text_config, projector_hidden_act, ...)\n"
-     "  initialises every parameter as transformers 4.37.2's LlavaForConditionalGeneration(config)\n"
-     "  does (CLIP's and LLaMA's _init_weights, initializer_range / initializer_factor), with vlm's\n"
-     "  seeded RNG (default seed 0), and writes OUT_DIR/config.json + model.safetensors\n"},
     {"generate", cmd_generate, "greedy decoding from a prompt (and image) with a LLaVA model",
      "vlm generate --model DIR [--vision-tower CLIP_DIR] [--tokenizer PATH] [--template NAME] --prompt TEXT\n"
      "             [--image IMG [--pad]] [--max-new-tokens N] [--json]\n"
@@ -98,6 +98,18 @@ static const Command COMMANDS[] = {
      "  ASSISTANT:\"); score = softmax(logit(' good') / T, logit(' poor') / T)[good], T default 100 as\n"
      "  Q-Bench's notebook (1: plain softmax); SRCC and PLCC (scipy's spearmanr / pearsonr) against the\n"
      "  given scores; --out one line per image with the two logits and the score\n"},
+    {"train", cmd_train, "train a LLaVA model: upstream's flags (train_mem.py's), named recipes, exact resume",
+     "vlm train [--recipe NAME] --model_name_or_path DIR --data_path DATA.json [--image_folder DIR] --output_dir DIR\n"
+     "          [--version TEMPLATE] [--vision_tower CLIP_DIR] [--pretrain_mm_mlp_adapter mm_projector.bin] [FLAGS]\n"
+     "  the flags of LLaVA's / Q-Instruct's / OLA-VLM's launch scripts, `--flag value` or `--flag=value`\n"
+     "  --recipe    llava15-pt, llava15-ift, qinstruct-mix, qinstruct-after, ola-pt, ola-vpt, ola-ift\n"
+     "              (its hyperparameters and trainable modules; explicit flags win; `vlm train --help` lists them)\n"
+     "  --resume [CHECKPOINT]  continue exactly (default: the latest checkpoint-N in output_dir; a run\n"
+     "              whose output_dir holds one resumes anyway, as LLaVA's train.py does)\n"
+     "  --skip_bad_records     leave out (and list) records with missing / corrupt images instead of stopping\n"
+     "  --loss_reduction token_mean|micro_mean  token mean over the accumulated batch (default) or HF's\n"
+     "  writes OUTPUT_DIR/checkpoint-N (model, optimizer, trainer_state.json), metrics.jsonl,\n"
+     "  training.png and the final model (llava-hf layout)\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

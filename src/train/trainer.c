@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "model/open.h"
 #include "text/template.h"
+#include "train/plot.h"
 #include "train/run_log.h"
 #include "train/schedule.h"
 #include "train/step.h"
@@ -267,8 +268,19 @@ static void show_progress(bool tty, long step, long total, const LogEntry *e, do
 
 // OUTPUT_DIR/training.png: loss and learning rate of the whole run.
 static int plot_run(const RunLog *log, const char *output_dir) {
-    (void)log, (void)output_dir;
-    return VLM_OK;
+    if (log->n == 0) return VLM_OK;
+    double *x = vlm_malloc(sizeof(double) * 3 * (size_t)log->n);
+    char *png = path_join(output_dir, "training.png");
+    int rc = x && png ? VLM_OK : VLM_ERR_FAIL;
+    if (rc == VLM_OK) {
+        double *loss = x + log->n, *lr = loss + log->n;
+        for (int i = 0; i < log->n; i++)
+            x[i] = (double)log->entries[i].step, loss[i] = log->entries[i].loss, lr[i] = log->entries[i].lr;
+        rc = plot_training_png(png, x, loss, lr, log->n);
+        if (rc == VLM_OK) log_msg(LOG_INFO, "plot: %s", png);
+    }
+    free(x), free(png);
+    return rc;
 }
 
 static int train_loop(Run *r, long start) {
@@ -377,7 +389,7 @@ int train_run(const TrainArgs *a) {
     int rc = resume ? train_checkpoint_read_state(resume, &st) : VLM_OK;
     if (rc == VLM_OK) rc = open_data(&r);
     if (rc == VLM_OK) rc = open_model(&r, resume);
-    if (rc == VLM_OK) rc = open_tokenizer(&r, resume ? resume : a->model_name_or_path);
+    if (rc == VLM_OK) rc = open_tokenizer(&r, a->model_name_or_path);  // as upstream, also when resuming
     if (rc == VLM_OK) rc = open_loader(&r);
     if (rc == VLM_OK) rc = alloc_micro(&r);
     if (rc == VLM_OK) {

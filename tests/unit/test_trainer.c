@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "model/llava.h"
+#include "text/tokenizer.h"
 #include "test_util.h"
 #include "train/optimizer.h"
 #include "train/run_log.h"
@@ -128,6 +129,185 @@ START_TEST(run_log_resume_keeps_earlier_steps) {
 }
 END_TEST
 
+// ---------------------------------------------------------------------------
+// `vlm train` end to end on a tiny model (LLaMA-2's tokenizer, the shared photos)
+
+#define LLAMA2 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"
+#define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
+enum { OUT_SIZE = 1 << 16 };
+static char out[OUT_SIZE], err[OUT_SIZE];
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+// DIR/cfg.json, DIR/base (a fresh tiny model + the tokenizer), DIR/data.json
+// (image and text-only records; one text-only record says `poison`).
+static void make_run_inputs(const char *dir, const char *poison) {
+    char path[600], args[2048];
+    snprintf(path, sizeof path, "%s/cfg.json", dir);
+    write_text(path, "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
+                     "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
+                     "\"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+                     "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 32064}, "
+                     "\"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+                     "\"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"projection_dim\": 16}}\n");
+    snprintf(args, sizeof args, "init --config %s/cfg.json --seed 3 %s/base", dir, dir);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/base/tokenizer.model", dir);
+    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
+    static const char *const photos[] = {"211.jpg", "extreme_ironing.jpg", "llava_logo.png", "sausage.jpg", "waterview.jpg"};
+    char *json = malloc(1 << 16);
+    size_t at = (size_t)sprintf(json, "[");
+    for (int i = 0; i < 36; i++) {
+        const char *photo = photos[i % 5];
+        if (i == 17 && poison)
+            at += (size_t)sprintf(json + at, "%s{\"id\": \"poisoned\", \"conversations\": [{\"from\": \"human\", \"value\": \"Say %s\"}, "
+                                              "{\"from\": \"gpt\", \"value\": \"%s.\"}]}", i ? "," : "", poison, poison);
+        else if (i % 6 == 4)
+            at += (size_t)sprintf(json + at, "%s{\"id\": \"text%d\", \"conversations\": [{\"from\": \"human\", \"value\": \"Count to %d.\"}, "
+                                              "{\"from\": \"gpt\", \"value\": \"%d\"}]}", i ? "," : "", i, i % 10, i % 10);
+        else
+            at += (size_t)sprintf(json + at, "%s{\"id\": \"img%d\", \"image\": \"%s\", \"conversations\": [{\"from\": \"human\", "
+                                              "\"value\": \"<image>\\nWhat is in picture %d?\"}, {\"from\": \"gpt\", \"value\": \"The file %s.\"}]}",
+                                  i ? "," : "", i, photo, i, photo);
+    }
+    sprintf(json + at, "]\n");
+    snprintf(path, sizeof path, "%s/data.json", dir);
+    write_text(path, json);
+    free(json);
+}
+
+static void train_args(char *args, size_t size, const char *dir, const char *model, const char *output, const char *extra) {
+    snprintf(args, size,
+             "--threads 2 train --model_name_or_path %s/%s --version v1 --data_path %s/data.json --image_folder %s "
+             "--output_dir %s/%s --per_device_train_batch_size 4 --gradient_accumulation_steps 2 --num_train_epochs 3 "
+             "--learning_rate 2e-3 --warmup_ratio 0.1 --lr_scheduler_type cosine --weight_decay 0.01 --logging_steps 1 "
+             "--save_steps 2 --save_total_limit 2 --model_max_length 96 --image_aspect_ratio pad "
+             "--group_by_modality_length True %s",
+             dir, model, dir, PHOTOS, dir, output, extra);
+}
+
+// The "loss" of each line of a metrics.jsonl, as written (strings compare bit-exact values).
+static int read_losses(const char *path, char losses[][32], int max) {
+    char *text;
+    size_t size;
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
+    int n = 0;
+    for (char *p = text; (p = strstr(p, "\"loss\": ")) && n < max; n++) {
+        p += 8;
+        size_t len = strcspn(p, ",");
+        snprintf(losses[n], 32, "%.*s", (int)len, p);
+    }
+    free(text);
+    return n;
+}
+
+// A run killed with SIGKILL (at whatever point it is, saving included) and
+// resumed gives the same per-step losses and the same final model as a run
+// never interrupted.
+START_TEST(train_resume_after_sigkill_is_exact) {
+    char dir[] = "/tmp/vlm-train-XXXXXX", args[4096], cmd[8192], path[600], path2[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    train_args(args, sizeof args, dir, "base", "whole", "");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "12 optimizer steps"));  // HF's plan: ceil(3 epochs x (9 micro-batches // 2))
+    // the same run, killed once checkpoint-4 exists
+    train_args(args, sizeof args, dir, "base", "killed", "");
+    snprintf(cmd, sizeof cmd,
+             "%s %s >/dev/null 2>&1 & pid=$!; i=0; while [ ! -d %s/killed/checkpoint-4 ] && [ $i -lt 600 ]; do sleep 0.02; "
+             "i=$((i+1)); done; kill -9 $pid; wait $pid; exit 0",
+             VLM_BINARY, args, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/killed/checkpoint-4", dir);
+    ck_assert(dir_exists(path));
+    snprintf(path, sizeof path, "%s/killed/model.safetensors", dir);
+    ck_assert_msg(!file_exists(path), "the run finished before it was killed: the test proves nothing");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", strstr(err, "vlm: error") ? strstr(err, "vlm: error") : err);  // resumes by itself, as LLaVA's train.py
+    ck_assert_ptr_nonnull(strstr(err, "resuming from"));
+    char a[16][32], b[16][32];
+    snprintf(path, sizeof path, "%s/whole/metrics.jsonl", dir);
+    snprintf(path2, sizeof path2, "%s/killed/metrics.jsonl", dir);
+    int na = read_losses(path, a, 16), nb = read_losses(path2, b, 16);
+    ck_assert_int_eq(na, 12);
+    ck_assert_int_eq(nb, 12);
+    for (int i = 0; i < na; i++) ck_assert_msg(strcmp(a[i], b[i]) == 0, "step %d: loss %s vs %s", i + 1, a[i], b[i]);
+    ck_assert_msg(strcmp(a[0], a[na - 1]) != 0, "the loss never moved");
+    snprintf(cmd, sizeof cmd, "cmp -s %s/whole/model.safetensors %s/killed/model.safetensors", dir, dir);
+    ck_assert_msg(system(cmd) == 0, "the resumed run's final model differs");
+    // rotation kept the newest two checkpoints; the final model loads
+    snprintf(path, sizeof path, "%s/whole", dir);
+    ck_assert_int_eq(count_dir_entries(path), 2 + 4);  // checkpoint-11, -12, config, model, tokenizer, metrics
+    LlavaParams p;
+    ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s", vlm_last_error());
+    llava_params_free(&p);
+    remove_tree(dir);
+}
+END_TEST
+
+// A sample whose loss is NaN stops the run at its step, naming it; nothing
+// of that step is applied, and the checkpoints already on disk are intact.
+START_TEST(train_stops_on_nan_loss) {
+    char dir[] = "/tmp/vlm-train-XXXXXX", args[4096], path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *word = "Zyzzyva";
+    make_run_inputs(dir, word);
+    // poison the embedding rows of the word's tokens that no other sample uses
+    snprintf(path, sizeof path, "%s/base", dir);
+    LlavaParams p;
+    ck_assert_int_eq(llava_load_hf(&p, path), VLM_OK);
+    Tokenizer tok;
+    ck_assert_int_eq(tokenizer_load(&tok, LLAMA2), VLM_OK);
+    IdBuf poison = {0}, other = {0};
+    ck_assert_int_eq(tokenizer_encode(&tok, word, strlen(word), 0, &poison), VLM_OK);
+    snprintf(path, sizeof path, "%s/data.json", dir);
+    char *data;
+    size_t size;
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &data, &size), VLM_OK);
+    ck_assert_int_eq(tokenizer_encode(&tok, data, size, 0, &other), VLM_OK);  // (the word itself is in the data too)
+    int poisoned = 0, H = p.cfg.text.hidden;
+    for (size_t i = 0; i < poison.len; i++) {
+        int used = 0;
+        for (size_t k = 0; k < other.len; k++) used += other.data[k] == poison.data[i];
+        if (used > 1) continue;  // only the poisoned record's own occurrence
+        for (int h = 0; h < H; h++) p.w.embed[(size_t)poison.data[i] * H + h] = NAN;
+        poisoned++;
+    }
+    ck_assert_int_gt(poisoned, 0);
+    snprintf(path, sizeof path, "%s/base", dir);
+    ck_assert_int_eq(llava_save_hf(&p, path), VLM_OK);
+    llava_params_free(&p);
+    free(data), free(poison.data), free(other.data);
+    tokenizer_free(&tok);
+    train_args(args, sizeof args, dir, "base", "run", "--save_total_limit 0 --save_steps 1");
+    ck_assert_int_eq(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE), 1);
+    ck_assert_msg(strstr(err, "\"poisoned\"") && strstr(err, "loss is nan"), "%s", err);
+    const char *at = strstr(err, "error: step ");
+    ck_assert_ptr_nonnull(at);
+    long bad = strtol(at + 12, NULL, 10);
+    ck_assert_int_ge(bad, 1);
+    // every step before it saved; the last one loads and holds finite values only where it trained
+    snprintf(path, sizeof path, "%s/run/checkpoint-%ld", dir, bad);
+    ck_assert(!dir_exists(path));
+    snprintf(path, sizeof path, "%s/run/model.safetensors", dir);
+    ck_assert(!file_exists(path));
+    if (bad > 1) {
+        snprintf(path, sizeof path, "%s/run/checkpoint-%ld", dir, bad - 1);
+        TrainState st;
+        ck_assert_msg(train_checkpoint_read_state(path, &st) == VLM_OK, "%s", vlm_last_error());
+        ck_assert_int_eq(st.step, bad - 1);
+        ck_assert_int_eq(llava_load_hf(&p, path), VLM_OK);
+        llava_params_free(&p);
+    }
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *trainer_suite(void) {
-    return SUITE("trainer", "", 120, checkpoint_round_trip, run_log_resume_keeps_earlier_steps);
+    return SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
+                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss);
 }
