@@ -28,10 +28,11 @@ int main(void) {
     srunner_add_suite(sr, loader_suite());
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, model_suite());
-    srunner_add_suite(sr, eval_suite());
     srunner_add_suite(sr, plot_suite());
     srunner_add_suite(sr, demo_suite());
     srunner_add_suite(sr, train_suite());
+    srunner_add_suite(sr, eval_suite());
+    srunner_add_suite(sr, trainer_suite());
     srunner_add_suite(sr, cli_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);

@@ -39,9 +39,10 @@ Suite *image_suite(void);
 Suite *loader_suite(void);
 Suite *kernels_suite(void);
 Suite *model_suite(void);
-Suite *eval_suite(void);
 Suite *plot_suite(void);
 Suite *demo_suite(void);
 Suite *train_suite(void);
+Suite *eval_suite(void);
+Suite *trainer_suite(void);
 
 #endif
