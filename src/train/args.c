@@ -87,6 +87,25 @@ static const Opt OPTS[] = {
     {"deepspeed", T_STR, F(deepspeed), "", NULL, "one process: no DeepSpeed / ZeRO (the same numbers without sharding)"},
     {"report_to", T_STR, F(report_to), "all", NULL,
      "no logging integrations: metrics go to the console and OUTPUT_DIR/metrics.jsonl"},
+    // upstream flags without an effect here, or with only their default supported
+    {"optim", T_STR, F(optim), "adamw_torch", "adamw_torch", NULL},
+    {"remove_unused_columns", T_BOOL, F(remove_unused_columns), "False", NULL, NULL},
+    {"cache_dir", T_STR, F(cache_dir), "", NULL, "models are read from local directories (no Hub cache)"},
+    {"run_name", T_STR, F(run_name), "", NULL, NULL},
+    {"logging_dir", T_STR, F(logging_dir), "", NULL, NULL},
+    {"mpt_attn_impl", T_STR, F(mpt_attn_impl), "triton", NULL, NULL},
+    {"mm_patch_merge_type", T_STR, F(mm_patch_merge_type), "flat", "flat", NULL},
+    {"bits", T_INT, F(bits), "16", NULL, NULL},
+    {"lora_enable", T_BOOL, F(lora_enable), "False", NULL, NULL},
+    // OLA-VLM's embedding distillation (ola_vlm_train_mem.py)
+    {"mode", T_STR, F(mode), "", NULL, NULL},
+    {"layer_indices", T_STR, F(layer_indices), "", NULL, NULL},
+    {"num_task_tokens", T_INT, F(num_task_tokens), "0", NULL, NULL},
+    {"loss_weights", T_STR, F(loss_weights), "", NULL, NULL},
+    {"contrastive_loss_weight", T_DOUBLE, F(contrastive_loss_weight), "0.0", NULL, NULL},
+    {"image_generator", T_STR, F(image_generator), "", NULL, NULL},
+    {"image_segmentor", T_STR, F(image_segmentor), "", NULL, NULL},
+    {"depth_estimator", T_STR, F(depth_estimator), "", NULL, NULL},
     // ours
     {"recipe", T_STR, F(recipe), "", NULL, NULL},
     {"resume", T_OPTPATH, F(resume_path), "", NULL, NULL},
@@ -373,6 +392,9 @@ static int validate(TrainArgs *a) {
     NEED(!a->mm_use_im_start_end, "mm_use_im_start_end",
          "True is not supported (LLaVA-1.5 and every recipe here use False: no <im_start>/<im_end> tokens)");
     NEED(!(a->bf16 && a->fp16), "fp16", "and --bf16 cannot both be True");
+    NEED(a->bits == 16, "bits", "%d-bit (quantised) training is not supported: use 16 (float32 here)", a->bits);
+    NEED(!a->lora_enable, "lora_enable", "LoRA is not supported: full fine-tuning of the trainable modules only");
+    NEED(a->output_dir[0], "output_dir", "is required (checkpoints and the trained model go there)");
     int v = train_args_source(a, "version");
     NEED(v == ARG_DEFAULT || template_find(a->version) != NULL, "version", "unknown template '%s' (known: %s)",
          a->version, template_names());
@@ -471,6 +493,7 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
             note(a, "--%s: %s\n", OPTS[i].name, OPTS[i].note);
     if (a->dataloader_num_workers > 0 && a->source[find_opt("dataloader_num_workers") - OPTS] != ARG_DEFAULT)
         note(a, "--%s: used as the loader's decode-ahead threads%s\n", "dataloader_num_workers", "");
+    if (a->mode[0]) a->needs_embedding_predictors = true;  // OLA-VLM's pretraining flags
     train_args_trainable(a, a->trainable);
     return VLM_OK;
 }

@@ -66,6 +66,19 @@ typedef struct TrainArgs {
     bool bf16, fp16, tf32, gradient_checkpointing;  // accepted, noted: this backend trains in float32
     char deepspeed[TRAIN_PATH_MAX];
     char report_to[256];              // "all" (4.37's default)
+    // ---- accepted so upstream scripts run unchanged (validated: only upstream's defaults work)
+    char optim[32];                   // adamw_torch (LLaVA's default) only
+    bool remove_unused_columns;       // no effect
+    char cache_dir[TRAIN_PATH_MAX], run_name[256], logging_dir[TRAIN_PATH_MAX], mpt_attn_impl[32];
+    char mm_patch_merge_type[16];     // flat only
+    int bits;                         // 16 only (no 4/8-bit QLoRA)
+    bool lora_enable;                 // False only
+    // OLA-VLM's embedding-distillation flags (scripts/train/pretrain.sh): --mode
+    // sets needs_embedding_predictors
+    char mode[64], layer_indices[128], loss_weights[128];
+    char image_generator[TRAIN_PATH_MAX], image_segmentor[TRAIN_PATH_MAX], depth_estimator[TRAIN_PATH_MAX];
+    int num_task_tokens;
+    double contrastive_loss_weight;
     // ---- ours
     char recipe[32];                  // "" = none
     bool resume;                      // --resume [PATH]

@@ -107,6 +107,11 @@ START_TEST(args_errors_name_the_flag) {
     ck_assert_int_eq(parse_line(&a, "--output_dir o --version vicuna"), VLM_ERR_INPUT);
     ck_assert_int_eq(parse_line(&a, "--output_dir o --mm_use_im_start_end True"), VLM_ERR_INPUT);
     ck_assert_int_eq(parse_line(&a, "--output_dir o stray"), VLM_ERR_INPUT);
+    ck_assert_int_eq(parse_line(&a, "--learning_rate 1e-3"), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "--output_dir: is required"), "%s", vlm_last_error());
+    ck_assert_int_eq(parse_line(&a, "--output_dir o --lora_enable True"), VLM_ERR_INPUT);
+    ck_assert_int_eq(parse_line(&a, "--output_dir o --bits 4"), VLM_ERR_INPUT);
+    ck_assert_int_eq(parse_line(&a, "--output_dir o --optim adafactor"), VLM_ERR_INPUT);
 }
 END_TEST
 
@@ -156,6 +161,28 @@ START_TEST(args_recipes) {
     ck_assert_int_eq(parse_line(&a, "--recipe llava15-ift --freeze_backbone True --output_dir o"), VLM_OK);
     ck_assert(!a.trainable[MODULE_LLM] && a.trainable[MODULE_PROJECTOR]);
     ck_assert_ptr_nonnull(strstr(a.notes, "--freeze_backbone: "));
+    // upstream's scripts run unchanged: LLaVA's finetune.sh and OLA-VLM's pretrain.sh (which needs the predictors)
+    ck_assert_int_eq(parse_line(&a, "--deepspeed ./scripts/zero3.json --model_name_or_path lmsys/vicuna-13b-v1.5 "
+        "--version v1 --data_path ./playground/data/llava_v1_5_mix665k.json --image_folder ./playground/data "
+        "--vision_tower openai/clip-vit-large-patch14-336 --pretrain_mm_mlp_adapter ./mm_projector.bin "
+        "--mm_projector_type mlp2x_gelu --mm_vision_select_layer -2 --mm_use_im_start_end False "
+        "--mm_use_im_patch_token False --image_aspect_ratio pad --group_by_modality_length True --bf16 True "
+        "--output_dir ./checkpoints/llava-v1.5-13b --num_train_epochs 1 --per_device_train_batch_size 16 "
+        "--per_device_eval_batch_size 4 --gradient_accumulation_steps 1 --evaluation_strategy no "
+        "--save_strategy steps --save_steps 50000 --save_total_limit 1 --learning_rate 2e-5 --weight_decay 0. "
+        "--warmup_ratio 0.03 --lr_scheduler_type cosine --logging_steps 1 --tf32 True --model_max_length 2048 "
+        "--gradient_checkpointing True --dataloader_num_workers 4 --lazy_preprocess True --report_to wandb"), VLM_OK);
+    ck_assert(!a.trainable[MODULE_VISION] && a.trainable[MODULE_PROJECTOR] && a.trainable[MODULE_LLM]);
+    ck_assert_int_eq(a.save_total_limit, 1);
+    ck_assert_ptr_nonnull(strstr(a.notes, "--deepspeed: "));
+    ck_assert_ptr_nonnull(strstr(a.notes, "--report_to: "));
+    ck_assert_ptr_nonnull(strstr(a.notes, "--gradient_checkpointing: "));
+    ck_assert(!a.needs_embedding_predictors);
+    ck_assert_int_eq(parse_line(&a, "--model_name_or_path meta-llama/Meta-Llama-3-8B-Instruct --version llava_llama_3 "
+        "--mode gen-depth-seg --layer_indices d18-20_s10-18_g12-20 --num_task_tokens 8 --loss_weights d0.5_s0.5_g0.5 "
+        "--contrastive_loss_weight 0.3 --image_generator stabilityai/stable-diffusion-2-1-unclip "
+        "--depth_estimator depth_anything_v2_vitl.pth --tune_mm_mlp_adapter True --output_dir out"), VLM_OK);
+    ck_assert(a.needs_embedding_predictors && !a.trainable[MODULE_LLM]);
     // the printout says where each value came from
     char buf[16384];
     FILE *f = fmemopen(buf, sizeof buf, "w");
