@@ -3,6 +3,8 @@
 
 #include <cblas.h>  // cblas_sgemm
 
+#define COLS 16  // columns per task of the bias gradient
+
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
     if (!bias) return;
@@ -17,11 +19,14 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
     if (dweight)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
+        // sums over rows in row order, COLS columns at a time (reads along rows; the same sums for any number of threads)
 #pragma omp parallel for
-        for (int o = 0; o < OC; o++) {
-            float s = 0.0f;
-            for (int n = 0; n < N; n++) s += dout[(long)n * OC + o];
-            dbias[o] += s;
+        for (int o0 = 0; o0 < OC; o0 += COLS) {
+            int m = OC - o0 < COLS ? OC - o0 : COLS;
+            float s[COLS] = {0};
+            for (int n = 0; n < N; n++)
+                for (int j = 0; j < m; j++) s[j] += dout[(long)n * OC + o0 + j];
+            for (int j = 0; j < m; j++) dbias[o0 + j] += s[j];
         }
     }
 }

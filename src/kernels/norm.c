@@ -4,6 +4,8 @@
 #include <math.h>    // sqrtf
 #include <stdlib.h>  // NULL
 
+#define COLS 16  // columns per task of the parameter-gradient sums
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
                        int N, int C, float eps) {
 #pragma omp parallel for
@@ -24,18 +26,24 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int N, int C) {
-    // parameter gradients: a reduction over rows, one column per thread (deterministic)
+    // parameter gradients: sums over rows, in row order, COLS columns at a time
+    // (reads along rows; each column's sum is the same for any number of threads)
     if (dweight || dbias) {
 #pragma omp parallel for
-        for (int i = 0; i < C; i++) {
-            float gw = 0.0f, gb = 0.0f;
+        for (int i0 = 0; i0 < C; i0 += COLS) {
+            int m = C - i0 < COLS ? C - i0 : COLS;
+            float gw[COLS] = {0}, gb[COLS] = {0};
             for (int n = 0; n < N; n++) {
-                float d = dout[(long)n * C + i];
-                gw += d * (inp[(long)n * C + i] - mean[n]) * rstd[n];
-                gb += d;
+                const float *d = dout + (long)n * C + i0, *x = inp + (long)n * C + i0;
+                for (int j = 0; j < m; j++) {
+                    gw[j] += d[j] * (x[j] - mean[n]) * rstd[n];
+                    gb[j] += d[j];
+                }
             }
-            if (dweight) dweight[i] += gw;
-            if (dbias) dbias[i] += gb;
+            for (int j = 0; j < m; j++) {
+                if (dweight) dweight[i0 + j] += gw[j];
+                if (dbias) dbias[i0 + j] += gb[j];
+            }
         }
     }
     if (!dinp) return;
@@ -75,10 +83,14 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
                       const float *rstd, int N, int C) {
     if (dweight) {
 #pragma omp parallel for
-        for (int i = 0; i < C; i++) {
-            float g = 0.0f;
-            for (int n = 0; n < N; n++) g += dout[(long)n * C + i] * inp[(long)n * C + i] * rstd[n];
-            dweight[i] += g;
+        for (int i0 = 0; i0 < C; i0 += COLS) {  // as layernorm_backward's
+            int m = C - i0 < COLS ? C - i0 : COLS;
+            float g[COLS] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (long)n * C + i0, *x = inp + (long)n * C + i0;
+                for (int j = 0; j < m; j++) g[j] += d[j] * x[j] * rstd[n];
+            }
+            for (int j = 0; j < m; j++) dweight[i0 + j] += g[j];
         }
     }
     if (!dinp) return;
