@@ -1,9 +1,10 @@
 # User-facing targets. CMake does the building; this file only orchestrates.
 #   make        build build/vlm and the library
 #   make test   unit + parity tests, sanitizer runs and bounded fuzzing
+#   make demo   train a tiny LLaVA end to end on generated data (no downloads)
 #   make bench  throughput against the reference implementations (needs PyPI)
 #   make clean
-.PHONY: all deps build test test-unit test-sanitize fuzz bench clean
+.PHONY: all deps build demo test test-unit test-sanitize fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
@@ -35,6 +36,9 @@ test-unit: build
 
 # The unit run goes last so its counts line closes the output.
 test: test-sanitize fuzz test-unit
+
+demo: build
+	@scripts/demo.sh
 
 # vlm.c next to the reference implementations, same machine, same run
 bench: build

@@ -29,7 +29,12 @@ int llava_detect_layout(const char *dir, ModelLayout *layout) {
     json_error_t err;
     json_t *j = json_load_file(path, 0, &err);
     int rc = VLM_OK;
+    const char *type = json_string_value(json_object_get(j, "model_type"));
     if (!json_is_object(j)) rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not a JSON object (%s, line %d)", err.text, err.line);
+    else if (type && strcmp(type, "mplug_owl2") == 0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "model_type",
+                      "an mPLUG-Owl2 checkpoint: its visual abstractor and modality-adaptive LLaMA are not "
+                      "implemented yet (LLaVA-family checkpoints are)");
     else if (json_object_get(j, "vision_config")) *layout = LAYOUT_HF;
     else if (json_object_get(j, "mm_vision_tower")) *layout = LAYOUT_ORIGINAL;
     else *layout = LAYOUT_PARTS;

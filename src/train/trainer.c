@@ -381,6 +381,10 @@ int train_run(const TrainArgs *a) {
     if (!a->output_dir[0]) return vlm_fail(VLM_ERR_INPUT, NULL, "--output_dir", "required");
     train_args_print(a, stderr);
     if (a->notes[0]) fputs(a->notes, stderr);
+    if (a->owl2)
+        fprintf(stderr, "note: the Q-Instruct recipes were published on mPLUG-Owl2, whose visual abstractor and "
+                        "modality-adaptive LLaMA vlm.c does not implement; this run trains the given LLaVA model "
+                        "with those hyperparameters (the projector in the abstractor's place)\n");
     if (mkdir(a->output_dir, 0755) != 0 && !dir_exists(a->output_dir))
         return vlm_fail(VLM_ERR_FAIL, a->output_dir, NULL, "cannot create the output folder");
     Run r = {.a = a};
