@@ -34,16 +34,24 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
     }
 }
 
-void swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
+void swiglu_forward(float *out, const float *gu, int N, int I) {
 #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) out[i] = gate[i] * sigmoidf(gate[i]) * up[i];
+    for (int n = 0; n < N; n++) {
+        const float *gate = gu + (size_t)n * 2 * I, *up = gate + I;
+        float *o = out + (size_t)n * I;
+        for (int i = 0; i < I; i++) o[i] = gate[i] * sigmoidf(gate[i]) * up[i];
+    }
 }
 
-void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+void swiglu_backward(float *dgu, const float *dout, const float *gu, int N, int I) {
 #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i], s = sigmoidf(g);
-        if (dgate) dgate[i] += dout[i] * up[i] * (s + g * s * (1.0f - s));
-        if (dup) dup[i] += dout[i] * g * s;
+    for (int n = 0; n < N; n++) {
+        const float *gate = gu + (size_t)n * 2 * I, *up = gate + I, *d = dout + (size_t)n * I;
+        float *dgate = dgu + (size_t)n * 2 * I, *dup = dgate + I;
+        for (int i = 0; i < I; i++) {
+            float g = gate[i], s = sigmoidf(g);
+            dgate[i] += d[i] * up[i] * (s + g * s * (1.0f - s));
+            dup[i] += d[i] * g * s;
+        }
     }
 }

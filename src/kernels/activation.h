@@ -11,8 +11,9 @@ void quick_gelu_backward(float *dinp, const float *dout, const float *inp, size_
 // out (n) = 0.5 x (1 + erf(x / sqrt 2)), nn.GELU() / F.gelu
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
-// out (N,I) = silu(gate) * up, gate and up (N,I)
-void swiglu_forward(float *out, const float *gate, const float *up, size_t n);
-void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
+// out (N,I) = silu(gate) * up; gu (N,2I): each row gate (I) then up (I),
+// as one product with the adjacent gate and up weights gives them
+void swiglu_forward(float *out, const float *gu, int N, int I);
+void swiglu_backward(float *dgu, const float *dout, const float *gu, int N, int I);
 
 #endif

@@ -1,7 +1,7 @@
 // Attention, see attention.h. The threads share out the (sample, KV head)
 // pairs; each pair is its query heads in order, in blocks of ATT_BLOCK query
-// rows, every block three single-threaded OpenBLAS products over the packed
-// projections (leading dimension NH*HS or NKV*HS) limited to the keys the
+// rows, every block three single-threaded OpenBLAS products over the
+// projections (rows of ld floats) limited to the keys the
 // block can see: with a causal mask that skips most of the masked upper
 // triangle. Softmax in float with the row maximum subtracted, as PyTorch's.
 // A pair's writes (its heads of out and dq, its KV head of dk and dv) are
@@ -23,22 +23,22 @@ static inline int keys_visible(int t, int len, int T, int causal) {
 
 size_t attention_scratch_floats(int T) { return (size_t)omp_get_max_threads() * ATT_BLOCK * T; }
 
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *lengths,
-                       int B, int T, int NH, int NKV, int HS, int causal) {
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int ld,
+                       const int *lengths, int B, int T, int NH, int NKV, int HS, int causal) {
     float scale = 1.0f / sqrtf((float)HS);
-    int group = NH / NKV, ldq = NH * HS, ldk = NKV * HS;
+    int group = NH / NKV, ldo = NH * HS;
 #pragma omp parallel for schedule(dynamic)
     for (int task = 0; task < B * NKV; task++) {
         int b = task / NKV, kv = task % NKV, len = lengths ? lengths[b] : T;
-        const float *kh = k + (size_t)b * T * ldk + kv * HS, *vh = v + (size_t)b * T * ldk + kv * HS;
+        const float *kh = k + (size_t)b * T * ld + kv * HS, *vh = v + (size_t)b * T * ld + kv * HS;
         for (int h = kv * group; h < (kv + 1) * group; h++)
             for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
                 int m = T - r0 < ATT_BLOCK ? T - r0 : ATT_BLOCK, nk = keys_visible(r0 + m - 1, len, T, causal);
-                const float *qh = q + ((size_t)b * T + r0) * ldq + h * HS;
-                float *p = att + (((size_t)b * NH + h) * T + r0) * T, *o = out + ((size_t)b * T + r0) * ldq + h * HS;
+                const float *qh = q + ((size_t)b * T + r0) * ld + h * HS;
+                float *p = att + (((size_t)b * NH + h) * T + r0) * T, *o = out + ((size_t)b * T + r0) * ldo + h * HS;
                 // scores (m,nk) = scale * q_h k_h^T over the keys this block sees
                 if (nk > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, scale, qh, ldq, kh, ldk, 0.0f, p, T);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, scale, qh, ld, kh, ld, 0.0f, p, T);
                 for (int t = 0; t < m; t++) {
                     float *row = p + (size_t)t * T;
                     int n = keys_visible(r0 + t, len, T, causal);
@@ -51,34 +51,32 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                 }
                 // out_h (m,HS) = p v_h
                 if (nk > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, p, T, vh, ldk, 0.0f, o, ldq);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, p, T, vh, ld, 0.0f, o, ldo);
                 else
-                    for (int t = 0; t < m; t++) memset(o + (size_t)t * ldq, 0, sizeof(float) * HS);
+                    for (int t = 0; t < m; t++) memset(o + (size_t)t * ldo, 0, sizeof(float) * HS);
             }
     }
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
-                        const float *k, const float *v, const int *lengths, int B, int T, int NH, int NKV, int HS,
+                        const float *k, const float *v, int ld, const int *lengths, int B, int T, int NH, int NKV, int HS,
                         int causal, float *scratch) {
     float scale = 1.0f / sqrtf((float)HS);
-    int group = NH / NKV, ldq = NH * HS, ldk = NKV * HS;
+    int group = NH / NKV, ldo = NH * HS;
 #pragma omp parallel for schedule(dynamic)
     for (int task = 0; task < B * NKV; task++) {
         int b = task / NKV, kv = task % NKV, len = lengths ? lengths[b] : T;
-        size_t ko = (size_t)b * T * ldk + kv * HS;
+        size_t ko = (size_t)b * T * ld + kv * HS;
         float *ds = scratch + (size_t)omp_get_thread_num() * ATT_BLOCK * T;  // (m,nk): d(probabilities), then d(scores)
         for (int h = kv * group; h < (kv + 1) * group; h++)
             for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
                 int m = T - r0 < ATT_BLOCK ? T - r0 : ATT_BLOCK, nk = keys_visible(r0 + m - 1, len, T, causal);
                 if (nk == 0) continue;
-                size_t qo = ((size_t)b * T + r0) * ldq + h * HS;
+                size_t qo = ((size_t)b * T + r0) * ld + h * HS, oo = ((size_t)b * T + r0) * ldo + h * HS;
                 const float *p = att + (((size_t)b * NH + h) * T + r0) * T;
                 // dv_h += p^T dout_h ; dp = dout_h v_h^T
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, m, 1.0f, p, T, dout + qo, ldq, 1.0f, dv + ko,
-                            ldk);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, 1.0f, dout + qo, ldq, v + ko, ldk, 0.0f, ds,
-                            nk);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, m, 1.0f, p, T, dout + oo, ldo, 1.0f, dv + ko, ld);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, 1.0f, dout + oo, ldo, v + ko, ld, 0.0f, ds, nk);
                 // softmax backward, masked entries to zero, times the score scale
                 for (int t = 0; t < m; t++) {
                     const float *pr = p + (size_t)t * T;
@@ -88,10 +86,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                     for (int j = 0; j < nk; j++) d[j] = j < n ? pr[j] * (d[j] - dot) * scale : 0.0f;
                 }
                 // dq_h += ds k_h ; dk_h += ds^T q_h
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, ds, nk, k + ko, ldk, 1.0f, dq + qo,
-                            ldq);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, m, 1.0f, ds, nk, q + qo, ldq, 1.0f, dk + ko,
-                            ldk);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, ds, nk, k + ko, ld, 1.0f, dq + qo, ld);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, m, 1.0f, ds, nk, q + qo, ld, 1.0f, dk + ko, ld);
             }
     }
 }

@@ -35,14 +35,14 @@ void rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int T, int H
 }
 
 // rotate each (x[i], x[i + half]) pair by +angle (sign 1) or -angle (sign -1)
-static void rotate(float *x, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS, float sign) {
+static void rotate(float *x, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS, int ld, float sign) {
     int half = HS / 2;
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             const float *c = cos_t + (long)t * half, *s = sin_t + (long)t * half;
             for (int h = 0; h < NH; h++) {
-                float *v = x + (((long)b * T + t) * NH + h) * HS;
+                float *v = x + ((long)b * T + t) * ld + h * HS;
                 for (int i = 0; i < half; i++) {
                     float x1 = v[i], x2 = v[i + half], si = sign * s[i];
                     v[i] = x1 * c[i] - x2 * si;
@@ -52,10 +52,10 @@ static void rotate(float *x, const float *cos_t, const float *sin_t, int B, int 
         }
 }
 
-void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS) {
-    rotate(x, cos_t, sin_t, B, T, NH, HS, 1.0f);
+void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS, int ld) {
+    rotate(x, cos_t, sin_t, B, T, NH, HS, ld, 1.0f);
 }
 
-void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS) {
-    rotate(dx, cos_t, sin_t, B, T, NH, HS, -1.0f);  // the transpose of a rotation is the inverse rotation
+void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS, int ld) {
+    rotate(dx, cos_t, sin_t, B, T, NH, HS, ld, -1.0f);  // the transpose of a rotation is the inverse rotation
 }

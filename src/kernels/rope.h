@@ -14,8 +14,9 @@ typedef struct {
 void rope_inv_freq(float *inv_freq, int HS, const RopeConfig *cfg);
 // cos, sin (T, HS/2) for positions 0..T-1 (float32 products, as HF).
 void rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int T, int HS);
-// x (B,T,NH,HS) rotated in place by position t; backward rotates back.
-void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS);
-void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS);
+// x (B,T,ld): the first NH heads of HS of each row rotated in place by
+// position t (ld = NH*HS: packed heads); backward rotates back.
+void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS, int ld);
+void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int NH, int HS, int ld);
 
 #endif

@@ -2,7 +2,8 @@
 // and NKV key/value heads of HS, I the MLP width, V the vocabulary.
 #include "model/llama.h"
 
-#include <stdlib.h>  // calloc
+#include <stdio.h>   // fprintf
+#include <stdlib.h>  // calloc, abort
 #include <string.h>  // memcpy, memset
 
 #include "kernels/activation.h"
@@ -30,18 +31,18 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     for (int l = 0; l < t->layers; l++) {
         LlamaLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * H), L->ln1_rstd = carve(c, N);
-        L->q = carve(c, N * Q), L->k = carve(c, N * KV), L->v = carve(c, N * KV);
+        L->qkv = carve(c, N * (Q + 2 * KV));
         L->att = carve(c, (size_t)max_batch * t->heads * max_seq * max_seq);
         L->ao = carve(c, N * Q), L->mid = carve(c, N * H);
         L->ln2 = carve(c, N * H), L->ln2_rstd = carve(c, N);
-        L->gate = carve(c, N * I), L->up = carve(c, N * I), L->act = carve(c, N * I);
+        L->gu = carve(c, N * 2 * I), L->act = carve(c, N * I);
     }
     a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->head_in = carve(c, N * H);
     a->logits = carve(c, N * t->vocab);
     a->rows = (int32_t *)carve(c, N);
     a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
-    a->dq = carve(c, N * Q), a->dk = carve(c, N * KV), a->dv = carve(c, N * KV), a->dao = carve(c, N * Q);
-    a->dgate = carve(c, N * I), a->dup = carve(c, N * I), a->dact = carve(c, N * I);
+    a->dqkv = carve(c, N * (Q + 2 * KV)), a->dao = carve(c, N * Q);
+    a->dgu = carve(c, N * 2 * I), a->dact = carve(c, N * I);
     a->datt = carve(c, attention_scratch_floats(max_seq));
 }
 
@@ -51,25 +52,33 @@ void llama_rope_init(LlamaActs *a, const TextConfig *t) {
     rope_tables(a->cos_t, a->sin_t, a->inv_freq, a->max_seq, HS);
 }
 
+// weights.c lays out q, k, v and gate, up next to each other (in the
+// gradients too): each group is one product with the rows of all of them
+static void check_adjacent(const LlamaLayerWeights *W, int H, int Q, int KV, int I) {
+    if (W->k_w != W->q_w + (size_t)Q * H || W->v_w != W->k_w + (size_t)KV * H || W->up_w != W->gate_w + (size_t)I * H) {
+        fprintf(stderr, "vlm: internal error: LLaMA q/k/v or gate/up weights are not adjacent\n");
+        abort();
+    }
+}
+
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
                    const int32_t *rows, int n_rows) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
+    int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     for (int l = 0; l < t->layers; l++) {
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerActs *L = &a->l[l];
+        check_adjacent(W, H, Q, KV, I);
         rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, N, H, t->rms_eps);
-        linear_forward(L->q, L->ln1, W->q_w, NULL, N, H, NH * HS);
-        linear_forward(L->k, L->ln1, W->k_w, NULL, N, H, NKV * HS);
-        linear_forward(L->v, L->ln1, W->v_w, NULL, N, H, NKV * HS);
-        rope_forward(L->q, a->cos_t, a->sin_t, B, T, NH, HS);
-        rope_forward(L->k, a->cos_t, a->sin_t, B, T, NKV, HS);
-        attention_forward(L->ao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1);
+        // qkv (N, Q+2KV): each row q, k, v; rope turns q's and k's heads, adjacent too
+        linear_forward(L->qkv, L->ln1, W->q_w, NULL, N, H, QKV);
+        rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
+        attention_forward(L->ao, L->att, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1);
         linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
         residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
         rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
-        linear_forward(L->gate, L->ln2, W->gate_w, NULL, N, H, I);
-        linear_forward(L->up, L->ln2, W->up_w, NULL, N, H, I);
-        swiglu_forward(L->act, L->gate, L->up, (size_t)N * I);
+        linear_forward(L->gu, L->ln2, W->gate_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
+        swiglu_forward(L->act, L->gu, N, I);
         linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
         residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
     }
@@ -87,6 +96,7 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
                     float *dx0, const int *lengths, int B, int T) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
+    int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     size_t NH_ = (size_t)N * H;
     // the LM head over the rows that had logits; the other rows get no gradient
     memset(a->dmid, 0, sizeof(float) * (size_t)a->n_rows * H);
@@ -104,25 +114,21 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         memcpy(a->dmid, a->dx, sizeof(float) * NH_);
         memset(a->dact, 0, sizeof(float) * (size_t)N * I);
         linear_backward(a->dact, G ? G->down_w : NULL, NULL, a->dx, L->act, W->down_w, N, I, H);
-        memset(a->dgate, 0, sizeof(float) * (size_t)N * I), memset(a->dup, 0, sizeof(float) * (size_t)N * I);
-        swiglu_backward(a->dgate, a->dup, a->dact, L->gate, L->up, (size_t)N * I);
+        memset(a->dgu, 0, sizeof(float) * (size_t)N * 2 * I);
+        swiglu_backward(a->dgu, a->dact, L->gu, N, I);
         memset(a->dtmp, 0, sizeof(float) * NH_);
-        linear_backward(a->dtmp, G ? G->gate_w : NULL, NULL, a->dgate, L->ln2, W->gate_w, N, H, I);
-        linear_backward(a->dtmp, G ? G->up_w : NULL, NULL, a->dup, L->ln2, W->up_w, N, H, I);
+        linear_backward(a->dtmp, G ? G->gate_w : NULL, NULL, a->dgu, L->ln2, W->gate_w, N, H, 2 * I);
         rmsnorm_backward(a->dmid, G ? G->ln2_w : NULL, a->dtmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
         // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l])))
         memcpy(a->dx, a->dmid, sizeof(float) * NH_);
-        memset(a->dao, 0, sizeof(float) * (size_t)N * NH * HS);
-        linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dmid, L->ao, W->o_w, N, NH * HS, H);
-        memset(a->dq, 0, sizeof(float) * (size_t)N * NH * HS);
-        memset(a->dk, 0, sizeof(float) * (size_t)N * NKV * HS), memset(a->dv, 0, sizeof(float) * (size_t)N * NKV * HS);
-        attention_backward(a->dq, a->dk, a->dv, a->dao, L->att, L->q, L->k, L->v, lengths, B, T, NH, NKV, HS, 1, a->datt);
-        rope_backward(a->dq, a->cos_t, a->sin_t, B, T, NH, HS);
-        rope_backward(a->dk, a->cos_t, a->sin_t, B, T, NKV, HS);
+        memset(a->dao, 0, sizeof(float) * (size_t)N * Q);
+        linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dmid, L->ao, W->o_w, N, Q, H);
+        memset(a->dqkv, 0, sizeof(float) * (size_t)N * QKV);
+        attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->att, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV,
+                           lengths, B, T, NH, NKV, HS, 1, a->datt);
+        rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
         memset(a->dtmp, 0, sizeof(float) * NH_);
-        linear_backward(a->dtmp, G ? G->q_w : NULL, NULL, a->dq, L->ln1, W->q_w, N, H, NH * HS);
-        linear_backward(a->dtmp, G ? G->k_w : NULL, NULL, a->dk, L->ln1, W->k_w, N, H, NKV * HS);
-        linear_backward(a->dtmp, G ? G->v_w : NULL, NULL, a->dv, L->ln1, W->v_w, N, H, NKV * HS);
+        linear_backward(a->dtmp, G ? G->q_w : NULL, NULL, a->dqkv, L->ln1, W->q_w, N, H, QKV);
         rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->dtmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
     }
     residual_forward(dx0, dx0, a->dx, NH_);

@@ -130,22 +130,24 @@ static void act_fn(void *c, float *out) {
     ActCtx *x = c;
     if (x->kind == 0) quick_gelu_forward(out, x->a, x->n);
     else if (x->kind == 1) gelu_forward(out, x->a, x->n);
-    else swiglu_forward(out, x->a, x->b, x->n);
+    else swiglu_forward(out, x->a, 7, 13);  // a (7, 26): each row gate, up
 }
 
 START_TEST(grad_activations) {
     rng_init(&rng, 3, 0);
     for (int kind = 0; kind < 3; kind++) {
-        size_t n = 101;
-        ActCtx c = {randn(n, 2), randn(n, 1), n, kind};
+        size_t n = kind < 2 ? 101 : 7 * 13, n_in = kind < 2 ? n : 2 * n;
+        ActCtx c = {randn(n_in, 2), NULL, n, kind};
         Probe p = {act_fn, &c, zeros(n), randn(n, 1), n};
-        float *da = zeros(n), *db = zeros(n);
+        float *da = zeros(n_in);
         if (kind == 0) quick_gelu_backward(da, p.R, c.a, n);
         else if (kind == 1) gelu_backward(da, p.R, c.a, n);
-        else swiglu_backward(da, db, p.R, c.a, c.b, n);
-        check_grad(kind == 0 ? "quick_gelu" : kind == 1 ? "gelu" : "swiglu gate", &p, c.a, da, n);
-        if (kind == 2) check_grad("swiglu up", &p, c.b, db, n);
+        else swiglu_backward(da, p.R, c.a, 7, 13);
+        check_grad(kind == 0 ? "quick_gelu" : kind == 1 ? "gelu" : "swiglu gate and up", &p, c.a, da, n_in);
     }
+    float gu[2] = {0.5f, 3.0f}, y0;  // silu(0.5) * 3
+    swiglu_forward(&y0, gu, 1, 1);
+    ck_assert_float_eq_tol(y0, 0.5 / (1 + exp(-0.5)) * 3, 1e-6);
     // values against the definitions
     float x = 0.7f, y;
     gelu_forward(&y, &x, 1);
@@ -160,15 +162,15 @@ END_TEST
 typedef struct { float *x, *work, *cos_t, *sin_t; int B, T, NH, HS; } RopeCtx;
 static void rope_fn(void *c, float *out) {
     RopeCtx *r = c;
-    size_t n = (size_t)r->B * r->T * r->NH * r->HS;
+    size_t n = (size_t)r->B * r->T * (r->NH + 1) * r->HS;
     memcpy(out, r->x, sizeof(float) * n);
-    rope_forward(out, r->cos_t, r->sin_t, r->B, r->T, r->NH, r->HS);
+    rope_forward(out, r->cos_t, r->sin_t, r->B, r->T, r->NH, r->HS, (r->NH + 1) * r->HS);  // the last head left as is
 }
 
 START_TEST(grad_rope) {
     rng_init(&rng, 4, 0);
     int B = 2, T = 5, NH = 3, HS = 8;
-    size_t n = (size_t)B * T * NH * HS;
+    size_t n = (size_t)B * T * (NH + 1) * HS;  // rows of NH rotated heads and one more
     RopeConfig cfg = {10000.0f, 0, 0, 0, 0};
     float inv[4], cos_t[5 * 4], sin_t[5 * 4];
     rope_inv_freq(inv, HS, &cfg);
@@ -177,7 +179,7 @@ START_TEST(grad_rope) {
     Probe p = {rope_fn, &c, zeros(n), randn(n, 1), n};
     float *d = zeros(n);
     memcpy(d, p.R, sizeof(float) * n);
-    rope_backward(d, cos_t, sin_t, B, T, NH, HS);
+    rope_backward(d, cos_t, sin_t, B, T, NH, HS, (NH + 1) * HS);
     check_grad("rope", &p, c.x, d, n);
     ck_assert_float_eq_tol(inv[1], 1.0f / powf(10000.0f, 2.0f / 8.0f), 1e-9);
     // Llama-3.1 scaling: long wavelengths divided by the factor, short ones kept
@@ -193,34 +195,34 @@ START_TEST(grad_rope) {
 END_TEST
 
 // ---- attention
-typedef struct { float *q, *k, *v, *att; int *lengths; int B, T, NH, NKV, HS, causal; } AttCtx;
+typedef struct { float *q, *k, *v, *att; int *lengths; int ld, B, T, NH, NKV, HS, causal; } AttCtx;
 static void att_fn(void *c, float *out) {
     AttCtx *a = c;
-    attention_forward(out, a->att, a->q, a->k, a->v, a->lengths, a->B, a->T, a->NH, a->NKV, a->HS, a->causal);
+    attention_forward(out, a->att, a->q, a->k, a->v, a->ld, a->lengths, a->B, a->T, a->NH, a->NKV, a->HS, a->causal);
 }
 
 START_TEST(grad_attention) {
     rng_init(&rng, 5, 0);
-    // cases: bidirectional, causal with padding (GQA), then the same at T = 70 (more than one block of query
-    // rows, the last one partly padded; the bidirectional one padded too)
+    // cases: bidirectional on separate q, k, v; causal with padding and grouped-query heads on one packed q|k|v
+    // buffer; then the same at T = 70 (more than one block of query rows, the last one partly padded; the
+    // bidirectional one padded too)
     for (int cs = 0; cs < 4; cs++) {
         int B = 2, T = cs < 2 ? 7 : 70, NH = 4, causal = cs % 2, NKV = causal ? 2 : 4, HS = 5;
-        int lengths[2] = {T, T - 3};
-        size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
-        AttCtx c = {randn(nq, 1), randn(nk, 1), randn(nk, 1), zeros((size_t)B * NH * T * T), cs ? lengths : NULL,
-                    B, T, NH, NKV, HS, causal};
+        int lengths[2] = {T, T - 3}, ld = causal ? (NH + 2 * NKV) * HS : NH * HS;
+        size_t nq = (size_t)B * T * NH * HS, n = causal ? (size_t)B * T * ld : 3 * nq;  // all of q, k, v
+        float *qkv = randn(n, 1), *dqkv = zeros(n);
+        size_t ko = causal ? (size_t)NH * HS : nq, vo = causal ? (size_t)(NH + NKV) * HS : 2 * nq;
+        AttCtx c = {qkv, qkv + ko, qkv + vo, zeros((size_t)B * NH * T * T), cs ? lengths : NULL, ld, B, T, NH, NKV, HS,
+                    causal};
         Probe p = {att_fn, &c, zeros(nq), randn(nq, 1), nq};
         probe_loss(&p);
-        float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
-        attention_backward(dq, dk, dv, p.R, c.att, c.q, c.k, c.v, c.lengths, B, T, NH, NKV, HS, causal,
-                           zeros(attention_scratch_floats(T)));
-        check_grad("attention dq", &p, c.q, dq, nq);
-        check_grad("attention dk", &p, c.k, dk, nk);
-        check_grad("attention dv", &p, c.v, dv, nk);
+        attention_backward(dqkv, dqkv + ko, dqkv + vo, p.R, c.att, c.q, c.k, c.v, ld, c.lengths, B, T, NH, NKV, HS,
+                           causal, zeros(attention_scratch_floats(T)));
+        check_grad("attention dq, dk, dv", &p, qkv, dqkv, n);
         if (cs == 1) {
             // masked keys: the padded sample's keys 4..6 get no gradient, the first token sees only itself
             for (int t = 4; t < 7; t++)
-                for (int i = 0; i < NKV * HS; i++) ck_assert_float_eq(dk[((size_t)1 * T + t) * NKV * HS + i], 0.0f);
+                for (int i = 0; i < NKV * HS; i++) ck_assert_float_eq(dqkv[((size_t)1 * T + t) * ld + ko + i], 0.0f);
             ck_assert_float_eq(c.att[1], 0.0f);
         }
     }
