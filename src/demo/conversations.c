@@ -185,7 +185,8 @@ static void add_mcq_pair(json_t *convs, const DemoMcq *m, bool image) {
 
 // ---- high level
 
-typedef enum { ASK_OPEN, ASK_YES_NO, ASK_CHOICE } AskForm;
+// ASK_YES_NO_CHOICE: the yes/no question as options A. Yes / B. No, as Q-Bench asks it
+typedef enum { ASK_OPEN, ASK_YES_NO, ASK_CHOICE, ASK_YES_NO_CHOICE, ASK_FORMS } AskForm;
 
 // A question about the shape (about = 0) or its colour (1) in the given form.
 static void high_question(const DemoScene *s, int about, AskForm form, DemoBalance *b, json_t *convs, bool image) {
@@ -197,13 +198,19 @@ static void high_question(const DemoScene *s, int about, AskForm form, DemoBalan
         if (about == 0) snprintf(a, sizeof a, "A %s.", demo_shape_name(s->shape));
         else snprintf(a, sizeof a, "%s.", COLOUR_TITLE[s->colour]);
         add_pair(convs, open_q, a, image);
-    } else if (form == ASK_YES_NO) {
+    } else if (form == ASK_YES_NO || form == ASK_YES_NO_CHOICE) {
         bool yes = demo_balance_next(b, 2) == 0;
         int asked = truth;
         if (!yes) asked = (truth + 1 + (int)rng_below(&b->rng, (uint64_t)n - 1)) % n;
         if (about == 0) snprintf(q, sizeof q, "Is the shape a %s?", demo_shape_name(asked));
         else snprintf(q, sizeof q, "Is the shape %s?", demo_colour_name(asked));
-        add_pair(convs, q, yes ? "Yes." : "No.", image);
+        if (form == ASK_YES_NO_CHOICE) {
+            DemoMcq m;
+            mcq_yes_no(&m, q, yes);
+            add_mcq_pair(convs, &m, image);
+        } else {
+            add_pair(convs, q, yes ? "Yes." : "No.", image);
+        }
     } else {
         DemoMcq m;
         mcq_make(&m, b, open_q, titles[truth], titles, n, 4, true);
@@ -211,10 +218,25 @@ static void high_question(const DemoScene *s, int about, AskForm form, DemoBalan
     }
 }
 
+// How a caption found on the web might mention a photo's condition ("a blurry
+// photo of ..."), by distortion and level; pristine images get none. Like
+// CLIP's web captions, this gives the vision tower low-level features in
+// pretraining, which the base model never learns to rate or discuss: that is
+// what the Q-Instruct stages teach.
+static const char *const CAPTION_CONDITION[DEMO_N_DISTORTIONS][DEMO_N_LEVELS] = {
+    {NULL, NULL, NULL, NULL},
+    {NULL, "a slightly blurry photo of ", "a blurry photo of ", "a very blurry photo of "},
+    {NULL, "a slightly grainy photo of ", "a grainy photo of ", "a very grainy photo of "},
+    {NULL, "a slightly compressed photo of ", "a compressed photo of ", "a heavily compressed photo of "},
+    {NULL, "a slightly bright photo of ", "a bright photo of ", "a washed-out photo of "},
+    {NULL, "a slightly dim photo of ", "a dim photo of ", "a very dim photo of "},
+    {NULL, "a slightly faded photo of ", "a faded photo of ", "a very faded photo of "}};
+
 json_t *demo_caption_record(const DemoScene *s, const char *id, const char *image) {
     char caption[256];
-    snprintf(caption, sizeof caption, "a %s %s on a %s background", demo_colour_name(s->colour),
-             demo_shape_name(s->shape), demo_background_name(s->background));
+    const char *condition = CAPTION_CONDITION[s->distortion][s->level];
+    snprintf(caption, sizeof caption, "%sa %s %s on a %s background", condition ? condition : "",
+             demo_colour_name(s->colour), demo_shape_name(s->shape), demo_background_name(s->background));
     json_t *convs = json_array();
     // the plain template keeps only the caption; the question is the bare placeholder, as in the 558K file
     json_array_append_new(convs, turn("human", "<image>"));
@@ -226,7 +248,7 @@ json_t *demo_high_record(const DemoScene *s, const char *id, const char *image, 
     json_t *convs = json_array();
     int first = (int)rng_below(&b->rng, 2);
     for (int k = 0; k < 2; k++)
-        high_question(s, k == 0 ? first : 1 - first, (AskForm)rng_below(&b->rng, 3), b, convs, k == 0);
+        high_question(s, k == 0 ? first : 1 - first, (AskForm)rng_below(&b->rng, ASK_FORMS), b, convs, k == 0);
     if (rng_below(&b->rng, 4) == 0) {
         char a[64];
         snprintf(a, sizeof a, "%s.", BACKGROUND_TITLE[s->background]);

@@ -12,13 +12,10 @@
 #include "core/file.h"
 #include "formats/safetensors.h"
 
-static const char *const TOKENIZER_FILES[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                                              "special_tokens_map.json", "added_tokens.json"};
+static const char *const MODEL_FILES[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                                          "special_tokens_map.json", "added_tokens.json", "preprocessor_config.json"};
 
-// A tokenizer file or the tokenizer files of a folder, copied into dir. A
-// lone SentencePiece / tiktoken file becomes tokenizer.model, the name the
-// loaders look for in a model folder.
-static int copy_tokenizer(const char *tokenizer, const char *dir) {
+int train_copy_model_files(const char *tokenizer, const char *dir) {
     if (!dir_exists(tokenizer)) {
         const char *base = strrchr(tokenizer, '/');
         base = base ? base + 1 : tokenizer;
@@ -28,10 +25,10 @@ static int copy_tokenizer(const char *tokenizer, const char *dir) {
         return rc;
     }
     int rc = VLM_OK;
-    for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof *TOKENIZER_FILES && rc == VLM_OK; i++) {
-        char *src = path_join(tokenizer, TOKENIZER_FILES[i]), *dst = path_join(dir, TOKENIZER_FILES[i]);
+    for (size_t i = 0; i < sizeof MODEL_FILES / sizeof *MODEL_FILES && rc == VLM_OK; i++) {
+        char *src = path_join(tokenizer, MODEL_FILES[i]), *dst = path_join(dir, MODEL_FILES[i]);
         if (!src || !dst) rc = VLM_ERR_FAIL;
-        else if (file_exists(src)) rc = file_copy_atomic(src, dst);
+        else if (file_exists(src) && strcmp(src, dst) != 0) rc = file_copy_atomic(src, dst);
         free(src), free(dst);
     }
     return rc;
@@ -108,7 +105,7 @@ int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const
     if (rc == VLM_OK) remove_tree(tmp);  // the leftover of a run killed while saving
     if (rc == VLM_OK) rc = llava_save_hf(&model->params, tmp);
     if (rc == VLM_OK) rc = save_moments(opt, model, o);
-    if (rc == VLM_OK && tokenizer) rc = copy_tokenizer(tokenizer, tmp);
+    if (rc == VLM_OK && tokenizer) rc = train_copy_model_files(tokenizer, tmp);
     if (rc == VLM_OK) {
         json_t *j = state_to_json(st, o->adam.step, args);
         char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;

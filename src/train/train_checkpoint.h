@@ -6,7 +6,7 @@
 //                                     (exp_avg.NAME, exp_avg_sq.NAME)
 //   trainer_state.json                step, data position, seed, the resolved
 //                                     arguments
-//   tokenizer files                   copied, so the folder is a usable model
+//   tokenizer and preprocessor files  copied, so the folder is a usable model
 // A checkpoint is written into a hidden temporary folder, every file fsync'ed,
 // and then renamed into place: a run killed at any moment leaves either the
 // whole checkpoint or none, and never damages an earlier one.
@@ -33,6 +33,10 @@ typedef struct {
 // path receives the checkpoint's folder.
 int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const Optimizer *o, const TrainState *st,
                           const json_t *args, const char *tokenizer, char *path, size_t size);
+// The files that make a model folder usable beside its weights: a
+// tokenizer file (copied as tokenizer.model, the name loaders look for), or a
+// folder's tokenizer files and preprocessor_config.json, copied into dir.
+int train_copy_model_files(const char *tokenizer, const char *dir);
 // Reads trainer_state.json of a checkpoint folder.
 int train_checkpoint_read_state(const char *dir, TrainState *st);
 // Restores the optimizer's moments and step count; a trained tensor missing

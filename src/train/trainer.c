@@ -48,7 +48,6 @@ typedef struct {
     MicroBuf *micro;
     MicroBatch *mb;
     int pixels_per_image;
-    const char *tokenizer_path;  // the files copied into checkpoints
     char *model_dir;             // where the model came from (preprocessor_config.json)
     json_t *args_json;
     bool have_tok, have_data, have_model, have_opt, have_plan;
@@ -96,7 +95,6 @@ static int open_tokenizer(Run *r, const char *dir) {
     int rc = tokenizer_load(&r->tok, dir);
     if (rc != VLM_OK) return vlm_fail_context(rc, "the tokenizer of the model (AutoTokenizer.from_pretrained)");
     r->have_tok = true;
-    r->tokenizer_path = dir;
     return template_prepare_tokenizer(r->tpl, &r->tok);
 }
 
@@ -241,7 +239,7 @@ static int save_checkpoint(Run *r, long step) {
     TrainState st = {.step = step, .total_steps = r->plan.n_steps, .epoch = (uint64_t)train_plan_epoch(&r->plan, next),
                      .index = (uint64_t)train_plan_batch(&r->plan, next), .seed = (uint64_t)a->seed};
     char path[TRAIN_PATH_MAX + 64];
-    int rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->tokenizer_path, path, sizeof path);
+    int rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->model_dir, path, sizeof path);
     if (rc == VLM_OK) rc = train_checkpoint_rotate(a->output_dir, a->save_total_limit > 0 ? a->save_total_limit : 0);
     if (rc == VLM_OK) log_msg(LOG_INFO, "saved %s", path);
     return rc;
@@ -341,23 +339,9 @@ static int train_loop(Run *r, long start) {
 // The final model in output_dir itself (llava-hf layout, tokenizer and
 // preprocessor files beside it), as upstream saves it at the end.
 static int save_final(Run *r) {
-    const char *dir = r->a->output_dir;
-    int rc = llava_save_hf(&r->m.params, dir);
-    char *src = path_join(r->model_dir, "preprocessor_config.json"), *dst = path_join(dir, "preprocessor_config.json");
-    if (rc == VLM_OK && src && dst && file_exists(src)) rc = file_copy_atomic(src, dst);
-    free(src), free(dst);
-    if (rc != VLM_OK) return rc;
-    // the tokenizer files, through a checkpoint-style copy of the folder
-    if (dir_exists(r->tokenizer_path)) {
-        static const char *const names[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                                            "special_tokens_map.json"};
-        for (size_t i = 0; i < sizeof names / sizeof *names && rc == VLM_OK; i++) {
-            char *from = path_join(r->tokenizer_path, names[i]), *to = path_join(dir, names[i]);
-            if (from && to && file_exists(from) && strcmp(r->tokenizer_path, dir) != 0) rc = file_copy_atomic(from, to);
-            free(from), free(to);
-        }
-    }
-    if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", dir);
+    int rc = llava_save_hf(&r->m.params, r->a->output_dir);
+    if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
+    if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);
     return rc;
 }
 

@@ -599,7 +599,7 @@ START_TEST(failures_leave_parameters_alone) {
 END_TEST
 
 Suite *train_suite(void) {
-    return SUITE("train", "", 120,
+    return SUITE("train", "parser", 120,
                  args_syntax_and_defaults,
                  args_errors_name_the_flag,
                  args_recipes,

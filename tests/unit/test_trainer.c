@@ -241,7 +241,9 @@ START_TEST(train_resume_after_sigkill_is_exact) {
     ck_assert_msg(system(cmd) == 0, "the resumed run's final model differs");
     // rotation kept the newest two checkpoints; the final model loads
     snprintf(path, sizeof path, "%s/whole", dir);
-    ck_assert_int_eq(count_dir_entries(path), 2 + 4);  // checkpoint-11, -12, config, model, tokenizer, metrics
+    ck_assert_int_eq(count_dir_entries(path), 2 + 5);  // checkpoint-11, -12, config, model, tokenizer, metrics, plot
+    snprintf(path2, sizeof path2, "%s/whole/training.png", dir);
+    ck_assert(file_exists(path2));
     LlavaParams p;
     ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s", vlm_last_error());
     llava_params_free(&p);
