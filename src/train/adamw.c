@@ -62,10 +62,9 @@ double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges) 
     return sqrt(total);
 }
 
-double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm) {
-    double norm = grad_global_norm(grads, ranges, n_ranges);
+void grad_clip_with_norm(float *grads, const size_t *ranges, int n_ranges, double norm, double max_norm) {
     double coef = max_norm / (norm + 1e-6);
-    if (coef > 1.0) coef = 1.0;
+    if (coef >= 1.0) return;  // torch multiplies by the clamped 1.0: no change
     float c = (float)coef;
     for (int r = 0; r < n_ranges; r++) {
         float *g = grads + ranges[2 * r];
@@ -73,5 +72,10 @@ double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_no
 #pragma omp parallel for
         for (size_t i = 0; i < n; i++) g[i] *= c;
     }
+}
+
+double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm) {
+    double norm = grad_global_norm(grads, ranges, n_ranges);
+    grad_clip_with_norm(grads, ranges, n_ranges, norm, max_norm);
     return norm;
 }

@@ -36,5 +36,7 @@ void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offse
 double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges);
 // clip_grad_norm_: scales the ranges by min(1, max_norm / (norm + 1e-6)); returns norm.
 double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm);
+// The same scaling for a norm already computed.
+void grad_clip_with_norm(float *grads, const size_t *ranges, int n_ranges, double norm, double max_norm);
 
 #endif

@@ -78,7 +78,7 @@ int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_n
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm))
         return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "gradient norm is %g: no parameter updated", norm);
-    if (o->cfg.max_grad_norm > 0) grad_clip(m->grad, o->ranges, o->n_ranges, o->cfg.max_grad_norm);
+    if (o->cfg.max_grad_norm > 0) grad_clip_with_norm(m->grad, o->ranges, o->n_ranges, norm, o->cfg.max_grad_norm);
     // LambdaLR: each group's lr = its base lr * lambda, in Python floats
     double lr = o->cfg.lr * lr_factor;
     double plr = (o->cfg.projector_lr >= 0 ? o->cfg.projector_lr : o->cfg.lr) * lr_factor;
