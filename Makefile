@@ -37,7 +37,10 @@ test-unit: build
 # The unit run goes last so its counts line closes the output.
 test: test-sanitize fuzz test-unit
 
-demo: build
+# the demo needs only the binary
+demo: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS) --target vlm -- --no-print-directory
 	@scripts/demo.sh
 
 # vlm.c next to the reference implementations, same machine, same run
