@@ -33,8 +33,8 @@ $vlm init --config scripts/demo_model.json "$out/scratch" --seed 0
 cp "$data/tok.model" "$out/scratch/tokenizer.model"
 
 # the recipes' stages, on tiny-model hyperparameters (flags override the recipe)
-common=(--image_folder "$data/images" --per_device_train_batch_size 32 --gradient_accumulation_steps 1
-        --model_max_length 160 --logging_steps 10 --save_strategy no --seed 1234)
+common=(--image_folder "$data/images" --per_device_train_batch_size 16 --gradient_accumulation_steps 1
+        --model_max_length 160 --logging_steps 50 --save_strategy no --seed 1234)
 train() {  # NAME RECIPE FROM DATA... -- FLAGS...
   local name=$1 recipe=$2 from=$3; shift 3
   stamp "train $name ($recipe from $(basename "$from"))"
@@ -44,11 +44,11 @@ train() {  # NAME RECIPE FROM DATA... -- FLAGS...
 }
 # from scratch, pretraining trains the vision tower and the LLM too
 train pt llava15-pt "$out/scratch" --data_path "$data/pt.json" --tune_mm_mlp_adapter False \
-  --unfreeze_mm_vision_tower True --image_aspect_ratio pad --learning_rate 2e-3 --num_train_epochs 3
-train base llava15-ift "$out/pt" --data_path "$data/high.json" --learning_rate 1e-3 --num_train_epochs 2
+  --unfreeze_mm_vision_tower True --image_aspect_ratio pad --learning_rate 2e-3 --num_train_epochs 12
+train base llava15-ift "$out/pt" --data_path "$data/high.json" --learning_rate 1e-3 --num_train_epochs 3
 train mix qinstruct-mix "$out/base" --data_path "$data/qinstruct.json" "$data/high.json" \
-  --learning_rate 1e-3 --num_train_epochs 1
-train after qinstruct-after "$out/base" --data_path "$data/qinstruct.json" --learning_rate 1e-3 --num_train_epochs 1
+  --learning_rate 1e-3 --num_train_epochs 2
+train after qinstruct-after "$out/base" --data_path "$data/qinstruct.json" --learning_rate 1e-3 --num_train_epochs 3
 
 stamp "evaluation"
 for m in base mix after; do
