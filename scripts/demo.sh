@@ -47,8 +47,8 @@ train pt llava15-pt "$out/scratch" --data_path "$data/pt.json" --tune_mm_mlp_ada
   --unfreeze_mm_vision_tower True --image_aspect_ratio pad --learning_rate 2e-3 --num_train_epochs 12
 train base llava15-ift "$out/pt" --data_path "$data/high.json" --learning_rate 1e-3 --num_train_epochs 3
 train mix qinstruct-mix "$out/base" --data_path "$data/qinstruct.json" "$data/high.json" \
-  --learning_rate 1e-3 --num_train_epochs 2
-train after qinstruct-after "$out/base" --data_path "$data/qinstruct.json" --learning_rate 1e-3 --num_train_epochs 3
+  --learning_rate 1e-3 --num_train_epochs 3
+train after qinstruct-after "$out/base" --data_path "$data/qinstruct.json" --learning_rate 1e-3 --num_train_epochs 5
 
 stamp "evaluation"
 for m in base mix after; do
