@@ -21,13 +21,17 @@ const char *image_format_name(ImageFormat f) {
     return names[f];
 }
 
+static long long max_pixels = IMAGE_MAX_PIXELS;
+
+void image_set_max_pixels(long long limit) { max_pixels = limit > 0 && limit < IMAGE_MAX_PIXELS ? limit : IMAGE_MAX_PIXELS; }
+
 int image_check_size(long long width, long long height, const char *name) {
     if (width <= 0 || height <= 0)
         return vlm_fail(VLM_ERR_INPUT, name, NULL, "image has no pixels (%lld x %lld)", width, height);
-    if (width > IMAGE_MAX_PIXELS / height)
+    if (width > max_pixels / height)
         return vlm_fail(VLM_ERR_INPUT, name, NULL,
                         "image of %lld x %lld pixels exceeds the limit of %lld (a decompression bomb, as Pillow says)",
-                        width, height, IMAGE_MAX_PIXELS);
+                        width, height, max_pixels);
     return VLM_OK;
 }
 

@@ -10,6 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static PreprocessScratch scratch;
     static float pixels[3 * 24 * 24];
     Image im;
+    image_set_max_pixels(1 << 22);  // memory safety is the point here, not 170M-pixel canvases
     if (image_decode_memory(data, size, "fuzz", &im) == 0) {
         Preprocessor p;
         preprocessor_default(&p, 24);
