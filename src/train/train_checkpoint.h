@@ -27,8 +27,8 @@ typedef struct {
 } TrainState;
 
 // Writes OUTPUT_DIR/checkpoint-STEP with the optimizer's moments and step
-// count. args: the resolved arguments (stored in trainer_state.json; may be
-// NULL).
+// count. args: the arguments that identify the run (stored in
+// trainer_state.json; may be NULL).
 // tokenizer: a tokenizer file or folder whose files are copied (may be NULL).
 // path receives the checkpoint's folder.
 int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const Optimizer *o, const TrainState *st,

@@ -393,8 +393,17 @@ int train_run(const TrainArgs *a) {
     if (rc == VLM_OK) {
         r.sched = schedule_from_args(a, r.plan.n_steps);
         r.step_cfg = (StepConfig){a->loss_reduction, a->gradient_accumulation_steps, a->model_max_length};
-        r.args_json = json_pack("{s:s, s:s, s:f, s:I}", "model_name_or_path", a->model_name_or_path, "version",
-                                a->version, "learning_rate", a->learning_rate, "seed", (json_int_t)a->seed);
+        // what identifies the run (the full resolution is printed at start)
+        r.args_json = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:i, s:i, s:I, s:s}", "recipe", a->recipe,
+                                "model_name_or_path", a->model_name_or_path, "version", a->version, "learning_rate",
+                                a->learning_rate, "weight_decay", a->weight_decay, "num_train_epochs",
+                                a->num_train_epochs, "per_device_train_batch_size", a->per_device_train_batch_size,
+                                "gradient_accumulation_steps", a->gradient_accumulation_steps, "model_max_length",
+                                a->model_max_length, "seed", (json_int_t)a->seed, "loss_reduction",
+                                a->loss_reduction == LOSS_MICRO_MEAN ? "micro_mean" : "token_mean");
+        json_t *paths = json_array();
+        for (int i = 0; i < a->n_data_path; i++) json_array_append_new(paths, json_string(a->data_path[i]));
+        json_object_set_new(r.args_json, "data_path", paths);
         print_trainable(&r.m, &r.opt);
         fprintf(stderr, "plan: %ld micro-batches of %d per epoch, %d per step, %ld optimizer steps (%d epochs), "
                         "%ld warmup, %s schedule\n",
