@@ -246,9 +246,10 @@ static int save_checkpoint(Run *r, long step) {
 }
 
 // The status line: a bar redrawn in place on a terminal, plain lines otherwise.
-static void show_progress(bool tty, long step, long total, const LogEntry *e, double elapsed) {
+// done: the steps this process took in `elapsed` (fewer than step after a resume).
+static void show_progress(bool tty, long step, long total, long done, const LogEntry *e, double elapsed) {
     char eta[32];
-    format_duration(step < total ? elapsed / (double)step * (double)(total - step) : 0, eta, sizeof eta);
+    format_duration(step < total ? elapsed / (double)done * (double)(total - step) : 0, eta, sizeof eta);
     if (tty) {
         int width = 24, fill = (int)((double)width * (double)step / (double)total);
         char bar[32];
@@ -321,7 +322,7 @@ static int train_loop(Run *r, long start) {
                           .loss = n_loss ? loss_sum / (double)n_loss : NAN, .lr = res.lr, .grad_norm = res.grad_norm,
                           .targets = targets, .tokens_per_s = (double)tokens / (now - t_log), .elapsed_s = now - t0};
             rc = run_log_append(&log, &e);
-            show_progress(tty, step, total, &e, now - t0);
+            show_progress(tty, step, total, step - start, &e, now - t0);
             loss_sum = 0, n_loss = 0, tokens = 0, targets = 0, t_log = now;
         }
         bool epoch_end = step < total && train_plan_epoch(&r->plan, r->plan.first[step]) >
