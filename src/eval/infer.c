@@ -6,7 +6,6 @@
 
 #include "core/alloc.h"     // vlm_malloc
 #include "core/error.h"     // vlm_fail
-#include "core/file.h"      // path_join, file_exists
 #include "text/template.h"  // IMAGE_TOKEN_INDEX, IGNORE_INDEX
 
 int infer_open(Infer *s, const char *model_dir, const char *vision_tower, bool pad) {
@@ -15,14 +14,8 @@ int infer_open(Infer *s, const char *model_dir, const char *vision_tower, bool p
     if (rc != VLM_OK) return rc;
     s->cfg = s->params.cfg;
     int S = s->cfg.vision.image_size;
-    char *config = path_join(model_dir, "preprocessor_config.json");
-    if (!config) rc = VLM_ERR_FAIL;
-    else if (file_exists(config)) rc = preprocessor_load(&s->pre, config);
-    else preprocessor_default(&s->pre, S);
-    free(config);
+    rc = preprocessor_for_model(&s->pre, model_dir, S, pad);
     if (rc == VLM_OK) {
-        preprocessor_set_size(&s->pre, S);
-        s->pre.pad = pad;
         s->pixels = vlm_malloc(sizeof(float) * 3 * S * S);
         if (!s->pixels) rc = VLM_ERR_FAIL;
     }

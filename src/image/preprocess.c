@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/file.h"  // path_join, file_exists
 
 static const double CLIP_MEAN[3] = {0.48145466, 0.4578275, 0.40821073};
 static const double CLIP_STD[3] = {0.26862954, 0.26130258, 0.27577711};
@@ -226,4 +227,17 @@ int image_preprocess_file(const char *path, const Preprocessor *p, float *pixel_
     if (height) *height = im.height;
     image_free(&im);
     return rc;
+}
+
+int preprocessor_for_model(Preprocessor *p, const char *model_dir, int size, bool pad) {
+    char *config = path_join(model_dir, "preprocessor_config.json");
+    if (!config) return VLM_ERR_FAIL;
+    int rc = VLM_OK;
+    if (file_exists(config)) rc = preprocessor_load(p, config);
+    else preprocessor_default(p, size);
+    free(config);
+    if (rc != VLM_OK) return rc;
+    preprocessor_set_size(p, size);
+    p->pad = pad;
+    return VLM_OK;
 }

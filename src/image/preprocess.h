@@ -32,6 +32,10 @@ void preprocessor_default(Preprocessor *p, int size);
 int preprocessor_load(Preprocessor *p, const char *path);
 // Sets shortest edge and crop to S.
 void preprocessor_set_size(Preprocessor *p, int size);
+// A model folder's preprocessing: its preprocessor_config.json when it has
+// one, else CLIP's defaults; always at the vision tower's size; pad as given
+// (LLaVA's image_aspect_ratio pad).
+int preprocessor_for_model(Preprocessor *p, const char *model_dir, int size, bool pad);
 
 // The pad colour: int(mean * 255) per channel.
 void preprocessor_pad_colour(const Preprocessor *p, uint8_t rgb[3]);

@@ -482,16 +482,7 @@ int llava_save_hf(const LlavaParams *p, const char *dir) {
         json_t *cj = llava_config_to_json(&p->cfg);
         char *text = json_dumps(cj, JSON_INDENT(2) | JSON_SORT_KEYS);
         json_decref(cj);
-        AtomicFile af;
-        rc = text ? atomic_open(&af, config) : VLM_ERR_FAIL;
-        if (rc == VLM_OK) {
-            if (fputs(text, af.fp) < 0 || fputc('\n', af.fp) < 0) {
-                atomic_abort(&af);
-                rc = vlm_fail(VLM_ERR_FAIL, config, NULL, "write failed");
-            } else {
-                rc = atomic_commit(&af);
-            }
-        }
+        rc = text ? atomic_write_text(config, text) : VLM_ERR_FAIL;
         free(text);
     }
     free(weights), free(config), free(infos), free(datas), free(identity);

@@ -139,18 +139,6 @@ static int open_model(Run *r, const char *resume) {
     return VLM_OK;
 }
 
-// The model's preprocessor_config.json when it has one, else CLIP's
-// defaults; always at the tower's size; pad for image_aspect_ratio pad.
-static int open_preprocessor(const Run *r, Preprocessor *p) {
-    int S = r->m.params.cfg.vision.image_size;
-    char *path = path_join(r->model_dir, "preprocessor_config.json");
-    int rc = path && file_exists(path) ? preprocessor_load(p, path) : (preprocessor_default(p, S), VLM_OK);
-    free(path);
-    preprocessor_set_size(p, S);
-    p->pad = strcmp(r->a->image_aspect_ratio, "pad") == 0;
-    return rc;
-}
-
 static int open_loader(Run *r) {
     const TrainArgs *a = r->a;
     LoaderConfig lc = {
@@ -161,7 +149,8 @@ static int open_loader(Run *r) {
         .workers = a->dataloader_num_workers > 0 ? a->dataloader_num_workers : 1,
         .bad_records = a->skip_bad_records ? BAD_RECORD_SKIP : BAD_RECORD_STOP};
     lc.prefetch = 2 * lc.workers;
-    int rc = open_preprocessor(r, &lc.image);
+    int rc = preprocessor_for_model(&lc.image, r->model_dir, r->m.params.cfg.vision.image_size,
+                                    strcmp(a->image_aspect_ratio, "pad") == 0);
     if (rc == VLM_OK) rc = loader_open(&r->loader, &lc);
     return rc;
 }
