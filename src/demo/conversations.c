@@ -313,41 +313,54 @@ static void open_answer(const DemoMcq *m, char *buf, size_t size) {
 }
 
 int demo_qinstruct_records(const DemoScene *s, const char *id, const char *image, DemoBalance *b, json_t *out) {
-    char rid[128], text[1024];
+    char rid[128], pathway[1024], open[256];
     const char *verdict = s->rated_good ? "good" : "poor";
-    // 1. pathway: what is wrong, what it does to the content, the conclusion
+    // 1. one conversation, as LLaVA's and Q-Instruct's multi-turn records: the
+    // pathway (what is wrong, what it does to the content, the conclusion), a
+    // what / how and a yes / no question (each open or multiple choice), in a
+    // seeded order so that each kind also comes first, with the image, as
+    // Q-Bench asks it. One image and one system prompt for three answers keeps
+    // the tiny model's stages short.
     const char *visible = s->level <= 1 ? "is clearly visible" : s->level == 2 ? "can still be recognised" : "is hard to make out";
-    snprintf(text, sizeof text, "%s The %s %s %s. Thus the quality of the image is %s.",
+    snprintf(pathway, sizeof pathway, "%s The %s %s %s. Thus the quality of the image is %s.",
              PATHWAY_SENTENCE[s->distortion][s->level], demo_colour_name(s->colour), demo_shape_name(s->shape),
              visible, verdict);
+    const char *pathway_question = PATHWAY_QUESTION[rng_below(&b->rng, 3)];
+    DemoMcq m[2];
+    bool choice[2];
+    for (int k = 0; k < 2; k++) {
+        choice[k] = rng_below(&b->rng, 2) == 0;
+        if (k == 1) yes_no_question(s, b, &m[k]);
+        else if (rng_below(&b->rng, 2) == 0) what_question(s, b, &m[k], choice[k]);
+        else how_question(s, b, &m[k], choice[k]);
+    }
+    int order[3] = {0, 1, 2};  // pathway, what / how, yes / no
+    for (int i = 2; i > 0; i--) {
+        int j = (int)rng_below(&b->rng, (uint64_t)i + 1), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
     json_t *convs = json_array();
-    add_pair(convs, PATHWAY_QUESTION[rng_below(&b->rng, 3)], text, true);
-    snprintf(rid, sizeof rid, "%s-pathway", id);
+    for (int i = 0; i < 3; i++) {
+        bool first = i == 0;
+        if (order[i] == 0) {
+            add_pair(convs, pathway_question, pathway, first);
+        } else if (choice[order[i] - 1]) {
+            add_mcq_pair(convs, &m[order[i] - 1], first);
+        } else {
+            open_answer(&m[order[i] - 1], open, sizeof open);
+            add_pair(convs, m[order[i] - 1].question, open, first);
+        }
+    }
+    snprintf(rid, sizeof rid, "%s-conversation", id);
     json_array_append_new(out, record(rid, image, convs));
-    // 2. the rating: Q-Bench's A3 reads the logits of "good" and "poor" right
-    // after "ASSISTANT:" (Q-Instruct's eval_image_quality.py), so the answer is the word
+    // 2. the rating, alone: Q-Bench's A3 reads the logits of "good" and "poor"
+    // right after the first "ASSISTANT:" (Q-Instruct's eval_image_quality.py),
+    // so the answer is the word, in the first turn
     convs = json_array();
     add_pair(convs, DEMO_RATE_QUESTION, verdict, true);
     snprintf(rid, sizeof rid, "%s-rating", id);
     json_array_append_new(out, record(rid, image, convs));
-    // 3. what / how and 4. yes / no, each open or as multiple choice
-    for (int k = 0; k < 2; k++) {
-        DemoMcq m;
-        bool choice = rng_below(&b->rng, 2) == 0;
-        if (k == 1) yes_no_question(s, b, &m);
-        else if (rng_below(&b->rng, 2) == 0) what_question(s, b, &m, choice);
-        else how_question(s, b, &m, choice);
-        convs = json_array();
-        if (choice) {
-            add_mcq_pair(convs, &m, true);
-        } else {
-            open_answer(&m, text, sizeof text);
-            add_pair(convs, m.question, text, true);
-        }
-        snprintf(rid, sizeof rid, "%s-%s%s", id, m.type, choice ? "-choice" : "");
-        json_array_append_new(out, record(rid, image, convs));
-    }
-    return 4;
+    return 2;
 }
 
 // ---- evaluation items (Q-Bench field names)

@@ -44,8 +44,9 @@ void demo_mcq_prompt(const DemoMcq *m, char *buf, size_t size);
 json_t *demo_caption_record(const DemoScene *s, const char *id, const char *image);
 json_t *demo_high_record(const DemoScene *s, const char *id, const char *image, DemoBalance *b);
 json_t *demo_text_only_record(const char *id, DemoBalance *b);
-// Appends one image's Q-Instruct-style records (pathway, rating, what/how,
-// yes/no; the last two open or multiple choice) to out; returns how many.
+// Appends one image's Q-Instruct-style records to out: a conversation of the
+// pathway, a what/how and a yes/no question (the last two open or multiple
+// choice) in a seeded order, then the rating alone; returns how many (2).
 int demo_qinstruct_records(const DemoScene *s, const char *id, const char *image, DemoBalance *b, json_t *out);
 
 // Q-Bench items: A1 {"img_path", "question", "candidates", "correct_ans", "type", "concern"}
