@@ -56,11 +56,13 @@ evaluate() {  # NAME: high-level MCQ, low-level MCQ (Q-Bench A1), quality scores
 }
 side_by_side() {  # runs "A" and "B" (shell words) at once, one core each when there are two
   [ "$cores" -ge 2 ] && threads=$(( cores / 2 ))
-  local a b
+  local a b ra=0 rb=0
   eval "$1" & a=$!
   eval "$2" & b=$!
-  wait $a && wait $b
+  wait $a || ra=$?  # both waited for, so a failure never leaves the other running
+  wait $b || rb=$?
   threads=$cores
+  [ $ra -eq 0 ] && [ $rb -eq 0 ]
 }
 
 # from scratch, pretraining trains the vision tower and the LLM too

@@ -341,14 +341,14 @@ int demo_qinstruct_records(const DemoScene *s, const char *id, const char *image
     }
     json_t *convs = json_array();
     for (int i = 0; i < 3; i++) {
-        bool first = i == 0;
-        if (order[i] == 0) {
-            add_pair(convs, pathway_question, pathway, first);
-        } else if (choice[order[i] - 1]) {
-            add_mcq_pair(convs, &m[order[i] - 1], first);
+        int k = order[i] - 1;  // -1: the pathway, else question m[k]
+        if (k < 0) {
+            add_pair(convs, pathway_question, pathway, i == 0);
+        } else if (choice[k]) {
+            add_mcq_pair(convs, &m[k], i == 0);
         } else {
-            open_answer(&m[order[i] - 1], open, sizeof open);
-            add_pair(convs, m[order[i] - 1].question, open, first);
+            open_answer(&m[k], open, sizeof open);
+            add_pair(convs, m[k].question, open, i == 0);
         }
     }
     snprintf(rid, sizeof rid, "%s-conversation", id);

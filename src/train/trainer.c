@@ -113,7 +113,6 @@ static int open_model(Run *r, const char *resume) {
     int rc;
     if (resume) {
         rc = llava_load_hf(&params, resume);
-        r->model_dir = strdup(a->model_name_or_path);
     } else {
         LlavaOpenOptions o = {
             .vision_tower = a->vision_tower[0] ? a->vision_tower : NULL,
@@ -126,9 +125,9 @@ static int open_model(Run *r, const char *resume) {
         ModelLayout layout;
         rc = llava_open(&params, a->model_name_or_path, &o, &layout);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model: %s (%s)", a->model_name_or_path, llava_layout_name(layout));
-        r->model_dir = strdup(a->model_name_or_path);
     }
     if (rc != VLM_OK) return rc;
+    r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;
     rc = llava_model_init(&r->m, &params, B, B, L, L);
     if (rc != VLM_OK) return rc;
