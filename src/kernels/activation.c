@@ -34,6 +34,17 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
     }
 }
 
+void relu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++)
+        if (inp[i] > 0.0f) dinp[i] += dout[i];
+}
+
 void swiglu_forward(float *out, const float *gu, int N, int I) {
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {

@@ -102,6 +102,8 @@ int llava_config_load(LlavaConfig *c, const char *path) {
     if (!rc && strategy && strcmp(strategy, "default") != 0 && strcmp(strategy, "full") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "vision_feature_select_strategy", "expected default or full");
     c->feature_full = strategy && strcmp(strategy, "full") == 0;
+    if (!rc) rc = ola_config_from_json(&c->ola, root, path);
+    if (!rc) rc = ola_config_check(&c->ola, c->text.layers, path);
     if (!rc && (c->feature_layer < -(c->vision.layers + 1) || c->feature_layer > c->vision.layers))
         rc = vlm_fail(VLM_ERR_INPUT, path, "vision_feature_layer", "%d is outside the %d hidden states",
                       c->feature_layer, c->vision.layers + 1);
@@ -145,5 +147,6 @@ json_t *llava_config_to_json(const LlavaConfig *c) {
                      c->image_token_index, "ignore_index", -100, "torch_dtype", "float32");
     if (root && c->projector_init_range != c->text.init_range)
         json_object_set_new(root, "initializer_range", json_real(c->projector_init_range));
+    if (root) ola_config_to_json(&c->ola, root);
     return root;
 }

@@ -33,6 +33,57 @@ typedef struct {                  // LlamaConfig
 // loads back as PROJECTOR_LINEAR, and any other linear_2 is refused.
 typedef enum { PROJECTOR_MLP2X_GELU, PROJECTOR_LINEAR } ProjectorType;
 
+// OLA-VLM's embedding distillation (SHI-Labs/OLA-VLM, ola_vlm_train.py and
+// base_ola_vlm.py): learnable task tokens follow each image's features in the
+// LLM input, and at chosen LLM layers a one-block Perceiver resampler per
+// (task, layer) predicts a frozen teacher's embedding of the image from the
+// hidden states. config.json holds upstream's keys (aux_mode,
+// num_task_tokens, contrastive_loss_weight, image_depth / image_seg /
+// image_gen with their *_layer_indices and *_loss_weight).
+typedef enum { OLA_DEPTH, OLA_SEG, OLA_GEN, OLA_TASKS } OlaTask;
+#define OLA_MAX_LAYERS 4
+
+typedef struct {
+    int n_layers;
+    int layers[OLA_MAX_LAYERS];   // 1-indexed LLM hidden states (HF's hidden_states[i]: the output of layer i)
+    float loss_weight;
+    int depth, dim_head, heads;   // the resampler: blocks (1 supported), attention heads of dim_head
+    int num_tokens, output_dim, ff_mult;  // queries, predicted width, FeedForward width multiple
+} OlaTaskConfig;
+
+typedef struct {
+    bool enabled;                 // the model has task tokens and predictors
+    int num_task_tokens;          // per task in the sequence (8)
+    int n_order;
+    OlaTask order[OLA_TASKS];     // aux_mode, e.g. "gen-depth-seg": which tasks, in sequence order
+    float contrastive_loss_weight;
+    bool use_intermediate_depth;  // image_depth's: the depth loss reads linear_1's MLP of the prediction
+    OlaTaskConfig task[OLA_TASKS];
+} OlaConfig;
+
+const char *ola_task_name(OlaTask t);  // "depth", "seg", "gen"
+static inline bool ola_has_task(const OlaConfig *o, OlaTask t) {
+    for (int i = 0; i < o->n_order; i++)
+        if (o->order[i] == t) return true;
+    return false;
+}
+// Task tokens after each image: num_task_tokens per task.
+static inline int ola_task_rows(const OlaConfig *o) { return o->enabled ? o->num_task_tokens * o->n_order : 0; }
+// The predictor's inner width: depth runs at the LLM's width, seg / gen at their output width (upstream).
+static inline int ola_head_dim(const OlaConfig *o, OlaTask t, int llm_hidden) {
+    return t == OLA_DEPTH ? llm_hidden : o->task[t].output_dim;
+}
+// Upstream's defaults (ola_vlm_train.py ModelArguments) with mode, layer
+// indices ("d8-20_s10-18_g12-20") and loss weights ("d0.5_s0.5_g0.5") as its
+// flags spell them; errors name the flag.
+int ola_config_from_flags(OlaConfig *o, const char *mode, const char *layer_indices, const char *loss_weights,
+                          int num_task_tokens, double contrastive_loss_weight, int llm_layers);
+// config.json's OLA keys (absent: o->enabled false) and their writing back.
+int ola_config_from_json(OlaConfig *o, const json_t *root, const char *path);
+void ola_config_to_json(const OlaConfig *o, json_t *root);
+// Checks sizes against the model (layers within the LLM, queries a multiple of num_task_tokens, ...).
+int ola_config_check(const OlaConfig *o, int llm_layers, const char *path);
+
 typedef struct {                  // LlavaConfig
     VisionConfig vision;
     TextConfig text;
@@ -41,6 +92,7 @@ typedef struct {                  // LlavaConfig
     bool feature_full;            // "full": keep the class token; "default": drop it
     int image_token_index;        // transformers' placeholder id (ours is -200 in input_ids)
     float projector_init_range;   // LlavaPreTrainedModel's std for the projector (random init only)
+    OlaConfig ola;                // OLA-VLM's task tokens and embedding predictors (enabled false: none)
 } LlavaConfig;
 
 int vision_config_from_json(VisionConfig *c, const json_t *j, const char *path);
@@ -53,6 +105,8 @@ json_t *llava_config_to_json(const LlavaConfig *c);
 static inline int vision_patches(const VisionConfig *v) { return (v->image_size / v->patch) * (v->image_size / v->patch); }
 // image features per image after selection (576 for ViT-L/14-336, default strategy)
 static inline int llava_image_tokens(const LlavaConfig *c) { return vision_patches(&c->vision) + (c->feature_full ? 1 : 0); }
+// rows each image occupies in the LLM's input: its features, then OLA's task tokens
+static inline int llava_image_span(const LlavaConfig *c) { return llava_image_tokens(c) + ola_task_rows(&c->ola); }
 // encoder layers that must run to produce the selected hidden state
 int llava_vision_layers_used(const LlavaConfig *c);
 

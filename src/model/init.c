@@ -10,6 +10,7 @@
 // Streams: tensor i of the whole-model init draws from stream i; PT's fresh
 // projector from PROJECTOR_STREAM + i, so it never repeats a whole-model draw.
 #define PROJECTOR_STREAM 0x100000000ull
+#define OLA_STREAM 0x200000000ull
 
 static void fill_uniform(float *x, size_t n, float bound, uint64_t seed, uint64_t stream) {
     Rng r;
@@ -76,4 +77,26 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
         if (x == p->w.embed && t->pad_token_id >= 0) memset(x + (size_t)t->pad_token_id * t->hidden, 0, sizeof(float) * t->hidden);
     }
     return VLM_OK;
+}
+
+void llava_ola_init_default(LlavaParams *p, uint64_t seed) {
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (s->module != MODULE_OLA) continue;
+        float *x = p->data + s->offset;
+        const char *n = s->name;
+        uint64_t stream = OLA_STREAM + (uint64_t)i;
+        bool norm = strstr(n, ".norm1.") || strstr(n, ".norm2.") || strstr(n, ".norm_out.") || strstr(n, ".layers.0.1.0.");
+        if (strstr(n, "_logit_scale")) {
+            fill(x, s->numel, 2.0f);
+        } else if (strncmp(n, "model.special_", 14) == 0) {
+            fill_normal(x, s->numel, 1.0, seed, stream);
+        } else if (norm) {
+            fill(x, s->numel, has_suffix(n, ".weight") ? 1.0f : 0.0f);
+        } else {
+            // a bias shares its layer's fan-in: the weight registered just before it
+            const ParamSpec *w = has_suffix(n, ".bias") ? s - 1 : s;
+            fill_uniform(x, s->numel, (float)(1.0 / sqrt((double)w->shape[1])), seed, stream);
+        }
+    }
 }

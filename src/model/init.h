@@ -30,4 +30,10 @@ void llava_projector_init_default(LlavaParams *p, uint64_t seed);
 //     the text config's), biases 0.
 int llava_params_init_random(LlavaParams *p, uint64_t seed);
 
+// OLA-VLM's parts as upstream creates them (init_heads after from_pretrained,
+// so torch's defaults, not transformers' _init_weights): every nn.Linear
+// weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), LayerNorms weight 1
+// bias 0, the special task tokens N(0, 1) (torch.randn), logit scales 2.0.
+void llava_ola_init_default(LlavaParams *p, uint64_t seed);
+
 #endif

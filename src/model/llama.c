@@ -94,7 +94,7 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
 #define GRAD(field) (g ? g->field : NULL)
 
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
-                    float *dx0, const int *lengths, int B, int T) {
+                    float *const *dstates, float *dx0, const int *lengths, int B, int T) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     size_t NH_ = (size_t)N * H;
@@ -104,12 +104,14 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
     memset(a->dtmp, 0, sizeof(float) * NH_);
     for (int r = 0; r < a->n_rows; r++)
         memcpy(a->dtmp + (size_t)a->rows[r] * H, a->dmid + (size_t)r * H, sizeof(float) * H);
+    if (dstates && dstates[t->layers]) residual_forward(a->dtmp, a->dtmp, dstates[t->layers], NH_);
     memset(a->dx, 0, sizeof(float) * NH_);
     rmsnorm_backward(a->dx, GRAD(norm_w), a->dtmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
     for (int l = t->layers - 1; l >= 0; l--) {
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
         LlamaLayerActs *L = &a->l[l];
+        if (dstates && l + 1 < t->layers && dstates[l + 1]) residual_forward(a->dx, a->dx, dstates[l + 1], NH_);
         // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2))
         memcpy(a->dmid, a->dx, sizeof(float) * NH_);
         memset(a->dact, 0, sizeof(float) * (size_t)N * I);

@@ -37,8 +37,11 @@ void llama_rope_init(LlamaActs *a, const TextConfig *t);
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
                    const int32_t *rows, int n_rows);
 // dlogits (n_rows, V) of the forward's rows -> dx0 (B*T, H) (+=). g NULL:
-// frozen, no weight gradients.
+// frozen, no weight gradients. dstates (layers + 1 pointers, may be NULL;
+// NULL entries: none) adds gradients of HF's hidden_states[h] (B*T, H) from
+// elsewhere (OLA-VLM's predictors): h < layers the output of layer h, h ==
+// layers the final norm's output.
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
-                    float *dx0, const int *lengths, int B, int T);
+                    float *const *dstates, float *dx0, const int *lengths, int B, int T);
 
 #endif

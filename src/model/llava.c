@@ -16,12 +16,18 @@
 static void carve_all(LlavaModel *m, Carve *c) {
     const LlavaConfig *cfg = &m->params.cfg;
     size_t F = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
+    size_t S = (size_t)m->max_images * llava_image_span(cfg);
     size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
     clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images);
     llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq);
-    m->feat = carve(c, F * Cv), m->h1 = carve(c, F * H), m->g1 = carve(c, F * H), m->img = carve(c, F * H);
+    m->feat = carve(c, F * Cv), m->h1 = carve(c, F * H), m->g1 = carve(c, F * H), m->img = carve(c, S * H);
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
-    m->dimg = carve(c, F * H), m->dg1 = carve(c, F * H), m->dh1 = carve(c, F * H), m->dfeat = carve(c, F * Cv);
+    m->dimg = carve(c, S * H), m->dg1 = carve(c, F * H), m->dh1 = carve(c, F * H), m->dfeat = carve(c, F * Cv);
+    m->proj = m->img, m->dproj = m->dimg;
+    if (cfg->ola.enabled) {  // the projector's rows are copied in among the task tokens
+        m->proj = carve(c, F * H), m->dproj = carve(c, F * H);
+        ola_acts_carve(&m->ola, c, cfg, m->max_batch, m->max_seq);
+    }
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
     m->dtext = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->dx0 = carve(c, (size_t)m->max_batch * m->max_seq * H);
@@ -45,7 +51,9 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max
     m->rows = vlm_malloc(sizeof(int32_t) * tokens);
     m->row_targets = vlm_malloc(sizeof(int32_t) * tokens);
     m->seq_len = vlm_malloc(sizeof(int) * max_batch);
-    if (!m->memory || !m->grad || !m->src || !m->targets || !m->rows || !m->row_targets || !m->seq_len) {
+    m->image_pos = vlm_malloc(sizeof(int) * max_batch);
+    if (!m->memory || !m->grad || !m->src || !m->targets || !m->rows || !m->row_targets || !m->seq_len ||
+        !m->image_pos) {
         llava_model_free(m);
         return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for activations (%zu MB)",
                         count.used * sizeof(float) >> 20);
@@ -64,7 +72,8 @@ void llava_model_free(LlavaModel *m) {
     vlm_free_aligned(m->grad);
     free(m->g.vl), free(m->g.tl);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
-    free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len);
+    free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len), free(m->image_pos);
+    ola_acts_free(&m->ola);
     memset(m, 0, sizeof *m);
 }
 
@@ -91,7 +100,7 @@ const float *llava_logits(const LlavaModel *m, int b, int t) {
 // and the batch is right-padded to its longest sample.
 static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *labels, const int *lengths, int B,
                          int T_text, int n_images, int max_len, int32_t *labels_out) {
-    int F = llava_image_tokens(&m->params.cfg), image = 0, T = 0;
+    int F = llava_image_span(&m->params.cfg), image = 0, T = 0;
     for (int b = 0; b < B; b++) {
         int n = 0;
         for (int t = 0; t < lengths[b]; t++) n += ids[(size_t)b * T_text + t] == IMAGE_TOKEN_INDEX ? F : 1;
@@ -104,11 +113,14 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
     for (int b = 0; b < B; b++) {
         int pos = 0;
         int32_t *src = m->src + (size_t)b * T, *lab = labels_out + (size_t)b * T;
+        m->image_pos[b] = -1;
         for (int t = 0; t < lengths[b]; t++) {
             int32_t id = ids[(size_t)b * T_text + t];
             if (id == IMAGE_TOKEN_INDEX) {
                 if (image >= n_images)
                     return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "sample %d has more image placeholders than images", b);
+                // OLA-VLM's predictors read a sample with one image (-2: several)
+                m->image_pos[b] = m->image_pos[b] == -1 ? pos : -2;
                 for (int f = 0; f < F; f++, pos++)
                     if (pos < T) src[pos] = -1 - (image * F + f), lab[pos] = IGNORE_INDEX;
                 image++;
@@ -123,6 +135,61 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "%d images given, %d placeholders in the batch", n_images, image);
     m->T = T;
     return VLM_OK;
+}
+
+// OLA-VLM's append_special_tokens: each image's rows are its F features,
+// then num_task_tokens rows per task in aux_mode's order: gen's tokens as
+// they are, depth's and seg's num_tokens rows mean-pooled in consecutive
+// groups down to num_task_tokens.
+static void append_task_tokens(LlavaModel *m, int n_images) {
+    const LlavaConfig *cfg = &m->params.cfg;
+    const OlaConfig *o = &cfg->ola;
+    int F = llava_image_tokens(cfg), S = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
+    for (int i = 0; i < n_images; i++) {
+        float *rows = m->img + (size_t)i * S * H;
+        memcpy(rows, m->proj + (size_t)i * F * H, sizeof(float) * (size_t)F * H);
+        for (int k = 0; k < o->n_order; k++) {
+            OlaTask t = o->order[k];
+            int group = t == OLA_GEN ? 1 : o->task[t].num_tokens / ntt;
+            for (int r = 0; r < ntt; r++) {
+                float *row = rows + (size_t)(F + k * ntt + r) * H;
+                const float *tok = m->params.w.ola.tokens[t] + (size_t)r * group * H;
+                for (int c = 0; c < H; c++) {
+                    float s = 0.0f;
+                    for (int j = 0; j < group; j++) s += tok[(size_t)j * H + c];
+                    row[c] = s / (float)group;
+                }
+            }
+        }
+    }
+}
+
+// The gradients of append_task_tokens: the features' rows to dproj, the
+// task-token rows to the tokens (g NULL: frozen).
+static void task_tokens_backward(LlavaModel *m, float *const tokens_grad[OLA_TASKS], bool features) {
+    const LlavaConfig *cfg = &m->params.cfg;
+    const OlaConfig *o = &cfg->ola;
+    int F = llava_image_tokens(cfg), S = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
+    for (int i = 0; i < m->n_images; i++) {
+        const float *rows = m->dimg + (size_t)i * S * H;
+        if (features) memcpy(m->dproj + (size_t)i * F * H, rows, sizeof(float) * (size_t)F * H);
+        if (!tokens_grad) continue;
+        for (int k = 0; k < o->n_order; k++) {
+            OlaTask t = o->order[k];
+            int group = t == OLA_GEN ? 1 : o->task[t].num_tokens / ntt;
+            for (int r = 0; r < ntt; r++) {
+                const float *d = rows + (size_t)(F + k * ntt + r) * H;
+                float *g = tokens_grad[t] + (size_t)r * group * H;
+                for (int j = 0; j < group; j++)
+                    for (int c = 0; c < H; c++) g[(size_t)j * H + c] += d[c] / (float)group;
+            }
+        }
+    }
+}
+
+void llava_set_ola_targets(LlavaModel *m, const float *const targets[OLA_TASKS], const bool *has_target) {
+    for (int t = 0; t < OLA_TASKS; t++) m->ola_targets[t] = targets ? targets[t] : NULL;
+    m->ola_has_target = has_target;
 }
 
 int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels, const int *lengths, int B,
@@ -146,12 +213,13 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
             memcpy(m->feat + (size_t)i * F * Cv, hs + ((size_t)i * (NP + 1) + (cfg->feature_full ? 0 : 1)) * Cv,
                    sizeof(float) * F * Cv);
         if (cfg->projector == PROJECTOR_LINEAR) {
-            linear_forward(m->img, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
+            linear_forward(m->proj, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
         } else {
             linear_forward(m->h1, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
             gelu_forward(m->g1, m->h1, (size_t)n_images * F * H);
-            linear_forward(m->img, m->g1, w->p2_w, w->p2_b, n_images * F, H, H);
+            linear_forward(m->proj, m->g1, w->p2_w, w->p2_b, n_images * F, H, H);
         }
+        if (cfg->ola.enabled) append_task_tokens(m, n_images);
     }
     // text embeddings, the splice, the decoder
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
@@ -174,12 +242,17 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     double sum = crossentropy_forward(m->llm.logits, m->row_targets, n_rows, cfg->text.vocab, &m->n_targets, m->lse);
     m->loss = m->n_targets ? sum / (double)m->n_targets : NAN;
     *loss = m->loss;
+    m->aux_loss = 0, m->aux_samples = 0;
+    if (cfg->ola.enabled && m->ola_has_target) {
+        ola_forward(&m->ola, cfg, &w->ola, &m->llm, m->ola_targets, m->ola_has_target, m->image_pos, m->seq_len, B, T);
+        m->aux_loss = m->ola.loss, m->aux_samples = m->ola.n_active;
+    }
     return VLM_OK;
 }
 
 long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const int32_t *labels, const int *lengths,
                          int B, int T_text, int max_len) {
-    int F = llava_image_tokens(cfg);
+    int F = llava_image_span(cfg);
     long n = 0;
     for (int b = 0; b < B; b++) {
         const int32_t *ids = input_ids + (size_t)b * T_text, *lab = labels + (size_t)b * T_text;
@@ -187,7 +260,7 @@ long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const
         for (int t = 0; t < lengths[b]; t++) {
             if (max_len > 0 && pos >= max_len) break;
             if (ids[t] == IMAGE_TOKEN_INDEX) {
-                pos += F;  // image features are never targets
+                pos += F;  // image features (and task tokens) are never targets
             } else {
                 if (pos >= 1 && lab[t] != IGNORE_INDEX) n++;
                 pos++;
@@ -198,32 +271,37 @@ long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const
 }
 
 void llava_backward(LlavaModel *m) {
-    if (m->n_targets > 0) llava_backward_scaled(m, 1.0f / (float)m->n_targets);
+    llava_backward_scaled(m, m->n_targets > 0 ? 1.0f / (float)m->n_targets : 0.0f, 1.0f);
 }
 
-void llava_backward_scaled(LlavaModel *m, float scale) {
+void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     const LlavaConfig *cfg = &m->params.cfg;
     const LlavaWeights *w = &m->params.w;
     LlavaWeights *g = &m->g;
     int B = m->B, T = m->T, N = B * T, H = cfg->text.hidden, Cv = cfg->vision.hidden, V = cfg->text.vocab;
-    int F = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision), nf = m->n_images * F;
-    if (m->n_targets == 0) return;
+    int F = llava_image_tokens(cfg), S = llava_image_span(cfg), NP = vision_patches(&cfg->vision), nf = m->n_images * F;
+    bool aux = m->aux_samples > 0 && aux_scale != 0.0f, ola = cfg->ola.enabled && m->trainable[MODULE_OLA];
+    if (m->n_targets == 0 && !aux) return;
     // the logits buffer becomes dlogits (each row is read before it is written)
-    crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, scale);
+    crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, ce_scale);
+    if (aux)  // the predictors first: their gradients enter the LLM at the layers they read
+        ola_backward(&m->ola, cfg, &w->ola, ola ? &g->ola : NULL, &m->llm, m->image_pos, m->seq_len, B, T, aux_scale);
     memset(m->dx0, 0, sizeof(float) * (size_t)N * H);
-    llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, m->dx0, m->seq_len, B,
-                   T);
-    bool need_image = m->n_images > 0 && (m->trainable[MODULE_PROJECTOR] || m->trainable[MODULE_VISION]);
+    llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, aux ? m->ola.dstates : NULL,
+                   m->dx0, m->seq_len, B, T);
+    bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
+    bool need_image = m->n_images > 0 && (proj || vision || ola);
     memset(m->dtext, 0, sizeof(float) * (size_t)B * m->T_text * H);
-    if (need_image) memset(m->dimg, 0, sizeof(float) * (size_t)nf * H);
+    if (need_image) memset(m->dimg, 0, sizeof(float) * (size_t)m->n_images * S * H);
     splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->dx0, m->src, N, H);
     if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     if (!need_image) return;
-    bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
-    const float *dh1 = m->dimg;  // the linear projector: linear_1 alone
+    if (cfg->ola.enabled) task_tokens_backward(m, ola ? g->ola.tokens : NULL, proj || vision);
+    if (!proj && !vision) return;
+    const float *dh1 = m->dproj;  // the linear projector: linear_1 alone
     if (cfg->projector == PROJECTOR_MLP2X_GELU) {
         memset(m->dg1, 0, sizeof(float) * (size_t)nf * H);
-        linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dimg, m->g1, w->p2_w, nf, H, H);
+        linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dproj, m->g1, w->p2_w, nf, H, H);
         memset(m->dh1, 0, sizeof(float) * (size_t)nf * H);
         gelu_backward(m->dh1, m->dg1, m->h1, (size_t)nf * H);
         dh1 = m->dh1;

@@ -11,6 +11,7 @@
 
 #include "model/clip.h"
 #include "model/llama.h"
+#include "model/ola.h"
 #include "model/weights.h"
 
 typedef struct {
@@ -23,8 +24,14 @@ typedef struct {
     float *memory;                 // every activation, one allocation
     ClipActs vis;
     LlamaActs llm;
-    float *feat, *h1, *g1, *img, *text;        // features, projector, text embeddings
-    float *dimg, *dg1, *dh1, *dfeat, *dvis, *dtext, *dx0;
+    float *feat, *h1, *g1, *proj, *text;       // features, projector, text embeddings
+    float *img;                    // (images, llava_image_span) rows spliced in: projected features, task tokens
+    float *dimg, *dproj, *dg1, *dh1, *dfeat, *dvis, *dtext, *dx0;  // proj / dproj alias img / dimg without OLA
+    OlaActs ola;                   // OLA-VLM's predictors (cfg.ola.enabled)
+    int *image_pos;                // (max_batch) where each sample's image span starts, -1: none
+    // OLA-VLM's targets for the next forwards (llava_set_ola_targets); NULL: no embedding loss
+    const float *ola_targets[OLA_TASKS];
+    const bool *ola_has_target;
     float *lse;                    // (max_batch * max_seq) log-sum-exp of each row, for the backward
     int32_t *src, *targets;        // (max_batch * max_seq): splice map and shifted labels
     int32_t *rows, *row_targets;   // positions with a target and those targets
@@ -34,6 +41,8 @@ typedef struct {
     int n_images, B, T_text, T;
     double loss;
     long n_targets;
+    double aux_loss;               // OLA-VLM's embedding losses (weighted sum), 0 without
+    int aux_samples;               // the samples that took part in them
 } LlavaModel;
 
 // Takes ownership of params. max_seq bounds the spliced sequence (text plus
@@ -49,13 +58,20 @@ void llava_model_free(LlavaModel *m);
 int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels, const int *lengths, int B,
                   int T_text, const float *pixels, int n_images, int max_len, double *loss);
 void llava_zero_grad(LlavaModel *m);
-// Gradients of the last forward's mean loss, accumulated into m->grad.
+// OLA-VLM's targets for the following forwards: targets[t] (B, ola_pred_size)
+// for each task of the model, has_target (B); NULLs: no embedding losses.
+// The embedding losses are computed by llava_forward into m->aux_loss
+// (*loss stays the cross-entropy), upstream's total being their sum.
+void llava_set_ola_targets(LlavaModel *m, const float *const targets[OLA_TASKS], const bool *has_target);
+// Gradients of the last forward's mean loss plus its embedding losses, accumulated into m->grad.
 void llava_backward(LlavaModel *m);
-// Gradients of scale * (the sum of the last forward's per-token losses),
-// accumulated into m->grad: llava_backward is scale = 1 / n_targets. A
-// trainer accumulating micro-batches passes 1 / (targets of the whole
-// accumulated batch) for a token mean over it.
-void llava_backward_scaled(LlavaModel *m, float scale);
+// Gradients of ce_scale * (the sum of the last forward's per-token losses) +
+// aux_scale * its embedding losses, accumulated into m->grad: llava_backward
+// is (1 / n_targets, 1). A trainer accumulating micro-batches passes
+// 1 / (targets of the whole accumulated batch) for a token mean over it, and
+// 1 / micro-batches for the mean of the per-micro-batch embedding losses (as
+// HF's Trainer divides each micro-batch's loss).
+void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale);
 // The targets (next-token labels that are not IGNORE_INDEX) llava_forward
 // would find in this batch, after the splice and truncation to max_len,
 // without running it.

@@ -14,7 +14,8 @@
 #include "model/init.h"
 
 const char *module_name(Module m) {
-    static const char *const names[] = {"vision_tower", "multi_modal_projector", "language_model"};
+    static const char *const names[] = {"vision_tower", "multi_modal_projector", "language_model",
+                                        "embedding_predictors"};
     return names[m];
 }
 
@@ -47,6 +48,67 @@ static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int
     if (k->base) *slot = k->base + k->offset;
     k->offset += numel;
     k->count++;
+}
+
+// OLA-VLM's parameters under upstream's names (OlaLlavaLlamaForCausalLM's
+// state dict): model.special_*_tokens, image_{depth,seg,gen}_heads.I.*,
+// *_logit_scale. Depth's linear_2 / linear_3 exist upstream but feed only
+// its frozen depth decoder's picture, never the loss: kept (so checkpoints
+// load both ways), unreachable (no gradient, as torch leaves them None).
+static void walk_ola(Walk *k, const LlavaConfig *c, OlaWeights *w) {
+    const OlaConfig *o = &c->ola;
+    int D = c->text.hidden;
+    char n[160];
+    float *dummy;
+#define SLOT(field) (k->base ? &(field) : &dummy)
+    static const char *const heads[OLA_TASKS] = {"image_depth_heads", "image_seg_heads", "image_gen_heads"};
+    for (int t = 0; t < OLA_TASKS; t++) {
+        if (!ola_has_task(o, (OlaTask)t)) continue;
+        const OlaTaskConfig *tc = &o->task[t];
+        int rows = t == OLA_GEN ? o->num_task_tokens : tc->num_tokens;
+        snprintf(n, sizeof n, "model.special_%s_tokens", ola_task_name((OlaTask)t));
+        reg(k, SLOT(w->tokens[t]), MODULE_OLA, n, 2, rows, D, 0, 0, true);
+        snprintf(n, sizeof n, "%s_logit_scale", ola_task_name((OlaTask)t));
+        reg(k, SLOT(w->logit_scale[t]), MODULE_OLA, n, 0, 0, 0, 0, 0, true);
+        int d = ola_head_dim(o, (OlaTask)t, D), A = tc->heads * tc->dim_head, O = tc->output_dim, I = d * tc->ff_mult;
+        for (int l = 0; l < tc->n_layers; l++) {
+            OlaHeadWeights *h = &w->head[t][l];
+#define HW(field, suffix, ndim, a, b, reachable)                                   \
+    snprintf(n, sizeof n, "%s.%d.%s", heads[t], l, suffix);                         \
+    reg(k, SLOT(h->field), MODULE_OLA, n, ndim, a, b, 0, 0, reachable)
+            HW(proj_in_w, "projector.proj_in.weight", 2, d, D, true);
+            HW(proj_in_b, "projector.proj_in.bias", 1, d, 0, true);
+            HW(proj_out_w, "projector.proj_out.weight", 2, O, d, true);
+            HW(proj_out_b, "projector.proj_out.bias", 1, O, 0, true);
+            HW(norm_out_w, "projector.norm_out.weight", 1, O, 0, true);
+            HW(norm_out_b, "projector.norm_out.bias", 1, O, 0, true);
+            HW(norm1_w, "projector.layers.0.0.norm1.weight", 1, d, 0, true);
+            HW(norm1_b, "projector.layers.0.0.norm1.bias", 1, d, 0, true);
+            HW(norm2_w, "projector.layers.0.0.norm2.weight", 1, d, 0, true);
+            HW(norm2_b, "projector.layers.0.0.norm2.bias", 1, d, 0, true);
+            HW(to_q, "projector.layers.0.0.to_q.weight", 2, A, d, true);
+            HW(to_kv, "projector.layers.0.0.to_kv.weight", 2, 2 * A, d, true);
+            HW(to_out, "projector.layers.0.0.to_out.weight", 2, d, A, true);
+            HW(ff_ln_w, "projector.layers.0.1.0.weight", 1, d, 0, true);
+            HW(ff_ln_b, "projector.layers.0.1.0.bias", 1, d, 0, true);
+            HW(ff1_w, "projector.layers.0.1.1.weight", 2, I, d, true);
+            HW(ff2_w, "projector.layers.0.1.3.weight", 2, d, I, true);
+            if (t == OLA_DEPTH && o->use_intermediate_depth) {
+                HW(mlp1_w, "linear_1.0.weight", 2, O, O, true);
+                HW(mlp1_b, "linear_1.0.bias", 1, O, 0, true);
+                HW(mlp2_w, "linear_1.2.weight", 2, O, O, true);
+                HW(mlp2_b, "linear_1.2.bias", 1, O, 0, true);
+                for (int j = 2; j <= 3; j++)  // no pointer kept: nothing computes with them
+                    for (int part = 0; part < 4; part++) {
+                        snprintf(n, sizeof n, "%s.%d.linear_%d.%d.%s", heads[t], l, j, part < 2 ? 0 : 2,
+                                 part % 2 ? "bias" : "weight");
+                        reg(k, &dummy, MODULE_OLA, n, part % 2 ? 1 : 2, O, O, 0, 0, false);
+                    }
+            }
+#undef HW
+        }
+    }
+#undef SLOT
 }
 
 static void walk(Walk *k, const LlavaConfig *c) {
@@ -123,6 +185,7 @@ static void walk(Walk *k, const LlavaConfig *c) {
     } else {
         reg(k, SLOT(w->lm_head), MODULE_LLM, "language_model.lm_head.weight", 2, t->vocab, H, 0, 0, true);
     }
+    if (c->ola.enabled) walk_ola(k, c, &w->ola);
 #undef SLOT
 }
 
@@ -157,6 +220,29 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
     if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     Walk set = {(LlavaParams *)p, base, out, 0, 0};
     walk(&set, &p->cfg);
+}
+
+bool llava_is_ola_name(const char *name) {
+    return strncmp(name, "model.special_", 14) == 0 || strncmp(name, "image_depth_heads.", 18) == 0 ||
+           strncmp(name, "image_seg_heads.", 16) == 0 || strncmp(name, "image_gen_heads.", 16) == 0 ||
+           path_has_suffix(name, "_logit_scale");
+}
+
+int llava_params_relayout(LlavaParams *p, const LlavaConfig *cfg, bool *all_kept) {
+    LlavaParams q;
+    if (llava_params_alloc(&q, cfg) != VLM_OK) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for parameters");
+    int kept = 0;
+    for (int i = 0; i < q.n_specs; i++)
+        for (int j = 0; j < p->n_specs; j++)
+            if (strcmp(q.specs[i].name, p->specs[j].name) == 0 && q.specs[i].numel == p->specs[j].numel) {
+                memcpy(q.data + q.specs[i].offset, p->data + p->specs[j].offset, sizeof(float) * q.specs[i].numel);
+                kept++;
+                break;
+            }
+    if (all_kept) *all_kept = kept == q.n_specs;
+    llava_params_free(p);
+    *p = q;
+    return VLM_OK;
 }
 
 void llava_params_free(LlavaParams *p) {
@@ -306,7 +392,9 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
 static void original_names(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
     const char *rest;
     out[0][0] = out[1][0] = out[2][0] = '\0';
-    if ((rest = strstr(param, "vision_tower.")) == param) {
+    if (llava_is_ola_name(param)) {  // OLA-VLM's own names, as its checkpoints hold them
+        snprintf(out[0], 200, "%s", param);
+    } else if ((rest = strstr(param, "vision_tower.")) == param) {
         snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
         snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
     } else if (strncmp(param, "multi_modal_projector.linear_", 29) == 0) {
@@ -357,6 +445,8 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_feature", "expected patch or cls_patch");
     c->feature_full = feature && strcmp(feature, "cls_patch") == 0;
+    if (!rc) rc = ola_config_from_json(&c->ola, root, path);  // an OLA-VLM checkpoint's keys
+    if (!rc) rc = ola_config_check(&c->ola, c->text.layers, path);
     json_t *mm_hidden = json_object_get(root, "mm_hidden_size");
     if (!rc && json_is_integer(mm_hidden) && json_integer_value(mm_hidden) != c->vision.hidden)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide",

@@ -10,7 +10,8 @@
 
 #include "model/config.h"
 
-typedef enum { MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM, MODULE_COUNT } Module;
+// MODULE_OLA: OLA-VLM's task tokens, embedding predictors and logit scales.
+typedef enum { MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM, MODULE_OLA, MODULE_COUNT } Module;
 const char *module_name(Module m);
 
 typedef struct {
@@ -22,6 +23,24 @@ typedef struct {
     float *ln1_w, *q_w, *k_w, *v_w, *o_w, *ln2_w, *gate_w, *up_w, *down_w;
 } LlamaLayerWeights;
 
+// One OLA-VLM embedding predictor (upstream's TaskToken*Head): a one-block
+// Perceiver resampler, nn.Linear layout (out, in). D the LLM's width, d the
+// head's inner width, A = heads * dim_head, O the output width.
+typedef struct {
+    float *proj_in_w, *proj_in_b;                 // (d, D), (d): inputs and queries alike
+    float *norm1_w, *norm1_b, *norm2_w, *norm2_b; // LayerNorm (d) of inputs, of queries
+    float *to_q, *to_kv, *to_out;                 // (A, d), (2A, d), (d, A), no bias
+    float *ff_ln_w, *ff_ln_b, *ff1_w, *ff2_w;     // FeedForward: LayerNorm (d), (d*mult, d), (d, d*mult)
+    float *proj_out_w, *proj_out_b, *norm_out_w, *norm_out_b;  // (O, d), (O), LayerNorm (O)
+    float *mlp1_w, *mlp1_b, *mlp2_w, *mlp2_b;     // depth's linear_1 (use_intermediate_depth): (O, O) each
+} OlaHeadWeights;
+
+typedef struct {
+    float *tokens[OLA_TASKS];      // special_{depth,seg}_tokens (num_tokens, D), special_gen_tokens (num_task_tokens, D)
+    float *logit_scale[OLA_TASKS]; // one scalar per task
+    OlaHeadWeights head[OLA_TASKS][OLA_MAX_LAYERS];
+} OlaWeights;
+
 typedef struct {
     // vision tower (CLIP)
     float *patch_w, *cls, *pos, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;
@@ -31,6 +50,7 @@ typedef struct {
     // language model (LLaMA)
     float *embed, *norm_w, *lm_head;  // lm_head == embed when tied
     LlamaLayerWeights *tl;
+    OlaWeights ola;                   // when cfg.ola.enabled
 } LlavaWeights;
 
 typedef struct {
@@ -59,6 +79,13 @@ void llava_params_free(LlavaParams *p);
 // (gradients, moments). Allocates out->vl / out->tl when they are NULL; the
 // caller frees them.
 void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out);
+
+// A parameter name of OLA-VLM's parts (MODULE_OLA).
+bool llava_is_ola_name(const char *name);
+// Lays p out again for cfg (e.g. with or without OLA-VLM's parts): tensors of
+// the same name and size keep their values, new ones are zero; *all_kept
+// (may be NULL) tells whether every new tensor had an old one.
+int llava_params_relayout(LlavaParams *p, const LlavaConfig *cfg, bool *all_kept);
 
 // Loads a llava-hf model directory (config.json + safetensors or .bin,
 // sharded or not); f16/bf16 upcast. Missing, unexpected or mis-shaped

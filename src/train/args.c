@@ -98,14 +98,30 @@ static const Opt OPTS[] = {
     {"bits", T_INT, F(bits), "16", NULL, NULL},
     {"lora_enable", T_BOOL, F(lora_enable), "False", NULL, NULL},
     // OLA-VLM's embedding distillation (ola_vlm_train_mem.py)
-    {"mode", T_STR, F(mode), "", NULL, NULL},
-    {"layer_indices", T_STR, F(layer_indices), "", NULL, NULL},
-    {"num_task_tokens", T_INT, F(num_task_tokens), "0", NULL, NULL},
-    {"loss_weights", T_STR, F(loss_weights), "", NULL, NULL},
-    {"contrastive_loss_weight", T_DOUBLE, F(contrastive_loss_weight), "0.0", NULL, NULL},
-    {"image_generator", T_STR, F(image_generator), "", NULL, NULL},
-    {"image_segmentor", T_STR, F(image_segmentor), "", NULL, NULL},
-    {"depth_estimator", T_STR, F(depth_estimator), "", NULL, NULL},
+    // (ModelArguments' defaults; the teachers' names are accepted: their embeddings are read precomputed)
+    {"mode", T_STR, F(mode), "gen-depth-seg", NULL, NULL},
+    {"layer_indices", T_STR, F(layer_indices), "d8-20_s10-18_g12-20", NULL, NULL},
+    {"num_task_tokens", T_INT, F(num_task_tokens), "8", NULL, NULL},
+    {"loss_weights", T_STR, F(loss_weights), "d0.5_s0.5_g0.5", NULL, NULL},
+    {"contrastive_loss_weight", T_DOUBLE, F(contrastive_loss_weight), "0.3", NULL, NULL},
+    {"image_generator", T_STR, F(image_generator), "stabilityai/stable-diffusion-2-1-unclip", NULL,
+     "the teacher runs upstream; here its embeddings are read from --teacher_embeddings"},
+    {"image_segmentor", T_STR, F(image_segmentor), "shi-labs/oneformer_coco_swin_large", NULL,
+     "the teacher runs upstream; here its embeddings are read from --teacher_embeddings"},
+    {"depth_estimator", T_STR, F(depth_estimator), "depth_anything_v2_vitl.pth", NULL,
+     "the teacher runs upstream; here its embeddings are read from --teacher_embeddings"},
+#define HEAD(task, key, field, i, def) {#task "_head_" key, T_INT, F(field[i]), def, NULL, NULL}
+#define HEADS(task, field, tokens, out)                                                                  \
+    HEAD(task, "depth", field, 0, "1"), HEAD(task, "dim_head", field, 1, "32"),                         \
+    HEAD(task, "num_heads", field, 2, "4"), HEAD(task, "num_tokens", field, 3, tokens),                 \
+    HEAD(task, "output_dim", field, 4, out), HEAD(task, "ff_mult", field, 5, "1")
+    HEADS(depth, depth_head, "576", "1024"), HEADS(seg, seg_head, "576", "1536"), HEADS(img, img_head, "1", "1024"),
+#undef HEADS
+#undef HEAD
+    {"use_contrastive", T_BOOL, F(use_contrastive), "True", NULL, NULL},
+    {"pass_text_to_aux", T_BOOL, F(pass_text_to_aux), "True", NULL, NULL},
+    {"freeze_task_token", T_BOOL, F(freeze_task_token), "False", NULL, NULL},
+    {"teacher_embeddings", T_STR, F(teacher_embeddings), "", NULL, NULL},
     // ours
     {"recipe", T_STR, F(recipe), "", NULL, NULL},
     {"resume", T_OPTPATH, F(resume_path), "", NULL, NULL},
@@ -332,6 +348,8 @@ void train_args_trainable(const TrainArgs *a, bool t[MODULE_COUNT]) {
     t[MODULE_VISION] = (a->unfreeze_mm_vision_tower || !a->freeze_vision_model) && !a->tune_mm_mlp_adapter;
     t[MODULE_PROJECTOR] = !a->freeze_mm_mlp_adapter;
     t[MODULE_LLM] = !a->tune_mm_mlp_adapter && !a->freeze_backbone;
+    // upstream creates the predictors after freezing the model (requires_grad True); freeze_task_token is refused
+    t[MODULE_OLA] = a->needs_embedding_predictors;
 }
 
 void train_args_defaults(TrainArgs *a) {
@@ -394,6 +412,9 @@ static int validate(TrainArgs *a) {
     NEED(!(a->bf16 && a->fp16), "fp16", "and --bf16 cannot both be True");
     NEED(a->bits == 16, "bits", "%d-bit (quantised) training is not supported: use 16 (float32 here)", a->bits);
     NEED(!a->lora_enable, "lora_enable", "LoRA is not supported: full fine-tuning of the trainable modules only");
+    NEED(a->use_contrastive, "use_contrastive", "False is not supported (OLA-VLM's released models use the InfoNCE term)");
+    NEED(a->pass_text_to_aux, "pass_text_to_aux", "False is not supported (upstream's default True is)");
+    NEED(!a->freeze_task_token, "freeze_task_token", "True is not supported (the task tokens train with the predictors)");
     NEED(a->output_dir[0], "output_dir", "is required (checkpoints and the trained model go there)");
     int v = train_args_source(a, "version");
     NEED(v == ARG_DEFAULT || template_find(a->version) != NULL, "version", "unknown template '%s' (known: %s)",
@@ -493,7 +514,7 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
             note(a, "--%s: %s\n", OPTS[i].name, OPTS[i].note);
     if (a->dataloader_num_workers > 0 && a->source[find_opt("dataloader_num_workers") - OPTS] != ARG_DEFAULT)
         note(a, "--%s: used as the loader's decode-ahead threads%s\n", "dataloader_num_workers", "");
-    if (a->mode[0]) a->needs_embedding_predictors = true;  // OLA-VLM's pretraining flags
+    if (a->source[find_opt("mode") - OPTS] == ARG_FLAG) a->needs_embedding_predictors = true;  // OLA-VLM's pretrain.sh
     train_args_trainable(a, a->trainable);
     return VLM_OK;
 }
@@ -546,5 +567,18 @@ void train_args_print(const TrainArgs *a, FILE *f) {
     fprintf(f, "  %-28s = %d x %d = %d per optimizer step\n", "global batch", a->per_device_train_batch_size,
             a->gradient_accumulation_steps, a->per_device_train_batch_size * a->gradient_accumulation_steps);
     if (a->needs_embedding_predictors)
-        fprintf(f, "  %-28s = needs OLA-VLM's embedding predictors (not implemented)\n", "ola");
+        fprintf(f, "  %-28s = OLA-VLM's embedding predictors and task tokens train (distillation losses)\n", "ola");
+}
+
+int train_args_ola_config(const TrainArgs *a, int llm_layers, OlaConfig *o) {
+    int rc = ola_config_from_flags(o, a->mode, a->layer_indices, a->loss_weights, a->num_task_tokens,
+                                   a->contrastive_loss_weight, llm_layers);
+    if (rc != VLM_OK) return rc;
+    const int *heads[OLA_TASKS] = {a->depth_head, a->seg_head, a->img_head};
+    for (int t = 0; t < OLA_TASKS; t++) {
+        OlaTaskConfig *c = &o->task[t];
+        c->depth = heads[t][0], c->dim_head = heads[t][1], c->heads = heads[t][2];
+        c->num_tokens = heads[t][3], c->output_dim = heads[t][4], c->ff_mult = heads[t][5];
+    }
+    return ola_config_check(o, llm_layers, "the --*_head_* flags");
 }

@@ -79,6 +79,10 @@ typedef struct TrainArgs {
     char image_generator[TRAIN_PATH_MAX], image_segmentor[TRAIN_PATH_MAX], depth_estimator[TRAIN_PATH_MAX];
     int num_task_tokens;
     double contrastive_loss_weight;
+    // --{depth,seg,img}_head_{depth,dim_head,num_heads,num_tokens,output_dim,ff_mult}, in that order
+    int depth_head[6], seg_head[6], img_head[6];
+    bool use_contrastive, pass_text_to_aux, freeze_task_token;
+    char teacher_embeddings[TRAIN_PATH_MAX];  // ours: the precomputed targets (data/teacher_targets.h)
     // ---- ours
     char recipe[32];                  // "" = none
     bool resume;                      // --resume [PATH]
@@ -88,9 +92,8 @@ typedef struct TrainArgs {
 
     // ---- resolved by train_args_parse
     bool trainable[MODULE_COUNT];     // see train_args_trainable
-    // ola-pt: upstream trains embedding predictors (depth/seg/gen losses) that
-    // vlm.c does not implement; the caller must refuse to train rather than
-    // silently train without those losses.
+    // ola-pt, or --mode given: OLA-VLM's embedding predictors train (with the
+    // distillation losses) and the model gets them when it has none yet.
     bool needs_embedding_predictors;
     // mPLUG-Owl2 recipes (qinstruct-*): the model is expected to be mPLUG-Owl2;
     // the projector stands for its visual abstractor.
@@ -98,7 +101,7 @@ typedef struct TrainArgs {
     // One line per flag accepted but not applicable on this backend (bf16,
     // deepspeed, ...), for the caller to print; "" when none.
     char notes[TRAIN_NOTES_MAX];
-    unsigned char source[96];         // ArgSource of each option, in the option table's order
+    unsigned char source[160];         // ArgSource of each option, in the option table's order
 } TrainArgs;
 
 // Parses argv[0 .. argc) (the arguments after `vlm train`). Defaults, then
@@ -118,6 +121,10 @@ void train_args_defaults(TrainArgs *a);
 // (upstream's freeze_backbone freezes model.model, i.e. not lm_head; here the
 // whole LLM module, noted when used.)
 void train_args_trainable(const TrainArgs *a, bool trainable[MODULE_COUNT]);
+// OLA-VLM's configuration from the flags (mode, layer_indices, loss_weights,
+// num_task_tokens, contrastive_loss_weight, the heads' sizes) for an LLM of
+// llm_layers; errors name the flag.
+int train_args_ola_config(const TrainArgs *a, int llm_layers, OlaConfig *o);
 // The resolved configuration, one `name = value  (default|recipe NAME|flag)` line per option.
 void train_args_print(const TrainArgs *a, FILE *f);
 // Where an option's value came from (name without dashes); -1 if unknown.

@@ -22,13 +22,15 @@ static bool ends_with(const char *s, const char *suffix) {
 // Trainer.get_decay_parameter_names: get_parameter_names(model, ALL_LAYERNORM_LAYERS) minus every
 // name containing "bias". The norm modules of the llava-hf layout: CLIP's pre_layrnorm,
 // post_layernorm, layer_norm1/2 (nn.LayerNorm), LLaMA's input_layernorm,
-// post_attention_layernorm and model.norm (LlamaRMSNorm). The CLIP embeddings (class_embedding is a
+// post_attention_layernorm and model.norm (LlamaRMSNorm), OLA-VLM's resampler LayerNorms. The CLIP embeddings (class_embedding is a
 // bare nn.Parameter, position_embedding an nn.Embedding, patch_embedding an nn.Conv2d) decay.
 bool param_decays(const char *name) {
     if (strstr(name, "bias")) return false;
     static const char *const norms[] = {".pre_layrnorm.weight", ".post_layernorm.weight", ".layer_norm1.weight",
                                         ".layer_norm2.weight", ".input_layernorm.weight",
-                                        ".post_attention_layernorm.weight", "model.norm.weight"};
+                                        ".post_attention_layernorm.weight", "model.norm.weight",
+                                        // OLA-VLM's predictors: the attention's, FeedForward's and output LayerNorms
+                                        ".norm1.weight", ".norm2.weight", ".norm_out.weight", ".layers.0.1.0.weight"};
     for (size_t i = 0; i < sizeof norms / sizeof *norms; i++)
         if (ends_with(name, norms[i])) return false;
     return true;

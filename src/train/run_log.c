@@ -25,11 +25,18 @@ static double number(const json_t *j, const char *key) {
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+static const char *const PARTS[3] = {"depth_loss", "seg_loss", "gen_loss"};
+
 static void write_line(FILE *fp, const LogEntry *e) {
     fprintf(fp,
             "{\"step\": %ld, \"epoch\": %.6g, \"loss\": %.9g, \"learning_rate\": %.9g, \"grad_norm\": %.9g, "
-            "\"targets\": %ld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+            "\"targets\": %ld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
             e->step, e->epoch, e->loss, e->lr, e->grad_norm, e->targets, e->tokens_per_s, e->elapsed_s);
+    if (e->embedding_losses) {
+        fprintf(fp, ", \"text_loss\": %.9g", e->text_loss);
+        for (int t = 0; t < 3; t++) fprintf(fp, ", \"%s\": %.9g", PARTS[t], e->task_loss[t]);
+    }
+    fputs("}\n", fp);
 }
 
 int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
@@ -45,7 +52,9 @@ int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
             LogEntry e = {.step = (long)number(j, "step"), .epoch = number(j, "epoch"), .loss = number(j, "loss"),
                           .lr = number(j, "learning_rate"), .grad_norm = number(j, "grad_norm"),
                           .targets = (long)number(j, "targets"), .tokens_per_s = number(j, "tokens_per_s"),
-                          .elapsed_s = number(j, "elapsed_s")};
+                          .elapsed_s = number(j, "elapsed_s"), .text_loss = number(j, "text_loss")};
+            e.embedding_losses = json_object_get(j, "text_loss") != NULL;
+            for (int t = 0; t < 3; t++) e.task_loss[t] = number(j, PARTS[t]);
             if (j && e.step <= keep_until) rc = keep(log, &e);
             json_decref(j);
         }

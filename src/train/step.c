@@ -26,30 +26,33 @@ int train_step(LlavaModel *m, Optimizer *o, const StepConfig *c, const MicroBatc
     for (int i = 0; i < n_micro; i++) {
         const MicroBatch *b = &mb[i];
         double loss;
+        llava_set_ola_targets(m, b->has_target ? b->ola_targets : NULL, b->has_target);
         int rc = llava_forward(m, b->input_ids, b->labels, b->lengths, b->B, b->T_text, b->pixels, b->n_images,
                                c->max_len, &loss);
         if (rc != VLM_OK) return vlm_fail_context(rc, "micro-batch %d of %d", i + 1, n_micro);
-        if (m->n_targets == 0) {  // only in micro_mean can this matter: the micro-batch adds nothing
-            r->empty_micro++;
-            continue;
-        }
-        if (!isfinite(loss)) {
+        if (m->n_targets == 0) r->empty_micro++;  // only in micro_mean can this matter: no text loss from it
+        if (m->n_targets == 0 && m->aux_samples == 0) continue;
+        if ((m->n_targets > 0 && !isfinite(loss)) || !isfinite(m->aux_loss)) {
             r->bad_micro = i;
             llava_zero_grad(m);
-            return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "micro-batch %d of %d: loss is %g: no parameter updated", i + 1,
-                            n_micro, loss);
+            return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "micro-batch %d of %d: %s is %g: no parameter updated", i + 1,
+                            n_micro, isfinite(m->aux_loss) ? "loss" : "the embedding loss",
+                            isfinite(m->aux_loss) ? loss : m->aux_loss);
         }
-        float scale;
-        if (c->reduction == LOSS_MICRO_MEAN) {
+        float scale = 0.0f;
+        if (m->n_targets > 0 && c->reduction == LOSS_MICRO_MEAN) {
             sum += loss;
             scale = (float)(1.0 / ((double)m->n_targets * accumulation));
-        } else {
+        } else if (m->n_targets > 0) {
             sum += loss * (double)m->n_targets;
             scale = (float)(1.0 / (double)total);
         }
-        llava_backward_scaled(m, scale);
+        llava_backward_scaled(m, scale, (float)(1.0 / accumulation));
+        if (m->aux_samples > 0)
+            for (int t = 0; t < OLA_TASKS; t++) r->task_loss[t] += m->ola.task_loss[t] / accumulation;
     }
-    r->loss = c->reduction == LOSS_MICRO_MEAN ? sum / accumulation : sum / (double)total;
+    r->text_loss = c->reduction == LOSS_MICRO_MEAN ? sum / accumulation : sum / (double)total;
+    r->loss = r->text_loss + r->task_loss[OLA_DEPTH] + r->task_loss[OLA_SEG] + r->task_loss[OLA_GEN];
     int rc = optimizer_step(o, m, lr_factor, &r->grad_norm);
     if (rc != VLM_OK) {
         llava_zero_grad(m);

@@ -15,6 +15,8 @@
 #include "core/progress.h"  // format_duration
 #include "core/timer.h"
 #include "data/loader.h"
+#include "data/teacher_targets.h"
+#include "model/init.h"
 #include "model/open.h"
 #include "text/template.h"
 #include "train/plot.h"
@@ -32,6 +34,8 @@ typedef struct {
     float *pixels;
     int B, T, n_images;
     long tokens;  // spliced tokens (text + image features, truncated)
+    float *targets[OLA_TASKS];  // OLA-VLM's teacher embeddings (B, ola_pred_size) per task of the model
+    bool *has_target;           // (B) a sample with an image has them
 } MicroBuf;
 
 typedef struct {
@@ -107,6 +111,28 @@ static char *resume_point(const TrainArgs *a) {
     return latest;
 }
 
+// OLA-VLM's parts: ola-pt adds fresh predictors and task tokens to a model
+// without them (as upstream's init_heads does after loading; a model that
+// has them keeps its own); any other stage trains the model without them,
+// as upstream's next stages load the LLM with train.py's LLaVA class.
+static int ola_layout(const TrainArgs *a, LlavaParams *p) {
+    LlavaConfig cfg = p->cfg;
+    if (a->needs_embedding_predictors == cfg.ola.enabled) {
+        if (cfg.ola.enabled) log_msg(LOG_INFO, "OLA-VLM's predictors and task tokens: the model's own");
+        return VLM_OK;
+    }
+    if (a->needs_embedding_predictors) {
+        int rc = train_args_ola_config(a, cfg.text.layers, &cfg.ola);
+        if (rc != VLM_OK) return rc;
+    } else {
+        cfg.ola.enabled = false;
+        log_msg(LOG_INFO, "the model's OLA-VLM predictors and task tokens are left out (they train in ola-pt only)");
+    }
+    int rc = llava_params_relayout(p, &cfg, NULL);
+    if (rc == VLM_OK && cfg.ola.enabled) llava_ola_init_default(p, (uint64_t)a->seed);
+    return rc;
+}
+
 static int open_model(Run *r, const char *resume) {
     const TrainArgs *a = r->a;
     LlavaParams params;
@@ -126,6 +152,7 @@ static int open_model(Run *r, const char *resume) {
         rc = llava_open(&params, a->model_name_or_path, &o, &layout);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model: %s (%s)", a->model_name_or_path, llava_layout_name(layout));
     }
+    if (rc == VLM_OK) rc = ola_layout(a, &params);
     if (rc != VLM_OK) return rc;
     r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;
@@ -165,6 +192,12 @@ static int alloc_micro(Run *r) {
         u->lengths = vlm_malloc(sizeof(int) * B), u->records = vlm_malloc(sizeof(uint64_t) * B);
         u->pixels = vlm_malloc(sizeof(float) * B * (size_t)r->pixels_per_image);
         if (!u->ids || !u->labels || !u->lengths || !u->records || !u->pixels) return VLM_ERR_FAIL;
+        const OlaConfig *o = &r->m.params.cfg.ola;
+        if (!o->enabled) continue;
+        if (!(u->has_target = vlm_calloc((size_t)B, sizeof(bool)))) return VLM_ERR_FAIL;
+        for (int k = 0; k < o->n_order; k++)
+            if (!(u->targets[o->order[k]] = vlm_malloc(sizeof(float) * B * (size_t)ola_pred_size(o, o->order[k]))))
+                return VLM_ERR_FAIL;
     }
     return VLM_OK;
 }
@@ -173,7 +206,8 @@ static void free_micro(Run *r) {
     if (!r->micro) return;
     for (int i = 0; i <= r->a->gradient_accumulation_steps; i++) {
         MicroBuf *u = &r->micro[i];
-        free(u->ids), free(u->labels), free(u->lengths), free(u->records), free(u->pixels);
+        free(u->ids), free(u->labels), free(u->lengths), free(u->records), free(u->pixels), free(u->has_target);
+        for (int t = 0; t < OLA_TASKS; t++) free(u->targets[t]);
     }
     free(r->micro), free(r->mb);
 }
@@ -193,6 +227,31 @@ static void close_run(Run *r) {
 // ---------------------------------------------------------------------------
 // the loop
 
+// OLA-VLM's targets of the micro-batch's samples that have an image
+// (--teacher_embeddings/<the record's image>.safetensors).
+static int read_targets(Run *r, MicroBuf *u, const Batch *b) {
+    const OlaConfig *o = &r->m.params.cfg.ola;
+    int rc = VLM_OK;
+    for (int i = 0; i < b->n && rc == VLM_OK; i++) {
+        u->has_target[i] = b->image_of[i] >= 0;
+        if (!u->has_target[i]) continue;
+        int file;
+        size_t rec;
+        dataset_locate(&r->data, (size_t)b->records[i], &file, &rec);
+        json_t *j = NULL;
+        rc = dataset_file_record(&r->data.files[file], rec, &j);
+        const char *image = json_string_value(json_object_get(j, "image"));
+        if (rc == VLM_OK && !image)
+            rc = vlm_fail(VLM_ERR_INPUT, r->data.files[file].path, NULL, "record %zu: no \"image\" string", rec);
+        float *out[OLA_TASKS];
+        for (int t = 0; t < OLA_TASKS; t++) out[t] = u->targets[t] ? u->targets[t] + (size_t)i * ola_pred_size(o, t) : NULL;
+        if (rc == VLM_OK) rc = teacher_targets_read(r->a->teacher_embeddings, image, o, out);
+        if (rc != VLM_OK) rc = vlm_fail_context(rc, "%s record %zu", r->data.files[file].path, rec);
+        json_decref(j);
+    }
+    return rc;
+}
+
 // Copies the next loader batch into u; logs the records it skipped.
 static int next_micro(Run *r, MicroBuf *u, long *skipped) {
     const Batch *b;
@@ -206,7 +265,11 @@ static int next_micro(Run *r, MicroBuf *u, long *skipped) {
     memcpy(u->lengths, b->len, sizeof(int) * b->n);
     memcpy(u->records, b->records, sizeof(uint64_t) * b->n);
     memcpy(u->pixels, b->pixel_values, sizeof(float) * (size_t)b->n_images * r->pixels_per_image);
-    int F = llava_image_tokens(&r->m.params.cfg), L = r->a->model_max_length;
+    if (r->m.params.cfg.ola.enabled) {
+        rc = read_targets(r, u, b);
+        if (rc != VLM_OK) return rc;
+    }
+    int F = llava_image_span(&r->m.params.cfg), L = r->a->model_max_length;
     u->tokens = 0;
     for (int i = 0; i < b->n; i++) {
         long n = b->len[i] + (b->image_of[i] >= 0 ? F - 1 : 0);
@@ -247,8 +310,12 @@ static void show_progress(bool tty, long step, long total, long done, const LogE
                 e->tokens_per_s, eta);
         if (step == total) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "step %ld/%ld loss %.4f lr %.3g grad_norm %.3f %.0f tok/s ETA %s\n", step, total, e->loss, e->lr,
-                e->grad_norm, e->tokens_per_s, eta);
+        char parts[128] = "";
+        if (e->embedding_losses)
+            snprintf(parts, sizeof parts, " (text %.4f depth %.4f seg %.4f gen %.4f)", e->text_loss, e->task_loss[OLA_DEPTH],
+                     e->task_loss[OLA_SEG], e->task_loss[OLA_GEN]);
+        fprintf(stderr, "step %ld/%ld loss %.4f%s lr %.3g grad_norm %.3f %.0f tok/s ETA %s\n", step, total, e->loss, parts,
+                e->lr, e->grad_norm, e->tokens_per_s, eta);
     }
     fflush(stderr);
 }
@@ -278,7 +345,7 @@ static int train_loop(Run *r, long start) {
     int rc = run_log_open(&log, a->output_dir, start > 0 ? start : -1);
     if (rc != VLM_OK) return rc;
     bool tty = isatty(fileno(stderr));
-    double t0 = timer_now_s(), t_log = t0, loss_sum = 0;
+    double t0 = timer_now_s(), t_log = t0, loss_sum = 0, text_sum = 0, task_sum[OLA_TASKS] = {0};
     long tokens = 0, targets = 0, n_loss = 0;
     for (long s = start; s < total && rc == VLM_OK; s++) {
         int n = 0;
@@ -286,7 +353,9 @@ static int train_loop(Run *r, long start) {
             MicroBuf *u = &r->micro[n];
             rc = next_micro(r, u, &skipped);
             if (rc != VLM_OK || u->B == 0) continue;  // every record of it skipped
-            r->mb[n++] = (MicroBatch){u->ids, u->labels, u->lengths, u->B, u->T, u->pixels, u->n_images};
+            r->mb[n++] = (MicroBatch){u->ids,    u->labels,   u->lengths,  u->B,
+                                      u->T,      u->pixels,   u->n_images, {u->targets[0], u->targets[1], u->targets[2]},
+                                      u->has_target};
             tokens += u->tokens;
         }
         if (rc != VLM_OK) break;
@@ -301,17 +370,21 @@ static int train_loop(Run *r, long start) {
             break;
         }
         if (res.skipped) log_msg(LOG_WARN, "step %ld: no target in any sample: no update", s + 1);
-        else loss_sum += res.loss, n_loss++;
+        else loss_sum += res.loss, text_sum += res.text_loss, n_loss++;
+        for (int t = 0; t < OLA_TASKS; t++) task_sum[t] += res.task_loss[t];
         targets += res.n_targets;
         long step = s + 1;
         if (step % log_every == 0 || step == total) {
             double now = timer_now_s();
             LogEntry e = {.step = step, .epoch = (double)(r->plan.first[s] + r->plan.count[s]) / (double)r->plan.len_dataloader,
                           .loss = n_loss ? loss_sum / (double)n_loss : NAN, .lr = res.lr, .grad_norm = res.grad_norm,
-                          .targets = targets, .tokens_per_s = (double)tokens / (now - t_log), .elapsed_s = now - t0};
+                          .targets = targets, .tokens_per_s = (double)tokens / (now - t_log), .elapsed_s = now - t0,
+                          .embedding_losses = r->m.params.cfg.ola.enabled,
+                          .text_loss = n_loss ? text_sum / (double)n_loss : NAN};
+            for (int t = 0; t < OLA_TASKS; t++) e.task_loss[t] = n_loss ? task_sum[t] / (double)n_loss : NAN, task_sum[t] = 0;
             rc = run_log_append(&log, &e);
             show_progress(tty, step, total, step - start, &e, now - t0);
-            loss_sum = 0, n_loss = 0, tokens = 0, targets = 0, t_log = now;
+            loss_sum = 0, text_sum = 0, n_loss = 0, tokens = 0, targets = 0, t_log = now;
         }
         bool epoch_end = step < total && train_plan_epoch(&r->plan, r->plan.first[step]) >
                                              train_plan_epoch(&r->plan, r->plan.first[s]);
@@ -347,10 +420,12 @@ static void print_trainable(const LlavaModel *m, const Optimizer *o) {
 }
 
 int train_run(const TrainArgs *a) {
-    if (a->needs_embedding_predictors)
-        return vlm_fail(VLM_ERR_INPUT, NULL, "--recipe",
-                        "ola-pt trains OLA-VLM's embedding predictors (depth / seg / gen distillation losses), which "
-                        "vlm.c does not implement yet; training without them would silently be another recipe");
+    if (a->needs_embedding_predictors && !a->teacher_embeddings[0])
+        return vlm_fail(VLM_ERR_INPUT, NULL, "--teacher_embeddings",
+                        "OLA-VLM's pretraining distils the teachers' embeddings of each image: give the folder of "
+                        "their precomputed targets (IMAGE.safetensors with depth / seg / gen tensors)");
+    if (a->needs_embedding_predictors && !dir_exists(a->teacher_embeddings))
+        return vlm_fail(VLM_ERR_INPUT, a->teacher_embeddings, "--teacher_embeddings", "not a folder");
     if (!a->output_dir[0]) return vlm_fail(VLM_ERR_INPUT, NULL, "--output_dir", "required");
     train_args_print(a, stderr);
     if (a->notes[0]) fputs(a->notes, stderr);

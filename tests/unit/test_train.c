@@ -293,7 +293,7 @@ static void collate(const SafetensorsFile *ref, const int *samples, int n, Colla
         const float *px = tensor(ref, key, NULL);
         if (px) memcpy(c->pixels + S2 * image++, px, S2 * sizeof(float));
     }
-    c->mb = (MicroBatch){c->ids, c->labels, c->lengths, n, T, c->pixels, (int)image};
+    c->mb = (MicroBatch){c->ids, c->labels, c->lengths, n, T, c->pixels, (int)image, {NULL, NULL, NULL}, NULL};
 }
 
 static void load_tiny(LlavaModel *m, int max_batch) {

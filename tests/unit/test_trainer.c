@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "formats/safetensors.h"
 #include "model/llava.h"
 #include "text/tokenizer.h"
 #include "test_util.h"
@@ -309,7 +310,90 @@ START_TEST(train_stops_on_nan_loss) {
 }
 END_TEST
 
+// The teachers' embeddings of the five photos for a tiny OLA-VLM setup:
+// depth [4, 6], seg [5, 2, 2] (OneFormer's map layout), gen [7].
+static void write_targets(const char *dir) {
+    static const char *const photos[] = {"211.jpg", "extreme_ironing.jpg", "llava_logo.png", "sausage.jpg", "waterview.jpg"};
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    for (int i = 0; i < 5; i++) {
+        float data[3][24];
+        for (int t = 0; t < 3; t++)
+            for (int k = 0; k < 24; k++) data[t][k] = sinf((float)(i * 31 + t * 7 + k));
+        TensorInfo infos[3] = {{.name = (char *)"depth", .dtype = DT_F32, .ndim = 2, .shape = {4, 6}},
+                               {.name = (char *)"seg", .dtype = DT_F32, .ndim = 3, .shape = {5, 2, 2}},
+                               {.name = (char *)"gen", .dtype = DT_F32, .ndim = 1, .shape = {7}}};
+        const void *datas[3] = {data[0], data[1], data[2]};
+        for (int t = 0; t < 3; t++) tensor_info_sizes(&infos[t]);
+        char path[800];
+        snprintf(path, sizeof path, "%.600s/%s.safetensors", dir, photos[i]);
+        ck_assert_int_eq(safetensors_write(path, infos, datas, 3, NULL), VLM_OK);
+    }
+}
+
+#define OLA_FLAGS                                                                                                  \
+    "--recipe ola-pt --version v1 --mode gen-depth-seg --layer_indices d1-2_s2_g1 --num_task_tokens 2 "            \
+    "--depth_head_num_tokens 4 --depth_head_output_dim 6 --depth_head_dim_head 4 --seg_head_num_tokens 4 "         \
+    "--seg_head_output_dim 5 --seg_head_dim_head 4 --img_head_output_dim 7 --img_head_dim_head 4 --max_steps 3 "   \
+    "--save_steps 2 --learning_rate 1e-3 --group_by_modality_length False"
+
+// OLA-VLM's pretraining end to end: fresh predictors and task tokens on the
+// tiny model (projector and predictors train), the teachers' targets read
+// per image, the loss's parts in metrics.jsonl; the saved model carries
+// OLA-VLM's parts, and the next stage (ola-ift) leaves them out.
+START_TEST(train_ola_pt) {
+    char dir[] = "/tmp/vlm-train-XXXXXX", args[4096], path[600], extra[1024];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    train_args(args, sizeof args, dir, "base", "pt", OLA_FLAGS);
+    ck_assert_int_eq(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE), 2);  // the targets are required (a usage error)
+    ck_assert_msg(strstr(err, "--teacher_embeddings"), "%s", err);
+    snprintf(path, sizeof path, "%s/targets", dir);
+    write_targets(path);
+    snprintf(extra, sizeof extra, OLA_FLAGS " --teacher_embeddings %s/targets", dir);
+    train_args(args, sizeof args, dir, "base", "pt", extra);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    if (getenv("VLM_TEST_VERBOSE")) fputs(err, stderr);
+    ck_assert_msg(strstr(err, "embedding_predictors") && strstr(err, "vision no, projector yes, language model no"), "%s", err);
+    char *text;
+    size_t size;
+    snprintf(path, sizeof path, "%s/pt/metrics.jsonl", dir);
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
+    json_t *first = json_loadb(text, strcspn(text, "\n"), 0, NULL);
+    ck_assert_ptr_nonnull(first);
+    double parts = 0;
+    static const char *const keys[] = {"text_loss", "depth_loss", "seg_loss", "gen_loss"};
+    for (int i = 0; i < 4; i++) {
+        const json_t *v = json_object_get(first, keys[i]);
+        ck_assert_msg(json_is_number(v) && json_number_value(v) > 0, "%s: %s", keys[i], text);
+        parts += json_number_value(v);
+    }
+    ck_assert_double_eq_tol(json_number_value(json_object_get(first, "loss")), parts, 1e-6 * parts);
+    json_decref(first);
+    free(text);
+    snprintf(path, sizeof path, "%s/pt", dir);
+    LlavaParams p;
+    ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(p.cfg.ola.enabled && p.cfg.ola.num_task_tokens == 2 && p.module_numel[MODULE_OLA] > 0);
+    llava_params_free(&p);
+    // a missing target names its file and record
+    snprintf(path, sizeof path, "%s/targets/sausage.jpg.safetensors", dir);
+    ck_assert_int_eq(remove(path), 0);
+    train_args(args, sizeof args, dir, "base", "pt2", extra);
+    ck_assert_int_eq(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE), 2);
+    ck_assert_msg(strstr(err, "sausage.jpg.safetensors") && strstr(err, "data.json record"), "%s", err);
+    // the next stage trains without the predictors
+    train_args(args, sizeof args, dir, "pt", "ift", "--recipe ola-ift --version v1 --max_steps 1 --save_strategy no");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "left out"), "%s", err);
+    snprintf(path, sizeof path, "%s/ift", dir);
+    ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(!p.cfg.ola.enabled && p.module_numel[MODULE_OLA] == 0);
+    llava_params_free(&p);
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *trainer_suite(void) {
     return SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
-                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss);
+                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt);
 }

@@ -44,5 +44,6 @@ Suite *demo_suite(void);
 Suite *train_suite(void);
 Suite *eval_suite(void);
 Suite *trainer_suite(void);
+Suite *ola_suite(void);
 
 #endif

@@ -1,0 +1,294 @@
+// OLA-VLM's embedding predictors, see ola.h. Per predictor, D is the LLM's
+// width, d the resampler's, A = heads * dim_head, I the FeedForward's, O the
+// output width, NQ the queries, n the sample's gathered input rows.
+#include "model/ola.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/activation.h"
+#include "kernels/cross_attention.h"
+#include "kernels/linear.h"
+#include "kernels/norm.h"
+
+#define LN_EPS 1e-5f  // nn.LayerNorm's default
+
+typedef struct {
+    int D, d, A, NH, HS, I, O, NQ, P;
+    bool mlp;  // depth's linear_1 after the resampler
+} Dims;
+
+static Dims dims_of(const LlavaConfig *cfg, OlaTask t) {
+    const OlaConfig *o = &cfg->ola;
+    const OlaTaskConfig *c = &o->task[t];
+    Dims z = {.D = cfg->text.hidden, .d = ola_head_dim(o, t, cfg->text.hidden), .NH = c->heads, .HS = c->dim_head,
+              .O = c->output_dim, .NQ = c->num_tokens};
+    z.A = z.NH * z.HS, z.I = z.d * c->ff_mult, z.P = z.NQ * z.O;
+    z.mlp = t == OLA_DEPTH && o->use_intermediate_depth;
+    return z;
+}
+
+void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch, int max_seq) {
+    const OlaConfig *o = &cfg->ola;
+    int d = 0, A = 0, I = 0, O = 0, NQ = 0, NH = 0, P = 0;
+    for (int i = 0; i < o->n_order; i++) {
+        Dims z = dims_of(cfg, o->order[i]);
+        d = z.d > d ? z.d : d, A = z.A > A ? z.A : A, I = z.I > I ? z.I : I;
+        O = z.O > O ? z.O : O, NQ = z.NQ > NQ ? z.NQ : NQ, NH = z.NH > NH ? z.NH : NH, P = z.P > P ? z.P : P;
+    }
+    size_t D = cfg->text.hidden, n = max_seq;
+    size_t K = n + (size_t)NQ;  // keys: the inputs, then the queries
+    a->X = carve(c, n * D), a->dX = carve(c, n * D), a->lat0 = carve(c, NQ * D), a->dlat0 = carve(c, NQ * D);
+    a->xp = carve(c, n * d), a->dxp = carve(c, n * d), a->kvin = carve(c, K * d), a->dkvin = carve(c, K * d);
+    a->mean = carve(c, K), a->rstd = carve(c, K), a->l0 = carve(c, NQ * d), a->dl0 = carve(c, NQ * d);
+    a->q = carve(c, NQ * A), a->dq = carve(c, NQ * A), a->kv = carve(c, K * 2 * A), a->dkv = carve(c, K * 2 * A);
+    a->att = carve(c, NH * NQ * K), a->scratch = carve(c, NQ * K), a->ao = carve(c, NQ * A), a->dao = carve(c, NQ * A);
+    a->l1 = carve(c, NQ * d), a->dl1 = carve(c, NQ * d), a->fn = carve(c, NQ * d), a->dfn = carve(c, NQ * d);
+    a->fmean = carve(c, NQ), a->frstd = carve(c, NQ), a->f1 = carve(c, NQ * I), a->df1 = carve(c, NQ * I);
+    a->f1g = carve(c, NQ * I), a->df1g = carve(c, NQ * I), a->l2 = carve(c, NQ * d), a->dl2 = carve(c, NQ * d);
+    a->po = carve(c, NQ * O), a->dpo = carve(c, NQ * O), a->pred = carve(c, NQ * O), a->dpred = carve(c, NQ * O);
+    a->pmean = carve(c, NQ), a->prstd = carve(c, NQ), a->m1 = carve(c, NQ * O), a->dm1 = carve(c, NQ * O);
+    a->m1r = carve(c, NQ * O), a->dm1r = carve(c, NQ * O), a->out = carve(c, NQ * O), a->dout = carve(c, NQ * O);
+    a->rows = (int32_t *)carve(c, n);
+    a->preds = carve(c, (size_t)max_batch * P), a->targets = carve(c, (size_t)max_batch * P);
+    a->loss_scratch = carve(c, (size_t)max_batch * max_batch + 2 * (size_t)max_batch);
+    a->active = (int *)carve(c, max_batch);
+    if (c->base && !a->dstates) a->dstates = calloc((size_t)cfg->text.layers + 1, sizeof(float *));
+    int layers_read[OLA_MAX_LAYERS * OLA_TASKS], n_read = 0;
+    for (int i = 0; i < o->n_order; i++) {
+        OlaTask t = o->order[i];
+        for (int l = 0; l < o->task[t].n_layers; l++) {
+            float *dp = carve(c, (size_t)max_batch * ola_pred_size(o, t));
+            if (c->base) a->dpreds[t][l] = dp;
+            int h = o->task[t].layers[l], seen = 0;
+            for (int j = 0; j < n_read; j++) seen |= layers_read[j] == h;
+            if (!seen) layers_read[n_read++] = h;
+        }
+    }
+    for (int j = 0; j < n_read; j++) {
+        float *ds = carve(c, (size_t)max_batch * max_seq * D);
+        if (c->base && a->dstates) a->dstates[layers_read[j]] = ds;
+    }
+}
+
+void ola_acts_free(OlaActs *a) {
+    free(a->dstates);
+    a->dstates = NULL;
+}
+
+// ---- one sample through one predictor
+
+// The hidden state a predictor reads: HF's hidden_states[h], the last one after the final norm.
+static const float *state_of(const LlamaActs *llm, const LlavaConfig *cfg, int h) {
+    return h == cfg->text.layers ? llm->norm : llm->x[h];
+}
+
+// The rows sample b shows the predictor of the task at order position k (see ola.h); returns n.
+static int gather_rows(OlaActs *a, const LlavaConfig *cfg, int k, int b, int T, int image_pos, int seq_len) {
+    int ntt = cfg->ola.num_task_tokens, end = image_pos + llava_image_tokens(cfg), n = 0;
+    int after = end + ola_task_rows(&cfg->ola);
+    for (int p = 0; p < end; p++) a->rows[n++] = b * T + p;
+    for (int p = end + k * ntt; p < end + (k + 1) * ntt; p++) a->rows[n++] = b * T + p;
+    for (int p = after; p < seq_len; p++) a->rows[n++] = b * T + p;
+    return n;
+}
+
+// Query i's source among the task-token rows of gen (TaskTokenResampler): the row itself when there
+// are as many queries as rows, tiled when a multiple, else (-1) the mean of the rows.
+static int gen_query_source(int NQ, int ntt, int i) {
+    if (NQ == ntt) return i;
+    if (NQ > 1 && NQ % ntt == 0) return i % ntt;
+    return -1;
+}
+
+// X (n, D) and the queries lat0 (NQ, D) -> a->out (NQ, O), every activation kept in a.
+static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int n) {
+    int d = z->d, NQ = z->NQ, K = n + NQ;
+    linear_forward(a->xp, a->X, h->proj_in_w, h->proj_in_b, n, z->D, d);
+    linear_forward(a->l0, a->lat0, h->proj_in_w, h->proj_in_b, NQ, z->D, d);
+    // keys and values come from [norm1(inputs); norm2(queries)], the queries from norm2(queries)
+    layernorm_forward(a->kvin, a->mean, a->rstd, a->xp, h->norm1_w, h->norm1_b, n, d, LN_EPS);
+    float *qn = a->kvin + (size_t)n * d;
+    layernorm_forward(qn, a->mean + n, a->rstd + n, a->l0, h->norm2_w, h->norm2_b, NQ, d, LN_EPS);
+    linear_forward(a->q, qn, h->to_q, NULL, NQ, d, z->A);
+    linear_forward(a->kv, a->kvin, h->to_kv, NULL, K, d, 2 * z->A);  // each row k, then v (torch's chunk(2))
+    // upstream scales q and k by dim_head^-1/4 each: dim_head^-1/2 on the product
+    cross_attention_forward(a->ao, a->att, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A, NQ, K, z->NH, z->HS,
+                            1.0f / sqrtf((float)z->HS));
+    linear_forward(a->l1, a->ao, h->to_out, NULL, NQ, z->A, d);
+    for (size_t i = 0; i < (size_t)NQ * d; i++) a->l1[i] += a->l0[i];
+    // FeedForward: LayerNorm, Linear, GELU, Linear, residual
+    layernorm_forward(a->fn, a->fmean, a->frstd, a->l1, h->ff_ln_w, h->ff_ln_b, NQ, d, LN_EPS);
+    linear_forward(a->f1, a->fn, h->ff1_w, NULL, NQ, d, z->I);
+    gelu_forward(a->f1g, a->f1, (size_t)NQ * z->I);
+    linear_forward(a->l2, a->f1g, h->ff2_w, NULL, NQ, z->I, d);
+    for (size_t i = 0; i < (size_t)NQ * d; i++) a->l2[i] += a->l1[i];
+    linear_forward(a->po, a->l2, h->proj_out_w, h->proj_out_b, NQ, d, z->O);
+    layernorm_forward(a->pred, a->pmean, a->prstd, a->po, h->norm_out_w, h->norm_out_b, NQ, z->O, LN_EPS);
+    if (!z->mlp) {
+        memcpy(a->out, a->pred, sizeof(float) * (size_t)NQ * z->O);
+        return;
+    }
+    linear_forward(a->m1, a->pred, h->mlp1_w, h->mlp1_b, NQ, z->O, z->O);
+    relu_forward(a->m1r, a->m1, (size_t)NQ * z->O);
+    linear_forward(a->out, a->m1r, h->mlp2_w, h->mlp2_b, NQ, z->O, z->O);
+}
+
+#define ZERO(p, count) memset((p), 0, sizeof(float) * (size_t)(count))
+#define G(field) (g ? g->field : NULL)
+
+// a->dout (NQ, O) -> weight gradients (g NULL: none), a->dX (n, D) and a->dlat0 (NQ, D).
+static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, OlaHeadWeights *g, int n) {
+    int d = z->d, NQ = z->NQ, K = n + NQ, O = z->O;
+    const float *dpred = a->dout;
+    if (z->mlp) {
+        ZERO(a->dm1r, NQ * O), ZERO(a->dm1, NQ * O), ZERO(a->dpred, NQ * O);
+        linear_backward(a->dm1r, G(mlp2_w), G(mlp2_b), a->dout, a->m1r, h->mlp2_w, NQ, O, O);
+        relu_backward(a->dm1, a->dm1r, a->m1, (size_t)NQ * O);
+        linear_backward(a->dpred, G(mlp1_w), G(mlp1_b), a->dm1, a->pred, h->mlp1_w, NQ, O, O);
+        dpred = a->dpred;
+    }
+    ZERO(a->dpo, NQ * O);
+    layernorm_backward(a->dpo, G(norm_out_w), G(norm_out_b), dpred, a->po, h->norm_out_w, a->pmean, a->prstd, NQ, O);
+    ZERO(a->dl2, NQ * d);
+    linear_backward(a->dl2, G(proj_out_w), G(proj_out_b), a->dpo, a->l2, h->proj_out_w, NQ, d, O);
+    // FeedForward: l2 = l1 + ff2(gelu(ff1(ln(l1))))
+    memcpy(a->dl1, a->dl2, sizeof(float) * (size_t)NQ * d);
+    ZERO(a->df1g, NQ * z->I), ZERO(a->df1, NQ * z->I), ZERO(a->dfn, NQ * d);
+    linear_backward(a->df1g, G(ff2_w), NULL, a->dl2, a->f1g, h->ff2_w, NQ, z->I, d);
+    gelu_backward(a->df1, a->df1g, a->f1, (size_t)NQ * z->I);
+    linear_backward(a->dfn, G(ff1_w), NULL, a->df1, a->fn, h->ff1_w, NQ, d, z->I);
+    layernorm_backward(a->dl1, G(ff_ln_w), G(ff_ln_b), a->dfn, a->l1, h->ff_ln_w, a->fmean, a->frstd, NQ, d);
+    // attention: l1 = l0 + to_out(attn(q, k, v))
+    memcpy(a->dl0, a->dl1, sizeof(float) * (size_t)NQ * d);
+    ZERO(a->dao, NQ * z->A), ZERO(a->dq, NQ * z->A), ZERO(a->dkv, (size_t)K * 2 * z->A);
+    linear_backward(a->dao, G(to_out), NULL, a->dl1, a->ao, h->to_out, NQ, z->A, d);
+    cross_attention_backward(a->dq, a->dkv, a->dkv + z->A, a->dao, a->att, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A,
+                             NQ, K, z->NH, z->HS, 1.0f / sqrtf((float)z->HS), a->scratch);
+    ZERO(a->dkvin, (size_t)K * d);
+    const float *qn = a->kvin + (size_t)n * d;
+    linear_backward(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);
+    linear_backward(a->dkvin, G(to_kv), NULL, a->dkv, a->kvin, h->to_kv, K, d, 2 * z->A);
+    ZERO(a->dxp, (size_t)n * d);
+    layernorm_backward(a->dxp, G(norm1_w), G(norm1_b), a->dkvin, a->xp, h->norm1_w, a->mean, a->rstd, n, d);
+    layernorm_backward(a->dl0, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->l0, h->norm2_w, a->mean + n,
+                       a->rstd + n, NQ, d);
+    // proj_in serves the inputs and the queries
+    ZERO(a->dlat0, (size_t)NQ * z->D), ZERO(a->dX, (size_t)n * z->D);
+    linear_backward(a->dlat0, G(proj_in_w), G(proj_in_b), a->dl0, a->lat0, h->proj_in_w, NQ, z->D, d);
+    linear_backward(a->dX, G(proj_in_w), G(proj_in_b), a->dxp, a->X, h->proj_in_w, n, z->D, d);
+}
+
+// Gathers sample b's inputs into a->X and its queries into a->lat0; returns n.
+static int prepare(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaTask t, int k, const Dims *z,
+                   const float *state, int b, int T, int image_pos, int seq_len) {
+    int n = gather_rows(a, cfg, k, b, T, image_pos, seq_len), D = z->D;
+    for (int i = 0; i < n; i++) memcpy(a->X + (size_t)i * D, state + (size_t)a->rows[i] * D, sizeof(float) * D);
+    if (t != OLA_GEN) {
+        memcpy(a->lat0, w->tokens[t], sizeof(float) * (size_t)z->NQ * D);
+        return n;
+    }
+    int ntt = cfg->ola.num_task_tokens;
+    const float *task = a->X + (size_t)(image_pos + llava_image_tokens(cfg)) * D;  // the gen rows within X
+    for (int i = 0; i < z->NQ; i++) {
+        int src = gen_query_source(z->NQ, ntt, i);
+        float *q = a->lat0 + (size_t)i * D;
+        if (src >= 0) {
+            memcpy(q, task + (size_t)src * D, sizeof(float) * D);
+            continue;
+        }
+        for (int c = 0; c < D; c++) {
+            float s = 0.0f;
+            for (int r = 0; r < ntt; r++) s += task[(size_t)r * D + c];
+            q[c] = s / (float)ntt;
+        }
+    }
+    return n;
+}
+
+static bool takes_part(const LlavaConfig *cfg, int image_pos, int seq_len) {
+    return image_pos >= 0 && image_pos + llava_image_span(cfg) <= seq_len;
+}
+
+void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const LlamaActs *llm,
+                 const float *const targets[OLA_TASKS], const bool *has_target, const int *image_pos,
+                 const int *seq_len, int B, int T) {
+    const OlaConfig *o = &cfg->ola;
+    a->loss = 0, a->n_active = 0;
+    memset(a->task_loss, 0, sizeof a->task_loss), memset(a->part, 0, sizeof a->part), memset(a->dscale, 0, sizeof a->dscale);
+    for (int b = 0; b < B; b++)
+        if (has_target && has_target[b] && takes_part(cfg, image_pos[b], seq_len[b])) a->active[a->n_active++] = b;
+    if (a->n_active == 0) return;
+    for (int k = 0; k < o->n_order; k++) {
+        OlaTask t = o->order[k];
+        Dims z = dims_of(cfg, t);
+        for (int i = 0; i < a->n_active; i++)
+            memcpy(a->targets + (size_t)i * z.P, targets[t] + (size_t)a->active[i] * z.P, sizeof(float) * z.P);
+        for (int l = 0; l < o->task[t].n_layers; l++) {
+            const float *state = state_of(llm, cfg, o->task[t].layers[l]);
+            for (int i = 0; i < a->n_active; i++) {
+                int b = a->active[i];
+                int n = prepare(a, cfg, w, t, k, &z, state, b, T, image_pos[b], seq_len[b]);
+                head_forward(a, &z, &w->head[t][l], n);
+                memcpy(a->preds + (size_t)i * z.P, a->out, sizeof(float) * z.P);
+            }
+            float dscale;
+            a->part[t][l] = distill_loss(a->preds, a->targets, a->n_active, z.P, *w->logit_scale[t],
+                                         o->contrastive_loss_weight, o->task[t].loss_weight, a->dpreds[t][l], &dscale,
+                                         a->loss_scratch);
+            a->dscale[t] += dscale;
+            a->task_loss[t] += a->part[t][l].loss;
+            a->loss += a->part[t][l].loss;
+        }
+    }
+}
+
+void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWeights *g, const LlamaActs *llm,
+                  const int *image_pos, const int *seq_len, int B, int T, float scale) {
+    const OlaConfig *o = &cfg->ola;
+    int D = cfg->text.hidden, ntt = o->num_task_tokens;
+    for (int h = 0; h <= cfg->text.layers; h++)
+        if (a->dstates[h]) ZERO(a->dstates[h], (size_t)B * T * D);
+    if (a->n_active == 0) return;
+    for (int k = 0; k < o->n_order; k++) {
+        OlaTask t = o->order[k];
+        Dims z = dims_of(cfg, t);
+        if (g) *g->logit_scale[t] += scale * a->dscale[t];
+        for (int l = 0; l < o->task[t].n_layers; l++) {
+            int layer = o->task[t].layers[l];
+            const float *state = state_of(llm, cfg, layer);
+            float *dstate = a->dstates[layer];
+            for (int i = 0; i < a->n_active; i++) {
+                int b = a->active[i];
+                int n = prepare(a, cfg, w, t, k, &z, state, b, T, image_pos[b], seq_len[b]);
+                head_forward(a, &z, &w->head[t][l], n);  // the activations again (see ola.h)
+                const float *dp = a->dpreds[t][l] + (size_t)i * z.P;
+                for (int j = 0; j < z.P; j++) a->dout[j] = scale * dp[j];
+                head_backward(a, &z, &w->head[t][l], g ? &g->head[t][l] : NULL, n);
+                for (int r = 0; r < n; r++) {
+                    float *dst = dstate + (size_t)a->rows[r] * D;
+                    const float *src = a->dX + (size_t)r * D;
+                    for (int c = 0; c < D; c++) dst[c] += src[c];
+                }
+                if (t != OLA_GEN) {  // the queries are the task's tokens
+                    if (g)
+                        for (size_t j = 0; j < (size_t)z.NQ * D; j++) g->tokens[t][j] += a->dlat0[j];
+                    continue;
+                }
+                // gen's queries came from its task-token rows
+                size_t first = (size_t)b * T + image_pos[b] + llava_image_tokens(cfg) + (size_t)k * ntt;
+                for (int q = 0; q < z.NQ; q++) {
+                    int src = gen_query_source(z.NQ, ntt, q);
+                    const float *dq = a->dlat0 + (size_t)q * D;
+                    for (int r = 0; r < ntt; r++) {
+                        if (src >= 0 && r != src) continue;
+                        float f = src >= 0 ? 1.0f : 1.0f / (float)ntt;
+                        float *dst = dstate + (first + r) * D;
+                        for (int c = 0; c < D; c++) dst[c] += f * dq[c];
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+// OLA-VLM's embedding predictors and their distillation losses
+// (SHI-Labs/OLA-VLM base_ola_vlm.py, resampler.py TaskTokenResampler,
+// aux_heads TaskToken{Depth,Seg,Gen}Head).
+//
+// For each task (depth, seg, gen) and each of its LLM layers, a one-block
+// Perceiver resampler reads one sample's hidden states at that layer: the
+// rows up to the end of the image features (system prompt and image), the
+// task's own task-token rows, and the text after all task tokens. Its
+// queries are the task's learnt tokens (depth, seg: num_tokens of them) or
+// the mean of the task-token rows (gen: one query). It predicts the frozen
+// teacher's embedding of the image (num_tokens x output_dim), compared with
+// the precomputed target by smooth-L1 + InfoNCE (kernels/distill_loss.h).
+// Only samples with one image, a target and all their task tokens within
+// the sequence take part.
+//
+// Where we differ from upstream, on purpose: (1) upstream zeroes the sample
+// mask in place before the loss, so its embedding losses are always 0; here
+// they count. (2) Upstream slices every sample at the same positions
+// (NUM_SYS_TOKENS + 576) and passes right padding into the resampler; here
+// each sample's own image position and length are used (the same inputs when
+// every sample has its image at that position and no padding).
+//
+// Memory: predictions of the batch are kept per predictor; a predictor's
+// activations for one sample are recomputed in the backward (one sample's
+// worth of scratch instead of the batch's).
+#ifndef VLM_MODEL_OLA_H
+#define VLM_MODEL_OLA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/distill_loss.h"
+#include "model/carve.h"
+#include "model/llama.h"
+#include "model/weights.h"
+
+typedef struct {
+    // one sample through one predictor (sized for the largest task)
+    float *X, *lat0, *xp, *kvin, *mean, *rstd, *l0, *q, *kv, *att, *ao, *l1, *fn, *fmean, *frstd, *f1, *f1g, *l2, *po,
+        *pred, *pmean, *prstd, *m1, *m1r, *out;
+    float *dX, *dlat0, *dxp, *dkvin, *dl0, *dq, *dkv, *dao, *dl1, *dfn, *df1, *df1g, *dl2, *dpo, *dpred, *dm1, *dm1r,
+        *dout, *scratch;
+    int32_t *rows;                               // (max_seq) the gathered inputs' positions in the B*T states
+    // the batch
+    float *preds, *targets;                      // (max_batch, P) one predictor's predictions / the targets in use
+    float *dpreds[OLA_TASKS][OLA_MAX_LAYERS];    // (max_batch, P_task) d loss / d prediction of the last forward
+    float dscale[OLA_TASKS];                     // d loss / d logit_scale of the last forward
+    float *loss_scratch;
+    float **dstates;                             // (layers + 1) d loss / d hidden state, NULL where no predictor reads
+    int *active;                                 // (max_batch) the samples that took part
+    int n_active;
+    DistillLoss part[OLA_TASKS][OLA_MAX_LAYERS];
+    double loss, task_loss[OLA_TASKS];           // weighted sums of the last forward
+} OlaActs;
+
+// Predicted floats per sample: num_tokens x output_dim.
+static inline int ola_pred_size(const OlaConfig *o, OlaTask t) { return o->task[t].num_tokens * o->task[t].output_dim; }
+
+void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch, int max_seq);
+void ola_acts_free(OlaActs *a);
+
+// targets[t] (B, ola_pred_size) per task of the model, rows = the teacher's
+// tokens (query order), has_target (B). image_pos (B): where each sample's
+// image span starts (-1: none); seq_len (B). The states are the LLM's after
+// its forward (llm->x, llm->norm). Sets a->loss (0 when no sample takes part).
+void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const LlamaActs *llm,
+                 const float *const targets[OLA_TASKS], const bool *has_target, const int *image_pos,
+                 const int *seq_len, int B, int T);
+// Gradients of scale * the last forward's loss: weights into g (NULL: frozen),
+// the hidden states into a->dstates (zeroed first) for llama_backward.
+void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWeights *g, const LlamaActs *llm,
+                  const int *image_pos, const int *seq_len, int B, int T, float scale);
+
+#endif
