@@ -82,7 +82,9 @@ static int run_forward(const ForwardArgs *a) {
         double mx = -INFINITY, sum = 0;
         for (int v = 0; v < V; v++) mx = fmax(mx, logits[v]);
         for (int v = 0; v < V; v++) sum += exp(logits[v] - mx);
-        printf("%d tokens (%d image features); next token:\n", seq_len, n_images * F);
+        int K = ola_task_rows(&s.cfg.ola);
+        if (K) printf("%d tokens (%d image features, %d OLA-VLM task tokens); next token:\n", seq_len, n_images * F, n_images * K);
+        else printf("%d tokens (%d image features); next token:\n", seq_len, n_images * F);
         unsigned char *taken = vlm_calloc((size_t)V, 1);
         for (int r = 0; taken && r < k; r++) {
             int best = -1;

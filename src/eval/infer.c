@@ -57,7 +57,7 @@ int infer_reserve(Infer *s, int max_text) {
         llava_model_free(&s->m);
         s->planned = false;
     }
-    int F = llava_image_tokens(&s->cfg);
+    int F = llava_image_span(&s->cfg);  // features (and OLA-VLM's task tokens, which its models see at inference too)
     int rc = llava_model_init(&s->m, &s->params, 1, 1, max_text, max_text + F);
     if (rc != VLM_OK) return rc;
     s->planned = true;

@@ -271,6 +271,15 @@ typedef struct {
     const char *skip_prefix;          // unused tensors under this prefix are not reported (checked elsewhere)
 } Sources;
 
+// OLA-VLM's checkpoints also hold its frozen teachers' decoders (the depth
+// head that pictures predictions, ...): not part of the model trained here.
+static bool is_ola_teacher(const char *name) {
+    static const char *const prefixes[] = {"da_v2_head.", "dav2_backbone.", "oneformer.", "gen_encoder."};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return true;
+    return false;
+}
+
 static int load_from(LlavaParams *p, Sources *src) {
     char missing[1024] = "", shapes[1024] = "", unexpected[1024] = "";
     size_t n_missing = 0, n_shapes = 0, n_unexpected = 0;
@@ -315,6 +324,7 @@ static int load_from(LlavaParams *p, Sources *src) {
             if (used[c][j] || strstr(name, "rotary_emb.inv_freq")) continue;
             if (p->cfg.text.tie_embeddings && path_has_suffix(name, "lm_head.weight")) continue;
             if (src->skip_prefix && strncmp(name, src->skip_prefix, strlen(src->skip_prefix)) == 0) continue;
+            if (is_ola_teacher(name)) continue;
             append(unexpected, sizeof unexpected, &n_unexpected, name);
         }
     for (int c = 0; c < MAX_SOURCES; c++) free(used[c]);
