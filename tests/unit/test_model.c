@@ -16,12 +16,6 @@
 #include "train/adamw.h"
 #include "test_util.h"
 
-static const void *tensor(const SafetensorsFile *f, const char *name, const TensorInfo **info) {
-    int i = safetensors_find(f, name);
-    ck_assert_msg(i >= 0, "reference tensor %s missing", name);
-    if (info) *info = &f->tensors[i];
-    return safetensors_tensor_data(f, i);
-}
 
 // A fresh temporary folder (path in dir, which must hold "XXXXXX") and its removal.
 static void temp_dir(char *dir) { ck_assert_ptr_nonnull(mkdtemp(dir)); }
@@ -41,11 +35,11 @@ static void check_case(const char *name) {
     SafetensorsFile ref;
     ck_assert_int_eq(safetensors_open(&ref, ref_path), VLM_OK);
     const TensorInfo *ids_info, *pix_info, *logit_info;
-    const int32_t *ids = tensor(&ref, "batch.input_ids", &ids_info), *labels = tensor(&ref, "batch.labels", NULL);
-    const int32_t *lengths32 = tensor(&ref, "batch.lengths", NULL);
-    const float *pixels = tensor(&ref, "batch.pixel_values", &pix_info);
-    const float *ref_logits = tensor(&ref, "ref.logits", &logit_info);
-    float ref_loss = *(const float *)tensor(&ref, "ref.loss", NULL);
+    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
+    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
+    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
+    const float *ref_logits = ref_tensor(&ref, "ref.logits", &logit_info);
+    float ref_loss = *(const float *)ref_tensor(&ref, "ref.loss", NULL);
     int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0];
     int lengths[8];
     for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
@@ -82,21 +76,7 @@ static void check_case(const char *name) {
                   (double)ref_loss);
     // every gradient
     llava_backward(&m);
-    for (int i = 0; i < m.params.n_specs; i++) {
-        const ParamSpec *s = &m.params.specs[i];
-        char key[200];
-        snprintf(key, sizeof key, "grad.%s", s->name);
-        const float *want = tensor(&ref, key, NULL), *ours = m.grad + s->offset;
-        double diff = 0, norm = 0;
-        for (size_t k = 0; k < s->numel; k++) {
-            diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]);
-            norm += (double)want[k] * want[k];
-        }
-        // + 1e-6: a key projection's bias has gradient zero in exact arithmetic (softmax ignores a
-        // constant added to every score), so both sides hold rounding noise of ~1e-7 there
-        ck_assert_msg(sqrt(diff) <= 1e-4 * sqrt(norm) + 1e-6, "%s: gradient of %s differs: |diff| %g, |grad| %g", name,
-                      s->name, sqrt(diff), sqrt(norm));
-    }
+    check_gradients(&m, &ref, name);
     // three steps of torch.optim.AdamW (lr 1e-3, wd 0.1 on every parameter) with clip_grad_norm_(1.0)
     AdamW opt;
     ck_assert_int_eq(adamw_init(&opt, m.params.numel, (AdamWConfig){0.9, 0.999, 1e-8}), VLM_OK);
@@ -120,7 +100,7 @@ static void check_case(const char *name) {
         if (strstr(s->name, "vision_model") && strstr(s->name, "k_proj.bias")) continue;
         char key[200];
         snprintf(key, sizeof key, "step3.%s", s->name);
-        const float *want = tensor(&ref, key, NULL), *ours = m.params.data + s->offset;
+        const float *want = ref_tensor(&ref, key, NULL), *ours = m.params.data + s->offset;
         const float *start = initial + s->offset;
         // Adam's first step is lr * g / (|g| + eps): an element whose first gradient is at rounding-noise
         // level (not zero, but under 1e-5 of its tensor's rms: below what the 1e-4 gradient check above
@@ -128,7 +108,7 @@ static void check_case(const char *name) {
         // (measured: one of 840 in tiny_linear's up_proj, gradient 5.8e-8 against an rms of 0.046) are
         // held only to that: within 2 x 3 steps x lr of torch's value.
         snprintf(key, sizeof key, "grad.%s", s->name);
-        const float *grad0 = tensor(&ref, key, NULL);
+        const float *grad0 = ref_tensor(&ref, key, NULL);
         double rms = 0;
         for (size_t k = 0; k < s->numel; k++) rms += (double)grad0[k] * grad0[k];
         rms = sqrt(rms / (double)s->numel);
@@ -517,8 +497,8 @@ START_TEST(cli_forward_top_k) {
     snprintf(path, sizeof path, "%s/reference.safetensors", fixture("model/tiny_gqa"));
     ck_assert_int_eq(safetensors_open(&ref, path), VLM_OK);
     const TensorInfo *pi, *li;
-    const float *pixels = tensor(&ref, "batch.pixel_values", &pi), *logits = tensor(&ref, "ref.logits", &li);
-    const int32_t *ids = tensor(&ref, "batch.input_ids", NULL), *lengths = tensor(&ref, "batch.lengths", NULL);
+    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pi), *logits = ref_tensor(&ref, "ref.logits", &li);
+    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", NULL), *lengths = ref_tensor(&ref, "batch.lengths", NULL);
     TensorInfo info = {.name = "pixel_values", .dtype = DT_F32, .ndim = 3, .shape = {pi->shape[1], pi->shape[2], pi->shape[3]}};
     tensor_info_sizes(&info);
     const char *pix = temp_file("");

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +82,27 @@ Suite *suite_of(const char *name, const char *tags, int timeout_s, const TTest *
     for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
     suite_add_tcase(s, tc);
     return s;
+}
+
+const void *ref_tensor(const SafetensorsFile *f, const char *name, const TensorInfo **info) {
+    int i = safetensors_find(f, name);
+    ck_assert_msg(i >= 0, "reference tensor %s missing", name);
+    if (info) *info = &f->tensors[i];
+    return safetensors_tensor_data(f, i);
+}
+
+void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char *label) {
+    for (int i = 0; i < m->params.n_specs; i++) {
+        const ParamSpec *s = &m->params.specs[i];
+        char key[200];
+        snprintf(key, sizeof key, "grad.%s", s->name);
+        const float *want = ref_tensor(ref, key, NULL), *ours = m->grad + s->offset;
+        double diff = 0, norm = 0;
+        for (size_t k = 0; k < s->numel; k++) {
+            diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]);
+            norm += (double)want[k] * want[k];
+        }
+        ck_assert_msg(sqrt(diff) <= 1e-4 * sqrt(norm) + 1e-6, "%s: gradient of %s differs: |diff| %g, |grad| %g", label,
+                      s->name, sqrt(diff), sqrt(norm));
+    }
 }

@@ -4,6 +4,9 @@
 
 #include <check.h>
 
+#include "formats/safetensors.h"
+#include "model/llava.h"
+
 // Absolute path of a file under tests/fixtures (static buffer, one at a time).
 const char *fixture(const char *relative);
 // Runs build/vlm with ARGS (a shell-quoted string) and stdin from /dev/null;
@@ -19,6 +22,13 @@ const char *temp_file(const char *text);
 void *fixture_json(const char *relative);
 // Reads tests/fixtures/formats/expected.json once (jansson json_t *).
 void *expected_json(void);
+
+// A tensor of a reference file (fails the test when it is missing); info may be NULL.
+const void *ref_tensor(const SafetensorsFile *f, const char *name, const TensorInfo **info);
+// Every parameter's gradient in m->grad against the reference's "grad.NAME":
+// within 1e-4 of its norm, + 1e-6 (a key projection's bias has gradient zero
+// in exact arithmetic, so both sides hold rounding noise of ~1e-7 there).
+void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char *label);
 
 // One suite of one case holding the given tests; tags "" for none, timeout 0 for the default.
 Suite *suite_of(const char *name, const char *tags, int timeout_s, const TTest *const *tests, size_t n);
