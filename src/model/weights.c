@@ -72,7 +72,7 @@ static void walk_ola(Walk *k, const LlavaConfig *c, OlaWeights *w) {
         reg(k, SLOT(w->logit_scale[t]), MODULE_OLA, n, 0, 0, 0, 0, 0, true);
         int d = ola_head_dim(o, (OlaTask)t, D), A = tc->heads * tc->dim_head, O = tc->output_dim, I = d * tc->ff_mult;
         for (int l = 0; l < tc->n_layers; l++) {
-            OlaHeadWeights *h = &w->head[t][l];
+            OlaHeadWeights *h = w ? &w->head[t][l] : NULL;  // NULL while counting
 #define HW(field, suffix, ndim, a, b, reachable)                                   \
     snprintf(n, sizeof n, "%s.%d.%s", heads[t], l, suffix);                         \
     reg(k, SLOT(h->field), MODULE_OLA, n, ndim, a, b, 0, 0, reachable)
@@ -185,7 +185,7 @@ static void walk(Walk *k, const LlavaConfig *c) {
     } else {
         reg(k, SLOT(w->lm_head), MODULE_LLM, "language_model.lm_head.weight", 2, t->vocab, H, 0, 0, true);
     }
-    if (c->ola.enabled) walk_ola(k, c, &w->ola);
+    if (c->ola.enabled) walk_ola(k, c, k->base ? &w->ola : NULL);
 #undef SLOT
 }
 

@@ -179,6 +179,6 @@ START_TEST(ola_save_load_relayout) {
 END_TEST
 
 Suite *ola_suite(void) {
-    return SUITE("ola", "", 0, ola_matches_upstream, teacher_targets_files, ola_config_from_upstream_flags,
+    return SUITE("ola", "parser", 60, ola_matches_upstream, teacher_targets_files, ola_config_from_upstream_flags,
                  ola_save_load_relayout);
 }
