@@ -65,6 +65,8 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
             else if (strstr(n, "fc1")) std = pow(2 * C, -0.5) * f;
             else if (strstr(n, "fc2")) std = in_std;
             else return vlm_fail(VLM_ERR_FAIL, NULL, n, "no initialisation rule");
+        } else if (s->module == MODULE_OLA) {
+            continue;  // OLA-VLM's parts: upstream creates them with torch's defaults (below)
         } else if (s->module == MODULE_PROJECTOR) {
             if (has_suffix(n, ".bias")) value = 0;
             else std = p->cfg.projector_init_range;
@@ -76,6 +78,7 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
         else fill(x, s->numel, value);
         if (x == p->w.embed && t->pad_token_id >= 0) memset(x + (size_t)t->pad_token_id * t->hidden, 0, sizeof(float) * t->hidden);
     }
+    if (p->cfg.ola.enabled) llava_ola_init_default(p, seed);
     return VLM_OK;
 }
 

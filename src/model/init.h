@@ -28,6 +28,7 @@ void llava_projector_init_default(LlavaParams *p, uint64_t seed);
 //     N(0, r), the pad_token_id row 0; RMSNorm weights 1; a tied lm_head is the embedding.
 //   projector (LlavaPreTrainedModel): weights N(0, initializer_range of the LlavaConfig, else
 //     the text config's), biases 0.
+//   OLA-VLM's parts (a config with its keys): llava_ola_init_default.
 int llava_params_init_random(LlavaParams *p, uint64_t seed);
 
 // OLA-VLM's parts as upstream creates them (init_heads after from_pretrained,
