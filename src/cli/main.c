@@ -108,6 +108,8 @@ static const Command COMMANDS[] = {
      "              whose output_dir holds one resumes anyway, as LLaVA's train.py does)\n"
      "  --skip_bad_records     leave out (and list) records with missing / corrupt images instead of stopping\n"
      "  --loss_reduction token_mean|micro_mean  token mean over the accumulated batch (default) or HF's\n"
+     "  --teacher_embeddings DIR  ola-pt: the teachers' precomputed embeddings, DIR/<image>.safetensors\n"
+     "              holding depth [576, 1024], seg [1536, 24, 24], gen [1024] (sizes as the --*_head_* flags)\n"
      "  writes OUTPUT_DIR/checkpoint-N (model, optimizer, trainer_state.json), metrics.jsonl,\n"
      "  training.png and the final model (llava-hf layout)\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
