@@ -9,7 +9,9 @@
 #include "core/rng.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
+#include "kernels/cross_attention.h"
 #include "kernels/crossentropy.h"
+#include "kernels/distill_loss.h"
 #include "kernels/embedding.h"
 #include "kernels/linear.h"
 #include "kernels/norm.h"
@@ -130,20 +132,25 @@ static void act_fn(void *c, float *out) {
     ActCtx *x = c;
     if (x->kind == 0) quick_gelu_forward(out, x->a, x->n);
     else if (x->kind == 1) gelu_forward(out, x->a, x->n);
+    else if (x->kind == 3) relu_forward(out, x->a, x->n);
     else swiglu_forward(out, x->a, 7, 13);  // a (7, 26): each row gate, up
 }
 
 START_TEST(grad_activations) {
     rng_init(&rng, 3, 0);
-    for (int kind = 0; kind < 3; kind++) {
-        size_t n = kind < 2 ? 101 : 7 * 13, n_in = kind < 2 ? n : 2 * n;
+    for (int kind = 0; kind < 4; kind++) {
+        size_t n = kind != 2 ? 101 : 7 * 13, n_in = kind != 2 ? n : 2 * n;
         ActCtx c = {randn(n_in, 2), NULL, n, kind};
+        if (kind == 3)  // relu: keep the inputs away from the kink the differences would straddle
+            for (size_t i = 0; i < n; i++) c.a[i] += c.a[i] < 0 ? -0.05f : 0.05f;
         Probe p = {act_fn, &c, zeros(n), randn(n, 1), n};
         float *da = zeros(n_in);
         if (kind == 0) quick_gelu_backward(da, p.R, c.a, n);
         else if (kind == 1) gelu_backward(da, p.R, c.a, n);
+        else if (kind == 3) relu_backward(da, p.R, c.a, n);
         else swiglu_backward(da, p.R, c.a, 7, 13);
-        check_grad(kind == 0 ? "quick_gelu" : kind == 1 ? "gelu" : "swiglu gate and up", &p, c.a, da, n_in);
+        static const char *const names[] = {"quick_gelu", "gelu", "swiglu gate and up", "relu"};
+        check_grad(names[kind], &p, c.a, da, n_in);
     }
     float gu[2] = {0.5f, 3.0f}, y0;  // silu(0.5) * 3
     swiglu_forward(&y0, gu, 1, 1);
@@ -305,6 +312,84 @@ START_TEST(grad_crossentropy) {
 }
 END_TEST
 
+// ---- cross-attention (OLA-VLM's resampler): NQ queries over NK keys, q and k|v in separate buffers
+typedef struct { float *q, *kv, *att; int NQ, NK, NH, HS; } XattCtx;
+static void xatt_fn(void *c, float *out) {
+    XattCtx *a = c;
+    int A = a->NH * a->HS;
+    cross_attention_forward(out, a->att, a->q, A, a->kv, a->kv + A, 2 * A, a->NQ, a->NK, a->NH, a->HS, 0.5f);
+}
+
+START_TEST(grad_cross_attention) {
+    rng_init(&rng, 11, 0);
+    int NQ = 3, NK = 9, NH = 2, HS = 4, A = NH * HS;
+    XattCtx c = {randn((size_t)NQ * A, 1), randn((size_t)NK * 2 * A, 1), zeros((size_t)NH * NQ * NK), NQ, NK, NH, HS};
+    Probe p = {xatt_fn, &c, zeros((size_t)NQ * A), randn((size_t)NQ * A, 1), (size_t)NQ * A};
+    probe_loss(&p);
+    float *dq = zeros((size_t)NQ * A), *dkv = zeros((size_t)NK * 2 * A);
+    cross_attention_backward(dq, dkv, dkv + A, p.R, c.att, c.q, A, c.kv, c.kv + A, 2 * A, NQ, NK, NH, HS, 0.5f,
+                             zeros((size_t)NQ * NK));
+    check_grad("cross-attention dq", &p, c.q, dq, (size_t)NQ * A);
+    check_grad("cross-attention dk, dv", &p, c.kv, dkv, (size_t)NK * 2 * A);
+    for (int h = 0; h < NH; h++)  // each probability row sums to 1
+        for (int i = 0; i < NQ; i++) {
+            double s = 0;
+            for (int j = 0; j < NK; j++) s += c.att[((size_t)h * NQ + i) * NK + j];
+            ck_assert_double_eq_tol(s, 1.0, 1e-6);
+        }
+    free_owned();
+}
+END_TEST
+
+// ---- the distillation loss: smooth-L1 (both branches) + InfoNCE, d pred and d logit_scale
+typedef struct { float *pred, *target, *scale; int B, D; } DistCtx;
+static void dist_fn(void *c, float *out) {
+    DistCtx *d = c;
+    float dp[64], ds, scratch[32];
+    out[0] = (float)distill_loss(d->pred, d->target, d->B, d->D, d->scale[0], 0.3f, 0.7f, dp, &ds, scratch).loss;
+}
+
+START_TEST(grad_distill_loss) {
+    rng_init(&rng, 13, 0);
+    int B = 4, D = 5;
+    for (int clamped = 0; clamped < 2; clamped++) {
+        float scale = clamped ? 5.0f : 1.2f;  // exp(5) > 100: the clamp stops the scale's gradient
+        DistCtx c = {randn((size_t)B * D, 1.5f), randn((size_t)B * D, 1), &scale, B, D};
+        for (int i = 0; i < B * D; i++)  // keep |pred - target| away from smooth-L1's joint at 1
+            if (fabsf(fabsf(c.pred[i] - c.target[i]) - 1.0f) < 0.05f) c.pred[i] += 0.2f;
+        float R = 1.0f, out, dpred[64], dscale, scratch[32];
+        Probe p = {dist_fn, &c, &out, &R, 1};
+        DistillLoss l = distill_loss(c.pred, c.target, B, D, scale, 0.3f, 0.7f, dpred, &dscale, scratch);
+        check_grad("distill_loss d pred", &p, c.pred, dpred, (size_t)B * D);
+        if (clamped) ck_assert_float_eq(dscale, 0.0f);
+        else check_grad("distill_loss d logit_scale", &p, &scale, &dscale, 1);
+        // the value against the definitions
+        double sl1 = 0, con = 0, s = fmin(exp(scale), 100.0);
+        for (int i = 0; i < B * D; i++) {
+            double x = fabs((double)c.pred[i] - c.target[i]);
+            sl1 += x < 1 ? 0.5 * x * x : x - 0.5;
+        }
+        for (int i = 0; i < B; i++) {
+            double row[4], mx = -1e300, sum = 0;
+            for (int j = 0; j < B; j++) {
+                double dot = 0, np = 0, nt = 0;
+                for (int k = 0; k < D; k++) {
+                    dot += (double)c.pred[i * D + k] * c.target[j * D + k];
+                    np += (double)c.pred[i * D + k] * c.pred[i * D + k], nt += (double)c.target[j * D + k] * c.target[j * D + k];
+                }
+                row[j] = s * dot / sqrt(np * nt), mx = fmax(mx, row[j]);
+            }
+            for (int j = 0; j < B; j++) sum += exp(row[j] - mx);
+            con += mx + log(sum) - row[i];
+        }
+        ck_assert_double_eq_tol(l.smooth_l1, sl1 / (B * D), 1e-6);
+        ck_assert_double_eq_tol(l.infonce, con / B, 1e-5);
+        ck_assert_double_eq_tol(l.loss, 0.7 * (sl1 / (B * D) + 0.3 * con / B), 1e-5);
+    }
+    free_owned();
+}
+END_TEST
+
 Suite *kernels_suite(void) {
     return SUITE("kernels", "", 60,
                  grad_linear,
@@ -313,5 +398,7 @@ Suite *kernels_suite(void) {
                  grad_rope,
                  grad_attention,
                  grad_embeddings,
-                 grad_crossentropy);
+                 grad_crossentropy,
+                 grad_cross_attention,
+                 grad_distill_loss);
 }
