@@ -8,16 +8,18 @@ void rope_inv_freq(float *inv_freq, int HS, const RopeConfig *cfg) {
         // 1 / base ** (arange(0, dim, 2).float() / dim), in float32
         float f = 1.0f / powf(cfg->theta, (float)(2 * i) / (float)HS);
         if (cfg->factor > 0) {
-            // transformers' _compute_llama3_parameters
-            double low_wavelen = cfg->original_max_position / cfg->low_freq_factor;
-            double high_wavelen = cfg->original_max_position / cfg->high_freq_factor;
-            double wavelen = 2 * M_PI / f;
+            // transformers' _compute_llama3_parameters: torch float32 tensor arithmetic with the
+            // Python scalars cast to float32, in its order; `scalar / tensor` is torch's
+            // reciprocal(tensor) * scalar (checked bit for bit against 4.44.2)
+            float low_wavelen = (float)((double)cfg->original_max_position / cfg->low_freq_factor);
+            float high_wavelen = (float)((double)cfg->original_max_position / cfg->high_freq_factor);
+            float wavelen = (1.0f / f) * (float)(2 * M_PI);
             if (wavelen > low_wavelen) {
                 f = f / cfg->factor;
             } else if (wavelen >= high_wavelen) {
-                double smooth = (cfg->original_max_position / wavelen - cfg->low_freq_factor) /
-                                (cfg->high_freq_factor - cfg->low_freq_factor);
-                f = (float)((1 - smooth) * f / cfg->factor + smooth * f);
+                float smooth = ((1.0f / wavelen) * (float)cfg->original_max_position - cfg->low_freq_factor) /
+                               (float)((double)cfg->high_freq_factor - cfg->low_freq_factor);
+                f = (1.0f - smooth) * f / cfg->factor + smooth * f;
             }
         }
         inv_freq[i] = f;

@@ -2,6 +2,7 @@
 // odd shapes, loss = sum(out * R) for a random R (accumulated in double), each
 // analytic gradient (backward with dout = R) against central differences.
 #include <check.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,34 @@ START_TEST(grad_crossentropy) {
 }
 END_TEST
 
+// Llama-3.1's "llama3" rope scaling against transformers 4.44.2 (tools/make_rope_fixtures.sh;
+// 4.37.2 predates it): every inverse frequency bit for bit.
+START_TEST(rope_llama3_matches_transformers) {
+    json_t *ref = fixture_json("model/rope_llama3.json");
+    json_t *cases = json_object_get(ref, "cases");
+    ck_assert_int_ge((int)json_array_size(cases), 4);
+    for (size_t k = 0; k < json_array_size(cases); k++) {
+        json_t *c = json_array_get(cases, k);
+        RopeConfig cfg = {.theta = (float)json_number_value(json_object_get(c, "theta")),
+                          .factor = (float)json_number_value(json_object_get(c, "factor")),
+                          .low_freq_factor = (float)json_number_value(json_object_get(c, "low_freq_factor")),
+                          .high_freq_factor = (float)json_number_value(json_object_get(c, "high_freq_factor")),
+                          .original_max_position = (int)json_integer_value(json_object_get(c, "original_max_position_embeddings"))};
+        int HS = (int)json_integer_value(json_object_get(c, "head_size"));
+        json_t *want = json_object_get(c, "inv_freq");
+        ck_assert_int_eq((int)json_array_size(want), HS / 2);
+        float inv[128];
+        rope_inv_freq(inv, HS, &cfg);
+        for (int i = 0; i < HS / 2; i++) {
+            float w = (float)json_number_value(json_array_get(want, (size_t)i));
+            ck_assert_msg(inv[i] == w, "case %zu inv_freq[%d]: %.9g, transformers %.9g", k,
+                          i, inv[i], w);
+        }
+    }
+    json_decref(ref);
+}
+END_TEST
+
 // ---- cross-attention (OLA-VLM's resampler): NQ queries over NK keys, q and k|v in separate buffers
 typedef struct { float *q, *kv, *att; int NQ, NK, NH, HS; } XattCtx;
 static void xatt_fn(void *c, float *out) {
@@ -399,6 +428,7 @@ Suite *kernels_suite(void) {
                  grad_attention,
                  grad_embeddings,
                  grad_crossentropy,
+                 rope_llama3_matches_transformers,
                  grad_cross_attention,
                  grad_distill_loss);
 }
