@@ -15,10 +15,11 @@
 #define FAILURES_SHOWN 20
 
 typedef struct {
-    const char *model, *vision_tower, *tokenizer, *template_name, *image_folder, *data, *out, *query;
+    ModelOptions m;
+    const char *image_folder, *data, *out, *query;
     int max_new_tokens;
     double temperature;
-    bool pad, json;
+    bool json;
 } EvalArgs;
 
 // one JSON value per line, written atomically
@@ -40,15 +41,6 @@ static void print_json(json_t *j) {
 }
 
 static json_t *number_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
-
-// opens the model and tokenizer shared by both protocols
-static int open_model(const EvalArgs *a, Infer *s, Tokenizer *tok) {
-    int rc = infer_open(s, a->model, a->vision_tower, a->pad);
-    if (rc != VLM_OK) return rc;
-    rc = tokenizer_load(tok, a->tokenizer ? a->tokenizer : a->model);
-    if (rc != VLM_OK) infer_close(s);
-    return rc;
-}
 
 static json_t *categories_json(const McqCategory *c, int n) {
     json_t *o = json_object();
@@ -125,7 +117,7 @@ static int run_mcq(const EvalArgs *a, const Template *tpl) {
     if (rc != VLM_OK) return rc;
     Infer s;
     Tokenizer tok;
-    rc = open_model(a, &s, &tok);
+    rc = cli_open_model(&a->m, &s, &tok);
     if (rc != VLM_OK) {
         mcq_items_free(items, n);
         return rc;
@@ -177,7 +169,7 @@ static int run_score(const EvalArgs *a, const Template *tpl) {
     if (rc != VLM_OK) return rc;
     Infer s;
     Tokenizer tok;
-    rc = open_model(a, &s, &tok);
+    rc = cli_open_model(&a->m, &s, &tok);
     if (rc != VLM_OK) {
         score_items_free(items, n);
         return rc;
@@ -201,13 +193,9 @@ int cmd_eval(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         bool v = i + 1 < argc;
-        if (strcmp(s, "--model") == 0 && v) a.model = argv[++i];
-        else if (strcmp(s, "--vision-tower") == 0 && v) a.vision_tower = argv[++i];
-        else if (strcmp(s, "--tokenizer") == 0 && v) a.tokenizer = argv[++i];
-        else if (strcmp(s, "--template") == 0 && v) a.template_name = argv[++i];
-        else if (strcmp(s, "--image-folder") == 0 && v) a.image_folder = argv[++i];
+        if (cli_model_option(&a.m, true, argc, argv, &i)) continue;
+        if (strcmp(s, "--image-folder") == 0 && v) a.image_folder = argv[++i];
         else if (strcmp(s, "--out") == 0 && v) a.out = argv[++i];
-        else if (strcmp(s, "--pad") == 0) a.pad = true;
         else if (strcmp(s, "--json") == 0) a.json = true;
         else if (!mcq && strcmp(s, "--prompt") == 0 && v) a.query = argv[++i];
         else if (!mcq && strcmp(s, "--temperature") == 0 && v) {
@@ -215,18 +203,17 @@ int cmd_eval(int argc, char **argv) {
             a.temperature = strtod(argv[++i], &end);
             if (*end || !(a.temperature > 0)) return cli_usage_error("eval", "--temperature needs a positive number");
         } else if (mcq && strcmp(s, "--max-new-tokens") == 0 && v) {
-            char *end;
-            long n = strtol(argv[++i], &end, 10);
-            if (*end || n < 1 || n > 1000000) return cli_usage_error("eval", "--max-new-tokens needs a positive number");
+            long n = cli_count(argv[++i]);
+            if (n < 0) return cli_usage_error("eval", "--max-new-tokens needs a positive number");
             a.max_new_tokens = (int)n;
         } else if (s[0] == '-') return cli_usage_error("eval", "unknown option '%s' for eval %s", s, argv[1]);
         else if (!a.data) a.data = s;
         else return cli_usage_error("eval", "one DATA.json only");
     }
-    if (!a.model) return cli_usage_error("eval", "--model DIR is required");
+    if (!a.m.model) return cli_usage_error("eval", "--model DIR is required");
     if (!a.data) return cli_usage_error("eval", "DATA.json is required");
-    if (mcq && !a.template_name) return cli_usage_error("eval", "--template NAME is required for eval mcq");
-    const char *name = a.template_name ? a.template_name : "mplug_owl2";
+    if (mcq && !a.m.template_name) return cli_usage_error("eval", "--template NAME is required for eval mcq");
+    const char *name = a.m.template_name ? a.m.template_name : "mplug_owl2";
     const Template *tpl = template_find(name);
     if (!tpl) return cli_usage_error("eval", "unknown template '%s' (known: %s)", name, template_names());
     return cli_report(mcq ? run_mcq(&a, tpl) : run_score(&a, tpl));

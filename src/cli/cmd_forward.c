@@ -12,9 +12,9 @@
 #include "text/template.h"
 
 typedef struct {
-    const char *model, *vision_tower, *tokenizer, *image, *pixels, *prompt, *ids;
+    ModelOptions m;
+    const char *image, *pixels, *prompt, *ids;
     int top;
-    bool pad;
 } ForwardArgs;
 
 static int parse_ids(const char *list, IdBuf *out) {
@@ -48,7 +48,7 @@ static int load_pixels(const ForwardArgs *a, Infer *s) {
 
 static int run_forward(const ForwardArgs *a) {
     Infer s;
-    int rc = infer_open(&s, a->model, a->vision_tower, a->pad);
+    int rc = infer_open(&s, a->m.model, a->m.vision_tower, a->m.pad);
     if (rc != VLM_OK) return rc;
     Tokenizer tok;
     bool have_tok = false;
@@ -56,7 +56,7 @@ static int run_forward(const ForwardArgs *a) {
     if (a->ids) {
         rc = parse_ids(a->ids, &ids);
     } else {
-        rc = tokenizer_load(&tok, a->tokenizer ? a->tokenizer : a->model);
+        rc = tokenizer_load(&tok, a->m.tokenizer ? a->m.tokenizer : a->m.model);
         have_tok = rc == VLM_OK;
         if (rc == VLM_OK) {
             bool has_placeholder = strstr(a->prompt, "<image>") != NULL;
@@ -112,20 +112,17 @@ int cmd_forward(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         bool v = i + 1 < argc;
-        if (strcmp(s, "--model") == 0 && v) a.model = argv[++i];
-        else if (strcmp(s, "--vision-tower") == 0 && v) a.vision_tower = argv[++i];
-        else if (strcmp(s, "--tokenizer") == 0 && v) a.tokenizer = argv[++i];
-        else if (strcmp(s, "--image") == 0 && v) a.image = argv[++i];
+        if (cli_model_option(&a.m, false, argc, argv, &i)) continue;
+        if (strcmp(s, "--image") == 0 && v) a.image = argv[++i];
         else if (strcmp(s, "--pixels") == 0 && v) a.pixels = argv[++i];
         else if (strcmp(s, "--prompt") == 0 && v) a.prompt = argv[++i];
         else if (strcmp(s, "--ids") == 0 && v) a.ids = argv[++i];
-        else if (strcmp(s, "--pad") == 0) a.pad = true;
         else if (strcmp(s, "--top") == 0 && v) {
             a.top = atoi(argv[++i]);
             if (a.top <= 0) return cli_usage_error("forward", "--top needs a positive number");
         } else return cli_usage_error("forward", "unknown option '%s'", s);
     }
-    if (!a.model) return cli_usage_error("forward", "--model DIR is required");
+    if (!a.m.model) return cli_usage_error("forward", "--model DIR is required");
     if (!a.prompt == !a.ids) return cli_usage_error("forward", "give exactly one of --prompt and --ids");
     if (a.image && a.pixels) return cli_usage_error("forward", "give --image or --pixels, not both");
     return cli_report(run_forward(&a));

@@ -9,9 +9,10 @@
 #include "eval/qbench.h"  // chat_prompt, image_message
 
 typedef struct {
-    const char *model, *vision_tower, *tokenizer, *template_name, *prompt, *image;
+    ModelOptions m;
+    const char *prompt, *image;
     int max_new_tokens;
-    bool pad, json;
+    bool json;
 } GenerateArgs;
 
 // the prompt text: the template's chat prompt around the message (the image
@@ -42,14 +43,9 @@ static int build_text(const GenerateArgs *a, const Template *tpl, StrBuf *out) {
 
 static int run_generate(const GenerateArgs *a, const Template *tpl) {
     Infer s;
-    int rc = infer_open(&s, a->model, a->vision_tower, a->pad);
-    if (rc != VLM_OK) return rc;
     Tokenizer tok;
-    rc = tokenizer_load(&tok, a->tokenizer ? a->tokenizer : a->model);
-    if (rc != VLM_OK) {
-        infer_close(&s);
-        return rc;
-    }
+    int rc = cli_open_model(&a->m, &s, &tok);
+    if (rc != VLM_OK) return rc;
     StrBuf text = {0};
     IdBuf ids = {0};
     int n_images = 0;
@@ -94,25 +90,20 @@ int cmd_generate(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         bool v = i + 1 < argc;
-        if (strcmp(s, "--model") == 0 && v) a.model = argv[++i];
-        else if (strcmp(s, "--vision-tower") == 0 && v) a.vision_tower = argv[++i];
-        else if (strcmp(s, "--tokenizer") == 0 && v) a.tokenizer = argv[++i];
-        else if (strcmp(s, "--template") == 0 && v) a.template_name = argv[++i];
-        else if (strcmp(s, "--prompt") == 0 && v) a.prompt = argv[++i];
+        if (cli_model_option(&a.m, true, argc, argv, &i)) continue;
+        if (strcmp(s, "--prompt") == 0 && v) a.prompt = argv[++i];
         else if (strcmp(s, "--image") == 0 && v) a.image = argv[++i];
-        else if (strcmp(s, "--pad") == 0) a.pad = true;
         else if (strcmp(s, "--json") == 0) a.json = true;
         else if (strcmp(s, "--max-new-tokens") == 0 && v) {
-            char *end;
-            long n = strtol(argv[++i], &end, 10);
-            if (*end || n < 1 || n > 1000000) return cli_usage_error("generate", "--max-new-tokens needs a positive number");
+            long n = cli_count(argv[++i]);
+            if (n < 0) return cli_usage_error("generate", "--max-new-tokens needs a positive number");
             a.max_new_tokens = (int)n;
         } else return cli_usage_error("generate", "unknown option '%s'", s);
     }
-    if (!a.model) return cli_usage_error("generate", "--model DIR is required");
+    if (!a.m.model) return cli_usage_error("generate", "--model DIR is required");
     if (!a.prompt) return cli_usage_error("generate", "--prompt TEXT is required");
     const Template *tpl = NULL;
-    if (a.template_name && !(tpl = template_find(a.template_name)))
-        return cli_usage_error("generate", "unknown template '%s' (known: %s)", a.template_name, template_names());
+    if (a.m.template_name && !(tpl = template_find(a.m.template_name)))
+        return cli_usage_error("generate", "unknown template '%s' (known: %s)", a.m.template_name, template_names());
     return cli_report(run_generate(&a, tpl));
 }
