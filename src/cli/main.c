@@ -71,7 +71,7 @@ static const Command COMMANDS[] = {
      "  high.json (shape / colour questions, v1), qinstruct.json (Q-Instruct-style low-level questions,\n"
      "  v1), eval_high.json and eval_mcq.json (Q-Bench A1 items), eval_score.json (A3: img_path, gt_score),\n"
      "  scenes.json (every image's ground truth) and corpus.txt (text for spm_train); all a function\n"
-     "  of the seed (default 1234). --train / --eval: images per split (default 3000 / 300)\n"},
+     "  of the seed (default 1234). --train / --eval: images per split (default 4000 / 300, as make demo)\n"},
     {"generate", cmd_generate, "greedy decoding from a prompt (and image) with a LLaVA model",
      "vlm generate --model DIR [--vision-tower CLIP_DIR] [--tokenizer PATH] [--template NAME] --prompt TEXT\n"
      "             [--image IMG [--pad]] [--max-new-tokens N] [--json]\n"
@@ -80,6 +80,8 @@ static const Command COMMANDS[] = {
      "  --template  wrap TEXT in the chat prompt (plain, v1, mplug_owl2, llava_llama_3, llava_phi_3) with an\n"
      "              empty assistant turn; an --image without a placeholder goes first (<|image|>TEXT for\n"
      "              mplug_owl2, <image>\\nTEXT otherwise). Without a template TEXT is the prompt as is\n"
+     "              (plain ends the prompt with its \"\\n\" separator, as LLaVA's get_prompt; to probe a PT\n"
+     "              model as its captions were trained, give --prompt '<image>' without a template)\n"
      "  --json      {\"prompt_tokens\", \"ids\", \"text\", \"answer\", \"end\": eos|stop|length}\n"},
     {"eval", cmd_eval, "Q-Bench evaluation: A1 multiple-choice accuracy, A3 quality-score SRCC / PLCC",
      "vlm eval mcq --model DIR --template NAME [--tokenizer PATH] [--image-folder DIR] [--pad]\n"

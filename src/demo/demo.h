@@ -88,7 +88,7 @@ typedef struct {
 
 #define DEMO_DEFAULT_SEED 1234
 #define DEMO_DEFAULT_SIZE 32
-#define DEMO_DEFAULT_TRAIN 3000
+#define DEMO_DEFAULT_TRAIN 4000  // what `make demo` trains on
 #define DEMO_DEFAULT_EVAL 300
 
 typedef struct {
