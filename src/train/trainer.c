@@ -353,9 +353,10 @@ static int train_loop(Run *r, long start) {
             MicroBuf *u = &r->micro[n];
             rc = next_micro(r, u, &skipped);
             if (rc != VLM_OK || u->B == 0) continue;  // every record of it skipped
-            r->mb[n++] = (MicroBatch){u->ids,    u->labels,   u->lengths,  u->B,
-                                      u->T,      u->pixels,   u->n_images, {u->targets[0], u->targets[1], u->targets[2]},
-                                      u->has_target};
+            r->mb[n++] = (MicroBatch){.input_ids = u->ids, .labels = u->labels, .lengths = u->lengths, .B = u->B,
+                                      .T_text = u->T, .pixels = u->pixels, .n_images = u->n_images,
+                                      .ola_targets = {u->targets[0], u->targets[1], u->targets[2]},
+                                      .has_target = u->has_target};
             tokens += u->tokens;
         }
         if (rc != VLM_OK) break;
