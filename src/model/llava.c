@@ -60,6 +60,10 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max
     }
     Carve place = {m->memory, 0};
     carve_all(m, &place);
+    if (m->params.cfg.ola.enabled && !m->ola.dstates) {
+        llava_model_free(m);
+        return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for OLA-VLM's state gradients");
+    }
     llama_rope_init(&m->llm, &m->params.cfg.text);
     llava_weights_view(&m->params, m->grad, &m->g);
     llava_zero_grad(m);
