@@ -74,10 +74,14 @@ static inline int ola_head_dim(const OlaConfig *o, OlaTask t, int llm_hidden) {
     return t == OLA_DEPTH ? llm_hidden : o->task[t].output_dim;
 }
 // Upstream's defaults (ola_vlm_train.py ModelArguments) with mode, layer
-// indices ("d8-20_s10-18_g12-20") and loss weights ("d0.5_s0.5_g0.5") as its
-// flags spell them; errors name the flag.
+// indices ("d8-20_s10-18_g12-20"), loss weights ("d0.5_s0.5_g0.5") and, when
+// heads is not NULL, each task's resampler sizes (depth, dim_head, num_heads,
+// num_tokens, output_dim, ff_mult: its --{depth,seg,img}_head_* flags) as its
+// flags spell them, checked once complete; errors name the flag.
+#define OLA_HEAD_FLAGS 6
 int ola_config_from_flags(OlaConfig *o, const char *mode, const char *layer_indices, const char *loss_weights,
-                          int num_task_tokens, double contrastive_loss_weight, int llm_layers);
+                          int num_task_tokens, double contrastive_loss_weight, int llm_layers,
+                          const int (*heads)[OLA_HEAD_FLAGS]);
 // config.json's OLA keys (absent: o->enabled false) and their writing back.
 int ola_config_from_json(OlaConfig *o, const json_t *root, const char *path);
 void ola_config_to_json(const OlaConfig *o, json_t *root);

@@ -66,8 +66,14 @@ static void defaults(OlaConfig *o) {
 }
 
 int ola_config_from_flags(OlaConfig *o, const char *mode, const char *layer_indices, const char *loss_weights,
-                          int num_task_tokens, double contrastive_loss_weight, int llm_layers) {
+                          int num_task_tokens, double contrastive_loss_weight, int llm_layers,
+                          const int (*heads)[OLA_HEAD_FLAGS]) {
     defaults(o);
+    for (int t = 0; heads && t < OLA_TASKS; t++) {
+        OlaTaskConfig *c = &o->task[t];
+        c->depth = heads[t][0], c->dim_head = heads[t][1], c->heads = heads[t][2];
+        c->num_tokens = heads[t][3], c->output_dim = heads[t][4], c->ff_mult = heads[t][5];
+    }
     o->enabled = true;
     o->num_task_tokens = num_task_tokens;
     o->contrastive_loss_weight = (float)contrastive_loss_weight;

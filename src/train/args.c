@@ -571,14 +571,10 @@ void train_args_print(const TrainArgs *a, FILE *f) {
 }
 
 int train_args_ola_config(const TrainArgs *a, int llm_layers, OlaConfig *o) {
-    int rc = ola_config_from_flags(o, a->mode, a->layer_indices, a->loss_weights, a->num_task_tokens,
-                                   a->contrastive_loss_weight, llm_layers);
-    if (rc != VLM_OK) return rc;
-    const int *heads[OLA_TASKS] = {a->depth_head, a->seg_head, a->img_head};
-    for (int t = 0; t < OLA_TASKS; t++) {
-        OlaTaskConfig *c = &o->task[t];
-        c->depth = heads[t][0], c->dim_head = heads[t][1], c->heads = heads[t][2];
-        c->num_tokens = heads[t][3], c->output_dim = heads[t][4], c->ff_mult = heads[t][5];
-    }
-    return ola_config_check(o, llm_layers, "the --*_head_* flags");
+    const int heads[OLA_TASKS][OLA_HEAD_FLAGS] = {
+        {a->depth_head[0], a->depth_head[1], a->depth_head[2], a->depth_head[3], a->depth_head[4], a->depth_head[5]},
+        {a->seg_head[0], a->seg_head[1], a->seg_head[2], a->seg_head[3], a->seg_head[4], a->seg_head[5]},
+        {a->img_head[0], a->img_head[1], a->img_head[2], a->img_head[3], a->img_head[4], a->img_head[5]}};
+    return ola_config_from_flags(o, a->mode, a->layer_indices, a->loss_weights, a->num_task_tokens,
+                                 a->contrastive_loss_weight, llm_layers, heads);
 }

@@ -122,7 +122,7 @@ END_TEST
 // ola_vlm_train.py's flags: "d8-20_s10-18_g12-20", "d0.5_s0.5_g0.5", mode order; errors name the flag.
 START_TEST(ola_config_from_upstream_flags) {
     OlaConfig o;
-    ck_assert_int_eq(ola_config_from_flags(&o, "gen-depth-seg", "d8-20_s10-18_g12-20", "d0.5_s0.25_g0.75", 8, 0.3, 32),
+    ck_assert_int_eq(ola_config_from_flags(&o, "gen-depth-seg", "d8-20_s10-18_g12-20", "d0.5_s0.25_g0.75", 8, 0.3, 32, NULL),
                      VLM_OK);
     ck_assert(o.enabled && o.n_order == 3 && o.order[0] == OLA_GEN && o.order[1] == OLA_DEPTH && o.order[2] == OLA_SEG);
     ck_assert(o.task[OLA_DEPTH].n_layers == 2 && o.task[OLA_DEPTH].layers[0] == 8 && o.task[OLA_DEPTH].layers[1] == 20);
@@ -136,8 +136,14 @@ START_TEST(ola_config_from_upstream_flags) {
     ck_assert_int_eq(ola_head_dim(&o, OLA_DEPTH, 4096), 4096);
     ck_assert_int_eq(ola_head_dim(&o, OLA_SEG, 4096), 1536);
     // one task alone
-    ck_assert_int_eq(ola_config_from_flags(&o, "depth", "d3", "", 8, 0.3, 4), VLM_OK);
+    ck_assert_int_eq(ola_config_from_flags(&o, "depth", "d3", "", 8, 0.3, 4, NULL), VLM_OK);
     ck_assert(o.n_order == 1 && !ola_has_task(&o, OLA_GEN));
+    // the heads' sizes from their flags, checked with them (10 queries pool to 5 task tokens; the
+    // default 576 would not)
+    const int heads[OLA_TASKS][OLA_HEAD_FLAGS] = {{1, 4, 2, 10, 6, 1}, {1, 4, 2, 10, 5, 1}, {1, 4, 2, 1, 7, 1}};
+    ck_assert_msg(ola_config_from_flags(&o, "gen-depth-seg", "d1_s1_g1", "", 5, 0.3, 2, heads) == VLM_OK, "%s",
+                  vlm_last_error());
+    ck_assert(o.task[OLA_DEPTH].num_tokens == 10 && o.task[OLA_SEG].output_dim == 5 && o.task[OLA_GEN].dim_head == 4);
     static const struct { const char *mode, *layers, *weights, *flag; int L; } bad[] = {
         {"gen-dept", "g1", "", "--mode", 4},
         {"gen-gen", "g1", "", "--mode", 4},
@@ -147,7 +153,7 @@ START_TEST(ola_config_from_upstream_flags) {
         {"gen-depth", "g1", "", "depth task has no layers", 4},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        ck_assert_int_eq(ola_config_from_flags(&o, bad[i].mode, bad[i].layers, bad[i].weights, 8, 0.3, bad[i].L),
+        ck_assert_int_eq(ola_config_from_flags(&o, bad[i].mode, bad[i].layers, bad[i].weights, 8, 0.3, bad[i].L, NULL),
                          VLM_ERR_INPUT);
         ck_assert_msg(strstr(vlm_last_error(), bad[i].flag), "case %zu: %s", i, vlm_last_error());
     }
