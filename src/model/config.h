@@ -67,6 +67,12 @@ static inline bool ola_has_task(const OlaConfig *o, OlaTask t) {
         if (o->order[i] == t) return true;
     return false;
 }
+// Rows of a task's learnt tokens (model.special_*_tokens): depth's and seg's
+// num_tokens (mean-pooled, num_tokens / num_task_tokens each, into the
+// sequence's num_task_tokens rows), gen's num_task_tokens as they are.
+static inline int ola_learnt_tokens(const OlaConfig *o, OlaTask t) {
+    return t == OLA_GEN ? o->num_task_tokens : o->task[t].num_tokens;
+}
 // Task tokens after each image: num_task_tokens per task.
 static inline int ola_task_rows(const OlaConfig *o) { return o->enabled ? o->num_task_tokens * o->n_order : 0; }
 // The predictor's inner width: depth runs at the LLM's width, seg / gen at their output width (upstream).

@@ -154,7 +154,7 @@ static void append_task_tokens(LlavaModel *m, int n_images) {
         memcpy(rows, m->proj + (size_t)i * F * H, sizeof(float) * (size_t)F * H);
         for (int k = 0; k < o->n_order; k++) {
             OlaTask t = o->order[k];
-            int group = t == OLA_GEN ? 1 : o->task[t].num_tokens / ntt;
+            int group = ola_learnt_tokens(o, t) / ntt;  // the learnt rows pooled into each
             for (int r = 0; r < ntt; r++) {
                 float *row = rows + (size_t)(F + k * ntt + r) * H;
                 const float *tok = m->params.w.ola.tokens[t] + (size_t)r * group * H;
@@ -180,7 +180,7 @@ static void task_tokens_backward(LlavaModel *m, float *const tokens_grad[OLA_TAS
         if (!tokens_grad) continue;
         for (int k = 0; k < o->n_order; k++) {
             OlaTask t = o->order[k];
-            int group = t == OLA_GEN ? 1 : o->task[t].num_tokens / ntt;
+            int group = ola_learnt_tokens(o, t) / ntt;  // the learnt rows pooled into each
             for (int r = 0; r < ntt; r++) {
                 const float *d = rows + (size_t)(F + k * ntt + r) * H;
                 float *g = tokens_grad[t] + (size_t)r * group * H;

@@ -65,9 +65,8 @@ static void walk_ola(Walk *k, const LlavaConfig *c, OlaWeights *w) {
     for (int t = 0; t < OLA_TASKS; t++) {
         if (!ola_has_task(o, (OlaTask)t)) continue;
         const OlaTaskConfig *tc = &o->task[t];
-        int rows = t == OLA_GEN ? o->num_task_tokens : tc->num_tokens;
         snprintf(n, sizeof n, "model.special_%s_tokens", ola_task_name((OlaTask)t));
-        reg(k, SLOT(w->tokens[t]), MODULE_OLA, n, 2, rows, D, 0, 0, true);
+        reg(k, SLOT(w->tokens[t]), MODULE_OLA, n, 2, ola_learnt_tokens(o, (OlaTask)t), D, 0, 0, true);
         snprintf(n, sizeof n, "%s_logit_scale", ola_task_name((OlaTask)t));
         reg(k, SLOT(w->logit_scale[t]), MODULE_OLA, n, 0, 0, 0, 0, 0, true);
         int d = ola_head_dim(o, (OlaTask)t, D), A = tc->heads * tc->dim_head, O = tc->output_dim, I = d * tc->ff_mult;
