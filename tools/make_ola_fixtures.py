@@ -274,9 +274,22 @@ def main():
            "target.gen": targets["gen"].reshape(B, -1)}
     ref.update(grads)
     save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(OUT, "reference.safetensors"))
+    # HF Trainer's weight-decay group over OLA-VLM's parameters (get_decay_parameter_names: every
+    # parameter outside ALL_LAYERNORM_LAYERS whose name has no "bias"), under upstream's names
+    from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
+    from transformers.trainer_pt_utils import get_parameter_names
+    holder, inner = nn.Module(), nn.Module()
+    holder.model = inner
+    for t in order:
+        setattr(inner, f"special_{t}_tokens", tokens[t])
+        setattr(holder, f"image_{t}_heads", heads[t])
+        setattr(holder, f"{t}_logit_scale", scales[t])
+    names = [n for n, _ in holder.named_parameters()]
+    decay = [n for n in get_parameter_names(holder, ALL_LAYERNORM_LAYERS) if "bias" not in n]
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump({"generator": f"transformers 4.37.2, torch {torch.__version__}, eager, fp32",
-                   "num_sys_tokens": NUM_SYS, "losses": parts}, f, indent=1, sort_keys=True)
+                   "num_sys_tokens": NUM_SYS, "losses": parts, "ola_parameters": names,
+                   "ola_decay_parameters": decay}, f, indent=1, sort_keys=True)
     print(json.dumps(parts, indent=1))
 
 

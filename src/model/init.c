@@ -89,12 +89,11 @@ void llava_ola_init_default(LlavaParams *p, uint64_t seed) {
         float *x = p->data + s->offset;
         const char *n = s->name;
         uint64_t stream = OLA_STREAM + (uint64_t)i;
-        bool norm = strstr(n, ".norm1.") || strstr(n, ".norm2.") || strstr(n, ".norm_out.") || strstr(n, ".layers.0.1.0.");
         if (strstr(n, "_logit_scale")) {
             fill(x, s->numel, 2.0f);
         } else if (strncmp(n, "model.special_", 14) == 0) {
             fill_normal(x, s->numel, 1.0, seed, stream);
-        } else if (norm) {
+        } else if (llava_is_ola_layernorm(n)) {
             fill(x, s->numel, has_suffix(n, ".weight") ? 1.0f : 0.0f);
         } else {
             // a bias shares its layer's fan-in: the weight registered just before it

@@ -227,6 +227,11 @@ bool llava_is_ola_name(const char *name) {
            path_has_suffix(name, "_logit_scale");
 }
 
+bool llava_is_ola_layernorm(const char *name) {
+    return llava_is_ola_name(name) && (strstr(name, ".norm1.") || strstr(name, ".norm2.") ||
+                                       strstr(name, ".norm_out.") || strstr(name, ".layers.0.1.0."));
+}
+
 int llava_params_relayout(LlavaParams *p, const LlavaConfig *cfg, bool *all_kept) {
     LlavaParams q;
     if (llava_params_alloc(&q, cfg) != VLM_OK) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for parameters");

@@ -82,6 +82,9 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out);
 
 // A parameter name of OLA-VLM's parts (MODULE_OLA).
 bool llava_is_ola_name(const char *name);
+// One of its predictors' nn.LayerNorm parameters (attention's norm1 / norm2,
+// FeedForward's first layer, norm_out): initialised 1 / 0, not decayed.
+bool llava_is_ola_layernorm(const char *name);
 // Lays p out again for cfg (e.g. with or without OLA-VLM's parts): tensors of
 // the same name and size keep their values, new ones are zero; *all_kept
 // (may be NULL) tells whether every new tensor had an old one.

@@ -28,12 +28,10 @@ bool param_decays(const char *name) {
     if (strstr(name, "bias")) return false;
     static const char *const norms[] = {".pre_layrnorm.weight", ".post_layernorm.weight", ".layer_norm1.weight",
                                         ".layer_norm2.weight", ".input_layernorm.weight",
-                                        ".post_attention_layernorm.weight", "model.norm.weight",
-                                        // OLA-VLM's predictors: the attention's, FeedForward's and output LayerNorms
-                                        ".norm1.weight", ".norm2.weight", ".norm_out.weight", ".layers.0.1.0.weight"};
+                                        ".post_attention_layernorm.weight", "model.norm.weight"};
     for (size_t i = 0; i < sizeof norms / sizeof *norms; i++)
         if (ends_with(name, norms[i])) return false;
-    return true;
+    return !llava_is_ola_layernorm(name);
 }
 
 void optimizer_free(Optimizer *o) {

@@ -17,6 +17,7 @@
 #include "formats/safetensors.h"
 #include "model/llava.h"
 #include "test_util.h"
+#include "train/optimizer.h"
 
 
 static double expected(const json_t *losses, const char *key) {
@@ -73,6 +74,22 @@ START_TEST(ola_matches_upstream) {
         if (strstr(s->name, "_heads.") && (strstr(s->name, ".linear_2.") || strstr(s->name, ".linear_3.")))
             ck_assert(!s->reachable && m.grad[s->offset] == 0);
     }
+    // HF Trainer's decay group over the OLA parts (LayerNorms and biases out), name by name
+    const json_t *names = json_object_get(exp, "ola_parameters"), *decay = json_object_get(exp, "ola_decay_parameters");
+    size_t n_ola = 0;
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        if (s->module != MODULE_OLA) continue;
+        n_ola++;
+        bool listed = false, decays = false;
+        for (size_t k = 0; k < json_array_size(names); k++)
+            listed |= strcmp(json_string_value(json_array_get(names, k)), s->name) == 0;
+        for (size_t k = 0; k < json_array_size(decay); k++)
+            decays |= strcmp(json_string_value(json_array_get(decay, k)), s->name) == 0;
+        ck_assert_msg(listed, "%s is not one of upstream's parameters", s->name);
+        ck_assert_msg(param_decays(s->name) == decays, "%s: decay %d, Trainer %d", s->name, param_decays(s->name), decays);
+    }
+    ck_assert_uint_eq(n_ola, json_array_size(names));
     // without targets (inference): no embedding loss, the same cross-entropy
     llava_set_ola_targets(&m, NULL, NULL);
     double plain;
