@@ -55,5 +55,6 @@ Suite *train_suite(void);
 Suite *eval_suite(void);
 Suite *trainer_suite(void);
 Suite *ola_suite(void);
+Suite *build_suite(void);
 
 #endif
