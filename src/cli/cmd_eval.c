@@ -28,7 +28,7 @@ static int write_jsonl(const char *path, json_t *const *lines, size_t n) {
     int rc = atomic_open(&af, path);
     for (size_t i = 0; rc == VLM_OK && i < n; i++)
         if (json_dumpf(lines[i], af.fp, JSON_COMPACT | JSON_ENSURE_ASCII) != 0 || fputc('\n', af.fp) == EOF)
-            rc = vlm_fail(VLM_ERR_FAIL, path, NULL, "write failed");
+            rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "write failed");
     if (rc == VLM_OK) return atomic_commit(&af);
     if (af.fp) atomic_abort(&af);
     return rc;

@@ -172,6 +172,16 @@ void format_bytes(unsigned long long n, char *buf, size_t size) {
     else snprintf(buf, size, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, UNITS[u]);
 }
 
+// Output that never reached its file is a failure, whatever the command
+// thought (`vlm data render ... > out.jsonl` on a full disk): stdio keeps the
+// error sticky, and the last buffer is flushed here.
+static int check_stdout(int rc) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    int code = vlm_fail_errno(VLM_ERR_FAIL, "stdout", NULL, "write failed");
+    if (rc != VLM_OK) return rc;  // the command's own error was printed already
+    return cli_report(code);
+}
+
 int cli_main(int argc, char **argv) {
     const char *env_level = getenv("VLM_LOG");
     LogLevel level;
@@ -212,5 +222,6 @@ int cli_main(int argc, char **argv) {
     const Command *c = find_command(name);
     if (!c) return cli_usage_error(NULL, "unknown command '%s' (try `vlm help`)", name);
     // the subcommand sees its own name as argv[0]
-    return c->run(argc - i, argv + i);
+    int rc = c->run(argc - i, argv + i);
+    return check_stdout(rc);
 }

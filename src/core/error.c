@@ -1,8 +1,9 @@
 // Thread-local error message, see error.h.
 #include "core/error.h"
 
+#include <errno.h>   // errno
 #include <stdio.h>   // vsnprintf
-#include <string.h>  // memcpy, strlen
+#include <string.h>  // memcpy, strlen, strerror
 
 #define VLM_ERROR_MAX 2048
 
@@ -34,6 +35,17 @@ int vlm_fail(int code, const char *file, const char *record, const char *fmt, ..
     vlm_failv(code, file, record, fmt, ap);
     va_end(ap);
     return code;
+}
+
+int vlm_fail_errno(int code, const char *file, const char *record, const char *fmt, ...) {
+    int e = errno;
+    char reason[VLM_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    // errno 0: the call failed without saying why (e.g. a short fwrite with no error set)
+    return vlm_fail(code, file, record, "%s: %s", reason, e ? strerror(e) : "unknown I/O error");
 }
 
 int vlm_fail_context(int code, const char *fmt, ...) {

@@ -22,6 +22,11 @@ int vlm_fail(int code, const char *file, const char *record, const char *fmt, ..
     __attribute__((format(printf, 4, 5)));
 int vlm_failv(int code, const char *file, const char *record, const char *fmt, va_list ap);
 
+// vlm_fail with ": strerror(errno)" appended, errno as it was on entry: for a
+// failed system call, so "write failed" says "No space left on device".
+int vlm_fail_errno(int code, const char *file, const char *record, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 // Prepends context to the current message: "CONTEXT: previous message".
 // Returns the code unchanged. Used when a lower layer knows the reason and a
 // higher layer knows which file or record it was reading.

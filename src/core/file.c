@@ -4,6 +4,7 @@
 #include <errno.h>     // errno
 #include <fcntl.h>     // open
 #include <ftw.h>       // nftw (remove_tree)
+#include <pthread.h>   // pthread_mutex (the umask)
 #include <stdlib.h>    // free, mkstemp
 #include <string.h>    // strerror, strlen, strrchr
 #include <sys/mman.h>  // mmap
@@ -53,7 +54,12 @@ int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size) 
     FILE *f = fopen(path, "rb");
     if (!f) return vlm_fail(VLM_ERR_INPUT, path, NULL, "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0) {
+        int rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "cannot stat");
+        fclose(f);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
         fclose(f);
         return vlm_fail(VLM_ERR_INPUT, path, NULL, "not a regular file");
     }
@@ -66,9 +72,12 @@ int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size) 
     char *buf = vlm_malloc(n + 1);
     if (!buf) { fclose(f); return VLM_ERR_FAIL; }
     if (fread(buf, 1, n, f) != n) {
+        int failed = ferror(f);
+        int rc = failed ? vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "read failed")
+                        : vlm_fail(VLM_ERR_FAIL, path, NULL, "the file shrank while being read");
         free(buf);
         fclose(f);
-        return vlm_fail(VLM_ERR_FAIL, path, NULL, "read error");
+        return rc;
     }
     fclose(f);
     buf[n] = '\0';
@@ -115,6 +124,47 @@ bool path_has_suffix(const char *path, const char *suffix) {
     return a >= b && strcmp(path + a - b, suffix) == 0;
 }
 
+// The process's umask, read without changing it: /proc/self/status has it
+// (Linux >= 4.7), read at each call since a program may change its umask.
+// Elsewhere umask() is set and restored under a lock (racing only with other
+// threads' file creation).
+mode_t file_default_mode(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    mode_t mask = 0;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        if (strncmp(line, "Umask:", 6) == 0) mask = (mode_t)strtol(line + 6, NULL, 8), found = true;
+    if (f) fclose(f);
+    if (!found) {
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&lock);
+        mask = umask(022);
+        umask(mask);
+        pthread_mutex_unlock(&lock);
+    }
+    return 0666 & ~mask;
+}
+
+int make_dirs(const char *path) {
+    size_t n = strlen(path);
+    char *p = vlm_malloc(n + 1);
+    if (!p) return VLM_ERR_FAIL;
+    memcpy(p, path, n + 1);
+    int rc = VLM_OK;
+    // each prefix ending before a '/', then the whole path (as os.makedirs)
+    for (size_t i = 1; i <= n && rc == VLM_OK; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) rc = vlm_fail_errno(VLM_ERR_FAIL, p, NULL, "cannot create the folder");
+        else if (!dir_exists(p)) rc = vlm_fail(VLM_ERR_FAIL, p, NULL, "cannot create the folder: a file of that name exists");
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
 int atomic_open(AtomicFile *af, const char *path) {
     af->fp = NULL;
     af->temp_path = NULL;
@@ -132,11 +182,20 @@ int atomic_open(AtomicFile *af, const char *path) {
         af->temp_path = af->final_path = NULL;
         return vlm_fail(VLM_ERR_FAIL, path, NULL, "cannot create temporary file: %s", strerror(e));
     }
-    af->fp = fdopen(fd, "wb");
-    if (!af->fp) {
+    // mkstemp creates the file 0600; the result gets the mode a plain open()
+    // would give it under the user's umask (0644 with umask 022)
+    if (fchmod(fd, file_default_mode()) != 0) {
+        int rc = vlm_fail_errno(VLM_ERR_FAIL, af->temp_path, NULL, "cannot set the file's mode");
         close(fd);
         atomic_abort(af);
-        return vlm_fail(VLM_ERR_FAIL, path, NULL, "fdopen failed");
+        return rc;
+    }
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        int rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "fdopen failed");
+        close(fd);
+        atomic_abort(af);
+        return rc;
     }
     return VLM_OK;
 }
@@ -191,8 +250,9 @@ int atomic_write_text(const char *path, const char *text) {
     int rc = atomic_open(&af, path);
     if (rc != VLM_OK) return rc;
     if (fputs(text, af.fp) < 0 || fputc('\n', af.fp) < 0) {
+        int rc2 = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "write failed");
         atomic_abort(&af);
-        return vlm_fail(VLM_ERR_FAIL, path, NULL, "write failed");
+        return rc2;
     }
     return atomic_commit(&af);
 }
@@ -205,8 +265,8 @@ int file_copy_atomic(const char *src, const char *dst) {
     rc = atomic_open(&af, dst);
     if (rc == VLM_OK) {
         if (in.size && fwrite(in.data, 1, in.size, af.fp) != in.size) {
+            rc = vlm_fail_errno(VLM_ERR_FAIL, dst, NULL, "write failed");
             atomic_abort(&af);
-            rc = vlm_fail(VLM_ERR_FAIL, dst, NULL, "write failed");
         } else {
             rc = atomic_commit(&af);
         }
@@ -224,6 +284,6 @@ int remove_tree(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0) return VLM_OK;
     if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return vlm_fail(VLM_ERR_FAIL, path, NULL, "cannot remove: %s", strerror(errno));
+        return vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "cannot remove");
     return VLM_OK;
 }

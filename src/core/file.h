@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>  // mode_t
 
 typedef struct {
     const unsigned char *data;  // NULL for an empty file
@@ -22,6 +23,12 @@ void file_unmap(MappedFile *m);
 int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size);
 
 bool file_exists(const char *path);
+// The mode open(path, O_CREAT, 0666) gives a new file under the process's
+// umask (0644 with umask 022): what every file vlm writes gets.
+mode_t file_default_mode(void);
+// mkdir -p with mode 0777 under the umask (as Python's os.makedirs): every
+// missing folder of path is created; an existing folder is fine.
+int make_dirs(const char *path);
 bool dir_exists(const char *path);
 // "DIR/NAME" into a fresh string (NULL on out-of-memory).
 char *path_join(const char *dir, const char *name);
@@ -35,6 +42,7 @@ typedef struct {
     FILE *fp;
 } AtomicFile;
 
+// Opens the temporary file; the committed file gets file_default_mode().
 int atomic_open(AtomicFile *af, const char *path);
 // fsync + rename + fsync(dir). On failure the temporary file is removed.
 int atomic_commit(AtomicFile *af);

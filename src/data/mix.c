@@ -132,7 +132,7 @@ int data_mix(const MixInput *inputs, int n, const MixOptions *opt, const char *o
             rc = dataset_file_record(f, p->record, &rec);
             if (rc == VLM_OK) rc = rewrite(rec, in->prefix, opt->placeholder, &report->placeholders_converted);
             if (rc == VLM_OK && json_dumpf(rec, af.fp, JSON_COMPACT) != 0)
-                rc = vlm_fail(VLM_ERR_FAIL, out_path, NULL, "write failed");
+                rc = vlm_fail_errno(VLM_ERR_FAIL, out_path, NULL, "write failed");
             json_decref(rec);
         }
         if (p->file < 64) report->written[p->file]++;

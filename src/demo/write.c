@@ -47,7 +47,7 @@ static int write_json_array(const char *dir, const char *name, const json_t *arr
         for (size_t i = 0; i < json_array_size(array) && rc == VLM_OK; i++) {
             if (i) fputs(",\n", af.fp);
             if (json_dumpf(json_array_get(array, i), af.fp, JSON_COMPACT | JSON_REAL_PRECISION(6)) != 0)
-                rc = vlm_fail(VLM_ERR_FAIL, path, NULL, "write failed");
+                rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "write failed");
         }
         fputs("\n]\n", af.fp);
         rc = rc == VLM_OK ? atomic_commit(&af) : (atomic_abort(&af), rc);

@@ -252,7 +252,7 @@ int safetensors_writer_add(SafetensorsWriter *w, const void *data) {
     if (w->next >= w->count) return vlm_fail(VLM_ERR_FAIL, w->file.final_path, NULL, "more tensors than declared");
     size_t n = w->infos[w->next].nbytes;
     if (n && fwrite(data, 1, n, w->file.fp) != n)
-        return vlm_fail(VLM_ERR_FAIL, w->file.final_path, w->infos[w->next].name, "write failed");
+        return vlm_fail_errno(VLM_ERR_FAIL, w->file.final_path, w->infos[w->next].name, "write failed");
     w->next++;
     return VLM_OK;
 }

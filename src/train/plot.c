@@ -201,8 +201,9 @@ static int write_png(const char *path, const Canvas *cv) {
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     if (ferror(af.fp)) {
+        int rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "write failed");
         atomic_abort(&af);
-        return vlm_fail(VLM_ERR_FAIL, path, NULL, "write failed");
+        return rc;
     }
     return atomic_commit(&af);
 }

@@ -68,14 +68,14 @@ int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
         rc = atomic_commit(&af);
     }
     if (rc == VLM_OK && !(log->fp = fopen(log->path, "a")))
-        rc = vlm_fail(VLM_ERR_FAIL, log->path, NULL, "cannot open for appending");
+        rc = vlm_fail_errno(VLM_ERR_FAIL, log->path, NULL, "cannot open for appending");
     if (rc != VLM_OK) run_log_close(log);
     return rc;
 }
 
 int run_log_append(RunLog *log, const LogEntry *e) {
     write_line(log->fp, e);
-    if (fflush(log->fp) != 0) return vlm_fail(VLM_ERR_FAIL, log->path, NULL, "write failed");
+    if (fflush(log->fp) != 0 || ferror(log->fp)) return vlm_fail_errno(VLM_ERR_FAIL, log->path, NULL, "write failed");
     return keep(log, e);
 }
 

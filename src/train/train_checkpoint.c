@@ -5,7 +5,6 @@
 #include <stdio.h>     // rename, snprintf
 #include <stdlib.h>    // free, qsort, strtol
 #include <string.h>    // strcmp, strrchr
-#include <sys/stat.h>  // mkdir
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -79,10 +78,10 @@ static int install_dir(const char *tmp, const char *final, const char *output_di
         remove_tree(old);
         if (rename(final, old) != 0) {
             free(old);
-            return vlm_fail(VLM_ERR_FAIL, final, NULL, "cannot move the previous checkpoint aside");
+            return vlm_fail_errno(VLM_ERR_FAIL, final, NULL, "cannot move the previous checkpoint aside");
         }
     }
-    int rc = rename(tmp, final) == 0 ? VLM_OK : vlm_fail(VLM_ERR_FAIL, final, NULL, "cannot rename %s into place", tmp);
+    int rc = rename(tmp, final) == 0 ? VLM_OK : vlm_fail_errno(VLM_ERR_FAIL, final, NULL, "cannot rename %s into place", tmp);
     fsync_dir(output_dir);
     if (old) {
         if (rc == VLM_OK) remove_tree(old);
@@ -94,8 +93,7 @@ static int install_dir(const char *tmp, const char *final, const char *output_di
 
 int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const Optimizer *o, const TrainState *st,
                           const json_t *args, const char *tokenizer, char *path, size_t size) {
-    if (mkdir(output_dir, 0755) != 0 && !dir_exists(output_dir))
-        return vlm_fail(VLM_ERR_FAIL, output_dir, NULL, "cannot create the output folder");
+    if (make_dirs(output_dir) != VLM_OK) return VLM_ERR_FAIL;
     char name[64], tmp_name[80];
     snprintf(name, sizeof name, "checkpoint-%ld", st->step);
     snprintf(tmp_name, sizeof tmp_name, ".%s.tmp", name);

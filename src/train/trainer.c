@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>  // mkdir
 #include <unistd.h>    // isatty
 
 #include "core/alloc.h"
@@ -434,8 +433,7 @@ int train_run(const TrainArgs *a) {
         fprintf(stderr, "note: the Q-Instruct recipes were published on mPLUG-Owl2, whose visual abstractor and "
                         "modality-adaptive LLaMA vlm.c does not implement; this run trains the given LLaVA model "
                         "with those hyperparameters (the projector in the abstractor's place)\n");
-    if (mkdir(a->output_dir, 0755) != 0 && !dir_exists(a->output_dir))
-        return vlm_fail(VLM_ERR_FAIL, a->output_dir, NULL, "cannot create the output folder");
+    if (make_dirs(a->output_dir) != VLM_OK) return vlm_fail_context(VLM_ERR_FAIL, "--output_dir");
     Run r = {.a = a};
     char *resume = resume_point(a);
     TrainState st = {0};

@@ -36,6 +36,7 @@ int main(void) {
     srunner_add_suite(sr, trainer_suite());
     srunner_add_suite(sr, cli_suite());
     srunner_add_suite(sr, build_suite());
+    srunner_add_suite(sr, outputs_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -56,5 +56,6 @@ Suite *eval_suite(void);
 Suite *trainer_suite(void);
 Suite *ola_suite(void);
 Suite *build_suite(void);
+Suite *outputs_suite(void);
 
 #endif
