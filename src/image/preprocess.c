@@ -34,16 +34,31 @@ void preprocessor_pad_colour(const Preprocessor *p, uint8_t rgb[3]) {
 
 // ---- preprocessor_config.json
 
+#define MAX_EDGE 16384  // pixels: far above any vision tower's input
+
+// An edge length in [1, MAX_EDGE] (a bigger one would wrap around in int).
+static int edge(const json_t *v, const char *key, int *out, const char *path) {
+    json_int_t x = json_integer_value(v);
+    if (x < 1 || x > MAX_EDGE) return vlm_fail(VLM_ERR_INPUT, path, key, "%lld is outside [1, %d]", (long long)x, MAX_EDGE);
+    *out = (int)x;
+    return VLM_OK;
+}
+
 // An int, or {"shortest_edge": N} / {"height": H, "width": W} (what get_size_dict accepts).
 static int read_size(const json_t *v, const char *key, int *shortest, int *h, int *w, const char *path) {
     if (json_is_integer(v)) {
-        *shortest = *h = *w = (int)json_integer_value(v);
+        int rc = edge(v, key, shortest, path);
+        if (rc != VLM_OK) return rc;
+        *h = *w = *shortest;
     } else if (json_is_object(v)) {
         json_t *se = json_object_get(v, "shortest_edge"), *jh = json_object_get(v, "height"),
                *jw = json_object_get(v, "width");
-        if (json_is_integer(se)) *shortest = (int)json_integer_value(se);
-        else if (json_is_integer(jh) && json_is_integer(jw)) *h = (int)json_integer_value(jh), *w = (int)json_integer_value(jw);
-        else return vlm_fail(VLM_ERR_INPUT, path, key, "expected shortest_edge or height and width");
+        if (json_is_integer(se)) return edge(se, key, shortest, path);
+        if (json_is_integer(jh) && json_is_integer(jw)) {
+            int rc = edge(jh, key, h, path);
+            return rc == VLM_OK ? edge(jw, key, w, path) : rc;
+        }
+        return vlm_fail(VLM_ERR_INPUT, path, key, "expected shortest_edge or height and width");
     } else {
         return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer or an object");
     }

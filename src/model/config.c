@@ -1,78 +1,132 @@
 // config.json parsing with transformers' defaults, see config.h.
 #include "model/config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
 
-static int get_int(const json_t *j, const char *key, int dflt, int *out, const char *path) {
+// Limits on every size a config.json sets: far above any released model,
+// low enough that the products the parameter layout multiplies stay far
+// from overflow, so an impossible value is an error naming its key instead
+// of an out-of-memory with a wrapped-around size.
+#define MAX_WIDTH (1 << 18)        // hidden, intermediate and head sizes
+#define MAX_LAYERS 1024
+#define MAX_HEADS 1024
+#define MAX_VOCAB (1 << 22)
+#define MAX_IMAGE 16384            // pixels on a side
+#define MAX_POSITIONS (1 << 24)
+
+// "SECTION.KEY" (or KEY at the top level) for messages.
+static const char *key_name(const char *section, const char *key, char *buf, size_t size) {
+    if (!section) return key;
+    snprintf(buf, size, "%s.%s", section, key);
+    return buf;
+}
+
+// An integer key in [lo, hi]; absent or null: dflt.
+static int get_int(const json_t *j, const char *section, const char *key, int dflt, long long lo, long long hi,
+                   int *out, const char *path) {
+    char name[128];
     json_t *v = json_object_get(j, key);
     if (!v || json_is_null(v)) return *out = dflt, VLM_OK;
-    if (!json_is_integer(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer");
-    *out = (int)json_integer_value(v);
+    if (!json_is_integer(v))
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "expected an integer");
+    long long x = (long long)json_integer_value(v);
+    if (x < lo || x > hi)
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "%lld is outside [%lld, %lld]",
+                        x, lo, hi);
+    *out = (int)x;
     return VLM_OK;
 }
 
-static int get_float(const json_t *j, const char *key, double dflt, float *out, const char *path) {
+// A size: an integer in [1, hi].
+static int get_size(const json_t *j, const char *section, const char *key, int dflt, long long hi, int *out,
+                    const char *path) {
+    return get_int(j, section, key, dflt, 1, hi, out, path);
+}
+
+// A number key; positive: it must be finite and > 0 (epsilons, rope bases).
+static int get_float(const json_t *j, const char *section, const char *key, double dflt, bool positive, float *out,
+                     const char *path) {
+    char name[128];
     json_t *v = json_object_get(j, key);
     if (!v || json_is_null(v)) return *out = (float)dflt, VLM_OK;
-    if (!json_is_number(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected a number");
-    *out = (float)json_number_value(v);
+    if (!json_is_number(v))
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "expected a number");
+    double x = json_number_value(v);
+    if (positive && !(x > 0 && x < 1e30))
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "%g must be a positive number", x);
+    *out = (float)x;
     return VLM_OK;
 }
 
-int vision_config_from_json(VisionConfig *c, const json_t *j, const char *path) {
+int vision_config_from_json(VisionConfig *c, const json_t *j, const char *section, const char *path) {
     const char *act = json_string_value(json_object_get(j, "hidden_act"));
+    char name[128];
     if (act && strcmp(act, "quick_gelu") != 0)
-        return vlm_fail(VLM_ERR_INPUT, path, "vision_config.hidden_act", "'%s' is not supported (quick_gelu is)", act);
-    int rc = get_int(j, "hidden_size", 768, &c->hidden, path);
-    if (!rc) rc = get_int(j, "intermediate_size", 3072, &c->intermediate, path);
-    if (!rc) rc = get_int(j, "num_hidden_layers", 12, &c->layers, path);
-    if (!rc) rc = get_int(j, "num_attention_heads", 12, &c->heads, path);
-    if (!rc) rc = get_int(j, "image_size", 224, &c->image_size, path);
-    if (!rc) rc = get_int(j, "patch_size", 32, &c->patch, path);
-    if (!rc) rc = get_float(j, "layer_norm_eps", 1e-5, &c->eps, path);
-    if (!rc) rc = get_float(j, "initializer_range", 0.02, &c->init_range, path);
-    if (!rc) rc = get_float(j, "initializer_factor", 1.0, &c->init_factor, path);
-    if (!rc && (c->hidden <= 0 || c->heads <= 0 || c->hidden % c->heads || c->patch <= 0 || c->image_size % c->patch))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "vision_config", "inconsistent sizes (hidden %d, heads %d, image %d, patch %d)",
-                      c->hidden, c->heads, c->image_size, c->patch);
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, "hidden_act", name, sizeof name),
+                        "'%s' is not supported (quick_gelu is)", act);
+    const char *s = section;
+    int rc = get_size(j, s, "hidden_size", 768, MAX_WIDTH, &c->hidden, path);
+    if (!rc) rc = get_size(j, s, "intermediate_size", 3072, MAX_WIDTH, &c->intermediate, path);
+    if (!rc) rc = get_size(j, s, "num_hidden_layers", 12, MAX_LAYERS, &c->layers, path);
+    if (!rc) rc = get_size(j, s, "num_attention_heads", 12, MAX_HEADS, &c->heads, path);
+    if (!rc) rc = get_size(j, s, "image_size", 224, MAX_IMAGE, &c->image_size, path);
+    if (!rc) rc = get_size(j, s, "patch_size", 32, MAX_IMAGE, &c->patch, path);
+    if (!rc) rc = get_float(j, s, "layer_norm_eps", 1e-5, true, &c->eps, path);
+    if (!rc) rc = get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
+    if (!rc) rc = get_float(j, s, "initializer_factor", 1.0, false, &c->init_factor, path);
+    if (!rc && (c->hidden % c->heads || c->image_size % c->patch))
+        rc = vlm_fail(VLM_ERR_INPUT, path, section ? section : "vision config",
+                      "inconsistent sizes (hidden %d, heads %d, image %d, patch %d): hidden_size must be a multiple of "
+                      "num_attention_heads and image_size of patch_size", c->hidden, c->heads, c->image_size, c->patch);
     return rc;
 }
 
-int text_config_from_json(TextConfig *c, const json_t *j, const char *path) {
+int text_config_from_json(TextConfig *c, const json_t *j, const char *section, const char *path) {
     const char *act = json_string_value(json_object_get(j, "hidden_act"));
+    char name[128];
     if (act && strcmp(act, "silu") != 0)
-        return vlm_fail(VLM_ERR_INPUT, path, "text_config.hidden_act", "'%s' is not supported (silu is)", act);
-    int rc = get_int(j, "hidden_size", 4096, &c->hidden, path);
-    if (!rc) rc = get_int(j, "intermediate_size", 11008, &c->intermediate, path);
-    if (!rc) rc = get_int(j, "num_hidden_layers", 32, &c->layers, path);
-    if (!rc) rc = get_int(j, "num_attention_heads", 32, &c->heads, path);
-    if (!rc) rc = get_int(j, "num_key_value_heads", c->heads, &c->kv_heads, path);
-    if (!rc) rc = get_int(j, "vocab_size", 32000, &c->vocab, path);
-    if (!rc) rc = get_float(j, "rms_norm_eps", 1e-6, &c->rms_eps, path);
-    if (!rc) rc = get_float(j, "rope_theta", 10000.0, &c->rope.theta, path);
-    if (!rc) rc = get_float(j, "initializer_range", 0.02, &c->init_range, path);
-    if (!rc) rc = get_int(j, "pad_token_id", -1, &c->pad_token_id, path);
-    if (!rc && (c->pad_token_id < -1 || c->pad_token_id >= c->vocab))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "pad_token_id", "%d is outside the vocabulary of %d", c->pad_token_id, c->vocab);
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, "hidden_act", name, sizeof name),
+                        "'%s' is not supported (silu is)", act);
+    const char *s = section;
+    int rc = get_size(j, s, "hidden_size", 4096, MAX_WIDTH, &c->hidden, path);
+    if (!rc) rc = get_size(j, s, "intermediate_size", 11008, MAX_WIDTH, &c->intermediate, path);
+    if (!rc) rc = get_size(j, s, "num_hidden_layers", 32, MAX_LAYERS, &c->layers, path);
+    if (!rc) rc = get_size(j, s, "num_attention_heads", 32, MAX_HEADS, &c->heads, path);
+    if (!rc) rc = get_size(j, s, "num_key_value_heads", c->heads, MAX_HEADS, &c->kv_heads, path);
+    if (!rc) rc = get_size(j, s, "vocab_size", 32000, MAX_VOCAB, &c->vocab, path);
+    if (!rc) rc = get_float(j, s, "rms_norm_eps", 1e-6, true, &c->rms_eps, path);
+    if (!rc) rc = get_float(j, s, "rope_theta", 10000.0, true, &c->rope.theta, path);
+    if (!rc) rc = get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
+    if (!rc) rc = get_int(j, s, "pad_token_id", -1, -1, MAX_VOCAB, &c->pad_token_id, path);
+    if (!rc && c->pad_token_id >= c->vocab)
+        rc = vlm_fail(VLM_ERR_INPUT, path, key_name(section, "pad_token_id", name, sizeof name),
+                      "%d is outside the vocabulary of %d", c->pad_token_id, c->vocab);
     json_t *tie = json_object_get(j, "tie_word_embeddings");
     c->tie_embeddings = tie && json_is_true(tie);
     c->rope.factor = 0;
     json_t *scaling = json_object_get(j, "rope_scaling");
     if (!rc && scaling && !json_is_null(scaling)) {
+        const char *where = key_name(section, "rope_scaling", name, sizeof name);
         const char *type = json_string_value(json_object_get(scaling, "rope_type"));
         if (!type) type = json_string_value(json_object_get(scaling, "type"));
         if (!type || strcmp(type, "llama3") != 0)
-            return vlm_fail(VLM_ERR_INPUT, path, "rope_scaling", "only the llama3 rope_type is supported");
-        rc = get_float(scaling, "factor", 8.0, &c->rope.factor, path);
-        if (!rc) rc = get_float(scaling, "low_freq_factor", 1.0, &c->rope.low_freq_factor, path);
-        if (!rc) rc = get_float(scaling, "high_freq_factor", 4.0, &c->rope.high_freq_factor, path);
-        if (!rc) rc = get_int(scaling, "original_max_position_embeddings", 8192, &c->rope.original_max_position, path);
+            return vlm_fail(VLM_ERR_INPUT, path, where, "only the llama3 rope_type is supported");
+        char sub[128];
+        snprintf(sub, sizeof sub, "%s", where);
+        rc = get_float(scaling, sub, "factor", 8.0, true, &c->rope.factor, path);
+        if (!rc) rc = get_float(scaling, sub, "low_freq_factor", 1.0, true, &c->rope.low_freq_factor, path);
+        if (!rc) rc = get_float(scaling, sub, "high_freq_factor", 4.0, true, &c->rope.high_freq_factor, path);
+        if (!rc)
+            rc = get_size(scaling, sub, "original_max_position_embeddings", 8192, MAX_POSITIONS,
+                          &c->rope.original_max_position, path);
     }
-    if (!rc && (c->heads <= 0 || c->hidden % c->heads || c->kv_heads <= 0 || c->heads % c->kv_heads))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "text_config", "inconsistent heads (hidden %d, heads %d, kv heads %d)",
-                      c->hidden, c->heads, c->kv_heads);
+    if (!rc && (c->hidden % c->heads || c->heads % c->kv_heads))
+        rc = vlm_fail(VLM_ERR_INPUT, path, section ? section : "text config",
+                      "inconsistent heads (hidden %d, heads %d, kv heads %d): hidden_size must be a multiple of "
+                      "num_attention_heads and that of num_key_value_heads", c->hidden, c->heads, c->kv_heads);
     return rc;
 }
 
@@ -86,8 +140,8 @@ int llava_config_load(LlavaConfig *c, const char *path) {
     if (!type || strcmp(type, "llava") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "model_type", "expected \"llava\" (a llava-hf LlavaForConditionalGeneration)");
     json_t *vision = json_object_get(root, "vision_config"), *text = json_object_get(root, "text_config");
-    if (!rc) rc = vision_config_from_json(&c->vision, vision ? vision : json_object(), path);
-    if (!rc) rc = text_config_from_json(&c->text, text ? text : json_object(), path);
+    if (!rc) rc = vision_config_from_json(&c->vision, vision ? vision : json_object(), "vision_config", path);
+    if (!rc) rc = text_config_from_json(&c->text, text ? text : json_object(), "text_config", path);
     const char *act = json_string_value(json_object_get(root, "projector_hidden_act"));
     if (!rc && act && strcmp(act, "gelu") != 0 && strcmp(act, "linear") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "projector_hidden_act",
@@ -95,9 +149,9 @@ int llava_config_load(LlavaConfig *c, const char *path) {
     // "linear": LLaVA's linear projector as llava_save_hf writes it (see ProjectorType)
     c->projector = act && strcmp(act, "linear") == 0 ? PROJECTOR_LINEAR : PROJECTOR_MLP2X_GELU;
     // LlavaPreTrainedModel: config.initializer_range when set, else the text config's
-    if (!rc) rc = get_float(root, "initializer_range", c->text.init_range, &c->projector_init_range, path);
-    if (!rc) rc = get_int(root, "vision_feature_layer", -2, &c->feature_layer, path);
-    if (!rc) rc = get_int(root, "image_token_index", 32000, &c->image_token_index, path);
+    if (!rc) rc = get_float(root, NULL, "initializer_range", c->text.init_range, false, &c->projector_init_range, path);
+    if (!rc) rc = get_int(root, NULL, "vision_feature_layer", -2, -MAX_LAYERS - 1, MAX_LAYERS, &c->feature_layer, path);
+    if (!rc) rc = get_int(root, NULL, "image_token_index", 32000, 0, MAX_VOCAB, &c->image_token_index, path);
     const char *strategy = json_string_value(json_object_get(root, "vision_feature_select_strategy"));
     if (!rc && strategy && strcmp(strategy, "default") != 0 && strcmp(strategy, "full") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "vision_feature_select_strategy", "expected default or full");

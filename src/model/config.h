@@ -42,6 +42,7 @@ typedef enum { PROJECTOR_MLP2X_GELU, PROJECTOR_LINEAR } ProjectorType;
 // image_gen with their *_layer_indices and *_loss_weight).
 typedef enum { OLA_DEPTH, OLA_SEG, OLA_GEN, OLA_TASKS } OlaTask;
 #define OLA_MAX_LAYERS 4
+#define OLA_MAX_SIZE (1 << 16)  // bound on every predictor size and on num_task_tokens
 
 typedef struct {
     int n_layers;
@@ -105,8 +106,12 @@ typedef struct {                  // LlavaConfig
     OlaConfig ola;                // OLA-VLM's task tokens and embedding predictors (enabled false: none)
 } LlavaConfig;
 
-int vision_config_from_json(VisionConfig *c, const json_t *j, const char *path);
-int text_config_from_json(TextConfig *c, const json_t *j, const char *path);
+// section: where the keys sit, for messages ("text_config" in a llava-hf
+// config, NULL at the top level of a LLaMA or CLIPVisionModel config). Every
+// size is checked positive and bounded, and their divisibility, naming the
+// file, the key and the value.
+int vision_config_from_json(VisionConfig *c, const json_t *j, const char *section, const char *path);
+int text_config_from_json(TextConfig *c, const json_t *j, const char *section, const char *path);
 // A llava-hf config.json (LlavaForConditionalGeneration).
 int llava_config_load(LlavaConfig *c, const char *path);
 json_t *llava_config_to_json(const LlavaConfig *c);

@@ -1,5 +1,6 @@
 // OLA-VLM's configuration: upstream's flags and config.json keys, see config.h.
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,8 @@ int ola_config_check(const OlaConfig *o, int llm_layers, const char *path) {
     if (o->num_task_tokens < 1)
         return vlm_fail(VLM_ERR_INPUT, path, "num_task_tokens",
                         "%d: only OLA-VLM's task-token predictors (num_task_tokens > 0) are supported", o->num_task_tokens);
+    if (o->num_task_tokens > OLA_MAX_SIZE)
+        return vlm_fail(VLM_ERR_INPUT, path, "num_task_tokens", "%d is more than %d", o->num_task_tokens, OLA_MAX_SIZE);
     for (int i = 0; i < o->n_order; i++) {
         OlaTask t = o->order[i];
         const OlaTaskConfig *c = &o->task[t];
@@ -120,8 +123,14 @@ int ola_config_check(const OlaConfig *o, int llm_layers, const char *path) {
                 return vlm_fail(VLM_ERR_INPUT, path, name, "layer %d: the language model has %d", c->layers[l], llm_layers);
         if (c->depth != 1)
             return vlm_fail(VLM_ERR_INPUT, path, name, "depth %d: one resampler block is supported (upstream's)", c->depth);
-        if (c->dim_head < 1 || c->heads < 1 || c->output_dim < 1 || c->ff_mult < 1 || c->num_tokens < 1)
-            return vlm_fail(VLM_ERR_INPUT, path, name, "sizes must be positive");
+        // bounded like config.c's sizes, so the layout's products cannot overflow
+        if (c->dim_head < 1 || c->heads < 1 || c->output_dim < 1 || c->ff_mult < 1 || c->num_tokens < 1 ||
+            c->dim_head > OLA_MAX_SIZE || c->heads > OLA_MAX_SIZE || c->output_dim > OLA_MAX_SIZE ||
+            c->num_tokens > OLA_MAX_SIZE || c->ff_mult > 64)
+            return vlm_fail(VLM_ERR_INPUT, path, name,
+                            "sizes must be positive and at most %d (ff_mult 64): dim_head %d, num_heads %d, "
+                            "output_dim %d, num_tokens %d, ff_mult %d", OLA_MAX_SIZE, c->dim_head, c->heads,
+                            c->output_dim, c->num_tokens, c->ff_mult);
         if (t != OLA_GEN && c->num_tokens % o->num_task_tokens)
             return vlm_fail(VLM_ERR_INPUT, path, name, "num_tokens %d is not a multiple of num_task_tokens %d",
                             c->num_tokens, o->num_task_tokens);
@@ -132,7 +141,8 @@ int ola_config_check(const OlaConfig *o, int llm_layers, const char *path) {
 static int get_int(const json_t *j, const char *key, int *out, const char *path) {
     json_t *v = json_object_get(j, key);
     if (!v) return VLM_OK;
-    if (!json_is_integer(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer");
+    if (!json_is_integer(v) || json_integer_value(v) < INT_MIN || json_integer_value(v) > INT_MAX)
+        return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer (of int's range)");
     *out = (int)json_integer_value(v);
     return VLM_OK;
 }

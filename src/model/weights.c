@@ -188,7 +188,7 @@ static void walk(Walk *k, const LlavaConfig *c) {
 #undef SLOT
 }
 
-int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg) {
+int llava_params_layout(LlavaParams *p, const LlavaConfig *cfg) {
     memset(p, 0, sizeof *p);
     p->cfg = *cfg;
     Walk count = {p, NULL, NULL, 0, 0};
@@ -200,9 +200,13 @@ int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg) {
     walk(&names, cfg);
     p->numel = names.offset;
     for (int i = 0; i < p->n_specs; i++) p->module_numel[p->specs[i].module] += p->specs[i].numel;
+    return VLM_OK;
+}
+
+int llava_params_alloc_data(LlavaParams *p) {
     p->data = vlm_alloc_aligned(p->numel * sizeof(float));
-    p->w.vl = vlm_calloc((size_t)cfg->vision.layers, sizeof(ClipLayerWeights));
-    p->w.tl = vlm_calloc((size_t)cfg->text.layers, sizeof(LlamaLayerWeights));
+    p->w.vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
+    p->w.tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     if (!p->data || !p->w.vl || !p->w.tl) {
         llava_params_free(p);
         return VLM_ERR_FAIL;
@@ -210,6 +214,11 @@ int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg) {
     memset(p->data, 0, p->numel * sizeof(float));
     llava_weights_view(p, p->data, &p->w);
     return VLM_OK;
+}
+
+int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg) {
+    int rc = llava_params_layout(p, cfg);
+    return rc == VLM_OK ? llava_params_alloc_data(p) : rc;
 }
 
 void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
@@ -259,13 +268,28 @@ void llava_params_free(LlavaParams *p) {
 
 // ---- loading
 
+// One source's problems, listed for the message.
+typedef struct {
+    char missing[1024], shapes[1024], unexpected[1024];
+    size_t n_missing, n_shapes, n_unexpected;
+} Problems;
+
 static void append(char *list, size_t size, size_t *n, const char *name) {
     size_t used = strlen(list);
     if (++*n <= 8) snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
-// Where a parameter comes from: up to two checkpoints, each with its own name
-// for it (NULL: not there). The first that holds it wins.
+// "N missing tensors (a, b); N of the wrong shape (...); N unexpected (...)".
+static void format_problems(const Problems *q, char *out, size_t size) {
+    snprintf(out, size, "%zu missing tensors%s%s%s; %zu of the wrong shape%s%s%s; %zu unexpected%s%s%s", q->n_missing,
+             q->n_missing ? " (" : "", q->missing, q->n_missing ? (q->n_missing > 8 ? ", ...)" : ")") : "", q->n_shapes,
+             q->n_shapes ? " (" : "", q->shapes, q->n_shapes ? (q->n_shapes > 8 ? ", ...)" : ")") : "",
+             q->n_unexpected, q->n_unexpected ? " (" : "", q->unexpected,
+             q->n_unexpected ? (q->n_unexpected > 8 ? ", ...)" : ")") : "");
+}
+
+// Where a parameter comes from: up to three checkpoints, each with its own
+// name for it (NULL: not there). The first that holds it wins.
 #define MAX_SOURCES 3
 typedef struct {
     Checkpoint *ck[MAX_SOURCES];
@@ -284,15 +308,21 @@ static bool is_ola_teacher(const char *name) {
     return false;
 }
 
+// Fills p from the sources. Every tensor's presence and shape is checked
+// against p's layout from the files' headers first, and only then is p's
+// buffer allocated (when p has none yet) and read: a config that disagrees
+// with its weights is reported as such, naming the file each problem is in,
+// before any memory is planned from the config's sizes.
 static int load_from(LlavaParams *p, Sources *src) {
-    char missing[1024] = "", shapes[1024] = "", unexpected[1024] = "";
-    size_t n_missing = 0, n_shapes = 0, n_unexpected = 0;
+    Problems *q = vlm_calloc(MAX_SOURCES, sizeof(Problems));
+    int *where = vlm_calloc((size_t)p->n_specs + 1, 2 * sizeof(int));  // (source, index) per parameter, -1: none
     unsigned char *used[MAX_SOURCES] = {NULL};
-    int rc = VLM_OK;
+    int rc = q && where ? VLM_OK : VLM_ERR_FAIL;
     for (int c = 0; c < MAX_SOURCES; c++)
-        if (src->ck[c] && !(used[c] = vlm_calloc((size_t)src->ck[c]->count + 1, 1))) rc = VLM_ERR_FAIL;
+        if (rc == VLM_OK && src->ck[c] && !(used[c] = vlm_calloc((size_t)src->ck[c]->count + 1, 1))) rc = VLM_ERR_FAIL;
     for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
+        where[2 * i] = where[2 * i + 1] = -1;
         char names[MAX_SOURCES][200];
         src->names(&p->cfg, s->name, names);
         if (!names[0][0] && !names[1][0] && !names[2][0]) continue;  // not from a file (a fresh projector)
@@ -302,7 +332,7 @@ static int load_from(LlavaParams *p, Sources *src) {
         if (j < 0) {
             int first = 0;
             while (first < MAX_SOURCES - 1 && !(src->ck[first] && names[first][0])) first++;
-            append(missing, sizeof missing, &n_missing, names[first]);
+            append(q[first].missing, sizeof q[first].missing, &q[first].n_missing, names[first]);
             continue;
         }
         used[c][j] = 1;
@@ -314,10 +344,10 @@ static int load_from(LlavaParams *p, Sources *src) {
             shape_format(info->shape, info->ndim, got, sizeof got);
             shape_format(s->shape, s->ndim, want, sizeof want);
             snprintf(entry, sizeof entry, "%s is %s, expected %s", names[c], got, want);
-            append(shapes, sizeof shapes, &n_shapes, entry);
+            append(q[c].shapes, sizeof q[c].shapes, &q[c].n_shapes, entry);
             continue;
         }
-        rc = checkpoint_read_f32(src->ck[c], j, p->data + s->offset);
+        where[2 * i] = c, where[2 * i + 1] = j;
     }
     for (int c = 0; rc == VLM_OK && c < MAX_SOURCES; c++)
         for (int j = 0; src->ck[c] && src->report_unused[c] && j < src->ck[c]->count; j++) {
@@ -329,16 +359,25 @@ static int load_from(LlavaParams *p, Sources *src) {
             if (p->cfg.text.tie_embeddings && path_has_suffix(name, "lm_head.weight")) continue;
             if (src->skip_prefix && strncmp(name, src->skip_prefix, strlen(src->skip_prefix)) == 0) continue;
             if (is_ola_teacher(name)) continue;
-            append(unexpected, sizeof unexpected, &n_unexpected, name);
+            append(q[c].unexpected, sizeof q[c].unexpected, &q[c].n_unexpected, name);
         }
-    for (int c = 0; c < MAX_SOURCES; c++) free(used[c]);
-    if (rc == VLM_OK && (n_missing || n_shapes || n_unexpected)) {
-        rc = vlm_fail(VLM_ERR_INPUT, src->label[0], NULL,
-                      "%zu missing tensors%s%s%s; %zu of the wrong shape%s%s%s; %zu unexpected%s%s%s", n_missing,
-                      n_missing ? " (" : "", missing, n_missing ? (n_missing > 8 ? ", ...)" : ")") : "", n_shapes,
-                      n_shapes ? " (" : "", shapes, n_shapes ? (n_shapes > 8 ? ", ...)" : ")") : "", n_unexpected,
-                      n_unexpected ? " (" : "", unexpected, n_unexpected ? (n_unexpected > 8 ? ", ...)" : ")") : "");
+    // one message, each file's problems under its name
+    char message[8192] = "";
+    for (int c = 0; rc == VLM_OK && c < MAX_SOURCES; c++) {
+        if (!q[c].n_missing && !q[c].n_shapes && !q[c].n_unexpected) continue;
+        char part[4096];
+        format_problems(&q[c], part, sizeof part);
+        size_t n = strlen(message);
+        snprintf(message + n, sizeof message - n, "%s%s: %s", n ? "; and " : "", src->label[c], part);
     }
+    if (rc == VLM_OK && message[0]) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "%s", message);
+    if (rc == VLM_OK && !p->data) rc = llava_params_alloc_data(p);
+    if (rc == VLM_OK && !p->data)
+        rc = vlm_fail(VLM_ERR_FAIL, src->label[0], NULL, "out of memory for %zu parameters", p->numel);
+    for (int i = 0; rc == VLM_OK && i < p->n_specs; i++)
+        if (where[2 * i] >= 0) rc = checkpoint_read_f32(src->ck[where[2 * i]], where[2 * i + 1], p->data + p->specs[i].offset);
+    for (int c = 0; c < MAX_SOURCES; c++) free(used[c]);
+    free(q), free(where);
     return rc;
 }
 
@@ -384,7 +423,7 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     int rc = config ? llava_config_load(&cfg, config) : VLM_ERR_FAIL;
     free(config);
     if (rc != VLM_OK) return rc;
-    rc = llava_params_alloc(p, &cfg);
+    rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
     Checkpoint ck;
     rc = checkpoint_open(&ck, dir);
@@ -431,9 +470,9 @@ static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char 
     int rc = VLM_OK;
     memset(c, 0, sizeof *c);
     if (!*root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !*root ? *path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
-    if (!rc) rc = text_config_from_json(&c->text, *root, *path);
+    if (!rc) rc = text_config_from_json(&c->text, *root, NULL, *path);
     json_t *vc = vroot ? json_object_get(vroot, "vision_config") : NULL;
-    if (!rc) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vpath);
+    if (!rc) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vc ? "vision_config" : NULL, vpath);
     json_decref(vroot);
     free(vpath);
     c->projector = PROJECTOR_MLP2X_GELU;
@@ -454,7 +493,11 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     // LLaVA's default when the key is absent is linear (build_vision_projector)
     if (!type || strcmp(type, "linear") == 0) c->projector = PROJECTOR_LINEAR;
     json_t *layer = json_object_get(root, "mm_vision_select_layer");
-    c->feature_layer = json_is_integer(layer) ? (int)json_integer_value(layer) : -2;
+    long long select = json_is_integer(layer) ? (long long)json_integer_value(layer) : -2;
+    if (!rc && (select < -(c->vision.layers + 1) || select > c->vision.layers))
+        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_layer", "%lld is outside the %d hidden states of %s", select,
+                      c->vision.layers + 1, vision_dir);
+    c->feature_layer = (int)select;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_feature", "expected patch or cls_patch");
@@ -474,7 +517,7 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
     LlavaConfig cfg;
     int rc = llava_config_load_original(&cfg, llava_dir, vision_dir);
     if (rc != VLM_OK) return rc;
-    rc = llava_params_alloc(p, &cfg);
+    rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
     Checkpoint ck, vck;
     rc = checkpoint_open(&ck, llava_dir);
@@ -522,7 +565,7 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
     cfg.feature_layer = feature_layer;
     cfg.feature_full = feature_full;
     if (rc != VLM_OK) return rc;
-    rc = llava_params_alloc(p, &cfg);
+    rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
     Checkpoint ck, vck, pck;
     rc = checkpoint_open(&ck, llm_dir);
@@ -549,7 +592,7 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
 // ---- saving
 
 int llava_save_hf(const LlavaParams *p, const char *dir) {
-    if (mkdir(dir, 0755) != 0 && !dir_exists(dir)) return vlm_fail(VLM_ERR_FAIL, dir, NULL, "cannot create the folder");
+    if (make_dirs(dir) != VLM_OK) return VLM_ERR_FAIL;
     bool linear = p->cfg.projector == PROJECTOR_LINEAR;
     int n = p->n_specs + (linear ? 2 : 0), H = p->cfg.text.hidden;
     TensorInfo *infos = vlm_calloc((size_t)n, sizeof(TensorInfo));

@@ -74,6 +74,11 @@ typedef struct {
 
 // Lays out the parameters for cfg (allocates, zero-filled).
 int llava_params_alloc(LlavaParams *p, const LlavaConfig *cfg);
+// Its two halves: the layout alone (specs, counts; p->data stays NULL), so
+// a checkpoint's shapes can be checked against it before any memory is
+// planned; then the zero-filled buffer and the weight pointers.
+int llava_params_layout(LlavaParams *p, const LlavaConfig *cfg);
+int llava_params_alloc_data(LlavaParams *p);
 void llava_params_free(LlavaParams *p);
 // The same pointer structure over another buffer of p->numel floats
 // (gradients, moments). Allocates out->vl / out->tl when they are NULL; the

@@ -27,6 +27,8 @@ int main(void) {
     srunner_add_suite(sr, data_suite());
     srunner_add_suite(sr, loader_suite());
     srunner_add_suite(sr, kernels_suite());
+    srunner_add_suite(sr, config_suite());
+    srunner_add_suite(sr, config_memory_suite());
     srunner_add_suite(sr, model_suite());
     srunner_add_suite(sr, ola_suite());
     srunner_add_suite(sr, plot_suite());

@@ -57,5 +57,7 @@ Suite *trainer_suite(void);
 Suite *ola_suite(void);
 Suite *build_suite(void);
 Suite *outputs_suite(void);
+Suite *config_suite(void);
+Suite *config_memory_suite(void);
 
 #endif
