@@ -1,6 +1,7 @@
 // Dataset validation, see check.h.
 #include "data/check.h"
 
+#include <errno.h>   // errno
 #include <stdio.h>   // fopen
 #include <stdlib.h>  // free
 #include <string.h>  // strstr
@@ -47,13 +48,16 @@ static void check_image(const DatasetFile *f, const Conversation *c, const Where
     unsigned char head[8] = {0};
     size_t n = 0;
     FILE *fp = fopen(path, "rb");
+    int open_errno = fp ? 0 : errno;
     if (fp) {
         n = fread(head, 1, sizeof head, fp);
         fclose(fp);
     }
     ImageFormat format = image_sniff(head, n);
     if (!fp) {
-        snprintf(why, sizeof why, "%s: not found", path);
+        // "not found" only when it is not there (a folder without read permission is another problem)
+        if (open_errno == ENOENT) snprintf(why, sizeof why, "%s: not found", path);
+        else snprintf(why, sizeof why, "%s: cannot open: %s", path, strerror(open_errno));
         add(r, PROBLEM_IMAGE_MISSING, w, why);
     } else if (format == IMAGE_UNKNOWN) {
         snprintf(why, sizeof why, "%s: not a JPEG, PNG or GIF file", path);
