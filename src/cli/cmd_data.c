@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "data/check.h"
 #include "data/mix.h"
 #include "text/template.h"
@@ -19,7 +20,7 @@ static void print_ids(FILE *out, const char *key, const IdBuf *ids) {
 
 static int render_all(const Template *tpl, const Tokenizer *tok, const char *path, int max_len, MaskPolicy policy) {
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = vlm_json_load_file(path, 0, &jerr);
     if (!root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
     if (!json_is_array(root)) {
         json_decref(root);

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/progress.h"
 #include "formats/checkpoint.h"
 
@@ -29,7 +30,10 @@ static void summarise_object(json_t *summary, json_t *config, const char *prefix
         if (!v) continue;
         char key[128];
         snprintf(key, sizeof key, "%s%s", prefix, CONFIG_KEYS[i]);
-        json_object_set(summary, key, v);
+        char text[64];
+        if (vlm_json_is_number(v) && !json_is_number(v))  // NaN, Infinity: shown as written
+            json_object_set_new(summary, key, json_string(vlm_json_number_text(v, text, sizeof text)));
+        else json_object_set(summary, key, v);
     }
 }
 
@@ -46,7 +50,7 @@ static int load_config_summary(const char *path, json_t **out) {
         return VLM_OK;
     }
     json_error_t jerr;
-    json_t *config = json_load_file(config_path, 0, &jerr);
+    json_t *config = vlm_json_load_file(config_path, 0, &jerr);
     if (!config || !json_is_object(config)) {
         int rc = vlm_fail(VLM_ERR_INPUT, config_path, NULL, "invalid JSON: %s (line %d)", config ? "not an object" : jerr.text,
                           jerr.line);

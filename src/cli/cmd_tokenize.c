@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "text/tokenizer.h"
 
 static int encode_line(const Tokenizer *t, json_t *value, int flags, long line_no, FILE *out) {
@@ -73,7 +74,7 @@ int cmd_tokenize(int argc, char **argv) {
     while (rc == VLM_OK && (n = getline(&line, &cap, stdin)) >= 0) {
         line_no++;
         json_error_t jerr;
-        json_t *value = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &jerr);
+        json_t *value = vlm_json_loadb(line, (size_t)n, JSON_DECODE_ANY, &jerr);
         if (!value) rc = vlm_fail(VLM_ERR_INPUT, "<stdin>", NULL, "line %ld: invalid JSON: %s", line_no, jerr.text);
         else rc = decode ? decode_line(&t, value, line_no, stdout) : encode_line(&t, value, flags, line_no, stdout);
         json_decref(value);

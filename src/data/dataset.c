@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/json.h"
 
 // Line and column (1-based) of byte offset `at`, for messages.
 static void line_col(const unsigned char *data, size_t at, size_t *line, size_t *col) {
@@ -166,7 +167,8 @@ void dataset_file_close(DatasetFile *f) {
 int dataset_file_record(const DatasetFile *f, size_t i, json_t **out) {
     json_error_t jerr;
     // DECODE_ANY: a record that is a bare number is a schema problem, not a syntax error
-    *out = json_loadb((const char *)f->map.data + f->start[i], f->len[i], JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    *out = vlm_json_loadb((const char *)f->map.data + f->start[i], f->len[i], JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                          &jerr);
     if (*out) return VLM_OK;
     char record[32];
     snprintf(record, sizeof record, "record %zu", i);

@@ -10,6 +10,7 @@
 #include "core/alloc.h"      // vlm_malloc, vlm_calloc, vlm_strdup
 #include "core/error.h"      // vlm_fail, vlm_fail_context
 #include "core/file.h"       // path_join
+#include "core/json.h"       // vlm_json_load_file, vlm_json_number
 #include "core/log.h"        // log_debug
 #include "core/progress.h"   // Progress
 #include "eval/metrics.h"    // metric_spearman, metric_pearson
@@ -101,7 +102,7 @@ int score_prompt(const Template *tpl, const char *query, StrBuf *out) {
 
 static int load_list(const char *path, json_t **root) {
     json_error_t e;
-    *root = json_load_file(path, 0, &e);
+    *root = vlm_json_load_file(path, 0, &e);
     if (!*root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "line %d: %s", e.line, e.text);
     if (!json_is_array(*root)) {
         json_decref(*root);
@@ -214,7 +215,7 @@ int score_load(const char *path, ScoreItem **items, size_t *n) {
         const json_t *g = json_object_get(r, "score");
         if (!g) g = json_object_get(r, "gt_score");
         if (!all[i].image) rc = vlm_fail(VLM_ERR_INPUT, path, where, "\"image\" or \"img_path\" (a string) is missing");
-        else if (json_is_number(g)) all[i].gt = json_number_value(g);
+        else if (vlm_json_is_number(g)) all[i].gt = vlm_json_number(g);  // NaN too: refused below, by name
         else if (json_is_string(g)) {  // Q-Bench's jsons hold gt_score as numbers or strings (float(di["gt_score"]))
             char *end;
             all[i].gt = strtod(json_string_value(g), &end);

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 
 #define MAX_INDEX_BYTES (64u << 20)
 
@@ -69,7 +70,7 @@ static int open_index(Checkpoint *ck, const char *index_path) {
     int rc = file_read_all(index_path, MAX_INDEX_BYTES, &text, &size);
     if (rc != VLM_OK) return rc;
     json_error_t jerr;
-    json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = vlm_json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!root) return vlm_fail(VLM_ERR_INPUT, index_path, NULL, "invalid JSON: %s (line %d)", jerr.text, jerr.line);
     json_t *map = json_object_get(root, "weight_map");

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/json.h"
 
 static uint64_t load_u64_le(const unsigned char *p) {
     uint64_t v = 0;
@@ -129,7 +130,7 @@ int safetensors_parse(SafetensorsFile *f, const unsigned char *buf, size_t size,
     f->data_size = size - 8 - (size_t)n;
 
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = vlm_json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) return vlm_fail(VLM_ERR_INPUT, name, NULL, "header is not valid JSON: %s (at byte %d)", jerr.text, jerr.position);
     int rc = VLM_OK;
     size_t *ends = NULL;

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"  // path_join, file_exists
+#include "core/json.h"
 
 static const double CLIP_MEAN[3] = {0.48145466, 0.4578275, 0.40821073};
 static const double CLIP_STD[3] = {0.26862954, 0.26130258, 0.27577711};
@@ -106,7 +107,7 @@ static int check_config(const json_t *root, const char *path) {
 
 int preprocessor_load(Preprocessor *p, const char *path) {
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = vlm_json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "line %d: %s", jerr.line, jerr.text);
     preprocessor_default(p, 224);
     int rc = check_config(root, path);

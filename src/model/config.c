@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/json.h"
 
 // Limits on every size a config.json sets: far above any released model,
 // low enough that the products the parameter layout multiplies stay far
@@ -30,12 +31,9 @@ static int get_int(const json_t *j, const char *section, const char *key, int df
     char name[128];
     json_t *v = json_object_get(j, key);
     if (!v || json_is_null(v)) return *out = dflt, VLM_OK;
-    if (!json_is_integer(v))
-        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "expected an integer");
-    long long x = (long long)json_integer_value(v);
-    if (x < lo || x > hi)
-        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "%lld is outside [%lld, %lld]",
-                        x, lo, hi);
+    long long x;  // any integer, as Python's json writes it: one beyond int64 is outside too, by value
+    int rc = vlm_json_int(v, lo, hi, &x, path, key_name(section, key, name, sizeof name));
+    if (rc != VLM_OK) return rc;
     *out = (int)x;
     return VLM_OK;
 }
@@ -52,9 +50,9 @@ static int get_float(const json_t *j, const char *section, const char *key, doub
     char name[128];
     json_t *v = json_object_get(j, key);
     if (!v || json_is_null(v)) return *out = (float)dflt, VLM_OK;
-    if (!json_is_number(v))
-        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "expected a number");
-    double x = json_number_value(v);
+    double x;  // NaN and ±Infinity too (Python's json writes them), refused below where a value must be positive
+    int rc = vlm_json_real(v, &x, path, key_name(section, key, name, sizeof name));
+    if (rc != VLM_OK) return rc;
     if (positive && !(x > 0 && x < 1e30))
         return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "%g must be a positive number", x);
     *out = (float)x;
@@ -132,7 +130,7 @@ int text_config_from_json(TextConfig *c, const json_t *j, const char *section, c
 
 int llava_config_load(LlavaConfig *c, const char *path) {
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = vlm_json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) return vlm_fail(VLM_ERR_INPUT, path, NULL, "line %d: %s", jerr.line, jerr.text);
     memset(c, 0, sizeof *c);
     int rc = VLM_OK;

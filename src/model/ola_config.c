@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "model/config.h"
 
 const char *ola_task_name(OlaTask t) {
@@ -141,18 +142,19 @@ int ola_config_check(const OlaConfig *o, int llm_layers, const char *path) {
 static int get_int(const json_t *j, const char *key, int *out, const char *path) {
     json_t *v = json_object_get(j, key);
     if (!v) return VLM_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < INT_MIN || json_integer_value(v) > INT_MAX)
-        return vlm_fail(VLM_ERR_INPUT, path, key, "expected an integer (of int's range)");
-    *out = (int)json_integer_value(v);
-    return VLM_OK;
+    long long x;  // an integer of any size, as Python's json writes it: refused by value beyond int's range
+    int rc = vlm_json_int(v, INT_MIN, INT_MAX, &x, path, key);
+    if (rc == VLM_OK) *out = (int)x;
+    return rc;
 }
 
 static int get_float(const json_t *j, const char *key, float *out, const char *path) {
     json_t *v = json_object_get(j, key);
     if (!v) return VLM_OK;
-    if (!json_is_number(v)) return vlm_fail(VLM_ERR_INPUT, path, key, "expected a number");
-    *out = (float)json_number_value(v);
-    return VLM_OK;
+    double x;  // NaN and ±Infinity too, as Python's json writes them
+    int rc = vlm_json_real(v, &x, path, key);
+    if (rc == VLM_OK) *out = (float)x;
+    return rc;
 }
 
 int ola_config_from_json(OlaConfig *o, const json_t *root, const char *path) {

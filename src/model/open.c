@@ -7,11 +7,12 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 
 // config.json's mm_vision_tower (a fresh string, or NULL).
 static char *configured_vision_tower(const char *dir) {
     char *path = path_join(dir, "config.json");
-    json_t *j = path ? json_load_file(path, 0, NULL) : NULL;
+    json_t *j = path ? vlm_json_load_file(path, 0, NULL) : NULL;
     const char *name = json_string_value(json_object_get(j, "mm_vision_tower"));
     char *out = name ? strdup(name) : NULL;
     json_decref(j);
@@ -27,7 +28,7 @@ int llava_detect_layout(const char *dir, ModelLayout *layout) {
         return vlm_fail(VLM_ERR_INPUT, dir, NULL, "not a model folder (no config.json)");
     }
     json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
+    json_t *j = vlm_json_load_file(path, 0, &err);
     int rc = VLM_OK;
     const char *type = json_string_value(json_object_get(j, "model_type"));
     if (!json_is_object(j)) rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not a JSON object (%s, line %d)", err.text, err.line);

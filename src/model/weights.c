@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "formats/checkpoint.h"
 #include "formats/safetensors.h"
 #include "model/init.h"
@@ -465,8 +466,8 @@ static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char 
     *path = path_join(llm_dir, "config.json");
     char *vpath = path_join(vision_dir, "config.json");
     json_error_t jerr;
-    *root = *path ? json_load_file(*path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    json_t *vroot = *root && vpath ? json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    *root = *path ? vlm_json_load_file(*path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *vroot = *root && vpath ? vlm_json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     int rc = VLM_OK;
     memset(c, 0, sizeof *c);
     if (!*root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !*root ? *path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);

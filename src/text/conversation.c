@@ -7,14 +7,15 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/utf8.h"
 
 int conversation_parse(Conversation *c, const json_t *record, const char *where) {
     memset(c, 0, sizeof *c);
     if (!json_is_object(record)) return vlm_fail(VLM_ERR_INPUT, NULL, where, "record is not an object");
     json_t *id = json_object_get(record, "id");
-    if (json_is_string(id)) snprintf(c->id, sizeof c->id, "%s", json_string_value(id));
-    else if (json_is_integer(id)) snprintf(c->id, sizeof c->id, "%lld", (long long)json_integer_value(id));
+    if (vlm_json_is_number(id)) vlm_json_number_text(id, c->id, sizeof c->id);  // an integer of any size, as written
+    else if (json_is_string(id)) snprintf(c->id, sizeof c->id, "%s", json_string_value(id));
     json_t *image = json_object_get(record, "image");
     if (image && !json_is_null(image)) {
         if (!json_is_string(image)) return vlm_fail(VLM_ERR_INPUT, NULL, where, "\"image\" must be a string (one image per record)");

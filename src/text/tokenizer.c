@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/utf8.h"
 
 #define MAX_TOKENIZER_BYTES (64u << 20)
@@ -79,7 +80,7 @@ static int init_tiktoken(Tokenizer *t) {
 // AddedVocabulary does) and the BOS its TemplateProcessing puts first.
 static int load_tokenizer_json(Tokenizer *t, const char *path) {
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = vlm_json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(root)) {
         json_decref(root);
         return vlm_fail(VLM_ERR_INPUT, path, NULL, "invalid JSON: %s (line %d)", jerr.text, jerr.line);
@@ -139,7 +140,7 @@ static int apply_config_file(Tokenizer *t, const char *dir, const char *file) {
         return VLM_OK;
     }
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = vlm_json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     int rc = VLM_OK;
     if (!json_is_object(root)) {
         rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "invalid JSON: %s (line %d)", root ? "not an object" : jerr.text, jerr.line);

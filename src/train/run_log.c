@@ -2,12 +2,12 @@
 #include "train/run_log.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 
 static int keep(RunLog *log, const LogEntry *e) {
     if (log->n == log->cap) {
@@ -20,21 +20,32 @@ static int keep(RunLog *log, const LogEntry *e) {
     return VLM_OK;
 }
 
-static double number(const json_t *j, const char *key) {
-    const json_t *v = json_object_get(j, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
+// NaN when absent: a nan loss was written as NaN, as Python's json writes it
+static double number(const json_t *j, const char *key) { return vlm_json_number(json_object_get(j, key)); }
 
 static const char *const PARTS[3] = {"depth_loss", "seg_loss", "gen_loss"};
 
+// ", \"KEY\": X" in fmt, or Python's json.dumps spelling of nan / inf
+// (printf's "nan" is not JSON: neither Python nor the resume could read it)
+static void write_number(FILE *fp, const char *key, const char *fmt, double x) {
+    const char *special = vlm_json_nonfinite(x);
+    fprintf(fp, ", \"%s\": ", key);
+    if (special) fputs(special, fp);
+    else fprintf(fp, fmt, x);
+}
+
 static void write_line(FILE *fp, const LogEntry *e) {
-    fprintf(fp,
-            "{\"step\": %ld, \"epoch\": %.6g, \"loss\": %.9g, \"learning_rate\": %.9g, \"grad_norm\": %.9g, "
-            "\"targets\": %ld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
-            e->step, e->epoch, e->loss, e->lr, e->grad_norm, e->targets, e->tokens_per_s, e->elapsed_s);
+    fprintf(fp, "{\"step\": %ld", e->step);
+    write_number(fp, "epoch", "%.6g", e->epoch);
+    write_number(fp, "loss", "%.9g", e->loss);
+    write_number(fp, "learning_rate", "%.9g", e->lr);
+    write_number(fp, "grad_norm", "%.9g", e->grad_norm);
+    fprintf(fp, ", \"targets\": %ld", e->targets);
+    write_number(fp, "tokens_per_s", "%.1f", e->tokens_per_s);
+    write_number(fp, "elapsed_s", "%.3f", e->elapsed_s);
     if (e->embedding_losses) {
-        fprintf(fp, ", \"text_loss\": %.9g", e->text_loss);
-        for (int t = 0; t < 3; t++) fprintf(fp, ", \"%s\": %.9g", PARTS[t], e->task_loss[t]);
+        write_number(fp, "text_loss", "%.9g", e->text_loss);
+        for (int t = 0; t < 3; t++) write_number(fp, PARTS[t], "%.9g", e->task_loss[t]);
     }
     fputs("}\n", fp);
 }
@@ -48,14 +59,20 @@ int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
     if (old) {  // the lines of the run up to the checkpoint being resumed
         char line[4096];
         while (rc == VLM_OK && fgets(line, sizeof line, old)) {
-            json_t *j = json_loads(line, 0, NULL);
-            LogEntry e = {.step = (long)number(j, "step"), .epoch = number(j, "epoch"), .loss = number(j, "loss"),
-                          .lr = number(j, "learning_rate"), .grad_norm = number(j, "grad_norm"),
-                          .targets = (long)number(j, "targets"), .tokens_per_s = number(j, "tokens_per_s"),
-                          .elapsed_s = number(j, "elapsed_s"), .text_loss = number(j, "text_loss")};
+            json_t *j = vlm_json_loads(line, 0, NULL);
+            if (!json_is_integer(json_object_get(j, "step"))) {  // a line cut short by a kill
+                json_decref(j);
+                continue;
+            }
+            LogEntry e = {.step = (long)json_integer_value(json_object_get(j, "step")), .epoch = number(j, "epoch"),
+                          .loss = number(j, "loss"), .lr = number(j, "learning_rate"),
+                          .grad_norm = number(j, "grad_norm"),
+                          .targets = (long)json_integer_value(json_object_get(j, "targets")),
+                          .tokens_per_s = number(j, "tokens_per_s"), .elapsed_s = number(j, "elapsed_s"),
+                          .text_loss = number(j, "text_loss")};
             e.embedding_losses = json_object_get(j, "text_loss") != NULL;
             for (int t = 0; t < 3; t++) e.task_loss[t] = number(j, PARTS[t]);
-            if (j && e.step <= keep_until) rc = keep(log, &e);
+            if (e.step <= keep_until) rc = keep(log, &e);
             json_decref(j);
         }
         fclose(old);

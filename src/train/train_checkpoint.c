@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "formats/safetensors.h"
 
 static const char *const MODEL_FILES[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
@@ -130,7 +131,7 @@ int train_checkpoint_read_state(const char *dir, TrainState *st) {
     char *path = path_join(dir, "trainer_state.json");
     if (!path) return VLM_ERR_FAIL;
     json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
+    json_t *j = vlm_json_load_file(path, 0, &err);
     int rc = j ? VLM_OK : vlm_fail(VLM_ERR_INPUT, path, NULL, "%s (line %d)", err.text, err.line);
     long epoch = 0, index = 0, seed = 0;
     if (rc == VLM_OK) rc = json_long(j, "global_step", path, &st->step);
@@ -149,7 +150,7 @@ int train_checkpoint_read_optimizer(const char *dir, const LlavaModel *model, Op
     char *path = path_join(dir, "optimizer.safetensors"), *state = path_join(dir, "trainer_state.json");
     if (!path || !state) return VLM_ERR_FAIL;
     long adam_step = 0;
-    json_t *j = json_load_file(state, 0, NULL);
+    json_t *j = vlm_json_load_file(state, 0, NULL);
     int rc = j ? json_long(j, "adam_step", state, &adam_step) : vlm_fail(VLM_ERR_INPUT, state, NULL, "unreadable");
     json_decref(j);
     SafetensorsFile f;

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/progress.h"  // format_duration
 #include "core/timer.h"
@@ -71,8 +72,8 @@ static void sample_ids(const Dataset *d, const MicroBuf *mb, char *out, size_t s
         char id[128] = "?";
         if (dataset_file_record(&d->files[file], rec, &j) == VLM_OK) {
             const json_t *v = json_object_get(j, "id");
-            if (json_is_string(v)) snprintf(id, sizeof id, "\"%s\"", json_string_value(v));
-            else if (json_is_integer(v)) snprintf(id, sizeof id, "%lld", (long long)json_integer_value(v));
+            if (vlm_json_is_number(v)) vlm_json_number_text(v, id, sizeof id);  // an integer of any size
+            else if (json_is_string(v)) snprintf(id, sizeof id, "\"%s\"", json_string_value(v));
         }
         json_decref(j);
         at += (size_t)snprintf(out + at, size - at, "%s%s (%s record %zu)", b ? ", " : "", id, d->files[file].path, rec);

@@ -29,6 +29,7 @@ int main(void) {
     srunner_add_suite(sr, kernels_suite());
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, config_memory_suite());
+    srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, model_suite());
     srunner_add_suite(sr, ola_suite());
     srunner_add_suite(sr, plot_suite());

@@ -59,5 +59,6 @@ Suite *build_suite(void);
 Suite *outputs_suite(void);
 Suite *config_suite(void);
 Suite *config_memory_suite(void);
+Suite *json_suite(void);
 
 #endif
