@@ -59,14 +59,20 @@ static int get_float(const json_t *j, const char *section, const char *key, doub
     return VLM_OK;
 }
 
-int vision_config_from_json(VisionConfig *c, const json_t *j, const char *section, const char *path) {
-    const char *act = json_string_value(json_object_get(j, "hidden_act"));
+// hidden_act, when set, must be the one activation the architecture implements.
+static int check_act(const json_t *j, const char *section, const char *want, const char *path) {
     char name[128];
-    if (act && strcmp(act, "quick_gelu") != 0)
+    const char *act = json_string_value(json_object_get(j, "hidden_act"));
+    if (act && strcmp(act, want) != 0)
         return vlm_fail(VLM_ERR_INPUT, path, key_name(section, "hidden_act", name, sizeof name),
-                        "'%s' is not supported (quick_gelu is)", act);
+                        "'%s' is not supported (%s is)", act, want);
+    return VLM_OK;
+}
+
+int vision_config_from_json(VisionConfig *c, const json_t *j, const char *section, const char *path) {
     const char *s = section;
-    int rc = get_size(j, s, "hidden_size", 768, MAX_WIDTH, &c->hidden, path);
+    int rc = check_act(j, s, "quick_gelu", path);
+    if (!rc) rc = get_size(j, s, "hidden_size", 768, MAX_WIDTH, &c->hidden, path);
     if (!rc) rc = get_size(j, s, "intermediate_size", 3072, MAX_WIDTH, &c->intermediate, path);
     if (!rc) rc = get_size(j, s, "num_hidden_layers", 12, MAX_LAYERS, &c->layers, path);
     if (!rc) rc = get_size(j, s, "num_attention_heads", 12, MAX_HEADS, &c->heads, path);
@@ -83,13 +89,10 @@ int vision_config_from_json(VisionConfig *c, const json_t *j, const char *sectio
 }
 
 int text_config_from_json(TextConfig *c, const json_t *j, const char *section, const char *path) {
-    const char *act = json_string_value(json_object_get(j, "hidden_act"));
-    char name[128];
-    if (act && strcmp(act, "silu") != 0)
-        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, "hidden_act", name, sizeof name),
-                        "'%s' is not supported (silu is)", act);
     const char *s = section;
-    int rc = get_size(j, s, "hidden_size", 4096, MAX_WIDTH, &c->hidden, path);
+    char name[128];
+    int rc = check_act(j, s, "silu", path);
+    if (!rc) rc = get_size(j, s, "hidden_size", 4096, MAX_WIDTH, &c->hidden, path);
     if (!rc) rc = get_size(j, s, "intermediate_size", 11008, MAX_WIDTH, &c->intermediate, path);
     if (!rc) rc = get_size(j, s, "num_hidden_layers", 32, MAX_LAYERS, &c->layers, path);
     if (!rc) rc = get_size(j, s, "num_attention_heads", 32, MAX_HEADS, &c->heads, path);
