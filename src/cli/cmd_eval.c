@@ -40,7 +40,8 @@ static void print_json(json_t *j) {
     free(dump);
 }
 
-static json_t *number_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
+// jansson's reals cannot hold NaN or inf (json_real returns NULL): those are null
+static json_t *number_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *categories_json(const McqCategory *c, int n) {
     json_t *o = json_object();
@@ -139,8 +140,9 @@ static int report_score(const EvalArgs *a, const ScoreResults *r) {
         json_t **lines = calloc(r->n ? r->n : 1, sizeof *lines);
         if (!lines) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory");
         for (size_t i = 0; i < r->n; i++)
-            lines[i] = json_pack("{s:s, s:f, s:f, s:f, s:f}", "image", r->items[i].image, "gt_score", r->items[i].gt,
-                                 "logit_good", r->logit_good[i], "logit_poor", r->logit_poor[i], "score", r->score[i]);
+            lines[i] = json_pack("{s:s, s:o, s:o, s:o, s:o}", "image", r->items[i].image, "gt_score",
+                                 number_or_null(r->items[i].gt), "logit_good", number_or_null(r->logit_good[i]),
+                                 "logit_poor", number_or_null(r->logit_poor[i]), "score", number_or_null(r->score[i]));
         rc = write_jsonl(a->out, lines, r->n);
         for (size_t i = 0; i < r->n; i++) json_decref(lines[i]);
         free(lines);

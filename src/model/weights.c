@@ -494,10 +494,9 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     // LLaVA's default when the key is absent is linear (build_vision_projector)
     if (!type || strcmp(type, "linear") == 0) c->projector = PROJECTOR_LINEAR;
     json_t *layer = json_object_get(root, "mm_vision_select_layer");
-    long long select = json_is_integer(layer) ? (long long)json_integer_value(layer) : -2;
-    if (!rc && (select < -(c->vision.layers + 1) || select > c->vision.layers))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_layer", "%lld is outside the %d hidden states of %s", select,
-                      c->vision.layers + 1, vision_dir);
+    long long select = -2;
+    if (!rc && layer && !json_is_null(layer))
+        rc = vlm_json_int(layer, -(c->vision.layers + 1), c->vision.layers, &select, path, "mm_vision_select_layer");
     c->feature_layer = (int)select;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
@@ -506,9 +505,11 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     if (!rc) rc = ola_config_from_json(&c->ola, root, path);  // an OLA-VLM checkpoint's keys
     if (!rc) rc = ola_config_check(&c->ola, c->text.layers, path);
     json_t *mm_hidden = json_object_get(root, "mm_hidden_size");
-    if (!rc && json_is_integer(mm_hidden) && json_integer_value(mm_hidden) != c->vision.hidden)
-        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide",
-                      (long long)json_integer_value(mm_hidden), vision_dir, c->vision.hidden);
+    long long mm = c->vision.hidden;
+    if (!rc && mm_hidden && !json_is_null(mm_hidden)) rc = vlm_json_int(mm_hidden, 1, 1LL << 30, &mm, path, "mm_hidden_size");
+    if (!rc && mm != c->vision.hidden)
+        rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide", mm, vision_dir,
+                      c->vision.hidden);
     json_decref(root);
     free(path);
     return rc;

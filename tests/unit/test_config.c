@@ -16,20 +16,27 @@
 
 // A copy of the transformers-saved tiny_gqa model whose config.json has
 // SECTION.KEY (section NULL: the top level) set to value. Returns the folder.
-static const char *model_with(const char *section, const char *key, json_t *value) {
+static const char *fixture_model_with(const char *model, const char *section, const char *key, json_t *value) {
     static char dir[64];
+    char rel[128];
     snprintf(dir, sizeof dir, "/tmp/vlm-config-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    json_t *root = fixture_json("model/tiny_gqa/config.json");
+    snprintf(rel, sizeof rel, "model/%s/config.json", model);
+    json_t *root = fixture_json(rel);
     json_t *obj = section ? json_object_get(root, section) : root;
     ck_assert_ptr_nonnull(obj);
     json_object_set_new(obj, key, value);
     char *path = path_join(dir, "config.json"), *weights = path_join(dir, "model.safetensors");
     ck_assert_int_eq(json_dump_file(root, path, JSON_INDENT(2)), 0);
-    ck_assert_int_eq(file_copy_atomic(fixture("model/tiny_gqa/model.safetensors"), weights), VLM_OK);
+    snprintf(rel, sizeof rel, "model/%s/model.safetensors", model);
+    ck_assert_int_eq(file_copy_atomic(fixture(rel), weights), VLM_OK);
     free(path), free(weights);
     json_decref(root);
     return dir;
+}
+
+static const char *model_with(const char *section, const char *key, json_t *value) {
+    return fixture_model_with("tiny_gqa", section, key, value);
 }
 
 // Loading fails with a bad-input status and a message holding each of the parts.
@@ -93,6 +100,28 @@ START_TEST(cli_reports_bad_config_with_status_2) {
 }
 END_TEST
 
+// An original LLaVA config's mm_* keys: a value that is not an integer was
+// read as the default (-2) or not checked at all.
+START_TEST(original_llava_keys_are_checked) {
+    static const struct { const char *key, *want; } cases[] = {
+        {"mm_vision_select_layer", "mm_vision_select_layer: expected an integer"},
+        {"mm_hidden_size", "mm_hidden_size: expected an integer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *dir = fixture_model_with("tiny_gqa_original", NULL, cases[i].key, json_string("-2"));
+        LlavaParams p;
+        int rc = llava_load_original(&p, dir, fixture("model/tiny_gqa_clip"));
+        ck_assert_msg(rc == VLM_ERR_INPUT && strstr(vlm_last_error(), cases[i].want), "%d: %s", rc, vlm_last_error());
+        remove_tree(dir);
+    }
+    const char *dir = fixture_model_with("tiny_gqa_original", NULL, "mm_vision_select_layer", json_integer(7));
+    LlavaParams p;
+    ck_assert_int_eq(llava_load_original(&p, dir, fixture("model/tiny_gqa_clip")), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "mm_vision_select_layer: 7 is outside [-4, 3]"), "%s", vlm_last_error());
+    remove_tree(dir);
+}
+END_TEST
+
 // preprocessor_config.json's sizes: 2^32 + 336 was read as 336 (int wrap-around).
 START_TEST(preprocessor_sizes_are_bounded) {
     Preprocessor p;
@@ -110,7 +139,7 @@ END_TEST
 
 Suite *config_suite(void) {
     return SUITE("config", "parser", 60, negative_and_huge_sizes_name_key_and_value, cli_reports_bad_config_with_status_2,
-                 preprocessor_sizes_are_bounded);
+                 preprocessor_sizes_are_bounded, original_llava_keys_are_checked);
 }
 
 // Not under ASan (its shadow memory needs more address space than the limit).
