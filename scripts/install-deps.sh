@@ -12,6 +12,7 @@ PACKAGES=(
   libopenblas-pthread-dev           # ... and the pthread build, for the clang sanitizer build
   libjansson-dev                    # JSON (headers, configs, datasets)
   libzip-dev                        # zip container of PyTorch .bin checkpoints
+  zlib1g-dev                        # crc32 of the zip records vlm writes (torch.save format)
   libpcre2-dev                      # BPE pre-tokenization regexes
   libjpeg62-turbo-dev libpng-dev libgif-dev   # image decoding, bit-exact with Pillow
   sentencepiece                     # spm_train: the demo trains its small tokenizer with it

@@ -21,6 +21,7 @@ int main(void) {
     srunner_add_suite(sr, safetensors_suite());
     srunner_add_suite(sr, pickle_suite());
     srunner_add_suite(sr, torch_bin_suite());
+    srunner_add_suite(sr, torch_save_suite());
     srunner_add_suite(sr, checkpoint_suite());
     srunner_add_suite(sr, text_suite());
     srunner_add_suite(sr, image_suite());

@@ -41,6 +41,7 @@ Suite *dtype_suite(void);
 Suite *safetensors_suite(void);
 Suite *pickle_suite(void);
 Suite *torch_bin_suite(void);
+Suite *torch_save_suite(void);
 Suite *checkpoint_suite(void);
 Suite *cli_suite(void);
 Suite *text_suite(void);
