@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "formats/checkpoint.h"
 #include "formats/safetensors.h"
+#include "formats/torch_save.h"
 #include "model/init.h"
 
 const char *module_name(Module m) {
@@ -635,5 +636,36 @@ int llava_save_hf(const LlavaParams *p, const char *dir) {
         free(text);
     }
     free(weights), free(config), free(infos), free(datas), free(identity);
+    return rc;
+}
+
+int llava_save_mm_projector(const LlavaParams *p, const char *path, DType dtype) {
+    // model.mm_projector.0 / .2 (mlp2x_gelu) or model.mm_projector (linear), in named_parameters' order
+    TorchSaveTensor t[4];
+    void *buf[4] = {NULL};
+    char names[4][200];
+    int n = 0, rc = VLM_OK;
+    for (int i = 0; i < p->n_specs && rc == VLM_OK; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (s->module != MODULE_PROJECTOR) continue;
+        char orig[MAX_SOURCES][200];
+        original_names(&p->cfg, s->name, orig);
+        snprintf(names[n], sizeof names[n], "%s", orig[0]);
+        const float *src = p->data + s->offset;
+        if (dtype == DT_F32) {
+            buf[n] = NULL;
+        } else if (!(buf[n] = vlm_malloc(s->numel * sizeof(uint16_t)))) {
+            rc = VLM_ERR_FAIL;
+            break;
+        } else {
+            uint16_t *h = buf[n];
+            for (size_t j = 0; j < s->numel; j++) h[j] = dtype == DT_BF16 ? f32_to_bf16(src[j]) : f32_to_f16(src[j]);
+        }
+        t[n] = (TorchSaveTensor){.name = names[n], .dtype = dtype, .ndim = s->ndim, .data = buf[n] ? buf[n] : src};
+        for (int d = 0; d < s->ndim; d++) t[n].shape[d] = s->shape[d];
+        n++;
+    }
+    if (rc == VLM_OK) rc = torch_save(path, t, n);
+    for (int i = 0; i < 4; i++) free(buf[i]);
     return rc;
 }

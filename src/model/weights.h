@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "formats/dtype.h"
 #include "model/config.h"
 
 // MODULE_OLA: OLA-VLM's task tokens, embedding predictors and logit scales.
@@ -120,5 +121,10 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
 // save drops the tied lm_head); a linear projector is written as
 // projector_hidden_act "linear" with linear_2 the identity (see ProjectorType).
 int llava_save_hf(const LlavaParams *p, const char *dir);
+// The projector alone as LLaVA's pretraining saves it (torch.save of the
+// model.mm_projector.* tensors, dtype DT_F32, DT_BF16 or DT_F16, the latter
+// two rounded to nearest even as torch's .to()): the file finetune.sh passes
+// as --pretrain_mm_mlp_adapter.
+int llava_save_mm_projector(const LlavaParams *p, const char *path, DType dtype);
 
 #endif

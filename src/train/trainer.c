@@ -284,6 +284,20 @@ static long interval_steps(double v, long total) {
     return n < 1 ? 1 : n;
 }
 
+// PT (--tune_mm_mlp_adapter True) also leaves DIR/mm_projector.bin, as
+// LLaVA's trainer saves it in every checkpoint and at the end: torch.save of
+// the model.mm_projector.* tensors in the run's dtype (bf16 under --bf16 True,
+// fp16 under --fp16 True), the file finetune.sh's --pretrain_mm_mlp_adapter names.
+static int save_projector(const Run *r, const char *dir) {
+    if (!r->a->tune_mm_mlp_adapter) return VLM_OK;
+    char *path = path_join(dir, "mm_projector.bin");
+    DType dtype = r->a->bf16 ? DT_BF16 : r->a->fp16 ? DT_F16 : DT_F32;
+    int rc = path ? llava_save_mm_projector(&r->m.params, path, dtype) : VLM_ERR_FAIL;
+    if (rc == VLM_OK) log_msg(LOG_INFO, "projector saved to %s", path);
+    free(path);
+    return rc;
+}
+
 static int save_checkpoint(Run *r, long step) {
     const TrainArgs *a = r->a;
     long next = step < r->plan.n_steps ? r->plan.first[step] : r->plan.first[step - 1] + r->plan.count[step - 1];
@@ -291,6 +305,7 @@ static int save_checkpoint(Run *r, long step) {
                      .index = (uint64_t)train_plan_batch(&r->plan, next), .seed = (uint64_t)a->seed};
     char path[TRAIN_PATH_MAX + 64];
     int rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->model_dir, path, sizeof path);
+    if (rc == VLM_OK) rc = save_projector(r, path);
     if (rc == VLM_OK) rc = train_checkpoint_rotate(a->output_dir, a->save_total_limit > 0 ? a->save_total_limit : 0);
     if (rc == VLM_OK) log_msg(LOG_INFO, "saved %s", path);
     return rc;
@@ -404,6 +419,7 @@ static int train_loop(Run *r, long start) {
 static int save_final(Run *r) {
     int rc = llava_save_hf(&r->m.params, r->a->output_dir);
     if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
+    if (rc == VLM_OK) rc = save_projector(r, r->a->output_dir);
     if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);
     return rc;
 }

@@ -38,6 +38,7 @@ int main(void) {
     srunner_add_suite(sr, train_suite());
     srunner_add_suite(sr, eval_suite());
     srunner_add_suite(sr, trainer_suite());
+    srunner_add_suite(sr, llava_recipe_suite());
     srunner_add_suite(sr, cli_suite());
     srunner_add_suite(sr, build_suite());
     srunner_add_suite(sr, outputs_suite());
