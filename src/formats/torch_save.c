@@ -37,31 +37,27 @@ static void le32(unsigned char *b, uint32_t v) {
     for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
 
-// BINPUT / LONG_BINPUT of the object just pushed; returns its memo index
-static int memoize(Pickle *p) {
-    int m = p->memo++;
+// A memo opcode: the 1-byte form below 256, else the 4-byte one.
+static void memo_op(Pickle *p, unsigned char short_op, unsigned char long_op, int m) {
     if (m < 256) {
-        unsigned char b[2] = {'q', (unsigned char)m};
+        unsigned char b[2] = {short_op, (unsigned char)m};
         put(p, b, 2);
     } else {
-        unsigned char b[5] = {'r'};
+        unsigned char b[5] = {long_op};
         le32(b + 1, (uint32_t)m);
         put(p, b, 5);
     }
+}
+
+// BINPUT / LONG_BINPUT of the object just pushed; returns its memo index
+static int memoize(Pickle *p) {
+    int m = p->memo++;
+    memo_op(p, 'q', 'r', m);
     return m;
 }
 
 // BINGET / LONG_BINGET
-static void get(Pickle *p, int m) {
-    if (m < 256) {
-        unsigned char b[2] = {'h', (unsigned char)m};
-        put(p, b, 2);
-    } else {
-        unsigned char b[5] = {'j'};
-        le32(b + 1, (uint32_t)m);
-        put(p, b, 5);
-    }
-}
+static void get(Pickle *p, int m) { memo_op(p, 'h', 'j', m); }
 
 // save_long: BININT1 / BININT2 / BININT / LONG1
 static void integer(Pickle *p, int64_t x) {

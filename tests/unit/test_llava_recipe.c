@@ -22,13 +22,6 @@
 #define OUT_SIZE (1 << 16)
 static char out[OUT_SIZE], err[OUT_SIZE];
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 // The tensors of src whose names start with prefix, written to dst without it.
 static void split(const SafetensorsFile *src, const char *prefix, const char *dst) {
     TensorInfo infos[128];
@@ -51,7 +44,7 @@ static void split(const SafetensorsFile *src, const char *prefix, const char *ds
 static void make_inputs(const char *dir) {
     char path[700], args[2048];
     snprintf(path, sizeof path, "%s/cfg.json", dir);
-    write_text(path, "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, "
+    write_text_file(path, "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, "
                      "\"intermediate_size\": 48, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, "
                      "\"vocab_size\": 32000}, \"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 16, "
                      "\"intermediate_size\": 40, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
@@ -66,7 +59,7 @@ static void make_inputs(const char *dir) {
     snprintf(path, sizeof path, "%s/vicuna/model.safetensors", dir);
     split(&f, "language_model.", path);
     snprintf(path, sizeof path, "%s/vicuna/config.json", dir);
-    write_text(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 32, "
+    write_text_file(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 32, "
                      "\"intermediate_size\": 48, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, "
                      "\"vocab_size\": 32000, \"model_max_length\": 1000000000000000019884624838656}\n");
     snprintf(path, sizeof path, "%s/vicuna/tokenizer.model", dir);
@@ -77,7 +70,7 @@ static void make_inputs(const char *dir) {
     split(&f, "vision_tower.", path);
     safetensors_close(&f);
     snprintf(path, sizeof path, "%s/clip/config.json", dir);
-    write_text(path, "{\"architectures\": [\"CLIPVisionModel\"], \"model_type\": \"clip_vision_model\", \"hidden_size\": 16, "
+    write_text_file(path, "{\"architectures\": [\"CLIPVisionModel\"], \"model_type\": \"clip_vision_model\", \"hidden_size\": 16, "
                      "\"intermediate_size\": 40, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
                      "\"num_hidden_layers\": 3}\n");
     static const char *const photos[] = {"211.jpg", "extreme_ironing.jpg", "llava_logo.png", "sausage.jpg", "waterview.jpg"};
@@ -100,9 +93,9 @@ static void make_inputs(const char *dir) {
     }
     sprintf(pt + a, "]\n"), sprintf(ift + b, "]\n");
     snprintf(path, sizeof path, "%s/blip_laion_cc_sbu_558k.json", dir);
-    write_text(path, pt);
+    write_text_file(path, pt);
     snprintf(path, sizeof path, "%s/llava_v1_5_mix665k.json", dir);
-    write_text(path, ift);
+    write_text_file(path, ift);
     free(pt), free(ift);
 }
 

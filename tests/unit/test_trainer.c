@@ -138,19 +138,12 @@ END_TEST
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE], err[OUT_SIZE];
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 // DIR/cfg.json, DIR/base (a fresh tiny model + the tokenizer), DIR/data.json
 // (image and text-only records; one text-only record says `poison`).
 static void make_run_inputs(const char *dir, const char *poison) {
     char path[600], args[2048];
     snprintf(path, sizeof path, "%s/cfg.json", dir);
-    write_text(path, "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
+    write_text_file(path, "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
                      "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
                      "\"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 48, "
                      "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 32064}, "
@@ -178,7 +171,7 @@ static void make_run_inputs(const char *dir, const char *poison) {
     }
     sprintf(json + at, "]\n");
     snprintf(path, sizeof path, "%s/data.json", dir);
-    write_text(path, json);
+    write_text_file(path, json);
     free(json);
 }
 

@@ -40,6 +40,13 @@ int run_vlm_input(const char *args, const char *input, char *out, size_t out_siz
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void write_text_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 const char *temp_file(const char *text) {
     static char paths[8][64];
     static int next;

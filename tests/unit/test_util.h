@@ -16,6 +16,8 @@ int run_vlm(const char *args, char *out, size_t out_size, char *err, size_t err_
 // The same with stdin read from the file input.
 int run_vlm_input(const char *args, const char *input, char *out, size_t out_size, char *err, size_t err_size);
 int count_dir_entries(const char *dir);
+// Writes text to path (the test fails when it cannot).
+void write_text_file(const char *path, const char *text);
 // Writes text to a fresh temporary file; the path stays valid for the next 8 calls.
 const char *temp_file(const char *text);
 // Parses a JSON file under tests/fixtures (jansson json_t *, the caller's).
