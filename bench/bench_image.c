@@ -1,10 +1,12 @@
 // Image decode + preprocess throughput, one thread: each image decoded from
 // its file and preprocessed (pad to square, 336, CLIP), ROUNDS times.
-// Prints {"images", "seconds", "images_per_s", "checksum"} where checksum is
-// the sum of every pixel_values element (the reference prints the same).
+// Prints {"images", "seconds", "images_per_s", "checksum", "peak_rss_mb"}
+// where checksum is the sum of every pixel_values element (the reference
+// prints the same).
 // Usage: bench_image ROUNDS SIZE IMAGE...
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -34,8 +36,10 @@ int main(int argc, char **argv) {
             images++;
         }
     double dt = timer_now_s() - t0;
-    printf("{\"images\": %ld, \"seconds\": %.3f, \"images_per_s\": %.2f, \"checksum\": %.6f}\n", images, dt,
-           images / dt, checksum);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"images\": %ld, \"seconds\": %.3f, \"images_per_s\": %.2f, \"checksum\": %.6f, \"peak_rss_mb\": %.1f}\n",
+           images, dt, images / dt, checksum, ru.ru_maxrss / 1024.0);
     preprocess_scratch_free(&scratch);
     free(pixels);
     return 0;

@@ -1,11 +1,13 @@
 """The reference for bench_image: what LLaVA's dataset does per image with
 image_aspect_ratio=pad: Image.open(path).convert("RGB"), expand2square with
 the mean colour, CLIPImageProcessor.preprocess (transformers 4.37.2, Pillow
-path). One thread. Prints the same JSON as bench_image.
+path). One thread. Prints the same JSON as bench_image (peak_rss_mb
+includes the interpreter and its imports).
 Usage: python bench_image_ref.py ROUNDS SIZE IMAGE...
 """
 import json
 import os
+import resource
 import sys
 import time
 
@@ -45,7 +47,8 @@ def main():
             images += 1
     dt = time.perf_counter() - t0
     print(json.dumps({"images": images, "seconds": round(dt, 3), "images_per_s": round(images / dt, 2),
-                      "checksum": round(checksum, 6)}))
+                      "checksum": round(checksum, 6),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
 if __name__ == "__main__":

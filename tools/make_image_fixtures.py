@@ -29,6 +29,8 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "image")
 SHARED = os.path.join(ROOT, "..", "shared", "assets", "images")
 SIZES = (224, 336, 448)
 rng = np.random.default_rng(20261122)
+# unpadded, a 1 x 15360 image resizes to 448 x 6881280 in Pillow (9 GB) before the crop: padded only
+PADS = {"panorama_1x15360.png": (True,)}
 
 
 def fnv64(data: bytes) -> str:
@@ -162,7 +164,37 @@ def make_edge_cases():
     made.append(save("truncated.png", good_png[: len(good_png) // 2]))
     made.append(save("truncated.gif", pil_bytes(rgb(160, 120).convert("P"), "GIF")[:300]))
     made.append(save("not_an_image.jpg", b"<html>404 Not Found</html>\n"))
+    # extreme panoramas, padded to squares of 15360 (the resize must cost what the image costs, not the square)
+    for w, h in ((90, 15360), (15360, 90), (1, 15360)):
+        made.append(save(f"panorama_{w}x{h}.png", pil_bytes(Image.fromarray(panorama(w, h), "RGB"), "PNG", optimize=True)))
+    made.append(save("screen_90x15360.gif", tall_screen_gif()))
     return made
+
+
+def panorama(w, h):
+    """A ramp along the long side and 64-pixel tiles: varied pixels that deflate to a few KB."""
+    y, x = np.mgrid[0:h, 0:w]
+    r = (x if w >= h else y) * 255 // max(max(w, h) - 1, 1)
+    return np.stack([r, ((x * 37 + y * 11) % 64) * 4, ((x ^ y) & 63) * 4], -1).astype(np.uint8)
+
+
+def tall_screen_gif():
+    """2 KB declaring 90 x 15360 pixels: a 90 x 80 frame in the middle of a taller logical screen
+    (the fuzzer found this shape; padded, it is a 15360 x 15360 square). Also a fuzz seed."""
+    frame = Image.fromarray(panorama(90, 80), "RGB").convert("P", palette=Image.ADAPTIVE, colors=16)
+    data = bytearray(pil_bytes(frame, "GIF"))
+    data[8:10] = struct.pack("<H", 15360)  # the logical screen's height
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # past the global colour table
+    while data[pos] == 0x21:  # extensions: label, then sub-blocks up to a zero length
+        pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    assert data[pos] == 0x2C, "image descriptor expected"
+    data[pos + 3:pos + 5] = struct.pack("<H", (15360 - 80) // 2)  # the frame's top
+    with open(os.path.join(ROOT, "tests", "fuzz", "corpus", "image", "regression-screen-90x15360.gif"), "wb") as f:
+        f.write(data)
+    return bytes(data)
 
 
 def decode(path):
@@ -192,7 +224,7 @@ def main():
         crops = []
         for size in SIZES:
             proc = processors[size]
-            for pad in (False, True):
+            for pad in PADS.get(os.path.basename(rel), (False, True)):
                 src = expand2square(im, bg) if pad else im
                 # channels_last is given because transformers 4.37 guesses the channel axis from the
                 # shape and takes an image 1 or 3 pixels high for channels-first (upstream garbles or

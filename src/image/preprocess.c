@@ -147,63 +147,24 @@ int preprocessor_load(Preprocessor *p, const char *path) {
 
 void preprocess_scratch_free(PreprocessScratch *s) {
     resize_scratch_free(&s->resize);
-    free(s->rows);
     free(s->crop);
     memset(s, 0, sizeof *s);
 }
 
-// The image as a row source, centred on a square of colour bg when padding.
-typedef struct {
-    const Image *im;
-    int side, off_x, off_y;  // offsets of the image in the square
-    uint8_t *bg_row, *composed[2];
-    int flip;
-} PaddedRows;
-
-static const uint8_t *plain_row(void *ctx, int y) {
-    const Image *im = ((PaddedRows *)ctx)->im;
-    return im->rgb + (size_t)y * im->width * 3;
-}
-
-static const uint8_t *padded_row(void *ctx, int y) {
-    PaddedRows *pr = ctx;
-    const Image *im = pr->im;
-    int iy = y - pr->off_y;
-    if (iy < 0 || iy >= im->height) return pr->bg_row;
-    const uint8_t *src = im->rgb + (size_t)iy * im->width * 3;
-    if (im->width == pr->side) return src;
-    uint8_t *row = pr->composed[pr->flip ^= 1];  // alternate: consecutive rows never share a pointer
-    memcpy(row, pr->bg_row, (size_t)pr->side * 3);
-    memcpy(row + (size_t)pr->off_x * 3, src, (size_t)im->width * 3);
-    return row;
-}
-
 int image_preprocess(const Image *im, const Preprocessor *p, float *pixel_values, uint8_t *crop_u8,
                      PreprocessScratch *s, const char *name) {
-    PaddedRows pr = {.im = im, .side = im->width, .off_x = 0, .off_y = 0};
-    RowSource src = {.width = im->width, .height = im->height, .row = plain_row, .ctx = &pr};
+    PaddedImage src = {.rgb = im->rgb, .width = im->width, .height = im->height, .canvas_w = im->width,
+                       .canvas_h = im->height};
     if (p->pad && im->width != im->height) {
-        // LLaVA's expand2square: paste at ((side - w) // 2, (side - h) // 2)
-        pr.side = im->width > im->height ? im->width : im->height;
-        pr.off_x = (pr.side - im->width) / 2;
-        pr.off_y = (pr.side - im->height) / 2;
-        size_t row_bytes = (size_t)pr.side * 3;
-        if (row_bytes * 3 > s->cap_rows) {
-            uint8_t *q = vlm_realloc(s->rows, row_bytes * 3);
-            if (!q) return VLM_ERR_FAIL;
-            s->rows = q;
-            s->cap_rows = row_bytes * 3;
-        }
-        pr.bg_row = s->rows;
-        pr.composed[0] = s->rows + row_bytes;
-        pr.composed[1] = s->rows + 2 * row_bytes;
-        uint8_t bg[3];
-        preprocessor_pad_colour(p, bg);
-        for (int x = 0; x < pr.side; x++) memcpy(pr.bg_row + 3 * x, bg, 3);
-        src = (RowSource){.width = pr.side, .height = pr.side, .row = padded_row, .ctx = &pr};
+        // LLaVA's expand2square: paste at ((side - w) // 2, (side - h) // 2); the square is never built
+        int side = im->width > im->height ? im->width : im->height;
+        src.canvas_w = src.canvas_h = side;
+        src.off_x = (side - im->width) / 2;
+        src.off_y = (side - im->height) / 2;
+        preprocessor_pad_colour(p, src.bg);
     }
     // transformers' get_resize_output_image_size (default_to_square=False)
-    int w = src.width, h = src.height, S = p->shortest_edge;
+    int w = src.canvas_w, h = src.canvas_h, S = p->shortest_edge;
     int shorter = w <= h ? w : h, longer = w <= h ? h : w;
     int new_long = (int)((double)((long long)S * longer) / shorter);
     int out_w = w <= h ? S : new_long, out_h = w <= h ? new_long : S;

@@ -43,9 +43,8 @@ void preprocessor_pad_colour(const Preprocessor *p, uint8_t rgb[3]);
 // Buffers reused from image to image (one per thread).
 typedef struct {
     ResizeScratch resize;
-    uint8_t *rows;  // padding: one background row and two composed rows
     uint8_t *crop;  // the uint8 crop
-    size_t cap_rows, cap_crop;
+    size_t cap_crop;
 } PreprocessScratch;
 
 void preprocess_scratch_free(PreprocessScratch *s);

@@ -105,6 +105,22 @@ START_TEST(preprocess_matches_clip_processor) {
             for (size_t j = 0; j < n; j++)
                 for (int c = 0; c < 3; c++) differ += pv[c * n + j] != want_lut[c][u8[3 * j + c]];
             ck_assert_msg(differ == 0, "%s: %zu floats differ from the processor's", rel, differ);
+            // The cost follows the image and the crop, not the padded square: every pixel of
+            // either enters a few windows per axis (about 4 for bicubic), so 32 products of a
+            // pixel by a weight and 32 bytes of scratch per pixel bound both. Padding a 90 x 15360
+            // image used to filter its 15360 x 15360 square (944M products at 336).
+            PreprocessScratch fresh = {0};
+            uint8_t *again = malloc(n * 3);
+            ck_assert_int_eq(image_preprocess(&im, &p, pv, again, &fresh, rel), VLM_OK);
+            ck_assert_msg(memcmp(again, u8, n * 3) == 0, "%s: a fresh scratch gives other bytes", rel);
+            uint64_t pixels = (uint64_t)im.width * im.height + n;
+            ck_assert_msg(fresh.resize.products <= 32 * pixels, "%s at %d%s: %llu products for %llu pixels", rel, size,
+                          p.pad ? " padded" : "", (unsigned long long)fresh.resize.products, (unsigned long long)pixels);
+            ck_assert_msg(resize_scratch_bytes(&fresh.resize) <= 32 * pixels, "%s at %d%s: %zu scratch bytes for %llu pixels",
+                          rel, size, p.pad ? " padded" : "", resize_scratch_bytes(&fresh.resize),
+                          (unsigned long long)pixels);
+            preprocess_scratch_free(&fresh);
+            free(again);
             free(u8);
             free(pv);
             checked++;
@@ -112,7 +128,7 @@ START_TEST(preprocess_matches_clip_processor) {
         image_free(&im);
     }
     preprocess_scratch_free(&scratch);
-    ck_assert_uint_eq(checked, 6 * 32);  // 32 decodable images, 3 sizes, padded and not
+    ck_assert_uint_eq(checked, 6 * 35 + 3);  // 35 decodable images at 3 sizes padded and not, a 1 x 15360 one padded
 }
 END_TEST
 
