@@ -1,13 +1,15 @@
 # User-facing targets. CMake does the building; this file only orchestrates.
 #   make        build build/vlm and the library
-#   make test   unit + parity tests, sanitizer runs and bounded fuzzing
+#   make test   unit + parity tests, sanitizer runs and deterministic fuzzing (fixed runs)
+#   make fuzz   open-ended fuzzing (FUZZ_SECONDS per harness)
 #   make demo   train a tiny LLaVA end to end on generated data (no downloads)
 #   make bench  throughput against the reference implementations (needs PyPI)
 #   make clean
-.PHONY: all deps build demo test test-unit test-sanitize fuzz bench clean
+.PHONY: all deps build demo test test-unit test-sanitize test-fuzz fuzz bench clean
 
 JOBS ?= $(shell nproc)
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 30000
 
 all: build
 
@@ -27,15 +29,20 @@ test-sanitize: build-sanitize
 	@echo "== parser tests under ASan + UBSan"
 	@CK_INCLUDE_TAGS=parser CK_VERBOSITY=minimal build-sanitize/vlm_tests
 
+# make test's fuzz stage: the corpus replayed, then a fixed number of runs from a fixed seed
+test-fuzz: build-sanitize
+	@scripts/run-fuzzers.sh build-sanitize --runs $(FUZZ_RUNS)
+
+# open-ended exploration, FUZZ_SECONDS per harness
 fuzz: build-sanitize
-	@scripts/run-fuzzers.sh build-sanitize $(FUZZ_SECONDS)
+	@scripts/run-fuzzers.sh build-sanitize --seconds $(FUZZ_SECONDS)
 
 test-unit: build
 	@echo "== unit, parity and end-to-end tests"
 	@build/vlm_tests
 
 # The unit run goes last so its counts line closes the output.
-test: test-sanitize fuzz test-unit
+test: test-sanitize test-fuzz test-unit
 
 # the demo needs only the binary
 demo: deps

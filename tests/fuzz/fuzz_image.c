@@ -1,5 +1,6 @@
 // libFuzzer harness: the JPEG, PNG and GIF decoders, then preprocessing of
-// whatever decodes (padded, small size) to exercise the resize on odd shapes.
+// whatever decodes, unpadded and padded (small size), to exercise the resize
+// on odd shapes and padded panoramas.
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,8 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (image_decode_memory(data, size, "fuzz", &im) == 0) {
         Preprocessor p;
         preprocessor_default(&p, 24);
-        p.pad = size & 1;
-        image_preprocess(&im, &p, pixels, NULL, &scratch, "fuzz");
+        for (int pad = 0; pad < 2; pad++) {
+            p.pad = pad;
+            image_preprocess(&im, &p, pixels, NULL, &scratch, "fuzz");
+        }
         image_free(&im);
     }
     return 0;
