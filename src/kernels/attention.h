@@ -2,7 +2,10 @@
 // bidirectional (the ViT) or causal (the LLM), grouped-query (NKV heads
 // shared by NH / NKV query heads each), right padding through per-sample
 // lengths: keys at or past a sample's length are masked. A padded query row
-// sees the sample's real keys, as HF's 4D mask gives it.
+// sees the sample's real keys, as HF's 4D mask gives it; a row that sees no
+// key (a sample of length 0) gives 0. FlashAttention-2's state: the forward
+// keeps only each row's log-sum-exp, the backward recomputes the
+// probabilities from it, a block of query rows at a time.
 #ifndef VLM_KERNELS_ATTENTION_H
 #define VLM_KERNELS_ATTENTION_H
 
@@ -10,16 +13,23 @@
 
 // q (B,T,ld) holding NH heads of HS at the start of each row, k and v
 // (B,T,ld) holding NKV heads (separate buffers: ld = NH*HS = NKV*HS; one
-// packed q|k|v buffer: ld its row) -> out (B,T,NH,HS); att (B,NH,T,T) keeps
-// the probabilities for backward. lengths (B) or NULL for no padding.
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int ld,
-                       const int *lengths, int B, int T, int NH, int NKV, int HS, int causal);
-// dq, dk, dv (laid out as q, k, v) accumulate (+=). scratch: attention_scratch_floats(T) floats.
-void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
-                        const float *k, const float *v, int ld, const int *lengths, int B, int T, int NH, int NKV, int HS,
-                        int causal, float *scratch);
-// The backward's scratch for sequences of T: a block of rows per thread
-// (omp_get_max_threads(), which must not grow after it is sized).
+// packed q|k|v buffer: ld its row) -> out (B,T,NH,HS) and lse (B,NH,T), the
+// log-sum-exp of each row's scaled scores (+inf where a row sees no key),
+// kept for backward. lengths (B) or NULL for no padding.
+// scratch: attention_scratch_floats(T) floats.
+void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
+                       const int *lengths, int B, int T, int NH, int NKV, int HS, int causal, float *scratch);
+// out and lse from the forward on the same q, k, v; dout (B,T,NH,HS). dq, dk,
+// dv (laid out as q, k, v) accumulate (+=); every caller today zeroes them
+// first. scratch: attention_scratch_floats(T) floats.
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
+                        const float *q, const float *k, const float *v, int ld, const int *lengths, int B, int T, int NH,
+                        int NKV, int HS, int causal, float *scratch);
+// The state the forward keeps for the backward: lse, B*NH*T floats.
+size_t attention_state_floats(int B, int NH, int T);
+// Forward and backward scratch for sequences of up to T: two blocks of query
+// rows by T scores per thread (omp_get_max_threads() when sized, which must
+// not grow after), independent of the batch and the heads.
 size_t attention_scratch_floats(int T);
 
 #endif

@@ -35,14 +35,14 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
         ClipLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
         L->q = carve(c, N * C), L->k = carve(c, N * C), L->v = carve(c, N * C);
-        L->att = carve(c, (size_t)max_images * v->heads * T * T);
+        L->lse = carve(c, attention_state_floats(max_images, v->heads, (int)T));
         L->ao = carve(c, N * C), L->mid = carve(c, N * C);
         L->ln2 = carve(c, N * C), L->ln2_mean = carve(c, N), L->ln2_rstd = carve(c, N);
         L->fc1 = carve(c, N * I), L->act = carve(c, N * I);
     }
     a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
-    a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->datt = carve(c, attention_scratch_floats((int)T));
+    a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
 }
 
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {
@@ -65,7 +65,7 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
         linear_forward(L->q, L->ln1, W->q_w, W->q_b, N, C, C);
         linear_forward(L->k, L->ln1, W->k_w, W->k_b, N, C, C);
         linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
-        attention_forward(L->ao, L->att, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0);
+        attention_forward(L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
         linear_forward(a->dtmp, L->ao, W->o_w, W->o_b, N, C, C);
         residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * C);
         layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
@@ -100,8 +100,8 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         memset(a->dtmp, 0, sizeof(float) * NC);
         linear_backward(a->dtmp, G->o_w, G->o_b, a->dmid, L->ao, W->o_w, N, C, C);
         memset(a->dq, 0, sizeof(float) * NC), memset(a->dk, 0, sizeof(float) * NC), memset(a->dv, 0, sizeof(float) * NC);
-        attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->att, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0,
-                           a->datt);
+        attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0,
+                           a->att_scratch);
         memset(a->dtmp, 0, sizeof(float) * NC);
         linear_backward(a->dtmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);
         linear_backward(a->dtmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);

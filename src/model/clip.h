@@ -8,7 +8,7 @@
 #include "model/weights.h"
 
 typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd, *q, *k, *v, *att, *ao, *mid, *ln2, *ln2_mean, *ln2_rstd, *fc1, *act;
+    float *ln1, *ln1_mean, *ln1_rstd, *q, *k, *v, *lse, *ao, *mid, *ln2, *ln2_mean, *ln2_rstd, *fc1, *act;
 } ClipLayerActs;
 
 typedef struct {
@@ -16,7 +16,8 @@ typedef struct {
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
-    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dfc, *dact, *datt;  // backward scratch
+    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dfc, *dact;  // backward scratch
+    float *att_scratch;            // attention's forward and backward scratch
 } ClipActs;
 
 // Lays out the activations for up to max_images images on c (call twice, see carve.h).

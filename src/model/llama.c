@@ -32,7 +32,7 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
         LlamaLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * H), L->ln1_rstd = carve(c, N);
         L->qkv = carve(c, N * (Q + 2 * KV));
-        L->att = carve(c, (size_t)max_batch * t->heads * max_seq * max_seq);
+        L->lse = carve(c, attention_state_floats(max_batch, t->heads, max_seq));
         L->ao = carve(c, N * Q), L->mid = carve(c, N * H);
         L->ln2 = carve(c, N * H), L->ln2_rstd = carve(c, N);
         L->gu = carve(c, N * 2 * I), L->act = carve(c, N * I);
@@ -43,7 +43,7 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
     a->dqkv = carve(c, N * (Q + 2 * KV)), a->dao = carve(c, N * Q);
     a->dgu = carve(c, N * 2 * I), a->dact = carve(c, N * I);
-    a->datt = carve(c, attention_scratch_floats(max_seq));
+    a->att_scratch = carve(c, attention_scratch_floats(max_seq));
 }
 
 void llama_rope_init(LlamaActs *a, const TextConfig *t) {
@@ -73,7 +73,8 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
         // qkv (N, Q+2KV): each row q, k, v; rope turns q's and k's heads, adjacent too
         linear_forward(L->qkv, L->ln1, W->q_w, NULL, N, H, QKV);
         rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
-        attention_forward(L->ao, L->att, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1);
+        attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
+                          a->att_scratch);
         linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
         residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
         rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
@@ -126,8 +127,8 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         memset(a->dao, 0, sizeof(float) * (size_t)N * Q);
         linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dmid, L->ao, W->o_w, N, Q, H);
         memset(a->dqkv, 0, sizeof(float) * (size_t)N * QKV);
-        attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->att, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV,
-                           lengths, B, T, NH, NKV, HS, 1, a->datt);
+        attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->ao, L->lse, L->qkv, L->qkv + Q,
+                           L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1, a->att_scratch);
         rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
         memset(a->dtmp, 0, sizeof(float) * NH_);
         linear_backward(a->dtmp, G ? G->q_w : NULL, NULL, a->dqkv, L->ln1, W->q_w, N, H, QKV);

@@ -10,7 +10,7 @@
 typedef struct {
     float *ln1, *ln1_rstd;
     float *qkv;                     // (B*T, NH*HS + 2*NKV*HS): each row q, k, v
-    float *att, *ao, *mid, *ln2, *ln2_rstd;
+    float *lse, *ao, *mid, *ln2, *ln2_rstd;  // lse: attention's state (attention_state_floats)
     float *gu;                      // (B*T, 2I): each row gate, up
     float *act;
 } LlamaLayerActs;
@@ -24,7 +24,8 @@ typedef struct {
     float *head_in, *logits;        // the rows that get logits (n_rows, H) and their logits (n_rows, V)
     int32_t *rows;                  // which rows of the B*T positions (n_rows of them)
     int n_rows;
-    float *dx, *dmid, *dtmp, *dqkv, *dao, *dgu, *dact, *datt;
+    float *dx, *dmid, *dtmp, *dqkv, *dao, *dgu, *dact;
+    float *att_scratch;             // attention's forward and backward scratch
 } LlamaActs;
 
 void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq);

@@ -43,7 +43,8 @@ void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch,
     a->xp = carve(c, n * d), a->dxp = carve(c, n * d), a->kvin = carve(c, K * d), a->dkvin = carve(c, K * d);
     a->mean = carve(c, K), a->rstd = carve(c, K), a->l0 = carve(c, NQ * d), a->dl0 = carve(c, NQ * d);
     a->q = carve(c, NQ * A), a->dq = carve(c, NQ * A), a->kv = carve(c, K * 2 * A), a->dkv = carve(c, K * 2 * A);
-    a->att = carve(c, NH * NQ * K), a->scratch = carve(c, NQ * K), a->ao = carve(c, NQ * A), a->dao = carve(c, NQ * A);
+    a->lse = carve(c, cross_attention_state_floats(NQ, NH)), a->ao = carve(c, NQ * A), a->dao = carve(c, NQ * A);
+    a->scratch = carve(c, cross_attention_scratch_floats(NQ, (int)K));  // cross-attention's
     a->l1 = carve(c, NQ * d), a->dl1 = carve(c, NQ * d), a->fn = carve(c, NQ * d), a->dfn = carve(c, NQ * d);
     a->fmean = carve(c, NQ), a->frstd = carve(c, NQ), a->f1 = carve(c, NQ * I), a->df1 = carve(c, NQ * I);
     a->f1g = carve(c, NQ * I), a->df1g = carve(c, NQ * I), a->l2 = carve(c, NQ * d), a->dl2 = carve(c, NQ * d);
@@ -114,8 +115,8 @@ static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int
     linear_forward(a->q, qn, h->to_q, NULL, NQ, d, z->A);
     linear_forward(a->kv, a->kvin, h->to_kv, NULL, K, d, 2 * z->A);  // each row k, then v (torch's chunk(2))
     // upstream scales q and k by dim_head^-1/4 each: dim_head^-1/2 on the product
-    cross_attention_forward(a->ao, a->att, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A, NQ, K, z->NH, z->HS,
-                            1.0f / sqrtf((float)z->HS));
+    cross_attention_forward(a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A, NQ, K, z->NH, z->HS,
+                            1.0f / sqrtf((float)z->HS), a->scratch);
     linear_forward(a->l1, a->ao, h->to_out, NULL, NQ, z->A, d);
     for (size_t i = 0; i < (size_t)NQ * d; i++) a->l1[i] += a->l0[i];
     // FeedForward: LayerNorm, Linear, GELU, Linear, residual
@@ -164,8 +165,8 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
     memcpy(a->dl0, a->dl1, sizeof(float) * (size_t)NQ * d);
     ZERO(a->dao, NQ * z->A), ZERO(a->dq, NQ * z->A), ZERO(a->dkv, (size_t)K * 2 * z->A);
     linear_backward(a->dao, G(to_out), NULL, a->dl1, a->ao, h->to_out, NQ, z->A, d);
-    cross_attention_backward(a->dq, a->dkv, a->dkv + z->A, a->dao, a->att, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A,
-                             NQ, K, z->NH, z->HS, 1.0f / sqrtf((float)z->HS), a->scratch);
+    cross_attention_backward(a->dq, a->dkv, a->dkv + z->A, a->dao, a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A,
+                             2 * z->A, NQ, K, z->NH, z->HS, 1.0f / sqrtf((float)z->HS), a->scratch);
     ZERO(a->dkvin, (size_t)K * d);
     const float *qn = a->kvin + (size_t)n * d;
     linear_backward(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);

@@ -36,7 +36,7 @@
 
 typedef struct {
     // one sample through one predictor (sized for the largest task)
-    float *X, *lat0, *xp, *kvin, *mean, *rstd, *l0, *q, *kv, *att, *ao, *l1, *fn, *fmean, *frstd, *f1, *f1g, *l2, *po,
+    float *X, *lat0, *xp, *kvin, *mean, *rstd, *l0, *q, *kv, *lse, *ao, *l1, *fn, *fmean, *frstd, *f1, *f1g, *l2, *po,
         *pred, *pmean, *prstd, *m1, *m1r, *out;
     float *dX, *dlat0, *dxp, *dkvin, *dl0, *dq, *dkv, *dao, *dl1, *dfn, *df1, *df1g, *dl2, *dpo, *dpred, *dm1, *dm1r,
         *dout, *scratch;

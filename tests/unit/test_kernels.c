@@ -4,10 +4,12 @@
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/threads.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/cross_attention.h"
@@ -203,10 +205,11 @@ START_TEST(grad_rope) {
 END_TEST
 
 // ---- attention
-typedef struct { float *q, *k, *v, *att; int *lengths; int ld, B, T, NH, NKV, HS, causal; } AttCtx;
+typedef struct { float *q, *k, *v, *lse, *scratch; int *lengths; int ld, B, T, NH, NKV, HS, causal; } AttCtx;
 static void att_fn(void *c, float *out) {
     AttCtx *a = c;
-    attention_forward(out, a->att, a->q, a->k, a->v, a->ld, a->lengths, a->B, a->T, a->NH, a->NKV, a->HS, a->causal);
+    attention_forward(out, a->lse, a->q, a->k, a->v, a->ld, a->lengths, a->B, a->T, a->NH, a->NKV, a->HS, a->causal,
+                      a->scratch);
 }
 
 START_TEST(grad_attention) {
@@ -220,18 +223,21 @@ START_TEST(grad_attention) {
         size_t nq = (size_t)B * T * NH * HS, n = causal ? (size_t)B * T * ld : 3 * nq;  // all of q, k, v
         float *qkv = randn(n, 1), *dqkv = zeros(n);
         size_t ko = causal ? (size_t)NH * HS : nq, vo = causal ? (size_t)(NH + NKV) * HS : 2 * nq;
-        AttCtx c = {qkv, qkv + ko, qkv + vo, zeros((size_t)B * NH * T * T), cs ? lengths : NULL, ld, B, T, NH, NKV, HS,
-                    causal};
+        AttCtx c = {qkv, qkv + ko, qkv + vo, zeros(attention_state_floats(B, NH, T)),
+                    zeros(attention_scratch_floats(T)), cs ? lengths : NULL, ld, B, T, NH, NKV, HS, causal};
         Probe p = {att_fn, &c, zeros(nq), randn(nq, 1), nq};
         probe_loss(&p);
-        attention_backward(dqkv, dqkv + ko, dqkv + vo, p.R, c.att, c.q, c.k, c.v, ld, c.lengths, B, T, NH, NKV, HS,
-                           causal, zeros(attention_scratch_floats(T)));
+        attention_backward(dqkv, dqkv + ko, dqkv + vo, p.R, p.out, c.lse, c.q, c.k, c.v, ld, c.lengths, B, T, NH, NKV,
+                           HS, causal, c.scratch);
         check_grad("attention dq, dk, dv", &p, qkv, dqkv, n);
         if (cs == 1) {
             // masked keys: the padded sample's keys 4..6 get no gradient, the first token sees only itself
             for (int t = 4; t < 7; t++)
                 for (int i = 0; i < NKV * HS; i++) ck_assert_float_eq(dqkv[((size_t)1 * T + t) * ld + ko + i], 0.0f);
-            ck_assert_float_eq(c.att[1], 0.0f);
+            // the first token's row is its one score: lse = scale * q0 . k0
+            float s = 0.0f;
+            for (int i = 0; i < HS; i++) s += c.q[i] * c.k[i];
+            ck_assert_float_eq_tol(c.lse[0], s / sqrtf((float)HS), 1e-5f);
         }
     }
     free_owned();
@@ -342,30 +348,261 @@ START_TEST(rope_llama3_matches_transformers) {
 END_TEST
 
 // ---- cross-attention (OLA-VLM's resampler): NQ queries over NK keys, q and k|v in separate buffers
-typedef struct { float *q, *kv, *att; int NQ, NK, NH, HS; } XattCtx;
+typedef struct { float *q, *kv, *lse, *scratch; int NQ, NK, NH, HS; } XattCtx;
 static void xatt_fn(void *c, float *out) {
     XattCtx *a = c;
     int A = a->NH * a->HS;
-    cross_attention_forward(out, a->att, a->q, A, a->kv, a->kv + A, 2 * A, a->NQ, a->NK, a->NH, a->HS, 0.5f);
+    cross_attention_forward(out, a->lse, a->q, A, a->kv, a->kv + A, 2 * A, a->NQ, a->NK, a->NH, a->HS, 0.5f,
+                            a->scratch);
 }
 
 START_TEST(grad_cross_attention) {
     rng_init(&rng, 11, 0);
     int NQ = 3, NK = 9, NH = 2, HS = 4, A = NH * HS;
-    XattCtx c = {randn((size_t)NQ * A, 1), randn((size_t)NK * 2 * A, 1), zeros((size_t)NH * NQ * NK), NQ, NK, NH, HS};
+    XattCtx c = {randn((size_t)NQ * A, 1), randn((size_t)NK * 2 * A, 1), zeros(cross_attention_state_floats(NQ, NH)),
+                 zeros(cross_attention_scratch_floats(NQ, NK)), NQ, NK, NH, HS};
     Probe p = {xatt_fn, &c, zeros((size_t)NQ * A), randn((size_t)NQ * A, 1), (size_t)NQ * A};
     probe_loss(&p);
     float *dq = zeros((size_t)NQ * A), *dkv = zeros((size_t)NK * 2 * A);
-    cross_attention_backward(dq, dkv, dkv + A, p.R, c.att, c.q, A, c.kv, c.kv + A, 2 * A, NQ, NK, NH, HS, 0.5f,
-                             zeros((size_t)NQ * NK));
+    cross_attention_backward(dq, dkv, dkv + A, p.R, p.out, c.lse, c.q, A, c.kv, c.kv + A, 2 * A, NQ, NK, NH, HS, 0.5f,
+                             c.scratch);
     check_grad("cross-attention dq", &p, c.q, dq, (size_t)NQ * A);
     check_grad("cross-attention dk, dv", &p, c.kv, dkv, (size_t)NK * 2 * A);
-    for (int h = 0; h < NH; h++)  // each probability row sums to 1
-        for (int i = 0; i < NQ; i++) {
-            double s = 0;
-            for (int j = 0; j < NK; j++) s += c.att[((size_t)h * NQ + i) * NK + j];
-            ck_assert_double_eq_tol(s, 1.0, 1e-6);
+    free_owned();
+}
+END_TEST
+
+// ---- attention against the stored-probabilities math, and the same bytes for any thread count
+// One attention case: the projections (packed q|k|v when causal, as the LLM's; separate when not, as the
+// ViT's), the output's gradient and gradients to accumulate into (+=) from a nonzero start.
+typedef struct {
+    int B, T, NH, NKV, HS, causal, ld;
+    const int *lengths;
+    size_t n, ko, vo, nq;  // floats of q|k|v (all three), offsets of k and v, floats of out
+    float *qkv, *dout, *dqkv0;
+} AttCase;
+
+static AttCase att_case(int B, int T, int NH, int NKV, int HS, int causal, const int *lengths) {
+    AttCase a = {B, T, NH, NKV, HS, causal, causal ? (NH + 2 * NKV) * HS : NH * HS, lengths, 0, 0, 0, 0, 0, 0, 0};
+    a.nq = (size_t)B * T * NH * HS;
+    a.n = causal ? (size_t)B * T * a.ld : 3 * a.nq;
+    a.ko = causal ? (size_t)NH * HS : a.nq, a.vo = causal ? (size_t)(NH + NKV) * HS : 2 * a.nq;
+    a.qkv = randn(a.n, 1), a.dout = randn(a.nq, 1), a.dqkv0 = randn(a.n, 0.1f);
+    return a;
+}
+
+// forward + backward with the kernels -> out (nq), lse (B*NH*T), dqkv (n, from dqkv0)
+static void att_run(const AttCase *a, float *out, float *lse, float *dqkv) {
+    float *scratch = malloc(sizeof(float) * attention_scratch_floats(a->T));
+    ck_assert(scratch);
+    const float *q = a->qkv, *k = a->qkv + a->ko, *v = a->qkv + a->vo;
+    attention_forward(out, lse, q, k, v, a->ld, a->lengths, a->B, a->T, a->NH, a->NKV, a->HS, a->causal, scratch);
+    memcpy(dqkv, a->dqkv0, sizeof(float) * a->n);
+    attention_backward(dqkv, dqkv + a->ko, dqkv + a->vo, a->dout, out, lse, q, k, v, a->ld, a->lengths, a->B, a->T,
+                       a->NH, a->NKV, a->HS, a->causal, scratch);
+    free(scratch);
+}
+
+// The old kernel's math, plainly and in double: the whole probability matrix of each (sample, head), out = P v,
+// dv += P^T dout, dP = dout v^T, dS = P (dP - rowsum(P dP)) scale, dq += dS k, dk += dS^T q.
+static void att_reference(const AttCase *a, double *out, double *lse, double *dqkv) {
+    int T = a->T, HS = a->HS, ld = a->ld, ldo = a->NH * HS;
+    double scale = 1.0 / sqrt((double)HS), *P = malloc(sizeof(double) * T * T), *dP = malloc(sizeof(double) * T * T);
+    ck_assert(P && dP);
+    for (size_t i = 0; i < a->n; i++) dqkv[i] = a->dqkv0[i];
+    for (int b = 0; b < a->B; b++)
+        for (int h = 0; h < a->NH; h++) {
+            int kv = h / (a->NH / a->NKV), len = a->lengths ? a->lengths[b] : T;
+            const float *q = a->qkv + (size_t)b * T * ld + h * HS, *k = a->qkv + a->ko + (size_t)b * T * ld + kv * HS;
+            const float *v = a->qkv + a->vo + (size_t)b * T * ld + kv * HS, *dout = a->dout + (size_t)b * T * ldo + h * HS;
+            double *dq = dqkv + (size_t)b * T * ld + h * HS, *dk = dqkv + a->ko + (size_t)b * T * ld + kv * HS;
+            double *dv = dqkv + a->vo + (size_t)b * T * ld + kv * HS, *o = out + (size_t)b * T * ldo + h * HS;
+            for (int i = 0; i < T; i++) {
+                int n = a->causal ? i + 1 : T;
+                n = n < len ? n : len;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    double sc = 0;
+                    for (int c = 0; c < HS; c++) sc += (double)q[(size_t)i * ld + c] * k[(size_t)j * ld + c];
+                    P[i * T + j] = j < n ? sc * scale : -INFINITY;
+                    mx = fmax(mx, P[i * T + j]);
+                }
+                for (int j = 0; j < T; j++) sum += P[i * T + j] = j < n ? exp(P[i * T + j] - mx) : 0.0;
+                for (int j = 0; j < T; j++) P[i * T + j] = n ? P[i * T + j] / sum : 0.0;
+                lse[((size_t)b * a->NH + h) * T + i] = n ? mx + log(sum) : INFINITY;
+                for (int c = 0; c < HS; c++) {
+                    double acc = 0;
+                    for (int j = 0; j < T; j++) acc += P[i * T + j] * v[(size_t)j * ld + c];
+                    o[(size_t)i * ldo + c] = acc;
+                }
+            }
+            for (int i = 0; i < T; i++) {
+                double dot = 0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0;
+                    for (int c = 0; c < HS; c++) d += (double)dout[(size_t)i * ldo + c] * v[(size_t)j * ld + c];
+                    dP[i * T + j] = d, dot += P[i * T + j] * d;
+                }
+                for (int j = 0; j < T; j++) dP[i * T + j] = P[i * T + j] * (dP[i * T + j] - dot) * scale;  // dS
+            }
+            for (int i = 0; i < T; i++)
+                for (int j = 0; j < T; j++)
+                    for (int c = 0; c < HS; c++) {
+                        dv[(size_t)j * ld + c] += P[i * T + j] * dout[(size_t)i * ldo + c];
+                        dq[(size_t)i * ld + c] += dP[i * T + j] * k[(size_t)j * ld + c];
+                        dk[(size_t)j * ld + c] += dP[i * T + j] * q[(size_t)i * ld + c];
+                    }
         }
+    free(P), free(dP);
+}
+
+static void check_close(const char *what, const float *got, const double *want, size_t n, double tol) {
+    for (size_t i = 0; i < n; i++) {
+        if (isinf(want[i])) {
+            ck_assert_msg(isinf(got[i]) && got[i] > 0, "%s[%zu]: %g, want +inf", what, i, (double)got[i]);
+            continue;
+        }
+        ck_assert_msg(fabs(got[i] - want[i]) <= tol + tol * fabs(want[i]), "%s[%zu]: %.8g, want %.8g", what, i,
+                      (double)got[i], want[i]);
+    }
+}
+
+START_TEST(attention_matches_reference) {
+    rng_init(&rng, 17, 0);
+    // T = 130: three blocks of query rows, the last of 2; causal GQA with one sample padded (its padded rows see its
+    // 97 real keys) and one of length 0 (no key: out 0, no gradient); bidirectional padded and not
+    int causal_len[3] = {130, 97, 0}, vit_len[2] = {130, 70};
+    AttCase cases[3] = {att_case(3, 130, 4, 2, 8, 1, causal_len), att_case(2, 130, 3, 3, 8, 0, vit_len),
+                        att_case(2, 70, 2, 2, 8, 0, NULL)};
+    for (int cs = 0; cs < 3; cs++) {
+        const AttCase *a = &cases[cs];
+        size_t nl = attention_state_floats(a->B, a->NH, a->T);
+        float *out = zeros(a->nq), *lse = zeros(nl), *dqkv = zeros(a->n);
+        double *rout = malloc(sizeof(double) * a->nq), *rlse = malloc(sizeof(double) * nl);
+        double *rd = malloc(sizeof(double) * a->n);
+        ck_assert(rout && rlse && rd);
+        att_run(a, out, lse, dqkv);
+        att_reference(a, rout, rlse, rd);
+        check_close("attention out", out, rout, a->nq, 1e-5);
+        check_close("attention lse", lse, rlse, nl, 1e-5);
+        check_close("attention dq, dk, dv", dqkv, rd, a->n, 1e-4);
+        if (cs == 0) {  // the empty sample (the last): out exactly 0, its gradients exactly their start
+            for (size_t i = 2 * (size_t)a->T * a->ld; i < a->n; i++) ck_assert_float_eq(dqkv[i], a->dqkv0[i]);
+            for (size_t i = 2 * (size_t)a->T * a->NH * a->HS; i < a->nq; i++) ck_assert_float_eq(out[i], 0.0f);
+        }
+        free(rout), free(rlse), free(rd);
+    }
+    free_owned();
+}
+END_TEST
+
+typedef struct {
+    int NQ, NK, NH, HS;
+    float scale, *q, *kv, *dout, *dq0, *dkv0;
+} XattCase;
+
+static void xatt_run(const XattCase *x, float *out, float *lse, float *dq, float *dkv) {
+    int A = x->NH * x->HS;
+    float *scratch = malloc(sizeof(float) * cross_attention_scratch_floats(x->NQ, x->NK));
+    ck_assert(scratch);
+    cross_attention_forward(out, lse, x->q, A, x->kv, x->kv + A, 2 * A, x->NQ, x->NK, x->NH, x->HS, x->scale, scratch);
+    memcpy(dq, x->dq0, sizeof(float) * x->NQ * A), memcpy(dkv, x->dkv0, sizeof(float) * x->NK * 2 * A);
+    cross_attention_backward(dq, dkv, dkv + A, x->dout, out, lse, x->q, A, x->kv, x->kv + A, 2 * A, x->NQ, x->NK, x->NH,
+                             x->HS, x->scale, scratch);
+    free(scratch);
+}
+
+START_TEST(cross_attention_matches_reference) {
+    rng_init(&rng, 19, 0);
+    // NQ = 70: two blocks of query rows, the last of 6
+    int NQ = 70, NK = 150, NH = 3, HS = 8, A = NH * HS;
+    XattCase x = {NQ, NK, NH, HS, 0.3f, randn((size_t)NQ * A, 1), randn((size_t)NK * 2 * A, 1),
+                  randn((size_t)NQ * A, 1), randn((size_t)NQ * A, 0.1f), randn((size_t)NK * 2 * A, 0.1f)};
+    float *out = zeros((size_t)NQ * A), *lse = zeros(cross_attention_state_floats(NQ, NH));
+    float *dq = zeros((size_t)NQ * A), *dkv = zeros((size_t)NK * 2 * A);
+    xatt_run(&x, out, lse, dq, dkv);
+    double *ro = calloc((size_t)NQ * A, sizeof(double)), *rl = calloc((size_t)NQ * NH, sizeof(double));
+    double *rdq = calloc((size_t)NQ * A, sizeof(double)), *rdkv = calloc((size_t)NK * 2 * A, sizeof(double));
+    double *P = malloc(sizeof(double) * NQ * NK), *dS = malloc(sizeof(double) * NQ * NK);
+    ck_assert(ro && rl && rdq && rdkv && P && dS);
+    for (int i = 0; i < NQ * A; i++) rdq[i] = x.dq0[i];
+    for (int i = 0; i < NK * 2 * A; i++) rdkv[i] = x.dkv0[i];
+    for (int h = 0; h < NH; h++) {
+        const float *q = x.q + h * HS, *k = x.kv + h * HS, *v = x.kv + A + h * HS, *dout = x.dout + h * HS;
+        for (int i = 0; i < NQ; i++) {
+            double mx = -INFINITY, sum = 0, dot = 0;
+            for (int j = 0; j < NK; j++) {
+                double sc = 0;
+                for (int c = 0; c < HS; c++) sc += (double)q[i * A + c] * k[j * 2 * A + c];
+                mx = fmax(mx, P[i * NK + j] = sc * x.scale);
+            }
+            for (int j = 0; j < NK; j++) sum += P[i * NK + j] = exp(P[i * NK + j] - mx);
+            rl[h * NQ + i] = mx + log(sum);
+            for (int j = 0; j < NK; j++) {
+                P[i * NK + j] /= sum;
+                double d = 0;
+                for (int c = 0; c < HS; c++) {
+                    ro[i * A + h * HS + c] += P[i * NK + j] * v[j * 2 * A + c];
+                    d += (double)dout[i * A + c] * v[j * 2 * A + c];
+                }
+                dS[i * NK + j] = d, dot += P[i * NK + j] * d;
+            }
+            for (int j = 0; j < NK; j++) dS[i * NK + j] = P[i * NK + j] * (dS[i * NK + j] - dot) * x.scale;
+        }
+        for (int i = 0; i < NQ; i++)
+            for (int j = 0; j < NK; j++)
+                for (int c = 0; c < HS; c++) {
+                    rdkv[j * 2 * A + A + h * HS + c] += P[i * NK + j] * dout[i * A + c];
+                    rdq[i * A + h * HS + c] += dS[i * NK + j] * k[j * 2 * A + c];
+                    rdkv[j * 2 * A + h * HS + c] += dS[i * NK + j] * q[i * A + c];
+                }
+    }
+    check_close("cross-attention out", out, ro, (size_t)NQ * A, 1e-5);
+    check_close("cross-attention lse", lse, rl, (size_t)NQ * NH, 1e-5);
+    check_close("cross-attention dq", dq, rdq, (size_t)NQ * A, 1e-4);
+    check_close("cross-attention dk, dv", dkv, rdkv, (size_t)NK * 2 * A, 1e-4);
+    free(ro), free(rl), free(rdq), free(rdkv), free(P), free(dS);
+    free_owned();
+}
+END_TEST
+
+// The bytes of every output with 1 thread, then 2 and 3 (scratch sized after each change, as the callers do).
+START_TEST(attention_same_bytes_any_threads) {
+    rng_init(&rng, 23, 0);
+    int saved = omp_get_max_threads();
+    int causal_len[3] = {130, 97, 40}, vit_len[2] = {197, 150};
+    AttCase cases[2] = {att_case(3, 130, 4, 2, 8, 1, causal_len), att_case(2, 197, 3, 3, 8, 0, vit_len)};
+    for (int cs = 0; cs < 2; cs++) {
+        const AttCase *a = &cases[cs];
+        size_t nl = attention_state_floats(a->B, a->NH, a->T);
+        float *out1 = zeros(a->nq), *lse1 = zeros(nl), *d1 = zeros(a->n);
+        float *out = zeros(a->nq), *lse = zeros(nl), *d = zeros(a->n);
+        threads_set(1);
+        att_run(a, out1, lse1, d1);
+        for (int th = 2; th <= 3; th++) {
+            threads_set(th);
+            att_run(a, out, lse, d);
+            ck_assert_msg(!memcmp(out, out1, sizeof(float) * a->nq), "attention out differs with %d threads", th);
+            ck_assert_msg(!memcmp(lse, lse1, sizeof(float) * nl), "attention lse differs with %d threads", th);
+            ck_assert_msg(!memcmp(d, d1, sizeof(float) * a->n), "attention dq, dk, dv differ with %d threads", th);
+        }
+    }
+    int NQ = 70, NK = 150, NH = 5, HS = 8, A = NH * HS;
+    XattCase x = {NQ, NK, NH, HS, 0.3f, randn((size_t)NQ * A, 1), randn((size_t)NK * 2 * A, 1),
+                  randn((size_t)NQ * A, 1), randn((size_t)NQ * A, 0.1f), randn((size_t)NK * 2 * A, 0.1f)};
+    size_t nqa = (size_t)NQ * A, nkv = (size_t)NK * 2 * A, nl = cross_attention_state_floats(NQ, NH);
+    float *out1 = zeros(nqa), *lse1 = zeros(nl), *dq1 = zeros(nqa), *dkv1 = zeros(nkv);
+    float *out = zeros(nqa), *lse = zeros(nl), *dq = zeros(nqa), *dkv = zeros(nkv);
+    threads_set(1);
+    xatt_run(&x, out1, lse1, dq1, dkv1);
+    for (int th = 2; th <= 3; th++) {
+        threads_set(th);
+        xatt_run(&x, out, lse, dq, dkv);
+        ck_assert_msg(!memcmp(out, out1, sizeof(float) * nqa) && !memcmp(lse, lse1, sizeof(float) * nl) &&
+                          !memcmp(dq, dq1, sizeof(float) * nqa) && !memcmp(dkv, dkv1, sizeof(float) * nkv),
+                      "cross-attention differs with %d threads", th);
+    }
+    threads_set(saved);
     free_owned();
 }
 END_TEST
@@ -430,5 +667,8 @@ Suite *kernels_suite(void) {
                  grad_crossentropy,
                  rope_llama3_matches_transformers,
                  grad_cross_attention,
+                 attention_matches_reference,
+                 cross_attention_matches_reference,
+                 attention_same_bytes_any_threads,
                  grad_distill_loss);
 }
