@@ -58,7 +58,7 @@ int infer_reserve(Infer *s, int max_text) {
         s->planned = false;
     }
     int F = llava_image_span(&s->cfg);  // features (and OLA-VLM's task tokens, which its models see at inference too)
-    int rc = llava_model_init(&s->m, &s->params, 1, 1, max_text, max_text + F);
+    int rc = llava_model_init(&s->m, &s->params, &(LlavaPlan){1, 1, max_text, max_text + F, false});
     if (rc != VLM_OK) return rc;
     s->planned = true;
     s->m.all_logits = true;  // no targets: the logits themselves are the output

@@ -2,6 +2,7 @@
 #include "kernels/linear.h"
 
 #include <cblas.h>  // cblas_sgemm
+#include <omp.h>    // omp_get_max_threads
 
 #define COLS 16  // columns per task of the bias gradient
 
@@ -29,4 +30,8 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
             for (int j = 0; j < m; j++) dbias[o0 + j] += s[j];
         }
     }
+}
+
+size_t linear_workspace_bytes(size_t max_rows) {
+    return omp_get_max_threads() > 1 ? max_rows * 512 * sizeof(float) : (size_t)4 << 20;
 }

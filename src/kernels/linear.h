@@ -5,10 +5,20 @@
 #ifndef VLM_KERNELS_LINEAR_H
 #define VLM_KERNELS_LINEAR_H
 
+#include <stddef.h>  // size_t
+
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC) (bias may be NULL)
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
 // dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC);
+
+// The memory OpenBLAS takes for these products beyond their operands: run
+// threaded, it packs the whole left operand in panels of at most GEMM_Q
+// columns (320 measured for sgemm on x86-64 Haswell / SkylakeX; 512 taken as
+// the bound), so up to max_rows x 512 floats for the product with the most
+// rows (a weight gradient's are the layer's outputs: the LM head's, the
+// vocabulary). One thread packs block by block: a few MB.
+size_t linear_workspace_bytes(size_t max_rows);
 
 #endif

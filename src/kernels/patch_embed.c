@@ -1,7 +1,8 @@
 // Patch embedding, see patch_embed.h.
 #include "kernels/patch_embed.h"
 
-#include <stddef.h>  // NULL
+#include <stddef.h>  // NULL, size_t
+#include <string.h>  // memcpy
 
 #include "kernels/linear.h"
 
@@ -25,4 +26,33 @@ void patch_embed_forward(float *out, const float *cols, const float *weight, int
 
 void patch_embed_backward(float *dweight, const float *dout, const float *cols, int B, int NP, int P, int C) {
     linear_backward(NULL, dweight, NULL, dout, cols, NULL, B * NP, 3 * P * P, C);
+}
+
+void vit_embed_forward(float *emb, const float *patches, const float *cls, const float *pos, int B, int NP, int C) {
+    int T = NP + 1;
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *e = emb + ((size_t)b * T + t) * C;
+            const float *src = t == 0 ? cls : patches + ((size_t)b * NP + t - 1) * C, *p = pos + (size_t)t * C;
+            for (int i = 0; i < C; i++) e[i] = src[i] + p[i];
+        }
+}
+
+void vit_embed_backward(float *dpatches, float *dcls, float *dpos, const float *demb, int B, int NP, int C) {
+    int T = NP + 1;
+    if (dpatches)
+#pragma omp parallel for
+        for (int b = 0; b < B; b++)
+            memcpy(dpatches + (size_t)b * NP * C, demb + ((size_t)b * T + 1) * C, sizeof(float) * (size_t)NP * C);
+    // each position sums its images in order: the same result for any thread count
+#pragma omp parallel for
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            const float *d = demb + ((size_t)b * T + t) * C;
+            if (dpos)
+                for (int i = 0; i < C; i++) dpos[(size_t)t * C + i] += d[i];
+            if (t == 0 && dcls)
+                for (int i = 0; i < C; i++) dcls[i] += d[i];
+        }
 }

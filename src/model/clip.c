@@ -12,11 +12,11 @@
 #include "kernels/residual.h"
 #include "kernels/patch_embed.h"
 
-void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images) {
+void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute) {
     size_t NP = (size_t)vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, N = (size_t)max_images * T;
     size_t P = (size_t)v->patch;
     a->max_images = max_images;
-    a->layers = layers;
+    a->layers = layers, a->recompute = recompute;
     if (c->base && !a->x) {
         a->x = calloc((size_t)layers + 1, sizeof(float *));
         a->l = calloc((size_t)layers + 1, sizeof(ClipLayerActs));
@@ -31,7 +31,8 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
         float *x = carve(c, N * C);
         if (c->base) a->x[l] = x;
     }
-    for (int l = 0; l < layers; l++) {
+    // recomputing: one layer's activations, shared by every layer (the backward refills them)
+    for (int l = 0; l < (recompute ? 1 : layers); l++) {
         ClipLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
         L->q = carve(c, N * C), L->k = carve(c, N * C), L->v = carve(c, N * C);
@@ -40,40 +41,40 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
         L->ln2 = carve(c, N * C), L->ln2_mean = carve(c, N), L->ln2_rstd = carve(c, N);
         L->fc1 = carve(c, N * I), L->act = carve(c, N * I);
     }
+    if (recompute && c->base)
+        for (int l = 1; l < layers; l++) a->l[l] = a->l[0];
     a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
 }
 
+// Layer l: a->x[l] -> a->x[l + 1], its activations in a->l[l] (the backward
+// calls it again when recomputing: the same bytes).
+static void layer_forward(ClipActs *a, const VisionConfig *v, const ClipLayerWeights *W, int l, int n) {
+    int T = vision_patches(v) + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH, N = n * T;
+    ClipLayerActs *L = &a->l[l];
+    layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, a->x[l], W->ln1_w, W->ln1_b, N, C, v->eps);
+    linear_forward(L->q, L->ln1, W->q_w, W->q_b, N, C, C);
+    linear_forward(L->k, L->ln1, W->k_w, W->k_b, N, C, C);
+    linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
+    attention_forward(L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
+    linear_forward(a->dtmp, L->ao, W->o_w, W->o_b, N, C, C);
+    residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * C);
+    layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
+    linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
+    quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
+    linear_forward(a->dtmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
+    residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * C);
+}
+
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {
-    int NP = vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH;
-    int N = n * T;
+    int NP = vision_patches(v), C = v->hidden, N = n * (NP + 1);
     // embeddings: [class; patches] + positions, then pre_layrnorm
     patch_im2col(a->cols, pixels, n, v->image_size, v->patch);
     patch_embed_forward(a->patches, a->cols, w->patch_w, n, NP, v->patch, C);
-    for (int b = 0; b < n; b++)
-        for (int t = 0; t < T; t++) {
-            float *e = a->emb + ((size_t)b * T + t) * C;
-            const float *src = t == 0 ? w->cls : a->patches + ((size_t)b * NP + t - 1) * C;
-            for (int i = 0; i < C; i++) e[i] = src[i] + w->pos[(size_t)t * C + i];
-        }
+    vit_embed_forward(a->emb, a->patches, w->cls, w->pos, n, NP, C);
     layernorm_forward(a->x[0], a->pre_mean, a->pre_rstd, a->emb, w->pre_ln_w, w->pre_ln_b, N, C, v->eps);
-    for (int l = 0; l < a->layers; l++) {
-        const ClipLayerWeights *W = &w->vl[l];
-        ClipLayerActs *L = &a->l[l];
-        layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, a->x[l], W->ln1_w, W->ln1_b, N, C, v->eps);
-        linear_forward(L->q, L->ln1, W->q_w, W->q_b, N, C, C);
-        linear_forward(L->k, L->ln1, W->k_w, W->k_b, N, C, C);
-        linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
-        attention_forward(L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
-        linear_forward(a->dtmp, L->ao, W->o_w, W->o_b, N, C, C);
-        residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * C);
-        layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
-        linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
-        quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
-        linear_forward(a->dtmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
-        residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * C);
-    }
+    for (int l = 0; l < a->layers; l++) layer_forward(a, v, &w->vl[l], l, n);
 }
 
 void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, const float *dout,
@@ -86,6 +87,7 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         const ClipLayerWeights *W = &w->vl[l];
         ClipLayerWeights *G = &g->vl[l];
         ClipLayerActs *L = &a->l[l];
+        if (a->recompute) layer_forward(a, v, W, l, n);  // refills the shared activations
         // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid))))
         memcpy(a->dmid, a->dx, sizeof(float) * NC);
         memset(a->dact, 0, sizeof(float) * (size_t)N * I);
@@ -111,15 +113,7 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
     // pre_layrnorm, positions, class token, patch embedding
     memset(a->dtmp, 0, sizeof(float) * NC);
     layernorm_backward(a->dtmp, g->pre_ln_w, g->pre_ln_b, a->dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
-    for (int b = 0; b < n; b++)
-        for (int t = 0; t < T; t++) {
-            const float *d = a->dtmp + ((size_t)b * T + t) * C;
-            for (int i = 0; i < C; i++) g->pos[(size_t)t * C + i] += d[i];
-            if (t == 0)
-                for (int i = 0; i < C; i++) g->cls[i] += d[i];
-        }
-    // the patch rows of dtmp, packed (N, NP, C), feed the conv weight's gradient
-    for (int b = 0; b < n; b++)
-        memcpy(a->dq + (size_t)b * NP * C, a->dtmp + ((size_t)b * T + 1) * C, sizeof(float) * NP * C);
+    // the patch rows, packed (N, NP, C), feed the conv weight's gradient
+    vit_embed_backward(a->dq, g->cls, g->pos, a->dtmp, n, NP, C);
     patch_embed_backward(g->patch_w, a->dq, a->cols, n, NP, v->patch, C);
 }

@@ -4,6 +4,8 @@
 #ifndef VLM_MODEL_CLIP_H
 #define VLM_MODEL_CLIP_H
 
+#include <stdbool.h>
+
 #include "model/carve.h"
 #include "model/weights.h"
 
@@ -13,6 +15,7 @@ typedef struct {
 
 typedef struct {
     int max_images, layers;        // layers run
+    bool recompute;                // layers share one ClipLayerActs, refilled by the backward
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
@@ -21,7 +24,8 @@ typedef struct {
 } ClipActs;
 
 // Lays out the activations for up to max_images images on c (call twice, see carve.h).
-void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images);
+// recompute: only the residual states x are kept per layer (see llama.h).
+void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute);
 // pixels (N,3,S,S) -> a->x[a->layers] (N, NP+1, C)
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n);
 // dout (N, NP+1, C): gradient of x[layers]; weight gradients accumulate into g

@@ -13,10 +13,10 @@
 #include "kernels/residual.h"
 #include "kernels/rope.h"
 
-void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq) {
+void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq, bool recompute) {
     size_t N = (size_t)max_batch * max_seq, H = t->hidden, HS = H / t->heads, I = t->intermediate;
     size_t Q = (size_t)t->heads * HS, KV = (size_t)t->kv_heads * HS;
-    a->max_batch = max_batch, a->max_seq = max_seq, a->max_tokens = (int)N;
+    a->max_batch = max_batch, a->max_seq = max_seq, a->max_tokens = (int)N, a->recompute = recompute;
     if (c->base && !a->x) {
         a->x = calloc((size_t)t->layers + 1, sizeof(float *));
         a->l = calloc((size_t)t->layers + 1, sizeof(LlamaLayerActs));
@@ -28,7 +28,8 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
         float *x = carve(c, N * H);
         if (c->base) a->x[l] = x;
     }
-    for (int l = 0; l < t->layers; l++) {
+    // recomputing: one layer's activations, shared by every layer (the backward refills them)
+    for (int l = 0; l < (recompute ? 1 : t->layers); l++) {
         LlamaLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * H), L->ln1_rstd = carve(c, N);
         L->qkv = carve(c, N * (Q + 2 * KV));
@@ -37,6 +38,8 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
         L->ln2 = carve(c, N * H), L->ln2_rstd = carve(c, N);
         L->gu = carve(c, N * 2 * I), L->act = carve(c, N * I);
     }
+    if (recompute && c->base)
+        for (int l = 1; l < t->layers; l++) a->l[l] = a->l[0];
     a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->head_in = carve(c, N * H);
     a->logits = carve(c, N * t->vocab);
     a->rows = (int32_t *)carve(c, N);
@@ -61,28 +64,34 @@ static void check_adjacent(const LlamaLayerWeights *W, int H, int Q, int KV, int
     }
 }
 
-void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
-                   const int32_t *rows, int n_rows) {
+// Layer l: a->x[l] -> a->x[l + 1], its activations in a->l[l]. The backward
+// calls it again when recomputing: the same kernels on the same input give
+// the same bytes, so checkpointing changes no number.
+static void layer_forward(LlamaActs *a, const TextConfig *t, const LlamaLayerWeights *W, int l, const int *lengths,
+                          int B, int T) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
-    for (int l = 0; l < t->layers; l++) {
-        const LlamaLayerWeights *W = &w->tl[l];
-        LlamaLayerActs *L = &a->l[l];
-        check_adjacent(W, H, Q, KV, I);
-        rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, N, H, t->rms_eps);
-        // qkv (N, Q+2KV): each row q, k, v; rope turns q's and k's heads, adjacent too
-        linear_forward(L->qkv, L->ln1, W->q_w, NULL, N, H, QKV);
-        rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
-        attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
-                          a->att_scratch);
-        linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
-        residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
-        rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
-        linear_forward(L->gu, L->ln2, W->gate_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
-        swiglu_forward(L->act, L->gu, N, I);
-        linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
-        residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
-    }
+    LlamaLayerActs *L = &a->l[l];
+    check_adjacent(W, H, Q, KV, I);
+    rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, N, H, t->rms_eps);
+    // qkv (N, Q+2KV): each row q, k, v; rope turns q's and k's heads, adjacent too
+    linear_forward(L->qkv, L->ln1, W->q_w, NULL, N, H, QKV);
+    rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
+    attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
+                      a->att_scratch);
+    linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
+    residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
+    rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
+    linear_forward(L->gu, L->ln2, W->gate_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
+    swiglu_forward(L->act, L->gu, N, I);
+    linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
+    residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
+}
+
+void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
+                   const int32_t *rows, int n_rows) {
+    int N = B * T, H = t->hidden;
+    for (int l = 0; l < t->layers; l++) layer_forward(a, t, &w->tl[l], l, lengths, B, T);
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
     for (int r = 0; r < a->n_rows; r++) {
@@ -112,6 +121,7 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
         LlamaLayerActs *L = &a->l[l];
+        if (a->recompute) layer_forward(a, t, W, l, lengths, B, T);  // refills the shared activations
         if (dstates && l + 1 < t->layers && dstates[l + 1]) residual_forward(a->dx, a->dx, dstates[l + 1], NH_);
         // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2))
         memcpy(a->dmid, a->dx, sizeof(float) * NH_);

@@ -4,6 +4,8 @@
 #ifndef VLM_MODEL_LLAMA_H
 #define VLM_MODEL_LLAMA_H
 
+#include <stdbool.h>
+
 #include "model/carve.h"
 #include "model/weights.h"
 
@@ -17,6 +19,7 @@ typedef struct {
 
 typedef struct {
     int max_tokens, max_batch, max_seq;
+    bool recompute;                 // layers share one LlamaLayerActs, refilled by the backward
     float *inv_freq, *cos_t, *sin_t;
     float **x;                      // layers + 1 residual states (B*T, H); x[0] is the input
     LlamaLayerActs *l;
@@ -28,7 +31,10 @@ typedef struct {
     float *att_scratch;             // attention's forward and backward scratch
 } LlamaActs;
 
-void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq);
+// recompute (--gradient_checkpointing): only the residual states x are kept
+// per layer; one layer's activations are shared, and the backward recomputes
+// each layer's before its gradients (bitwise the same numbers).
+void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq, bool recompute);
 // Fills the rotary tables for positions 0..max_seq-1 (once, after carving).
 void llama_rope_init(LlamaActs *a, const TextConfig *t);
 // a->x[0] (B,T,H) holds the input; lengths (B) the real tokens of each sample.

@@ -18,8 +18,8 @@ static void carve_all(LlavaModel *m, Carve *c) {
     size_t F = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
     size_t S = (size_t)m->max_images * llava_image_span(cfg);
     size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
-    clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images);
-    llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq);
+    clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images, m->recompute);
+    llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq, m->recompute);
     m->feat = carve(c, F * Cv), m->h1 = carve(c, F * H), m->g1 = carve(c, F * H), m->img = carve(c, S * H);
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->dimg = carve(c, S * H), m->dg1 = carve(c, F * H), m->dh1 = carve(c, F * H), m->dfeat = carve(c, F * Cv);
@@ -34,12 +34,44 @@ static void carve_all(LlavaModel *m, Carve *c) {
     m->lse = carve(c, (size_t)m->max_batch * m->max_seq);
 }
 
-int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max_batch, int max_text, int max_seq) {
+static void plan_sizes(LlavaModel *m, const LlavaPlan *plan) {
+    m->max_images = plan->max_images > 0 ? plan->max_images : 1;
+    m->max_batch = plan->max_batch, m->max_text = plan->max_text, m->max_seq = plan->max_seq;
+    m->recompute = plan->recompute;
+}
+
+// The int buffers beside the activations: splice map, shifted labels, rows
+// with a target and their targets (each per token), lengths and image positions.
+static size_t index_bytes(const LlavaPlan *plan) {
+    size_t tokens = (size_t)plan->max_batch * plan->max_seq;
+    return 4 * sizeof(int32_t) * tokens + 2 * sizeof(int) * (size_t)plan->max_batch;
+}
+
+LlavaMemory llava_memory_plan(const LlavaConfig *cfg, const LlavaPlan *plan) {
+    LlavaModel m;
+    memset(&m, 0, sizeof m);
+    m.params.cfg = *cfg;
+    plan_sizes(&m, plan);
+    Carve count = {NULL, 0};
+    carve_all(&m, &count);
+    LlavaParams layout;
+    size_t numel = llava_params_layout(&layout, cfg) == VLM_OK ? layout.numel : 0;
+    llava_params_free(&layout);
+    // the product with the most rows: the tokens, or a weight gradient's outputs
+    size_t rows = (size_t)plan->max_batch * plan->max_seq, widest = (size_t)cfg->text.vocab;
+    if ((size_t)2 * cfg->text.intermediate > widest) widest = (size_t)2 * cfg->text.intermediate;
+    if ((size_t)cfg->vision.intermediate > widest) widest = (size_t)cfg->vision.intermediate;
+    return (LlavaMemory){.params = numel * sizeof(float), .grads = numel * sizeof(float),
+                         .activations = count.used * sizeof(float) + index_bytes(plan),
+                         .workspace = linear_workspace_bytes(rows > widest ? rows : widest)};
+}
+
+int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) {
     memset(m, 0, sizeof *m);
     m->params = *params;
     memset(params, 0, sizeof *params);
-    m->max_images = max_images > 0 ? max_images : 1;
-    m->max_batch = max_batch, m->max_text = max_text, m->max_seq = max_seq;
+    plan_sizes(m, plan);
+    int max_batch = m->max_batch, max_seq = m->max_seq;
     for (int i = 0; i < MODULE_COUNT; i++) m->trainable[i] = true;
     Carve count = {NULL, 0};
     carve_all(m, &count);

@@ -21,6 +21,7 @@ typedef struct {
     bool trainable[MODULE_COUNT];
     bool all_logits;               // logits at every position (inspection); default: only where a target is
     int max_images, max_batch, max_text, max_seq;
+    bool recompute;                // the plan's: layers recomputed in the backward
     float *memory;                 // every activation, one allocation
     ClipActs vis;
     LlamaActs llm;
@@ -45,9 +46,24 @@ typedef struct {
     int aux_samples;               // the samples that took part in them
 } LlavaModel;
 
-// Takes ownership of params. max_seq bounds the spliced sequence (text plus
-// image features), max_text the text batch's padded length.
-int llava_model_init(LlavaModel *m, LlavaParams *params, int max_images, int max_batch, int max_text, int max_seq);
+// What a model is planned for: the largest batch (images, samples, the text
+// batch's padded length, the spliced sequence: text plus image features) and
+// whether the backward recomputes each layer (--gradient_checkpointing).
+typedef struct {
+    int max_images, max_batch, max_text, max_seq;
+    bool recompute;
+} LlavaPlan;
+
+// The bytes a model holds (llava_model_init allocates exactly these), by kind.
+typedef struct {
+    size_t params, grads, activations;  // activations: every buffer of one micro-batch at the plan's sizes
+    size_t workspace;                   // the matrix products' own (linear_workspace_bytes)
+} LlavaMemory;
+
+LlavaMemory llava_memory_plan(const LlavaConfig *cfg, const LlavaPlan *plan);
+
+// Takes ownership of params (also on failure).
+int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan);
 void llava_model_free(LlavaModel *m);
 
 // input_ids, labels (B, T_text) with one IMAGE_TOKEN_INDEX per image, in

@@ -63,7 +63,8 @@ typedef struct TrainArgs {
     int save_total_limit;             // -1: None (keep all)
     long seed;                        // 42
     int dataloader_num_workers;       // 0; used as the loader's decode-ahead threads
-    bool bf16, fp16, tf32, gradient_checkpointing;  // accepted, noted: this backend trains in float32
+    bool bf16, fp16, tf32;          // accepted, noted: this backend trains in float32
+    bool gradient_checkpointing;    // each layer's activations recomputed in the backward (the same numbers)
     char deepspeed[TRAIN_PATH_MAX];
     char report_to[256];              // "all" (4.37's default)
     // ---- accepted so upstream scripts run unchanged (validated: only upstream's defaults work)

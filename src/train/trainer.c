@@ -19,6 +19,7 @@
 #include "model/init.h"
 #include "model/open.h"
 #include "text/template.h"
+#include "train/memory_plan.h"
 #include "train/plot.h"
 #include "train/run_log.h"
 #include "train/schedule.h"
@@ -156,7 +157,12 @@ static int open_model(Run *r, const char *resume) {
     if (rc != VLM_OK) return rc;
     r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;
-    rc = llava_model_init(&r->m, &params, B, B, L, L);
+    rc = train_memory_check(a, &params);  // before any activation, gradient or moment is allocated
+    if (rc != VLM_OK) {
+        llava_params_free(&params);
+        return rc;
+    }
+    rc = llava_model_init(&r->m, &params, &(LlavaPlan){B, B, L, L, a->gradient_checkpointing});
     if (rc != VLM_OK) return rc;
     r->have_model = true;
     memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);

@@ -45,7 +45,7 @@ static void check_case(const char *name) {
     for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
     int F = llava_image_tokens(&params.cfg), V = params.cfg.text.vocab;
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &params, n_images, B, T, T + n_images * F), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
     double loss, loss_all;
     m.all_logits = true;
     ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss_all) == VLM_OK, "%s",
@@ -536,6 +536,55 @@ START_TEST(cli_forward_top_k) {
 }
 END_TEST
 
+// --gradient_checkpointing: the backward recomputes each layer from its kept
+// input, so the loss and every gradient are the same bytes as without it (two
+// forward / backward passes accumulating, every module trained), with fewer
+// activation bytes (layers 2 and up share layer 1's).
+START_TEST(recompute_is_bitwise_neutral) {
+    char dir[512], ref_path[600];
+    snprintf(dir, sizeof dir, "%s", fixture("model/tiny_full"));
+    snprintf(ref_path, sizeof ref_path, "%s/reference.safetensors", dir);
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, ref_path), VLM_OK);
+    const TensorInfo *ids_info, *pix_info;
+    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
+    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
+    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
+    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0], lengths[8];
+    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    LlavaModel m[2];
+    double loss[2][2];
+    for (int r = 0; r < 2; r++) {
+        LlavaParams params;
+        ck_assert_msg(llava_load_hf(&params, dir) == VLM_OK, "%s", vlm_last_error());
+        int F = llava_image_tokens(&params.cfg);
+        ck_assert_int_ge(params.cfg.text.layers, 2);
+        LlavaPlan plan = {n_images, B, T, T + n_images * F, r == 1};
+        ck_assert_int_eq(llava_model_init(&m[r], &params, &plan), VLM_OK);
+        for (int pass = 0; pass < 2; pass++) {
+            ck_assert_int_eq(llava_forward(&m[r], ids, labels, lengths, B, T, pixels, n_images, 0, &loss[r][pass]), VLM_OK);
+            llava_backward(&m[r]);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++)
+        ck_assert_msg(memcmp(&loss[0][pass], &loss[1][pass], sizeof(double)) == 0, "pass %d: loss %.17g vs %.17g", pass,
+                      loss[0][pass], loss[1][pass]);
+    size_t differ = 0;
+    for (size_t i = 0; i < m[0].params.numel; i++) differ += memcmp(&m[0].grad[i], &m[1].grad[i], sizeof(float)) != 0;
+    ck_assert_msg(differ == 0, "%zu of %zu gradients differ with recomputation", differ, m[0].params.numel);
+    LlavaPlan plan = {n_images, B, T, T + n_images * llava_image_tokens(&m[0].params.cfg), false};
+    LlavaMemory keep = llava_memory_plan(&m[0].params.cfg, &plan);
+    plan.recompute = true;
+    LlavaMemory recompute = llava_memory_plan(&m[0].params.cfg, &plan);
+    ck_assert_msg(recompute.activations < keep.activations, "%zu vs %zu activation bytes", recompute.activations,
+                  keep.activations);
+    ck_assert_uint_eq(recompute.params, keep.params);
+    ck_assert_uint_eq(keep.params, m[0].params.numel * sizeof(float));
+    llava_model_free(&m[0]), llava_model_free(&m[1]);
+    safetensors_close(&ref);
+}
+END_TEST
+
 Suite *model_suite(void) {
     return SUITE("model", "", 120,
                  llava_matches_transformers,
@@ -548,5 +597,6 @@ Suite *model_suite(void) {
                  llava_load_reports_bad_checkpoints,
                  llava_loads_original_layout,
                  llava_save_roundtrip,
-                 cli_forward_top_k);
+                 cli_forward_top_k,
+                 recompute_is_bitwise_neutral);
 }

@@ -48,7 +48,7 @@ START_TEST(ola_matches_upstream) {
     bool has[3] = {true, true, true};
     LlavaModel m;
     int S = llava_image_span(&params.cfg);
-    ck_assert_int_eq(llava_model_init(&m, &params, B, B, T, T + B * S), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){B, B, T, T + B * S, false}), VLM_OK);
     o = &m.params.cfg.ola;
     llava_set_ola_targets(&m, targets, has);
     double loss;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "core/error.h"
@@ -20,7 +21,7 @@
 static void open_tiny(LlavaModel *m) {
     LlavaParams p;
     ck_assert_msg(llava_load_hf(&p, fixture("model/tiny_gqa")) == VLM_OK, "%s", vlm_last_error());
-    ck_assert_int_eq(llava_model_init(m, &p, 1, 1, 8, 8 + llava_image_tokens(&p.cfg)), VLM_OK);
+    ck_assert_int_eq(llava_model_init(m, &p, &(LlavaPlan){1, 1, 8, 8 + llava_image_tokens(&p.cfg), false}), VLM_OK);
 }
 
 static char *checkpoint_path(const char *dir, long step) {
@@ -386,7 +387,98 @@ START_TEST(train_ola_pt) {
 }
 END_TEST
 
+// DIR/m: a LLaVA of 19M parameters (most in the 32000-token embedding and LM
+// head) with the LLaMA-2 tokenizer, and DIR/long.json: text-only records whose
+// answers outrun 256 tokens, so every micro-batch fills the planned length.
+static void make_plan_inputs(const char *dir) {
+    char path[600], args[2048];
+    snprintf(path, sizeof path, "%s/cfg.json", dir);
+    write_text_file(path, "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 256, "
+                     "\"intermediate_size\": 688, \"num_attention_heads\": 4, \"num_hidden_layers\": 4, \"num_key_value_heads\": 2, "
+                     "\"vocab_size\": 32000}, \"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 64, "
+                     "\"intermediate_size\": 128, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
+                     "\"num_hidden_layers\": 2}}\n");
+    snprintf(args, sizeof args, "init --config %s/cfg.json --seed 1 %s/m", dir, dir);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/m/tokenizer.model", dir);
+    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
+    static const char *const words[] = {"the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while",
+                                        "seven", "wizards", "quietly", "hum", "old", "songs"};
+    char *json = malloc(1 << 20);
+    size_t at = (size_t)sprintf(json, "[");
+    for (int i = 0; i < 32; i++) {
+        at += (size_t)sprintf(json + at, "%s{\"id\": \"%d\", \"conversations\": [{\"from\": \"human\", \"value\": \"Tell me a "
+                                         "story.\"}, {\"from\": \"gpt\", \"value\": \"", i ? "," : "", i);
+        for (int j = 0; j < 300; j++) at += (size_t)sprintf(json + at, "%s%s", j ? " " : "", words[(i + j) % 16]);
+        at += (size_t)sprintf(json + at, "\"}]}");
+    }
+    sprintf(json + at, "]\n");
+    snprintf(path, sizeof path, "%s/long.json", dir);
+    write_text_file(path, json);
+    free(json);
+}
+
+// The total of the "memory plan:" line vlm train printed, in MB.
+static double planned_mb(const char *log) {
+    const char *p = strstr(log, "memory plan: ");
+    ck_assert_msg(p != NULL, "no memory plan in: %s", log);
+    p = strstr(p, ": total ");
+    ck_assert_ptr_nonnull(p);
+    return atof(p + 8);
+}
+
+// The plan printed before the first step is what the run then holds: within
+// 10% of its peak resident memory, with and without recomputation (which
+// plans, and holds, less).
+START_TEST(train_memory_plan_matches_peak_rss) {
+    char dir[] = "/tmp/vlm-plan-XXXXXX", args[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_plan_inputs(dir);
+    double plan[2], peak[2];
+    for (int r = 0; r < 2; r++) {  // recomputing first: RUSAGE_CHILDREN keeps the largest child's peak
+        snprintf(args, sizeof args,
+                 "--threads 2 train --model_name_or_path %s/m --version v1 --data_path %s/long.json --output_dir %s/out%d "
+                 "--per_device_train_batch_size 4 --model_max_length 256 --max_steps 2 --save_strategy no "
+                 "--learning_rate 1e-4 --gradient_checkpointing %s",
+                 dir, dir, dir, r, r == 0 ? "True" : "False");
+        ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+        struct rusage ru;
+        ck_assert_int_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+        plan[r] = planned_mb(err), peak[r] = (double)ru.ru_maxrss / 1024.0;
+        ck_assert_msg(fabs(plan[r] - peak[r]) <= 0.10 * peak[r], "%s: planned %.0f MB, peak RSS %.0f MB",
+                      r == 0 ? "recomputing" : "keeping every activation", plan[r], peak[r]);
+    }
+    ck_assert_msg(plan[0] < plan[1] && peak[0] < peak[1], "recomputing plans %.0f MB (peak %.0f), keeping %.0f (peak %.0f)",
+                  plan[0], peak[0], plan[1], peak[1]);
+    remove_tree(dir);
+}
+END_TEST
+
+// A run that cannot fit stops before allocating, with the numbers and a
+// setting that fits; nothing is written.
+START_TEST(train_memory_plan_refuses_what_cannot_fit) {
+    char dir[] = "/tmp/vlm-plan-XXXXXX", args[4096], path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_plan_inputs(dir);
+    struct rlimit rl = {(rlim_t)3 << 30, (rlim_t)3 << 30};  // this process and its children: 3 GB of address space
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    snprintf(args, sizeof args,
+             "--threads 2 train --model_name_or_path %s/m --version v1 --data_path %s/long.json --output_dir %s/out "
+             "--per_device_train_batch_size 16 --gradient_accumulation_steps 2 --model_max_length 2048 --max_steps 2 "
+             "--learning_rate 1e-4",
+             dir, dir, dir);
+    ck_assert_int_eq(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE), 2);
+    ck_assert_msg(strstr(err, "memory plan: ") && strstr(err, "of 3072 MB") && strstr(err, "MB and this machine allows 3072 MB: it does not fit") &&
+                      strstr(err, "(--gradient_checkpointing True --per_device_train_batch_size 8 --gradient_accumulation_steps 4 needs"),
+                  "%s", err);
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    ck_assert(!file_exists(path));
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *trainer_suite(void) {
     return SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
-                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt);
+                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt,
+                 train_memory_plan_matches_peak_rss, train_memory_plan_refuses_what_cannot_fit);
 }
