@@ -3,8 +3,10 @@
 // 32000; batch 4 of 256 tokens, each with one image): forward + backward +
 // clip + AdamW over every module, random weights. Prints tokens/s, seconds
 // per step, peak RSS, achieved GFLOP/s and this machine's sgemm peak.
-// Usage: bench_model STEPS
+// Usage: bench_model STEPS [SEQ BATCH RECOMPUTE]: the long-sequence case is
+// bench_model 2 2048 1 0 (and 1: --gradient_checkpointing).
 #include <cblas.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -41,7 +43,8 @@ int main(int argc, char **argv) {
         .text = {.hidden = 512, .intermediate = 1376, .layers = 8, .heads = 8, .kv_heads = 4, .vocab = 32000,
                  .rms_eps = 1e-5f, .rope = {.theta = 10000.0f}},
         .projector = PROJECTOR_MLP2X_GELU, .feature_layer = -2, .image_token_index = 32000 - 1};
-    enum { B = 4, SEQ = 256 };
+    int SEQ = argc > 2 ? atoi(argv[2]) : 256, B = argc > 3 ? atoi(argv[3]) : 4;
+    bool recompute = argc > 4 && atoi(argv[4]) != 0;
     int F = llava_image_tokens(&cfg), T = SEQ - F + 1, S = cfg.vision.image_size;
     LlavaParams params;
     if (llava_params_alloc(&params, &cfg) != VLM_OK) return 1;
@@ -50,9 +53,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < params.numel; i++) params.data[i] = 0.02f * rng_normal(&rng);
     size_t numel = params.numel;
     LlavaModel m;
-    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, false}) != VLM_OK) return 1;
+    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, recompute}) != VLM_OK) return 1;
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *labels = malloc(sizeof(int32_t) * B * T);
-    int lengths[B];
+    int *lengths = malloc(sizeof(int) * B);
     float *pixels = malloc(sizeof(float) * B * 3 * S * S);
     for (int b = 0; b < B; b++) {
         lengths[b] = T;
@@ -92,7 +95,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double step_s = total / steps;
     printf("{\"tokens_per_s\": %.1f, \"step_s\": %.3f, \"peak_rss_mb\": %.0f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, "
-           "\"loss\": %.4f, \"params\": %zu}\n",
-           B * SEQ / step_s, step_s, ru.ru_maxrss / 1024.0, flops / step_s / 1e9, sgemm_peak_gflops(), loss, numel);
+           "\"loss\": %.4f, \"params\": %zu, \"seq\": %d, \"batch\": %d, \"recompute\": %s}\n",
+           B * SEQ / step_s, step_s, ru.ru_maxrss / 1024.0, flops / step_s / 1e9, sgemm_peak_gflops(), loss, numel, SEQ, B,
+           recompute ? "true" : "false");
     return 0;
 }

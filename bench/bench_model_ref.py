@@ -1,7 +1,10 @@
 """The reference for bench_model: the same LLaVA config, batch and step in
 PyTorch + transformers 4.37.2 (fp32, eager attention, torch.optim.AdamW,
 clip_grad_norm_), with as many threads as vlm.c uses (all cores).
-Prints the same JSON. Usage: python bench_model_ref.py STEPS
+Prints the same JSON. Usage: python bench_model_ref.py STEPS [SEQ BATCH CKPT]:
+the long-sequence case (bench_model_ref.py 2 2048 1 0, and 1 for
+gradient_checkpointing_enable(use_reentrant=False)) runs the LLM with SDPA
+attention, as a long-context user would (CLIP has no SDPA path in 4.37).
 """
 import json
 import os
@@ -15,6 +18,10 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    SEQ = int(sys.argv[2]) if len(sys.argv) > 2 else 256
+    B = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    ckpt = len(sys.argv) > 4 and sys.argv[4] != "0"
+    long_case = len(sys.argv) > 2
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(1)
     cfg = LlavaConfig(
@@ -24,9 +31,11 @@ def main():
                                 num_key_value_heads=4, vocab_size=32000, rms_norm_eps=1e-5),
         image_token_index=31999, vision_feature_layer=-2, pad_token_id=0)
     cfg._attn_implementation = "eager"
-    cfg.text_config._attn_implementation = "eager"
+    cfg.text_config._attn_implementation = "sdpa" if long_case else "eager"
     model = LlavaForConditionalGeneration(cfg).float().train()
-    B, SEQ, F = 4, 256, 196
+    if ckpt:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    F = 196
     T = SEQ - F + 1
     ids = torch.randint(2, 31000, (B, T))
     ids[:, 1] = cfg.image_token_index
@@ -49,7 +58,8 @@ def main():
     step = total / steps
     print(json.dumps({"tokens_per_s": round(B * SEQ / step, 1), "step_s": round(step, 3),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                      "loss": round(float(out.loss), 4), "threads": torch.get_num_threads()}))
+                      "loss": round(float(out.loss), 4), "threads": torch.get_num_threads(), "seq": SEQ, "batch": B,
+                      "checkpointing": ckpt, "attention": cfg.text_config._attn_implementation}))
 
 
 if __name__ == "__main__":

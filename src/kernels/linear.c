@@ -6,6 +6,8 @@
 
 #define COLS 16  // columns per task of the bias gradient
 
+#include <stddef.h>  // size_t
+
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
     if (!bias) return;
@@ -17,8 +19,13 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC) {
     if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    if (dweight)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    // the weight gradient in blocks of output rows: threaded OpenBLAS packs the whole left operand
+    // (here dout^T, OC rows), which for the LM head would be the vocabulary x 320 floats
+    for (int o0 = 0; dweight && o0 < OC; o0 += LINEAR_DW_ROWS) {
+        int m = OC - o0 < LINEAR_DW_ROWS ? OC - o0 : LINEAR_DW_ROWS;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
+                    dweight + (size_t)o0 * C, C);
+    }
     if (dbias) {
         // sums over rows in row order, COLS columns at a time (reads along rows; the same sums for any number of threads)
 #pragma omp parallel for

@@ -17,8 +17,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
 // threaded, it packs the whole left operand in panels of at most GEMM_Q
 // columns (320 measured for sgemm on x86-64 Haswell / SkylakeX; 512 taken as
 // the bound), so up to max_rows x 512 floats for the product with the most
-// rows (a weight gradient's are the layer's outputs: the LM head's, the
-// vocabulary). One thread packs block by block: a few MB.
+// rows: the N input rows, or LINEAR_DW_ROWS (the weight gradient is computed
+// in blocks of that many output rows). One thread packs block by block.
+#define LINEAR_DW_ROWS 4096
 size_t linear_workspace_bytes(size_t max_rows);
 
 #endif

@@ -75,6 +75,7 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
     vit_embed_forward(a->emb, a->patches, w->cls, w->pos, n, NP, C);
     layernorm_forward(a->x[0], a->pre_mean, a->pre_rstd, a->emb, w->pre_ln_w, w->pre_ln_b, N, C, v->eps);
     for (int l = 0; l < a->layers; l++) layer_forward(a, v, &w->vl[l], l, n);
+    a->top_fresh = true;
 }
 
 void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, const float *dout,
@@ -87,7 +88,9 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         const ClipLayerWeights *W = &w->vl[l];
         ClipLayerWeights *G = &g->vl[l];
         ClipLayerActs *L = &a->l[l];
-        if (a->recompute) layer_forward(a, v, W, l, n);  // refills the shared activations
+        // refills the shared activations; the top layer's are still there after its forward
+        if (a->recompute && !(l == a->layers - 1 && a->top_fresh)) layer_forward(a, v, W, l, n);
+        a->top_fresh = false;
         // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid))))
         memcpy(a->dmid, a->dx, sizeof(float) * NC);
         memset(a->dact, 0, sizeof(float) * (size_t)N * I);

@@ -16,6 +16,7 @@ typedef struct {
 typedef struct {
     int max_images, layers;        // layers run
     bool recompute;                // layers share one ClipLayerActs, refilled by the backward
+    bool top_fresh;                // they hold the top layer's since the last forward
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;

@@ -92,6 +92,7 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
                    const int32_t *rows, int n_rows) {
     int N = B * T, H = t->hidden;
     for (int l = 0; l < t->layers; l++) layer_forward(a, t, &w->tl[l], l, lengths, B, T);
+    a->top_fresh = true;
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
     for (int r = 0; r < a->n_rows; r++) {
@@ -121,7 +122,9 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
         LlamaLayerActs *L = &a->l[l];
-        if (a->recompute) layer_forward(a, t, W, l, lengths, B, T);  // refills the shared activations
+        // refills the shared activations; the top layer's are still there after its forward
+        if (a->recompute && !(l == t->layers - 1 && a->top_fresh)) layer_forward(a, t, W, l, lengths, B, T);
+        a->top_fresh = false;
         if (dstates && l + 1 < t->layers && dstates[l + 1]) residual_forward(a->dx, a->dx, dstates[l + 1], NH_);
         // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2))
         memcpy(a->dmid, a->dx, sizeof(float) * NH_);

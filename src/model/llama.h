@@ -20,6 +20,7 @@ typedef struct {
 typedef struct {
     int max_tokens, max_batch, max_seq;
     bool recompute;                 // layers share one LlamaLayerActs, refilled by the backward
+    bool top_fresh;                 // they hold the top layer's since the last forward
     float *inv_freq, *cos_t, *sin_t;
     float **x;                      // layers + 1 residual states (B*T, H); x[0] is the input
     LlamaLayerActs *l;

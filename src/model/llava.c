@@ -57,13 +57,12 @@ LlavaMemory llava_memory_plan(const LlavaConfig *cfg, const LlavaPlan *plan) {
     LlavaParams layout;
     size_t numel = llava_params_layout(&layout, cfg) == VLM_OK ? layout.numel : 0;
     llava_params_free(&layout);
-    // the product with the most rows: the tokens, or a weight gradient's outputs
-    size_t rows = (size_t)plan->max_batch * plan->max_seq, widest = (size_t)cfg->text.vocab;
-    if ((size_t)2 * cfg->text.intermediate > widest) widest = (size_t)2 * cfg->text.intermediate;
-    if ((size_t)cfg->vision.intermediate > widest) widest = (size_t)cfg->vision.intermediate;
+    // the product with the most rows: the tokens, or a block of a weight gradient's outputs
+    size_t rows = (size_t)plan->max_batch * plan->max_seq;
+    if (rows < LINEAR_DW_ROWS) rows = LINEAR_DW_ROWS;
     return (LlavaMemory){.params = numel * sizeof(float), .grads = numel * sizeof(float),
                          .activations = count.used * sizeof(float) + index_bytes(plan),
-                         .workspace = linear_workspace_bytes(rows > widest ? rows : widest)};
+                         .workspace = linear_workspace_bytes(rows)};
 }
 
 int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) {
