@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "formats/checkpoint.h"
 #include "formats/safetensors.h"
 #include "formats/torch_save.h"
@@ -233,9 +234,9 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
 }
 
 bool llava_is_ola_name(const char *name) {
-    return strncmp(name, "model.special_", 14) == 0 || strncmp(name, "image_depth_heads.", 18) == 0 ||
-           strncmp(name, "image_seg_heads.", 16) == 0 || strncmp(name, "image_gen_heads.", 16) == 0 ||
-           path_has_suffix(name, "_logit_scale");
+    return str_has_prefix(name, "model.special_") || str_has_prefix(name, "image_depth_heads.") ||
+           str_has_prefix(name, "image_seg_heads.") || str_has_prefix(name, "image_gen_heads.") ||
+           str_has_suffix(name, "_logit_scale");
 }
 
 bool llava_is_ola_layernorm(const char *name) {
@@ -306,7 +307,7 @@ typedef struct {
 static bool is_ola_teacher(const char *name) {
     static const char *const prefixes[] = {"da_v2_head.", "dav2_backbone.", "oneformer.", "gen_encoder."};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
-        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return true;
+        if (str_has_prefix(name, prefixes[i])) return true;
     return false;
 }
 
@@ -358,8 +359,8 @@ static int load_from(LlavaParams *p, Sources *src) {
             // lm_head (torch.save keeps both names of a shared tensor) is the embedding, as
             // transformers' tie_weights makes it whatever the file holds
             if (used[c][j] || strstr(name, "rotary_emb.inv_freq")) continue;
-            if (p->cfg.text.tie_embeddings && path_has_suffix(name, "lm_head.weight")) continue;
-            if (src->skip_prefix && strncmp(name, src->skip_prefix, strlen(src->skip_prefix)) == 0) continue;
+            if (p->cfg.text.tie_embeddings && str_has_suffix(name, "lm_head.weight")) continue;
+            if (src->skip_prefix && str_has_prefix(name, src->skip_prefix)) continue;
             if (is_ola_teacher(name)) continue;
             append(q[c].unexpected, sizeof q[c].unexpected, &q[c].n_unexpected, name);
         }
@@ -452,10 +453,10 @@ static void original_names(const LlavaConfig *c, const char *param, char out[MAX
     } else if ((rest = strstr(param, "vision_tower.")) == param) {
         snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
         snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
-    } else if (strncmp(param, "multi_modal_projector.linear_", 29) == 0) {
+    } else if (str_has_prefix(param, "multi_modal_projector.linear_")) {
         if (c->projector == PROJECTOR_LINEAR) snprintf(out[0], 200, "model.mm_projector.%s", param + 31);
         else snprintf(out[0], 200, "model.mm_projector.%d.%s", param[29] == '1' ? 0 : 2, param + 31);
-    } else if (strncmp(param, "language_model.", 15) == 0) {
+    } else if (str_has_prefix(param, "language_model.")) {
         snprintf(out[0], 200, "%s", param + 15);
     }
 }
@@ -545,15 +546,15 @@ static void parts_names(const LlavaConfig *c, const char *param, char out[MAX_SO
     char orig[MAX_SOURCES][200];
     original_names(c, param, orig);
     out[0][0] = out[1][0] = out[2][0] = '\0';
-    if (strncmp(param, "language_model.", 15) == 0) snprintf(out[0], 200, "%s", orig[0]);
-    else if (strncmp(param, "vision_tower.", 13) == 0) snprintf(out[1], 200, "%s", orig[1]);
+    if (str_has_prefix(param, "language_model.")) snprintf(out[0], 200, "%s", orig[0]);
+    else if (str_has_prefix(param, "vision_tower.")) snprintf(out[1], 200, "%s", orig[1]);
     else snprintf(out[2], 200, "%s", orig[0]);
 }
 
 // PT: no projector file; the projector is initialised afterwards.
 static void parts_names_no_projector(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
     parts_names(c, param, out);
-    if (strncmp(param, "multi_modal_projector.", 22) == 0) out[0][0] = out[1][0] = out[2][0] = '\0';
+    if (str_has_prefix(param, "multi_modal_projector.")) out[0][0] = out[1][0] = out[2][0] = '\0';
 }
 
 int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,

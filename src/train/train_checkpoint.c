@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "formats/safetensors.h"
 
 static const char *const MODEL_FILES[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
@@ -19,7 +20,7 @@ int train_copy_model_files(const char *tokenizer, const char *dir) {
     if (!dir_exists(tokenizer)) {
         const char *base = strrchr(tokenizer, '/');
         base = base ? base + 1 : tokenizer;
-        char *dst = path_join(dir, path_has_suffix(base, ".json") ? base : "tokenizer.model");
+        char *dst = path_join(dir, str_has_suffix(base, ".json") ? base : "tokenizer.model");
         int rc = dst ? file_copy_atomic(tokenizer, dst) : VLM_ERR_FAIL;
         free(dst);
         return rc;
@@ -179,7 +180,7 @@ int train_checkpoint_read_optimizer(const char *dir, const LlavaModel *model, Op
 
 // The step of "checkpoint-N" (N digits only), or -1.
 static long checkpoint_step(const char *name) {
-    if (strncmp(name, "checkpoint-", 11) != 0 || !name[11]) return -1;
+    if (!str_has_prefix(name, "checkpoint-") || !name[11]) return -1;
     char *end;
     long n = strtol(name + 11, &end, 10);
     return *end || n < 0 ? -1 : n;
