@@ -495,10 +495,10 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_projector_type", "'%s' is not supported (mlp2x_gelu and linear are)", type);
     // LLaVA's default when the key is absent is linear (build_vision_projector)
     if (!type || strcmp(type, "linear") == 0) c->projector = PROJECTOR_LINEAR;
-    json_t *layer = json_object_get(root, "mm_vision_select_layer");
     long long select = -2;
-    if (!rc && layer && !json_is_null(layer))
-        rc = vlm_json_int(layer, -(c->vision.layers + 1), c->vision.layers, &select, path, "mm_vision_select_layer");
+    if (!rc)
+        rc = vlm_json_get_int(root, "mm_vision_select_layer", VLM_JSON_OPTIONAL, -2, -(c->vision.layers + 1),
+                              c->vision.layers, &select, path, NULL);
     c->feature_layer = (int)select;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
@@ -506,9 +506,8 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     c->feature_full = feature && strcmp(feature, "cls_patch") == 0;
     if (!rc) rc = ola_config_from_json(&c->ola, root, path);  // an OLA-VLM checkpoint's keys
     if (!rc) rc = ola_config_check(&c->ola, c->text.layers, path);
-    json_t *mm_hidden = json_object_get(root, "mm_hidden_size");
     long long mm = c->vision.hidden;
-    if (!rc && mm_hidden && !json_is_null(mm_hidden)) rc = vlm_json_int(mm_hidden, 1, 1LL << 30, &mm, path, "mm_hidden_size");
+    if (!rc) rc = vlm_json_get_int(root, "mm_hidden_size", VLM_JSON_OPTIONAL, mm, 1, 1LL << 30, &mm, path, NULL);
     if (!rc && mm != c->vision.hidden)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide", mm, vision_dir,
                       c->vision.hidden);

@@ -2,6 +2,7 @@
 #include "train/train_checkpoint.h"
 
 #include <dirent.h>    // opendir (latest, rotate)
+#include <limits.h>    // LONG_MAX
 #include <stdio.h>     // rename, snprintf
 #include <stdlib.h>    // free, qsort, strtol
 #include <string.h>    // strcmp, strrchr
@@ -120,12 +121,12 @@ int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const
     return rc;
 }
 
+// A count vlm wrote itself: required, not null, >= 0.
 static int json_long(const json_t *j, const char *key, const char *path, long *out) {
-    const json_t *v = json_object_get(j, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return vlm_fail(VLM_ERR_INPUT, path, key, "missing or not a non-negative integer");
-    *out = (long)json_integer_value(v);
-    return VLM_OK;
+    long long x;
+    int rc = vlm_json_get_int(j, key, VLM_JSON_REQUIRED, 0, 0, LONG_MAX, &x, path, NULL);
+    if (rc == VLM_OK) *out = (long)x;
+    return rc;
 }
 
 int train_checkpoint_read_state(const char *dir, TrainState *st) {
