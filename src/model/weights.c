@@ -420,6 +420,27 @@ static int check_identity_linear_2(Checkpoint *ck, const char *dir, int H) {
     return rc;
 }
 
+// Opens the checkpoint of every source that has a folder (label), into ck;
+// on failure the ones already open are closed again.
+static int open_sources(Sources *src, Checkpoint ck[MAX_SOURCES]) {
+    for (int c = 0; c < MAX_SOURCES; c++) {
+        src->ck[c] = NULL;
+        if (!src->label[c]) continue;
+        int rc = checkpoint_open(&ck[c], src->label[c]);
+        if (rc != VLM_OK) {
+            while (c--) if (src->ck[c]) checkpoint_close(src->ck[c]);
+            return rc;
+        }
+        src->ck[c] = &ck[c];
+    }
+    return VLM_OK;
+}
+
+static void close_sources(Sources *src) {
+    for (int c = MAX_SOURCES - 1; c >= 0; c--)
+        if (src->ck[c]) checkpoint_close(src->ck[c]), src->ck[c] = NULL;
+}
+
 int llava_load_hf(LlavaParams *p, const char *dir) {
     char *config = path_join(dir, "config.json");
     LlavaConfig cfg;
@@ -428,14 +449,14 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
-    Checkpoint ck;
-    rc = checkpoint_open(&ck, dir);
+    Checkpoint ck[MAX_SOURCES];
+    Sources src = {{NULL}, {true}, {dir}, hf_names, NULL};
+    if (cfg.projector == PROJECTOR_LINEAR) src.skip_prefix = "multi_modal_projector.linear_2.";
+    rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
-        Sources src = {{&ck}, {true}, {dir}, hf_names, NULL};
-        if (cfg.projector == PROJECTOR_LINEAR) src.skip_prefix = "multi_modal_projector.linear_2.";
         rc = load_from(p, &src);
-        if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(&ck, dir, cfg.text.hidden);
-        checkpoint_close(&ck);
+        if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(src.ck[0], dir, cfg.text.hidden);
+        close_sources(&src);
     }
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
@@ -522,17 +543,13 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
-    Checkpoint ck, vck;
-    rc = checkpoint_open(&ck, llava_dir);
+    Checkpoint ck[MAX_SOURCES];
+    // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
+    Sources src = {{NULL}, {true, false}, {llava_dir, vision_dir}, original_names, NULL};
+    rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
-        rc = checkpoint_open(&vck, vision_dir);
-        if (rc == VLM_OK) {
-            // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
-            Sources src = {{&ck, &vck}, {true, false}, {llava_dir, vision_dir}, original_names, NULL};
-            rc = load_from(p, &src);
-            checkpoint_close(&vck);
-        }
-        checkpoint_close(&ck);
+        rc = load_from(p, &src);
+        close_sources(&src);
     }
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
@@ -570,22 +587,13 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
-    Checkpoint ck, vck, pck;
-    rc = checkpoint_open(&ck, llm_dir);
+    Checkpoint ck[MAX_SOURCES];
+    Sources src = {{NULL}, {true, false, true}, {llm_dir, vision_dir, projector},
+                   projector ? parts_names : parts_names_no_projector, NULL};
+    rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
-        rc = checkpoint_open(&vck, vision_dir);
-        if (rc == VLM_OK) {
-            rc = projector ? checkpoint_open(&pck, projector) : VLM_OK;
-            if (rc == VLM_OK) {
-                Sources src = {{&ck, &vck, projector ? &pck : NULL}, {true, false, true},
-                               {llm_dir, vision_dir, projector}, parts_names, NULL};
-                if (!projector) src.names = parts_names_no_projector;
-                rc = load_from(p, &src);
-                if (projector) checkpoint_close(&pck);
-            }
-            checkpoint_close(&vck);
-        }
-        checkpoint_close(&ck);
+        rc = load_from(p, &src);
+        close_sources(&src);
     }
     if (rc == VLM_OK && !projector) llava_projector_init_default(p, seed);
     if (rc != VLM_OK) llava_params_free(p);
