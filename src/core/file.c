@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/str.h"
 
 int file_map(const char *path, MappedFile *out) {
     out->data = NULL;
@@ -119,10 +120,6 @@ char *path_dirname(const char *path) {
     return d;
 }
 
-bool path_has_suffix(const char *path, const char *suffix) {
-    size_t a = strlen(path), b = strlen(suffix);
-    return a >= b && strcmp(path + a - b, suffix) == 0;
-}
 
 // The process's umask, read without changing it: /proc/self/status has it
 // (Linux >= 4.7), read at each call since a program may change its umask.
@@ -134,7 +131,7 @@ mode_t file_default_mode(void) {
     mode_t mask = 0;
     bool found = false;
     while (f && !found && fgets(line, sizeof line, f))
-        if (strncmp(line, "Umask:", 6) == 0) mask = (mode_t)strtol(line + 6, NULL, 8), found = true;
+        if (str_has_prefix(line, "Umask:")) mask = (mode_t)strtol(line + 6, NULL, 8), found = true;
     if (f) fclose(f);
     if (!found) {
         static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

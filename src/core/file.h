@@ -34,7 +34,6 @@ bool dir_exists(const char *path);
 char *path_join(const char *dir, const char *name);
 // The folder part of a path ("." when there is none), fresh string.
 char *path_dirname(const char *path);
-bool path_has_suffix(const char *path, const char *suffix);
 
 typedef struct {
     char *final_path;

@@ -344,6 +344,39 @@ int vlm_json_real(const json_t *v, double *out, const char *path, const char *ke
     return VLM_OK;
 }
 
+// obj[key] by policy: VLM_OK with *v NULL to take the default, VLM_OK with *v
+// the value to read it, or the error for an absent or null one.
+static int keyed(const json_t *obj, const char *key, VlmJsonPresence presence, const char *what, json_t **v,
+                 const char *path, const char *name) {
+    *v = json_object_get(obj, key);  // NULL for a NULL or non-object obj too
+    if (!*v && presence == VLM_JSON_REQUIRED) return vlm_fail(VLM_ERR_INPUT, path, name, "missing");
+    if (*v && json_is_null(*v)) {
+        if (presence != VLM_JSON_OPTIONAL) return vlm_fail(VLM_ERR_INPUT, path, name, "expected %s, got null", what);
+        *v = NULL;
+    }
+    return VLM_OK;
+}
+
+int vlm_json_get_int(const json_t *obj, const char *key, VlmJsonPresence presence, long long dflt, long long lo,
+                     long long hi, long long *out, const char *path, const char *name) {
+    json_t *v;
+    if (!name) name = key;
+    int rc = keyed(obj, key, presence, "an integer", &v, path, name);
+    if (rc != VLM_OK) return rc;
+    if (!v) return *out = dflt, VLM_OK;
+    return vlm_json_int(v, lo, hi, out, path, name);
+}
+
+int vlm_json_get_real(const json_t *obj, const char *key, VlmJsonPresence presence, double dflt, double *out,
+                      const char *path, const char *name) {
+    json_t *v;
+    if (!name) name = key;
+    int rc = keyed(obj, key, presence, "a number", &v, path, name);
+    if (rc != VLM_OK) return rc;
+    if (!v) return *out = dflt, VLM_OK;
+    return vlm_json_real(v, out, path, name);
+}
+
 const char *vlm_json_nonfinite(double x) {
     if (isnan(x)) return "NaN";
     if (isinf(x)) return x > 0 ? "Infinity" : "-Infinity";

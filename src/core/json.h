@@ -65,6 +65,27 @@ int vlm_json_length(const json_t *v, long long lo, long long hi, long long no_li
 // v as a number (integers, reals, NaN, ±Infinity); else "expected a number".
 int vlm_json_real(const json_t *v, double *out, const char *path, const char *key);
 
+// ---- keyed getters: one policy for a key that is absent or null
+//
+// What obj[key] absent or null means is the caller's, stated at each call:
+// transformers reads both as "the default" (a config's None falls back to the
+// model's default), other schemas (OLA-VLM's task dicts, vlm's own
+// trainer_state.json) have no null. Every error names path and the key
+// (as name says, or key itself when name is NULL) and gives the value.
+typedef enum {
+    VLM_JSON_OPTIONAL,  // absent or null: the default
+    VLM_JSON_NO_NULL,   // absent: the default; null: an error ("expected an integer, got null")
+    VLM_JSON_REQUIRED,  // absent: an error ("missing"); null: an error
+} VlmJsonPresence;
+
+// obj[key] (obj may be NULL or a non-object: the key is absent) as vlm_json_int;
+// the default is taken as given, not checked against [lo, hi].
+int vlm_json_get_int(const json_t *obj, const char *key, VlmJsonPresence presence, long long dflt, long long lo,
+                     long long hi, long long *out, const char *path, const char *name);
+// obj[key] as vlm_json_real.
+int vlm_json_get_real(const json_t *obj, const char *key, VlmJsonPresence presence, double dflt, double *out,
+                      const char *path, const char *name);
+
 // The number as it was written, for messages ("NaN", "1e+30", "12").
 const char *vlm_json_number_text(const json_t *v, char *buf, size_t size);
 

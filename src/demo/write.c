@@ -7,12 +7,13 @@
 #include <errno.h>     // errno, EEXIST
 #include <stdio.h>     // FILE, snprintf
 #include <stdlib.h>    // free
-#include <string.h>    // strlen, strncmp
+#include <string.h>    // strlen, strcmp
 #include <sys/stat.h>  // mkdir
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/str.h"
 #include "demo/conversations.h"
 #include "demo/demo.h"
 #include "text/template.h"
@@ -66,7 +67,7 @@ static void corpus_record(FILE *f, const json_t *rec, const char *system) {
         const json_t *t = json_array_get(convs, i);
         const char *v = json_string_value(json_object_get(t, "value"));
         bool human = strcmp(json_string_value(json_object_get(t, "from")), "human") == 0;
-        if (strncmp(v, "<image>", 7) == 0) v += strncmp(v, "<image>\n", 8) == 0 ? 8 : 7;
+        if (str_has_prefix(v, "<image>")) v += str_has_prefix(v, "<image>\n") ? 8 : 7;
         if (!system) {
             if (!human) fprintf(f, "%s\n", v);
             continue;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/str.h"
 
 #define MAX_INDEX_BYTES (64u << 20)
 
@@ -147,7 +148,7 @@ static int sniff_kind(const char *path, CheckpointKind *kind) {
     if (!zip && raw_pickle)
         return vlm_fail(VLM_ERR_INPUT, path, NULL, "legacy (pre-1.6) torch.save format is not supported: "
                                                    "re-save it with a current torch, or convert it to safetensors");
-    int torch_name = path_has_suffix(path, ".bin") || path_has_suffix(path, ".pt") || path_has_suffix(path, ".pth");
+    int torch_name = str_has_suffix(path, ".bin") || str_has_suffix(path, ".pt") || str_has_suffix(path, ".pth");
     *kind = zip || torch_name ? CKPT_TORCH_BIN : CKPT_SAFETENSORS;
     return VLM_OK;
 }
@@ -176,7 +177,7 @@ int checkpoint_open(Checkpoint *ck, const char *path) {
     } else {
         file = vlm_strdup(path);
     }
-    if (path_has_suffix(file, ".index.json")) {
+    if (str_has_suffix(file, ".index.json")) {
         ck->sharded = 1;
         ck->kind = strstr(file, ".safetensors.index.json") ? CKPT_SAFETENSORS : CKPT_TORCH_BIN;
         rc = open_index(ck, file);

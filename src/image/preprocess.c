@@ -39,10 +39,10 @@ void preprocessor_pad_colour(const Preprocessor *p, uint8_t rgb[3]) {
 
 // An edge length in [1, MAX_EDGE] (a bigger one would wrap around in int).
 static int edge(const json_t *v, const char *key, int *out, const char *path) {
-    json_int_t x = json_integer_value(v);
-    if (x < 1 || x > MAX_EDGE) return vlm_fail(VLM_ERR_INPUT, path, key, "%lld is outside [1, %d]", (long long)x, MAX_EDGE);
-    *out = (int)x;
-    return VLM_OK;
+    long long x;
+    int rc = vlm_json_int(v, 1, MAX_EDGE, &x, path, key);
+    if (rc == VLM_OK) *out = (int)x;
+    return rc;
 }
 
 // An int, or {"shortest_edge": N} / {"height": H, "width": W} (what get_size_dict accepts).

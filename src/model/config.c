@@ -25,17 +25,14 @@ static const char *key_name(const char *section, const char *key, char *buf, siz
     return buf;
 }
 
-// An integer key in [lo, hi]; absent or null: dflt.
+// An integer key in [lo, hi]; absent or null: dflt (transformers' None is the default).
 static int get_int(const json_t *j, const char *section, const char *key, int dflt, long long lo, long long hi,
                    int *out, const char *path) {
-    char name[128];
-    json_t *v = json_object_get(j, key);
-    if (!v || json_is_null(v)) return *out = dflt, VLM_OK;
+    char name[256];  // a 127-character section, a dot and the key
     long long x;  // any integer, as Python's json writes it: one beyond int64 is outside too, by value
-    int rc = vlm_json_int(v, lo, hi, &x, path, key_name(section, key, name, sizeof name));
-    if (rc != VLM_OK) return rc;
-    *out = (int)x;
-    return VLM_OK;
+    int rc = vlm_json_get_int(j, key, VLM_JSON_OPTIONAL, dflt, lo, hi, &x, path, key_name(section, key, name, sizeof name));
+    if (rc == VLM_OK) *out = (int)x;
+    return rc;
 }
 
 // A size: an integer in [1, hi].
@@ -44,17 +41,15 @@ static int get_size(const json_t *j, const char *section, const char *key, int d
     return get_int(j, section, key, dflt, 1, hi, out, path);
 }
 
-// A number key; positive: it must be finite and > 0 (epsilons, rope bases).
+// A number key, absent or null: dflt; positive: it must be finite and > 0 (epsilons, rope bases).
 static int get_float(const json_t *j, const char *section, const char *key, double dflt, bool positive, float *out,
                      const char *path) {
-    char name[128];
-    json_t *v = json_object_get(j, key);
-    if (!v || json_is_null(v)) return *out = (float)dflt, VLM_OK;
+    char buf[256];  // a 127-character section, a dot and the key
+    const char *name = key_name(section, key, buf, sizeof buf);
     double x;  // NaN and ±Infinity too (Python's json writes them), refused below where a value must be positive
-    int rc = vlm_json_real(v, &x, path, key_name(section, key, name, sizeof name));
+    int rc = vlm_json_get_real(j, key, VLM_JSON_OPTIONAL, dflt, &x, path, name);
     if (rc != VLM_OK) return rc;
-    if (positive && !(x > 0 && x < 1e30))
-        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, key, name, sizeof name), "%g must be a positive number", x);
+    if (positive && !(x > 0 && x < 1e30)) return vlm_fail(VLM_ERR_INPUT, path, name, "%g must be a positive number", x);
     *out = (float)x;
     return VLM_OK;
 }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"  // Philox streams
+#include "core/str.h"
 
 // Streams: tensor i of the whole-model init draws from stream i; PT's fresh
 // projector from PROJECTOR_STREAM + i, so it never repeats a whole-model draw.
@@ -28,10 +29,6 @@ static void fill(float *x, size_t n, float value) {
     for (size_t i = 0; i < n; i++) x[i] = value;
 }
 
-static bool has_suffix(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
 
 void llava_projector_init_default(LlavaParams *p, uint64_t seed) {
     for (int i = 0; i < p->n_specs; i++) {
@@ -58,8 +55,8 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
         if (s->module == MODULE_VISION) {
             if (strstr(n, "class_embedding")) std = pow(C, -0.5) * f;
             else if (strstr(n, "patch_embedding") || strstr(n, "position_embedding")) std = v->init_range * f;
-            else if (strstr(n, "norm") && has_suffix(n, ".weight")) value = 1;  // layer_norm1/2, pre_layrnorm, post_layernorm
-            else if (has_suffix(n, ".bias")) value = 0;
+            else if (strstr(n, "norm") && str_has_suffix(n, ".weight")) value = 1;  // layer_norm1/2, pre_layrnorm, post_layernorm
+            else if (str_has_suffix(n, ".bias")) value = 0;
             else if (strstr(n, "q_proj") || strstr(n, "k_proj") || strstr(n, "v_proj")) std = in_std;
             else if (strstr(n, "out_proj")) std = pow(C, -0.5) * f;
             else if (strstr(n, "fc1")) std = pow(2 * C, -0.5) * f;
@@ -68,7 +65,7 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
         } else if (s->module == MODULE_OLA) {
             continue;  // OLA-VLM's parts: upstream creates them with torch's defaults (below)
         } else if (s->module == MODULE_PROJECTOR) {
-            if (has_suffix(n, ".bias")) value = 0;
+            if (str_has_suffix(n, ".bias")) value = 0;
             else std = p->cfg.projector_init_range;
         } else {
             if (strstr(n, "norm")) value = 1;  // input_layernorm, post_attention_layernorm, model.norm (RMSNorm)
@@ -91,13 +88,13 @@ void llava_ola_init_default(LlavaParams *p, uint64_t seed) {
         uint64_t stream = OLA_STREAM + (uint64_t)i;
         if (strstr(n, "_logit_scale")) {
             fill(x, s->numel, 2.0f);
-        } else if (strncmp(n, "model.special_", 14) == 0) {
+        } else if (str_has_prefix(n, "model.special_")) {
             fill_normal(x, s->numel, 1.0, seed, stream);
         } else if (llava_is_ola_layernorm(n)) {
-            fill(x, s->numel, has_suffix(n, ".weight") ? 1.0f : 0.0f);
+            fill(x, s->numel, str_has_suffix(n, ".weight") ? 1.0f : 0.0f);
         } else {
             // a bias shares its layer's fan-in: the weight registered just before it
-            const ParamSpec *w = has_suffix(n, ".bias") ? s - 1 : s;
+            const ParamSpec *w = str_has_suffix(n, ".bias") ? s - 1 : s;
             fill_uniform(x, s->numel, (float)(1.0 / sqrt((double)w->shape[1])), seed, stream);
         }
     }

@@ -139,20 +139,18 @@ int ola_config_check(const OlaConfig *o, int llm_layers, const char *path) {
     return VLM_OK;
 }
 
+// OLA-VLM's keys: absent keeps the default already in *out; null is an error
+// (upstream reads each value as it is: None would fail there too).
 static int get_int(const json_t *j, const char *key, int *out, const char *path) {
-    json_t *v = json_object_get(j, key);
-    if (!v) return VLM_OK;
     long long x;  // an integer of any size, as Python's json writes it: refused by value beyond int's range
-    int rc = vlm_json_int(v, INT_MIN, INT_MAX, &x, path, key);
+    int rc = vlm_json_get_int(j, key, VLM_JSON_NO_NULL, *out, INT_MIN, INT_MAX, &x, path, NULL);
     if (rc == VLM_OK) *out = (int)x;
     return rc;
 }
 
 static int get_float(const json_t *j, const char *key, float *out, const char *path) {
-    json_t *v = json_object_get(j, key);
-    if (!v) return VLM_OK;
     double x;  // NaN and ±Infinity too, as Python's json writes them
-    int rc = vlm_json_real(v, &x, path, key);
+    int rc = vlm_json_get_real(j, key, VLM_JSON_NO_NULL, *out, &x, path, NULL);
     if (rc == VLM_OK) *out = (float)x;
     return rc;
 }

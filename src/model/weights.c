@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "formats/checkpoint.h"
 #include "formats/safetensors.h"
 #include "formats/torch_save.h"
@@ -233,9 +234,9 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
 }
 
 bool llava_is_ola_name(const char *name) {
-    return strncmp(name, "model.special_", 14) == 0 || strncmp(name, "image_depth_heads.", 18) == 0 ||
-           strncmp(name, "image_seg_heads.", 16) == 0 || strncmp(name, "image_gen_heads.", 16) == 0 ||
-           path_has_suffix(name, "_logit_scale");
+    return str_has_prefix(name, "model.special_") || str_has_prefix(name, "image_depth_heads.") ||
+           str_has_prefix(name, "image_seg_heads.") || str_has_prefix(name, "image_gen_heads.") ||
+           str_has_suffix(name, "_logit_scale");
 }
 
 bool llava_is_ola_layernorm(const char *name) {
@@ -306,7 +307,7 @@ typedef struct {
 static bool is_ola_teacher(const char *name) {
     static const char *const prefixes[] = {"da_v2_head.", "dav2_backbone.", "oneformer.", "gen_encoder."};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
-        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return true;
+        if (str_has_prefix(name, prefixes[i])) return true;
     return false;
 }
 
@@ -358,8 +359,8 @@ static int load_from(LlavaParams *p, Sources *src) {
             // lm_head (torch.save keeps both names of a shared tensor) is the embedding, as
             // transformers' tie_weights makes it whatever the file holds
             if (used[c][j] || strstr(name, "rotary_emb.inv_freq")) continue;
-            if (p->cfg.text.tie_embeddings && path_has_suffix(name, "lm_head.weight")) continue;
-            if (src->skip_prefix && strncmp(name, src->skip_prefix, strlen(src->skip_prefix)) == 0) continue;
+            if (p->cfg.text.tie_embeddings && str_has_suffix(name, "lm_head.weight")) continue;
+            if (src->skip_prefix && str_has_prefix(name, src->skip_prefix)) continue;
             if (is_ola_teacher(name)) continue;
             append(q[c].unexpected, sizeof q[c].unexpected, &q[c].n_unexpected, name);
         }
@@ -419,6 +420,27 @@ static int check_identity_linear_2(Checkpoint *ck, const char *dir, int H) {
     return rc;
 }
 
+// Opens the checkpoint of every source that has a folder (label), into ck;
+// on failure the ones already open are closed again.
+static int open_sources(Sources *src, Checkpoint ck[MAX_SOURCES]) {
+    for (int c = 0; c < MAX_SOURCES; c++) {
+        src->ck[c] = NULL;
+        if (!src->label[c]) continue;
+        int rc = checkpoint_open(&ck[c], src->label[c]);
+        if (rc != VLM_OK) {
+            while (c--) if (src->ck[c]) checkpoint_close(src->ck[c]);
+            return rc;
+        }
+        src->ck[c] = &ck[c];
+    }
+    return VLM_OK;
+}
+
+static void close_sources(Sources *src) {
+    for (int c = MAX_SOURCES - 1; c >= 0; c--)
+        if (src->ck[c]) checkpoint_close(src->ck[c]), src->ck[c] = NULL;
+}
+
 int llava_load_hf(LlavaParams *p, const char *dir) {
     char *config = path_join(dir, "config.json");
     LlavaConfig cfg;
@@ -427,14 +449,14 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
-    Checkpoint ck;
-    rc = checkpoint_open(&ck, dir);
+    Checkpoint ck[MAX_SOURCES];
+    Sources src = {{NULL}, {true}, {dir}, hf_names, NULL};
+    if (cfg.projector == PROJECTOR_LINEAR) src.skip_prefix = "multi_modal_projector.linear_2.";
+    rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
-        Sources src = {{&ck}, {true}, {dir}, hf_names, NULL};
-        if (cfg.projector == PROJECTOR_LINEAR) src.skip_prefix = "multi_modal_projector.linear_2.";
         rc = load_from(p, &src);
-        if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(&ck, dir, cfg.text.hidden);
-        checkpoint_close(&ck);
+        if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(src.ck[0], dir, cfg.text.hidden);
+        close_sources(&src);
     }
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
@@ -452,10 +474,10 @@ static void original_names(const LlavaConfig *c, const char *param, char out[MAX
     } else if ((rest = strstr(param, "vision_tower.")) == param) {
         snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
         snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
-    } else if (strncmp(param, "multi_modal_projector.linear_", 29) == 0) {
+    } else if (str_has_prefix(param, "multi_modal_projector.linear_")) {
         if (c->projector == PROJECTOR_LINEAR) snprintf(out[0], 200, "model.mm_projector.%s", param + 31);
         else snprintf(out[0], 200, "model.mm_projector.%d.%s", param[29] == '1' ? 0 : 2, param + 31);
-    } else if (strncmp(param, "language_model.", 15) == 0) {
+    } else if (str_has_prefix(param, "language_model.")) {
         snprintf(out[0], 200, "%s", param + 15);
     }
 }
@@ -494,10 +516,10 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_projector_type", "'%s' is not supported (mlp2x_gelu and linear are)", type);
     // LLaVA's default when the key is absent is linear (build_vision_projector)
     if (!type || strcmp(type, "linear") == 0) c->projector = PROJECTOR_LINEAR;
-    json_t *layer = json_object_get(root, "mm_vision_select_layer");
     long long select = -2;
-    if (!rc && layer && !json_is_null(layer))
-        rc = vlm_json_int(layer, -(c->vision.layers + 1), c->vision.layers, &select, path, "mm_vision_select_layer");
+    if (!rc)
+        rc = vlm_json_get_int(root, "mm_vision_select_layer", VLM_JSON_OPTIONAL, -2, -(c->vision.layers + 1),
+                              c->vision.layers, &select, path, NULL);
     c->feature_layer = (int)select;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
@@ -505,9 +527,8 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     c->feature_full = feature && strcmp(feature, "cls_patch") == 0;
     if (!rc) rc = ola_config_from_json(&c->ola, root, path);  // an OLA-VLM checkpoint's keys
     if (!rc) rc = ola_config_check(&c->ola, c->text.layers, path);
-    json_t *mm_hidden = json_object_get(root, "mm_hidden_size");
     long long mm = c->vision.hidden;
-    if (!rc && mm_hidden && !json_is_null(mm_hidden)) rc = vlm_json_int(mm_hidden, 1, 1LL << 30, &mm, path, "mm_hidden_size");
+    if (!rc) rc = vlm_json_get_int(root, "mm_hidden_size", VLM_JSON_OPTIONAL, mm, 1, 1LL << 30, &mm, path, NULL);
     if (!rc && mm != c->vision.hidden)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_hidden_size", "%lld, but the vision tower %s is %d wide", mm, vision_dir,
                       c->vision.hidden);
@@ -522,17 +543,13 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
-    Checkpoint ck, vck;
-    rc = checkpoint_open(&ck, llava_dir);
+    Checkpoint ck[MAX_SOURCES];
+    // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
+    Sources src = {{NULL}, {true, false}, {llava_dir, vision_dir}, original_names, NULL};
+    rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
-        rc = checkpoint_open(&vck, vision_dir);
-        if (rc == VLM_OK) {
-            // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
-            Sources src = {{&ck, &vck}, {true, false}, {llava_dir, vision_dir}, original_names, NULL};
-            rc = load_from(p, &src);
-            checkpoint_close(&vck);
-        }
-        checkpoint_close(&ck);
+        rc = load_from(p, &src);
+        close_sources(&src);
     }
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
@@ -545,15 +562,15 @@ static void parts_names(const LlavaConfig *c, const char *param, char out[MAX_SO
     char orig[MAX_SOURCES][200];
     original_names(c, param, orig);
     out[0][0] = out[1][0] = out[2][0] = '\0';
-    if (strncmp(param, "language_model.", 15) == 0) snprintf(out[0], 200, "%s", orig[0]);
-    else if (strncmp(param, "vision_tower.", 13) == 0) snprintf(out[1], 200, "%s", orig[1]);
+    if (str_has_prefix(param, "language_model.")) snprintf(out[0], 200, "%s", orig[0]);
+    else if (str_has_prefix(param, "vision_tower.")) snprintf(out[1], 200, "%s", orig[1]);
     else snprintf(out[2], 200, "%s", orig[0]);
 }
 
 // PT: no projector file; the projector is initialised afterwards.
 static void parts_names_no_projector(const LlavaConfig *c, const char *param, char out[MAX_SOURCES][200]) {
     parts_names(c, param, out);
-    if (strncmp(param, "multi_modal_projector.", 22) == 0) out[0][0] = out[1][0] = out[2][0] = '\0';
+    if (str_has_prefix(param, "multi_modal_projector.")) out[0][0] = out[1][0] = out[2][0] = '\0';
 }
 
 int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir, const char *projector,
@@ -570,22 +587,13 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
-    Checkpoint ck, vck, pck;
-    rc = checkpoint_open(&ck, llm_dir);
+    Checkpoint ck[MAX_SOURCES];
+    Sources src = {{NULL}, {true, false, true}, {llm_dir, vision_dir, projector},
+                   projector ? parts_names : parts_names_no_projector, NULL};
+    rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
-        rc = checkpoint_open(&vck, vision_dir);
-        if (rc == VLM_OK) {
-            rc = projector ? checkpoint_open(&pck, projector) : VLM_OK;
-            if (rc == VLM_OK) {
-                Sources src = {{&ck, &vck, projector ? &pck : NULL}, {true, false, true},
-                               {llm_dir, vision_dir, projector}, parts_names, NULL};
-                if (!projector) src.names = parts_names_no_projector;
-                rc = load_from(p, &src);
-                if (projector) checkpoint_close(&pck);
-            }
-            checkpoint_close(&vck);
-        }
-        checkpoint_close(&ck);
+        rc = load_from(p, &src);
+        close_sources(&src);
     }
     if (rc == VLM_OK && !projector) llava_projector_init_default(p, seed);
     if (rc != VLM_OK) llava_params_free(p);

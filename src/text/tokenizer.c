@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "core/utf8.h"
 
 #define MAX_TOKENIZER_BYTES (64u << 20)
@@ -222,7 +223,7 @@ int tokenizer_load(Tokenizer *t, const char *path) {
         else if (!file_exists(model_path))
             rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "no tokenizer.model or tokenizer.json in this directory");
     }
-    bool json = rc == VLM_OK && path_has_suffix(model_path, ".json");
+    bool json = rc == VLM_OK && str_has_suffix(model_path, ".json");
     if (json) rc = load_tokenizer_json(t, model_path);
     else if (rc == VLM_OK) rc = file_map(model_path, &m);
     if (rc == VLM_OK && m.size > MAX_TOKENIZER_BYTES) rc = vlm_fail(VLM_ERR_INPUT, model_path, NULL, "larger than 64 MB");

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "kernels/adamw.h"
 
 int adamw_init(AdamW *o, size_t n, AdamWConfig cfg) {
     o->cfg = cfg;
@@ -33,32 +34,18 @@ void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, si
 
 void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd) {
     const AdamWConfig *c = &o->cfg;
-    // the scalars in double, as Python computes them, then used as float32 operands
-    double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = (float)(1.0 - lr * wd);
+    // the scalars in double, as Python computes them, then used as float32 operands;
     // torch casts each Python scalar to float32 once: 1 - beta is formed in double first
-    float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, w2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
-    float *m = o->m + moment_offset, *v = o->v + moment_offset;
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++) {
-        p[i] *= decay;
-        m[i] = m[i] + w1 * (g[i] - m[i]);  // lerp with weight < 0.5
-        v[i] = v[i] * b2 + w2 * g[i] * g[i];
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] += -step_size * (m[i] / denom);
-    }
+    double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
+    AdamWScalars s = {.decay = (float)(1.0 - lr * wd), .w1 = (float)(1.0 - c->beta1), .beta2 = (float)c->beta2,
+                      .w2 = (float)(1.0 - c->beta2), .bc2_sqrt = (float)sqrt(bc2), .eps = (float)c->eps,
+                      .step_size = (float)(lr / bc1)};
+    adamw_kernel(p, g, o->m + moment_offset, o->v + moment_offset, n, s);
 }
 
 double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges) {
     double total = 0.0;
-    for (int r = 0; r < n_ranges; r++) {
-        const float *g = grads + ranges[2 * r];
-        size_t n = ranges[2 * r + 1];
-        double s = 0.0;
-#pragma omp parallel for reduction(+ : s)
-        for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-        total += s;
-    }
+    for (int r = 0; r < n_ranges; r++) total += sumsq_kernel(grads + ranges[2 * r], ranges[2 * r + 1]);
     return sqrt(total);
 }
 
@@ -66,12 +53,7 @@ void grad_clip_with_norm(float *grads, const size_t *ranges, int n_ranges, doubl
     double coef = max_norm / (norm + 1e-6);
     if (coef >= 1.0) return;  // torch multiplies by the clamped 1.0: no change
     float c = (float)coef;
-    for (int r = 0; r < n_ranges; r++) {
-        float *g = grads + ranges[2 * r];
-        size_t n = ranges[2 * r + 1];
-#pragma omp parallel for
-        for (size_t i = 0; i < n; i++) g[i] *= c;
-    }
+    for (int r = 0; r < n_ranges; r++) scale_kernel(grads + ranges[2 * r], ranges[2 * r + 1], c);
 }
 
 double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm) {

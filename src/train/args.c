@@ -9,6 +9,7 @@
 #include <string.h>  // strcmp, strlen, strchr
 
 #include "core/error.h"
+#include "core/str.h"
 #include "text/template.h"  // template_find, template_names
 
 // ---------------------------------------------------------------- option table
@@ -430,7 +431,7 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
     char name[128];
     for (int i = 0; i < argc && rc == VLM_OK; i++) {
         const char *arg = argv[i];
-        if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+        if (!str_has_prefix(arg, "--") || !arg[2]) {
             rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "unexpected argument '%s' (every option is a --flag)", arg);
             break;
         }
@@ -441,8 +442,8 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
         name[len] = '\0';
         const Opt *o = find_opt(name);
         const char *value = eq ? eq + 1 : NULL;
-        bool has_next = i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0;
-        if (!o && strncmp(name, "no_", 3) == 0 && (o = find_opt(name + 3)) && o->type == T_BOOL &&
+        bool has_next = i + 1 < argc && !str_has_prefix(argv[i + 1], "--");
+        if (!o && str_has_prefix(name, "no_") && (o = find_opt(name + 3)) && o->type == T_BOOL &&
             strcmp(o->def, "True") == 0) {
             // HfArgumentParser's --no_X for a boolean whose default is True
             if (value) {
@@ -463,10 +464,10 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
             as[n++] = (Assign){idx, value ? value : (o->type == T_BOOL ? "True" : "")};
         } else if (o->type == T_LIST) {  // nargs="+", and repeated flags add files
             if (value) as[n++] = (Assign){idx, value};
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) as[n++] = (Assign){idx, argv[++i]};
+            while (i + 1 < argc && !str_has_prefix(argv[i + 1], "--")) as[n++] = (Assign){idx, argv[++i]};
             if (n == 0 || as[n - 1].opt != idx) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "--%s needs a value", name);
         } else {
-            if (!value && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) value = argv[++i];
+            if (!value && i + 1 < argc && !str_has_prefix(argv[i + 1], "--")) value = argv[++i];
             if (!value) rc = vlm_fail(VLM_ERR_INPUT, NULL, NULL, "--%s needs a value", name);
             else as[n++] = (Assign){idx, value};
         }

@@ -3,10 +3,11 @@
 
 #include <math.h>    // isfinite
 #include <stdlib.h>  // free
-#include <string.h>  // strstr, strlen
+#include <string.h>  // strstr
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/str.h"
 
 OptimizerConfig optimizer_config_from_args(const TrainArgs *a) {
     return (OptimizerConfig){.lr = a->learning_rate, .weight_decay = a->weight_decay, .projector_lr = a->mm_projector_lr,
@@ -14,10 +15,6 @@ OptimizerConfig optimizer_config_from_args(const TrainArgs *a) {
                              .max_grad_norm = a->max_grad_norm};
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
 
 // Trainer.get_decay_parameter_names: get_parameter_names(model, ALL_LAYERNORM_LAYERS) minus every
 // name containing "bias". The norm modules of the llava-hf layout: CLIP's pre_layrnorm,
@@ -30,7 +27,7 @@ bool param_decays(const char *name) {
                                         ".layer_norm2.weight", ".input_layernorm.weight",
                                         ".post_attention_layernorm.weight", "model.norm.weight"};
     for (size_t i = 0; i < sizeof norms / sizeof *norms; i++)
-        if (ends_with(name, norms[i])) return false;
+        if (str_has_suffix(name, norms[i])) return false;
     return !llava_is_ola_layernorm(name);
 }
 

@@ -2,6 +2,7 @@
 #include "train/train_checkpoint.h"
 
 #include <dirent.h>    // opendir (latest, rotate)
+#include <limits.h>    // LONG_MAX
 #include <stdio.h>     // rename, snprintf
 #include <stdlib.h>    // free, qsort, strtol
 #include <string.h>    // strcmp, strrchr
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "formats/safetensors.h"
 
 static const char *const MODEL_FILES[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
@@ -19,7 +21,7 @@ int train_copy_model_files(const char *tokenizer, const char *dir) {
     if (!dir_exists(tokenizer)) {
         const char *base = strrchr(tokenizer, '/');
         base = base ? base + 1 : tokenizer;
-        char *dst = path_join(dir, path_has_suffix(base, ".json") ? base : "tokenizer.model");
+        char *dst = path_join(dir, str_has_suffix(base, ".json") ? base : "tokenizer.model");
         int rc = dst ? file_copy_atomic(tokenizer, dst) : VLM_ERR_FAIL;
         free(dst);
         return rc;
@@ -119,12 +121,12 @@ int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const
     return rc;
 }
 
+// A count vlm wrote itself: required, not null, >= 0.
 static int json_long(const json_t *j, const char *key, const char *path, long *out) {
-    const json_t *v = json_object_get(j, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return vlm_fail(VLM_ERR_INPUT, path, key, "missing or not a non-negative integer");
-    *out = (long)json_integer_value(v);
-    return VLM_OK;
+    long long x;
+    int rc = vlm_json_get_int(j, key, VLM_JSON_REQUIRED, 0, 0, LONG_MAX, &x, path, NULL);
+    if (rc == VLM_OK) *out = (long)x;
+    return rc;
 }
 
 int train_checkpoint_read_state(const char *dir, TrainState *st) {
@@ -179,7 +181,7 @@ int train_checkpoint_read_optimizer(const char *dir, const LlavaModel *model, Op
 
 // The step of "checkpoint-N" (N digits only), or -1.
 static long checkpoint_step(const char *name) {
-    if (strncmp(name, "checkpoint-", 11) != 0 || !name[11]) return -1;
+    if (!str_has_prefix(name, "checkpoint-") || !name[11]) return -1;
     char *end;
     long n = strtol(name + 11, &end, 10);
     return *end || n < 0 ? -1 : n;

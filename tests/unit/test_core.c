@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/str.h"
 #include "test_util.h"
 
 START_TEST(error_names_file_record_reason) {
@@ -185,6 +186,15 @@ START_TEST(log_levels_parse_and_filter) {
 }
 END_TEST
 
+START_TEST(string_prefix_and_suffix) {
+    ck_assert(str_has_suffix("model.norm.weight", ".weight") && str_has_suffix("a", "") && str_has_suffix("", ""));
+    ck_assert(!str_has_suffix("weight", ".weight") && !str_has_suffix("", "x"));
+    ck_assert(str_has_suffix("x.index.json", ".index.json") && !str_has_suffix("x.json", ".index.json"));
+    ck_assert(str_has_prefix("language_model.x", "language_model.") && str_has_prefix("a", "") && str_has_prefix("", ""));
+    ck_assert(!str_has_prefix("language", "language_model.") && !str_has_prefix("", "x"));
+}
+END_TEST
+
 Suite *core_suite(void) {
     return SUITE("core", "", 0,
                  error_names_file_record_reason,
@@ -195,5 +205,6 @@ Suite *core_suite(void) {
                  atomic_write_commits_or_leaves_old_file,
                  paths_and_durations,
                  progress_plain_lines_when_not_a_tty,
-                 log_levels_parse_and_filter);
+                 log_levels_parse_and_filter,
+                 string_prefix_and_suffix);
 }

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/rng.h"
+#include "core/str.h"
 #include "demo/conversations.h"
 #include "demo/demo.h"
 #include "image/image.h"
@@ -132,7 +133,7 @@ START_TEST(images_decode_at_their_size) {
             snprintf(path, sizeof path, "%s/images/%s", dir, str(s, "image"));
             size_t n;
             char *bytes = slurp(dir, path + strlen(dir) + 1, &n);
-            bool jpg = path_has_suffix(path, ".jpg");
+            bool jpg = str_has_suffix(path, ".jpg");
             ck_assert_int_eq(image_sniff(bytes, n), jpg ? IMAGE_JPEG : IMAGE_PNG);
             free(bytes);
             if (strcmp(str(s, "distortion"), "jpeg") == 0) ck_assert(jpg);
@@ -454,7 +455,7 @@ START_TEST(scores_and_ratings_follow_quality) {
         for (size_t t = 1; t < json_array_size(turns); t += 2) {
             const char *answer = str(json_array_get(turns, t), "value");
             if (!strstr(answer, "Thus the quality of the image is ")) continue;
-            ck_assert_msg(path_has_suffix(answer, good ? "is good." : "is poor."), "%s", answer);
+            ck_assert_msg(str_has_suffix(answer, good ? "is good." : "is poor."), "%s", answer);
             pathways++;
         }
         ck_assert_int_eq(pathways, 1);

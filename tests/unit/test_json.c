@@ -324,6 +324,57 @@ START_TEST(metrics_log_keeps_nan_steps) {
 }
 END_TEST
 
+// The keyed getters' policy: absent, null, wrong type and out of range, for each presence.
+START_TEST(keyed_getters_follow_their_policy) {
+    json_error_t e;
+    json_t *j = loads("{\"n\": null, \"s\": \"7\", \"big\": " VERY_LARGE ", \"x\": 7, \"r\": 2.5, \"nan\": NaN}", 0, &e);
+    ck_assert_ptr_nonnull(j);
+    long long x = 0;
+    double r = 0;
+    // absent: the default, except where required
+    ck_assert_int_eq(vlm_json_get_int(j, "none", VLM_JSON_OPTIONAL, -2, 0, 9, &x, "f", NULL), VLM_OK);
+    ck_assert_int_eq(x, -2);  // taken as given, not checked against [lo, hi]
+    ck_assert_int_eq(vlm_json_get_int(j, "none", VLM_JSON_NO_NULL, 3, 0, 9, &x, "f", NULL), VLM_OK);
+    ck_assert_int_eq(x, 3);
+    ck_assert_int_eq(vlm_json_get_int(j, "none", VLM_JSON_REQUIRED, 3, 0, 9, &x, "f", NULL), VLM_ERR_INPUT);
+    ck_assert_str_eq(vlm_last_error(), "f: none: missing");
+    ck_assert_int_eq(vlm_json_get_int(NULL, "none", VLM_JSON_OPTIONAL, 4, 0, 9, &x, "f", NULL), VLM_OK);
+    ck_assert_int_eq(x, 4);
+    // null: the default only where optional
+    ck_assert_int_eq(vlm_json_get_int(j, "n", VLM_JSON_OPTIONAL, 5, 0, 9, &x, "f", NULL), VLM_OK);
+    ck_assert_int_eq(x, 5);
+    ck_assert_int_eq(vlm_json_get_int(j, "n", VLM_JSON_NO_NULL, 5, 0, 9, &x, "f", "sec.n"), VLM_ERR_INPUT);
+    ck_assert_str_eq(vlm_last_error(), "f: sec.n: expected an integer, got null");
+    ck_assert_int_eq(vlm_json_get_int(j, "n", VLM_JSON_REQUIRED, 5, 0, 9, &x, "f", NULL), VLM_ERR_INPUT);
+    ck_assert_str_eq(vlm_last_error(), "f: n: expected an integer, got null");
+    ck_assert_int_eq(vlm_json_get_real(j, "n", VLM_JSON_OPTIONAL, 0.5, &r, "f", NULL), VLM_OK);
+    ck_assert(r == 0.5);
+    ck_assert_int_eq(vlm_json_get_real(j, "n", VLM_JSON_NO_NULL, 0.5, &r, "f", NULL), VLM_ERR_INPUT);
+    ck_assert_str_eq(vlm_last_error(), "f: n: expected a number, got null");
+    // present: read as vlm_json_int / vlm_json_real under every policy, with the name messages give
+    for (int p = VLM_JSON_OPTIONAL; p <= VLM_JSON_REQUIRED; p++) {
+        x = 0;
+        ck_assert_int_eq(vlm_json_get_int(j, "x", (VlmJsonPresence)p, 0, 0, 9, &x, "f", NULL), VLM_OK);
+        ck_assert_int_eq(x, 7);
+        ck_assert_int_eq(vlm_json_get_int(j, "s", (VlmJsonPresence)p, 0, 0, 9, &x, "f", "sec.s"), VLM_ERR_INPUT);
+        ck_assert_str_eq(vlm_last_error(), "f: sec.s: expected an integer");
+        ck_assert_int_eq(vlm_json_get_int(j, "r", (VlmJsonPresence)p, 0, 0, 9, &x, "f", NULL), VLM_ERR_INPUT);
+        ck_assert_str_eq(vlm_last_error(), "f: r: expected an integer, got 2.5");
+        ck_assert_int_eq(vlm_json_get_int(j, "x", (VlmJsonPresence)p, 0, 8, 9, &x, "f", NULL), VLM_ERR_INPUT);
+        ck_assert_str_eq(vlm_last_error(), "f: x: 7 is outside [8, 9]");
+        ck_assert_int_eq(vlm_json_get_int(j, "big", (VlmJsonPresence)p, 0, 0, 9, &x, "f", NULL), VLM_ERR_INPUT);
+        ck_assert_str_eq(vlm_last_error(), "f: big: " VERY_LARGE " is outside [0, 9]");
+        ck_assert_int_eq(vlm_json_get_real(j, "r", (VlmJsonPresence)p, 0, &r, "f", NULL), VLM_OK);
+        ck_assert(r == 2.5);
+        ck_assert_int_eq(vlm_json_get_real(j, "nan", (VlmJsonPresence)p, 0, &r, "f", NULL), VLM_OK);
+        ck_assert(isnan(r));
+        ck_assert_int_eq(vlm_json_get_real(j, "s", (VlmJsonPresence)p, 0, &r, "f", NULL), VLM_ERR_INPUT);
+        ck_assert_str_eq(vlm_last_error(), "f: s: expected a number");
+    }
+    json_decref(j);
+}
+END_TEST
+
 Suite *json_suite(void) {
     Suite *s = suite_create("json");
     TCase *tc = tcase_create("json");
@@ -333,6 +384,7 @@ Suite *json_suite(void) {
     tcase_add_test(tc, errors_keep_their_place);
     tcase_add_test(tc, nul_and_lone_surrogates_stay_refused);
     tcase_add_test(tc, integer_getters_name_file_key_and_value);
+    tcase_add_test(tc, keyed_getters_follow_their_policy);
     tcase_add_loop_test(tc, tokenizer_folders_open, 0, 2);
     tcase_add_loop_test(tc, tokenize_command_opens_the_folder, 0, 2);
     tcase_add_loop_test(tc, model_configs_load, 0, 2);

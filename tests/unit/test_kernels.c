@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "kernels/activation.h"
+#include "kernels/adamw.h"
 #include "kernels/attention.h"
 #include "kernels/cross_attention.h"
 #include "kernels/crossentropy.h"
@@ -656,6 +657,56 @@ START_TEST(grad_distill_loss) {
 }
 END_TEST
 
+// The optimizer's kernels against plain serial loops, bitwise: n odd and above
+// any thread count's chunk boundary, several AdamW steps so the moments matter.
+START_TEST(optimizer_kernels_match_plain_loops) {
+    rng_init(&rng, 29, 0);
+    int saved = omp_get_max_threads();
+    size_t n = 10007;
+    float *p = randn(n, 1), *g = randn(n, 0.1f), *m = zeros(n), *v = zeros(n);
+    float *rp = own(malloc(sizeof(float) * n)), *rm = zeros(n), *rv = zeros(n);
+    memcpy(rp, p, sizeof(float) * n);
+    for (int t = 1; t <= 3; t++) {
+        AdamWScalars s = {.decay = 1 - 1e-3f * 0.1f, .w1 = 0.1f, .beta2 = 0.999f, .w2 = (float)(1.0 - 0.999),
+                          .bc2_sqrt = (float)sqrt(1 - pow(0.999, t)), .eps = 1e-8f,
+                          .step_size = (float)(1e-3 / (1 - pow(0.9, t)))};
+        adamw_kernel(p, g, m, v, n, s);
+        for (size_t i = 0; i < n; i++) {
+            rp[i] *= s.decay;
+            rm[i] = rm[i] + s.w1 * (g[i] - rm[i]);
+            rv[i] = rv[i] * s.beta2 + s.w2 * g[i] * g[i];
+            rp[i] += -s.step_size * (rm[i] / (sqrtf(rv[i]) / s.bc2_sqrt + s.eps));
+        }
+        ck_assert_msg(!memcmp(p, rp, sizeof(float) * n), "adamw_kernel params differ at step %d", t);
+        ck_assert_msg(!memcmp(m, rm, sizeof(float) * n) && !memcmp(v, rv, sizeof(float) * n),
+                      "adamw_kernel moments differ at step %d", t);
+    }
+    float *x = randn(n, 2), *rx = own(malloc(sizeof(float) * n));
+    memcpy(rx, x, sizeof(float) * n);
+    scale_kernel(x, n, 0.37f);
+    for (size_t i = 0; i < n; i++) rx[i] *= 0.37f;
+    ck_assert_msg(!memcmp(x, rx, sizeof(float) * n), "scale_kernel differs");
+    double want = 0.0;
+    for (size_t i = 0; i < n; i++) want += (double)x[i] * x[i];
+    // one thread: the reduction is the serial loop, to the bit
+    threads_set(1);
+    ck_assert_msg(sumsq_kernel(x, n) == want, "sumsq_kernel differs from the serial loop with 1 thread");
+    threads_set(saved);
+    ck_assert_double_eq_tol(sumsq_kernel(x, n), want, 1e-12 * want);
+    // eighths square to exact sums in double: every thread count and order gives the same bits
+    for (size_t i = 0; i < n; i++) x[i] = (float)((int)(i % 61) - 30) / 8;
+    want = 0.0;
+    for (size_t i = 0; i < n; i++) want += (double)x[i] * x[i];
+    for (int th = 1; th <= 3; th++) {
+        threads_set(th);
+        ck_assert_msg(sumsq_kernel(x, n) == want, "sumsq_kernel of exact squares differs with %d threads", th);
+    }
+    threads_set(saved);
+    ck_assert(sumsq_kernel(x, 0) == 0.0);
+    free_owned();
+}
+END_TEST
+
 Suite *kernels_suite(void) {
     return SUITE("kernels", "", 60,
                  grad_linear,
@@ -670,5 +721,6 @@ Suite *kernels_suite(void) {
                  attention_matches_reference,
                  cross_attention_matches_reference,
                  attention_same_bytes_any_threads,
-                 grad_distill_loss);
+                 grad_distill_loss,
+                 optimizer_kernels_match_plain_loops);
 }

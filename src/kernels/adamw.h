@@ -1,0 +1,32 @@
+// The optimizer's element-wise work: the AdamW update and the two passes of
+// global-norm gradient clipping (the squared norm, then the scaling). The
+// host (train/adamw.c) forms every scalar in double, as Python does, and
+// hands the kernels float32 operands, as torch does; the kernels only loop.
+#ifndef VLM_KERNELS_ADAMW_H
+#define VLM_KERNELS_ADAMW_H
+
+#include <stddef.h>
+
+// One step's float32 operands, as torch.optim.AdamW's single-tensor path holds them.
+typedef struct {
+    float decay;      // 1 - lr * wd
+    float w1;         // 1 - beta1 (the lerp weight)
+    float beta2;
+    float w2;         // 1 - beta2
+    float bc2_sqrt;   // sqrt(1 - beta2^t)
+    float eps;
+    float step_size;  // lr / (1 - beta1^t)
+} AdamWScalars;
+
+// p, g, m, v (n): p *= decay; m = lerp(m, g, w1); v = beta2 v + w2 g^2;
+// p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
+void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, AdamWScalars s);
+
+// sum over x (n) of x^2, accumulated in double: one OpenMP reduction, so the
+// order of the sum depends on the thread count (as the rest of the step's does not)
+double sumsq_kernel(const float *x, size_t n);
+
+// x (n) *= c
+void scale_kernel(float *x, size_t n, float c);
+
+#endif
