@@ -120,3 +120,21 @@ print(f"vlm.c {o['tokens_per_s']:.0f} tokens/s ({o['step_s']:.2f} s/step), peak 
 print(f"PyTorch + transformers {r['tokens_per_s']:.0f} tokens/s ({r['step_s']:.2f} s/step), peak {r['peak_rss_mb']:.0f} MB")
 print(f"ratio: {o['tokens_per_s'] / r['tokens_per_s']:.2f}x throughput, {r['peak_rss_mb'] / o['peak_rss_mb']:.2f}x less memory")
 PY
+
+# ---- long sequences: the small config at 2048 tokens, batch 1, with and without recomputation,
+# against PyTorch with SDPA attention with and without gradient_checkpointing_enable()
+echo "== LLaVA training step at 2048 tokens, batch 1, $(nproc) threads: peak memory with and without checkpointing"
+ours0=$(build/bench_model 2 2048 1 0)
+ours1=$(build/bench_model 2 2048 1 1)
+ref0=$(tools/.venv-bench/bin/python bench/bench_model_ref.py 2 2048 1 0 2>/dev/null | tail -1)
+ref1=$(tools/.venv-bench/bin/python bench/bench_model_ref.py 2 2048 1 1 2>/dev/null | tail -1)
+python3 - "$ours0" "$ours1" "$ref0" "$ref1" <<'PY'
+import json, sys
+o0, o1, r0, r1 = (json.loads(a) for a in sys.argv[1:5])
+for name, o, r in (("without checkpointing", o0, r0), ("with checkpointing", o1, r1)):
+    print(f"{name}: vlm.c {o['tokens_per_s']:.0f} tokens/s, peak {o['peak_rss_mb']:.0f} MB; PyTorch + transformers (SDPA) "
+          f"{r['tokens_per_s']:.0f} tokens/s, peak {r['peak_rss_mb']:.0f} MB: {o['peak_rss_mb'] / r['peak_rss_mb']:.2f} of its peak, "
+          f"{o['tokens_per_s'] / r['tokens_per_s']:.2f}x throughput")
+print(f"checkpointing costs vlm.c {o0['tokens_per_s'] / o1['tokens_per_s'] - 1:.0%} per token "
+      f"(PyTorch {r0['tokens_per_s'] / r1['tokens_per_s'] - 1:.0%}) and saves {o0['peak_rss_mb'] - o1['peak_rss_mb']:.0f} MB")
+PY
