@@ -15,7 +15,7 @@ void quick_gelu_backward(float *dinp, const float *dout, const float *inp, size_
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], s = sigmoidf(1.702f * x);
-        dinp[i] += dout[i] * (s + 1.702f * x * s * (1.0f - s));
+        dinp[i] = dout[i] * (s + 1.702f * x * s * (1.0f - s));
     }
 }
 
@@ -30,7 +30,7 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2)), pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        dinp[i] = dout[i] * (cdf + x * pdf);
     }
 }
 
@@ -42,7 +42,7 @@ void relu_forward(float *out, const float *inp, size_t n) {
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++)
-        if (inp[i] > 0.0f) dinp[i] += dout[i];
+        dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void swiglu_forward(float *out, const float *gu, int N, int I) {
@@ -61,8 +61,8 @@ void swiglu_backward(float *dgu, const float *dout, const float *gu, int N, int 
         float *dgate = dgu + (size_t)n * 2 * I, *dup = dgate + I;
         for (int i = 0; i < I; i++) {
             float g = gate[i], s = sigmoidf(g);
-            dgate[i] += d[i] * up[i] * (s + g * s * (1.0f - s));
-            dup[i] += d[i] * g * s;
+            dgate[i] = d[i] * up[i] * (s + g * s * (1.0f - s));
+            dup[i] = d[i] * g * s;
         }
     }
 }

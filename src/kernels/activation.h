@@ -1,5 +1,5 @@
 // Pointwise activations: quick_gelu (CLIP), erf GELU (the mlp2x_gelu
-// projector, OLA-VLM's resampler), ReLU, SwiGLU (LLaMA's MLP). Backward functions accumulate.
+// projector, OLA-VLM's resampler), ReLU, SwiGLU (LLaMA's MLP). Backward functions write dinp (kernels/gradients.h).
 #ifndef VLM_KERNELS_ACTIVATION_H
 #define VLM_KERNELS_ACTIVATION_H
 

@@ -81,6 +81,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
         size_t ko = (size_t)b * T * ld + kv * HS;
         float *p = thread_scratch(scratch, T);      // (m,nk): probabilities
         float *ds = p + (size_t)ATT_BLOCK * T;      // (m,nk): d(probabilities), then d(scores)
+        // the gradients are written: this pair's columns of dq (its heads), dk and dv (its KV head) start at 0
+        for (int t = 0; t < T; t++) {
+            size_t row = ((size_t)b * T + t) * ld;
+            memset(dq + row + (size_t)kv * group * HS, 0, sizeof(float) * (size_t)group * HS);
+            memset(dk + row + (size_t)kv * HS, 0, sizeof(float) * HS);
+            memset(dv + row + (size_t)kv * HS, 0, sizeof(float) * HS);
+        }
         for (int h = kv * group; h < (kv + 1) * group; h++)
             for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
                 int m = T - r0 < ATT_BLOCK ? T - r0 : ATT_BLOCK, nk = keys_visible(r0 + m - 1, len, T, causal);

@@ -20,8 +20,8 @@
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
                        const int *lengths, int B, int T, int NH, int NKV, int HS, int causal, float *scratch);
 // out and lse from the forward on the same q, k, v; dout (B,T,NH,HS). dq, dk,
-// dv (laid out as q, k, v) accumulate (+=); every caller today zeroes them
-// first. scratch: attention_scratch_floats(T) floats.
+// dv (laid out as q, k, v; their columns of each row) are written (see
+// kernels/gradients.h). scratch: attention_scratch_floats(T) floats.
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
                         const float *q, const float *k, const float *v, int ld, const int *lengths, int B, int T, int NH,
                         int NKV, int HS, int causal, float *scratch);

@@ -9,6 +9,7 @@
 #include <cblas.h>  // cblas_sgemm (single-threaded inside a parallel region)
 #include <math.h>   // expf, logf
 #include <omp.h>    // omp_get_max_threads, omp_get_thread_num
+#include <string.h> // memset
 
 #define XATT_BLOCK 64
 
@@ -54,6 +55,12 @@ void cross_attention_backward(float *dq, float *dk, float *dv, const float *dout
     for (int h = 0; h < NH; h++) {
         float *p = scratch + (size_t)omp_get_thread_num() * 2 * rows * NK;  // (m, NK): probabilities
         float *ds = p + (size_t)rows * NK;                                   // (m, NK): dp, then d(scores)
+        // the gradients are written: this head's columns start at 0
+        for (int i = 0; i < NQ; i++) memset(dq + (size_t)i * ldq + h * HS, 0, sizeof(float) * HS);
+        for (int j = 0; j < NK; j++) {
+            memset(dk + (size_t)j * ldkv + h * HS, 0, sizeof(float) * HS);
+            memset(dv + (size_t)j * ldkv + h * HS, 0, sizeof(float) * HS);
+        }
         for (int r0 = 0; r0 < NQ; r0 += XATT_BLOCK) {
             int m = NQ - r0 < XATT_BLOCK ? NQ - r0 : XATT_BLOCK;
             const float *qh = q + (size_t)r0 * ldq + h * HS, *l = lse + (size_t)h * NQ + r0;

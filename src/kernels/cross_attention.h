@@ -14,8 +14,8 @@
 void cross_attention_forward(float *out, float *lse, const float *q, int ldq, const float *k, const float *v, int ldkv,
                              int NQ, int NK, int NH, int HS, float scale, float *scratch);
 // out and lse from the forward on the same q, k, v; dout (NQ, NH*HS). dq, dk,
-// dv (laid out as q, k, v) accumulate (+=); the caller (ola.c) zeroes them
-// first. scratch: cross_attention_scratch_floats(NQ, NK).
+// dv (laid out as q, k, v; their heads' columns) are written (see
+// kernels/gradients.h). scratch: cross_attention_scratch_floats(NQ, NK).
 void cross_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
                               const float *q, int ldq, const float *k, const float *v, int ldkv, int NQ, int NK, int NH,
                               int HS, float scale, float *scratch);

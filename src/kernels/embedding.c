@@ -39,7 +39,11 @@ void splice_forward(float *out, const int32_t *src, const float *text, const flo
     }
 }
 
-void splice_backward(float *dtext, float *dimage, const float *dout, const int32_t *src, int N, int C) {
+void splice_backward(float *dtext, float *dimage, const float *dout, const int32_t *src, int N, int C, int N_text,
+                     int N_image) {
+    // written: rows that fed nothing (truncated, padding) get 0
+    if (dtext) memset(dtext, 0, sizeof(float) * (size_t)N_text * C);
+    if (dimage) memset(dimage, 0, sizeof(float) * (size_t)N_image * C);
     // every source row feeds at most one output row: no two writes collide
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
@@ -48,7 +52,33 @@ void splice_backward(float *dtext, float *dimage, const float *dout, const int32
         if (src[n] == SPLICE_ZERO) continue;
         if (src[n] >= 0) dst = dtext ? dtext + (long)src[n] * C : NULL;
         else dst = dimage ? dimage + (long)(-1 - src[n]) * C : NULL;
-        if (dst)
-            for (int c = 0; c < C; c++) dst[c] += d[c];
+        if (dst) memcpy(dst, d, sizeof(float) * C);
+    }
+}
+
+void row_select_forward(float *out, const float *inp, const int32_t *rows, int n, int C) {
+#pragma omp parallel for
+    for (int r = 0; r < n; r++) memcpy(out + (long)r * C, inp + (long)rows[r] * C, sizeof(float) * C);
+}
+
+void row_select_backward(float *dinp, const float *dout, const int32_t *rows, int n, int N, int C) {
+    memset(dinp, 0, sizeof(float) * (size_t)N * C);
+#pragma omp parallel for
+    for (int r = 0; r < n; r++) memcpy(dinp + (long)rows[r] * C, dout + (long)r * C, sizeof(float) * C);
+}
+
+void token_slice_forward(float *out, const float *inp, int B, int T, int first, int count, int C) {
+#pragma omp parallel for
+    for (int b = 0; b < B; b++)
+        memcpy(out + (long)b * count * C, inp + ((long)b * T + first) * C, sizeof(float) * (size_t)count * C);
+}
+
+void token_slice_backward(float *dinp, const float *dout, int B, int T, int first, int count, int C) {
+#pragma omp parallel for
+    for (int b = 0; b < B; b++) {
+        float *d = dinp + (long)b * T * C;
+        memset(d, 0, sizeof(float) * (size_t)first * C);
+        memcpy(d + (long)first * C, dout + (long)b * count * C, sizeof(float) * (size_t)count * C);
+        memset(d + (long)(first + count) * C, 0, sizeof(float) * (size_t)(T - first - count) * C);
     }
 }

@@ -14,7 +14,21 @@ void embedding_backward(float *dtable, const float *dout, const int32_t *ids, in
 // or SPLICE_ZERO (padding).
 #define SPLICE_ZERO INT32_MIN
 void splice_forward(float *out, const int32_t *src, const float *text, const float *image, int N, int C);
-// dtext and dimage (either may be NULL) accumulate the rows their inputs fed.
-void splice_backward(float *dtext, float *dimage, const float *dout, const int32_t *src, int N, int C);
+// dtext (N_text, C) and dimage (N_image, C) (either may be NULL) are
+// written: the rows their inputs fed, 0 in the others.
+void splice_backward(float *dtext, float *dimage, const float *dout, const int32_t *src, int N, int C, int N_text,
+                     int N_image);
+
+// Row selection (the LM head's rows with a target): out (n,C) = inp[rows[r]].
+// The backward WRITES dinp (N,C): the selected rows' gradients, zero in the
+// others (rows must be distinct).
+void row_select_forward(float *out, const float *inp, const int32_t *rows, int n, int C);
+void row_select_backward(float *dinp, const float *dout, const int32_t *rows, int n, int N, int C);
+
+// A slice of every sequence (an image's feature rows out of its ViT tokens):
+// out (B, count, C) = inp (B, T, C)[:, first:first+count]. The backward
+// WRITES dinp (B, T, C), zero outside the slice.
+void token_slice_forward(float *out, const float *inp, int B, int T, int first, int count, int C);
+void token_slice_backward(float *dinp, const float *dout, int B, int T, int first, int count, int C);
 
 #endif

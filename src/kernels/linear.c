@@ -16,9 +16,10 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
         for (int o = 0; o < OC; o++) out[(long)n * OC + o] += bias[o];
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int N, int C, int OC) {
-    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+// beta 0: dinp written, 1: accumulated
+static void backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight,
+                     int N, int C, int OC, float beta) {
+    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, beta, dinp, C);
     // the weight gradient in blocks of output rows: threaded OpenBLAS packs the whole left operand
     // (here dout^T, OC rows), which for the LM head would be the vocabulary x 320 floats
     for (int o0 = 0; dweight && o0 < OC; o0 += LINEAR_DW_ROWS) {
@@ -37,6 +38,16 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
             for (int j = 0; j < m; j++) dbias[o0 + j] += s[j];
         }
     }
+}
+
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC) {
+    backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, 0.0f);
+}
+
+void linear_backward_acc(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int N, int C, int OC) {
+    backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, 1.0f);
 }
 
 size_t linear_workspace_bytes(size_t max_rows) {

@@ -1,7 +1,7 @@
 // Fully connected layer, PyTorch's nn.Linear layout (weight is (OC, C)).
-// Backward functions ACCUMULATE into their gradients (+=), so a tensor used
-// twice (a residual, tied embeddings) sums its gradients naturally; a NULL
-// gradient pointer skips that gradient (frozen weights, the first layer).
+// Gradients as kernels/gradients.h states: dinp written, dweight and dbias
+// accumulated; a NULL gradient pointer skips that gradient (frozen weights,
+// the first layer).
 #ifndef VLM_KERNELS_LINEAR_H
 #define VLM_KERNELS_LINEAR_H
 
@@ -9,9 +9,13 @@
 
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC) (bias may be NULL)
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
-// dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout
+// dinp (N,C) = dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC);
+// The same with dinp += dout @ weight: the second of two layers that read
+// one input (CLIP's k and v after q, a resampler's queries).
+void linear_backward_acc(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int N, int C, int OC);
 
 // The memory OpenBLAS takes for these products beyond their operands: run
 // threaded, it packs the whole left operand in panels of at most GEMM_Q

@@ -1,6 +1,7 @@
 // LayerNorm (CLIP) and RMSNorm (LLaMA) over the last dimension, as PyTorch
 // and HF transformers compute them in fp32. mean / rstd are saved per row
-// for the backward pass.
+// for the backward pass. The backward ACCUMULATES into dinp (the residual
+// stream, kernels/gradients.h) and into dweight / dbias.
 #ifndef VLM_KERNELS_NORM_H
 #define VLM_KERNELS_NORM_H
 

@@ -3,10 +3,10 @@
 #include "model/clip.h"
 
 #include <stdlib.h>  // calloc
-#include <string.h>  // memcpy, memset
 
 #include "kernels/activation.h"
 #include "kernels/attention.h"
+#include "kernels/gradients.h"
 #include "kernels/linear.h"
 #include "kernels/norm.h"
 #include "kernels/residual.h"
@@ -43,7 +43,7 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     }
     if (recompute && c->base)
         for (int l = 1; l < layers; l++) a->l[l] = a->l[0];
-    a->dx = carve(c, N * C), a->dmid = carve(c, N * C), a->dtmp = carve(c, N * C);
+    a->dtmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
 }
@@ -78,12 +78,9 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
     a->top_fresh = true;
 }
 
-void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, const float *dout,
-                   int n) {
+void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, float *dx, int n) {
     int NP = vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH;
     int N = n * T;
-    size_t NC = (size_t)N * C;
-    memcpy(a->dx, dout, sizeof(float) * NC);  // gradient of the residual stream
     for (int l = a->layers - 1; l >= 0; l--) {
         const ClipLayerWeights *W = &w->vl[l];
         ClipLayerWeights *G = &g->vl[l];
@@ -91,31 +88,23 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         // refills the shared activations; the top layer's are still there after its forward
         if (a->recompute && !(l == a->layers - 1 && a->top_fresh)) layer_forward(a, v, W, l, n);
         a->top_fresh = false;
-        // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid))))
-        memcpy(a->dmid, a->dx, sizeof(float) * NC);
-        memset(a->dact, 0, sizeof(float) * (size_t)N * I);
-        linear_backward(a->dact, G->fc2_w, G->fc2_b, a->dx, L->act, W->fc2_w, N, I, C);
-        memset(a->dfc, 0, sizeof(float) * (size_t)N * I);
+        // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid)))); dx becomes d mid
+        linear_backward(a->dact, G->fc2_w, G->fc2_b, dx, L->act, W->fc2_w, N, I, C);
         quick_gelu_backward(a->dfc, a->dact, L->fc1, (size_t)N * I);
-        memset(a->dtmp, 0, sizeof(float) * NC);
         linear_backward(a->dtmp, G->fc1_w, G->fc1_b, a->dfc, L->ln2, W->fc1_w, N, C, I);
-        layernorm_backward(a->dmid, G->ln2_w, G->ln2_b, a->dtmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
-        // attention: mid = x[l] + out_proj(attn(q, k, v of ln1(x[l])))
-        memcpy(a->dx, a->dmid, sizeof(float) * NC);
-        memset(a->dtmp, 0, sizeof(float) * NC);
-        linear_backward(a->dtmp, G->o_w, G->o_b, a->dmid, L->ao, W->o_w, N, C, C);
-        memset(a->dq, 0, sizeof(float) * NC), memset(a->dk, 0, sizeof(float) * NC), memset(a->dv, 0, sizeof(float) * NC);
+        layernorm_backward(dx, G->ln2_w, G->ln2_b, a->dtmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
+        // attention: mid = x[l] + out_proj(attn(q, k, v of ln1(x[l]))); dx becomes d x[l]
+        linear_backward(a->dtmp, G->o_w, G->o_b, dx, L->ao, W->o_w, N, C, C);
         attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0,
                            a->att_scratch);
-        memset(a->dtmp, 0, sizeof(float) * NC);
-        linear_backward(a->dtmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);
-        linear_backward(a->dtmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);
-        linear_backward(a->dtmp, G->v_w, G->v_b, a->dv, L->ln1, W->v_w, N, C, C);
-        layernorm_backward(a->dx, G->ln1_w, G->ln1_b, a->dtmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
+        linear_backward(a->dtmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);  // q, k and v all read ln1
+        linear_backward_acc(a->dtmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);
+        linear_backward_acc(a->dtmp, G->v_w, G->v_b, a->dv, L->ln1, W->v_w, N, C, C);
+        layernorm_backward(dx, G->ln1_w, G->ln1_b, a->dtmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
     }
-    // pre_layrnorm, positions, class token, patch embedding
-    memset(a->dtmp, 0, sizeof(float) * NC);
-    layernorm_backward(a->dtmp, g->pre_ln_w, g->pre_ln_b, a->dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
+    // pre_layrnorm (no skip connection: a zeroed gradient), positions, class token, patch embedding
+    vlm_zero(a->dtmp, (size_t)N * C);
+    layernorm_backward(a->dtmp, g->pre_ln_w, g->pre_ln_b, dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
     // the patch rows, packed (N, NP, C), feed the conv weight's gradient
     vit_embed_backward(a->dq, g->cls, g->pos, a->dtmp, n, NP, C);
     patch_embed_backward(g->patch_w, a->dq, a->cols, n, NP, v->patch, C);

@@ -20,7 +20,7 @@ typedef struct {
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
-    float *dx, *dmid, *dtmp, *dq, *dk, *dv, *dfc, *dact;  // backward scratch
+    float *dtmp, *dq, *dk, *dv, *dfc, *dact;  // backward scratch
     float *att_scratch;            // attention's forward and backward scratch
 } ClipActs;
 
@@ -29,8 +29,8 @@ typedef struct {
 void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute);
 // pixels (N,3,S,S) -> a->x[a->layers] (N, NP+1, C)
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n);
-// dout (N, NP+1, C): gradient of x[layers]; weight gradients accumulate into g
-void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, const float *dout,
-                   int n);
+// dx (N, NP+1, C): the gradient of x[layers], used in place as the residual
+// stream's gradient (it ends as d x[0]); weight gradients accumulate into g
+void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, float *dx, int n);
 
 #endif

@@ -4,10 +4,11 @@
 
 #include <stdio.h>   // fprintf
 #include <stdlib.h>  // calloc, abort
-#include <string.h>  // memcpy, memset
 
 #include "kernels/activation.h"
 #include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/gradients.h"
 #include "kernels/linear.h"
 #include "kernels/norm.h"
 #include "kernels/residual.h"
@@ -43,7 +44,7 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->head_in = carve(c, N * H);
     a->logits = carve(c, N * t->vocab);
     a->rows = (int32_t *)carve(c, N);
-    a->dx = carve(c, N * H), a->dmid = carve(c, N * H), a->dtmp = carve(c, N * H);
+    a->dx = carve(c, N * H), a->dhead = carve(c, N * H), a->dtmp = carve(c, N * H);
     a->dqkv = carve(c, N * (Q + 2 * KV)), a->dao = carve(c, N * Q);
     a->dgu = carve(c, N * 2 * I), a->dact = carve(c, N * I);
     a->att_scratch = carve(c, attention_scratch_floats(max_seq));
@@ -95,28 +96,24 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
     a->top_fresh = true;
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
-    for (int r = 0; r < a->n_rows; r++) {
-        a->rows[r] = rows ? rows[r] : r;
-        memcpy(a->head_in + (size_t)r * H, a->norm + (size_t)a->rows[r] * H, sizeof(float) * H);
-    }
+    for (int r = 0; r < a->n_rows; r++) a->rows[r] = rows ? rows[r] : r;  // host-side bookkeeping
+    row_select_forward(a->head_in, a->norm, a->rows, a->n_rows, H);
     linear_forward(a->logits, a->head_in, w->lm_head, NULL, a->n_rows, H, t->vocab);
 }
 
 #define GRAD(field) (g ? g->field : NULL)
 
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
-                    float *const *dstates, float *dx0, const int *lengths, int B, int T) {
+                    float *const *dstates, const int *lengths, int B, int T) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     size_t NH_ = (size_t)N * H;
-    // the LM head over the rows that had logits; the other rows get no gradient
-    memset(a->dmid, 0, sizeof(float) * (size_t)a->n_rows * H);
-    linear_backward(a->dmid, GRAD(lm_head), NULL, dlogits, a->head_in, w->lm_head, a->n_rows, H, t->vocab);
-    memset(a->dtmp, 0, sizeof(float) * NH_);
-    for (int r = 0; r < a->n_rows; r++)
-        memcpy(a->dtmp + (size_t)a->rows[r] * H, a->dmid + (size_t)r * H, sizeof(float) * H);
+    // the LM head over the rows that had logits (dhead); the other rows get no gradient
+    linear_backward(a->dhead, GRAD(lm_head), NULL, dlogits, a->head_in, w->lm_head, a->n_rows, H, t->vocab);
+    row_select_backward(a->dtmp, a->dhead, a->rows, a->n_rows, N, H);
     if (dstates && dstates[t->layers]) residual_forward(a->dtmp, a->dtmp, dstates[t->layers], NH_);
-    memset(a->dx, 0, sizeof(float) * NH_);
+    // dx: the residual stream's gradient, which every norm's backward adds into
+    vlm_zero(a->dx, NH_);  // the final norm has no skip connection
     rmsnorm_backward(a->dx, GRAD(norm_w), a->dtmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
     for (int l = t->layers - 1; l >= 0; l--) {
         const LlamaLayerWeights *W = &w->tl[l];
@@ -126,26 +123,17 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         if (a->recompute && !(l == t->layers - 1 && a->top_fresh)) layer_forward(a, t, W, l, lengths, B, T);
         a->top_fresh = false;
         if (dstates && l + 1 < t->layers && dstates[l + 1]) residual_forward(a->dx, a->dx, dstates[l + 1], NH_);
-        // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2))
-        memcpy(a->dmid, a->dx, sizeof(float) * NH_);
-        memset(a->dact, 0, sizeof(float) * (size_t)N * I);
+        // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2)); dx becomes d mid
         linear_backward(a->dact, G ? G->down_w : NULL, NULL, a->dx, L->act, W->down_w, N, I, H);
-        memset(a->dgu, 0, sizeof(float) * (size_t)N * 2 * I);
         swiglu_backward(a->dgu, a->dact, L->gu, N, I);
-        memset(a->dtmp, 0, sizeof(float) * NH_);
         linear_backward(a->dtmp, G ? G->gate_w : NULL, NULL, a->dgu, L->ln2, W->gate_w, N, H, 2 * I);
-        rmsnorm_backward(a->dmid, G ? G->ln2_w : NULL, a->dtmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
-        // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l])))
-        memcpy(a->dx, a->dmid, sizeof(float) * NH_);
-        memset(a->dao, 0, sizeof(float) * (size_t)N * Q);
-        linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dmid, L->ao, W->o_w, N, Q, H);
-        memset(a->dqkv, 0, sizeof(float) * (size_t)N * QKV);
+        rmsnorm_backward(a->dx, G ? G->ln2_w : NULL, a->dtmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
+        // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l]))); dx becomes d x[l]
+        linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dx, L->ao, W->o_w, N, Q, H);
         attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->ao, L->lse, L->qkv, L->qkv + Q,
                            L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1, a->att_scratch);
         rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
-        memset(a->dtmp, 0, sizeof(float) * NH_);
         linear_backward(a->dtmp, G ? G->q_w : NULL, NULL, a->dqkv, L->ln1, W->q_w, N, H, QKV);
         rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->dtmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
     }
-    residual_forward(dx0, dx0, a->dx, NH_);
 }

@@ -28,7 +28,7 @@ typedef struct {
     float *head_in, *logits;        // the rows that get logits (n_rows, H) and their logits (n_rows, V)
     int32_t *rows;                  // which rows of the B*T positions (n_rows of them)
     int n_rows;
-    float *dx, *dmid, *dtmp, *dqkv, *dao, *dgu, *dact;
+    float *dx, *dhead, *dtmp, *dqkv, *dao, *dgu, *dact;
     float *att_scratch;             // attention's forward and backward scratch
 } LlamaActs;
 
@@ -44,12 +44,12 @@ void llama_rope_init(LlamaActs *a, const TextConfig *t);
 // and prompt positions, most of a sequence, skip the LM head entirely.
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
                    const int32_t *rows, int n_rows);
-// dlogits (n_rows, V) of the forward's rows -> dx0 (B*T, H) (+=). g NULL:
-// frozen, no weight gradients. dstates (layers + 1 pointers, may be NULL;
-// NULL entries: none) adds gradients of HF's hidden_states[h] (B*T, H) from
-// elsewhere (OLA-VLM's predictors): h < layers the output of layer h, h ==
-// layers the final norm's output.
+// dlogits (n_rows, V) of the forward's rows -> a->dx (B*T, H), the gradient
+// of the input x[0] (written). g NULL: frozen, no weight gradients. dstates
+// (layers + 1 pointers, may be NULL; NULL entries: none) adds gradients of
+// HF's hidden_states[h] (B*T, H) from elsewhere (OLA-VLM's predictors): h <
+// layers the output of layer h, h == layers the final norm's output.
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
-                    float *const *dstates, float *dx0, const int *lengths, int B, int T);
+                    float *const *dstates, const int *lengths, int B, int T);
 
 #endif

@@ -10,6 +10,7 @@
 #include "kernels/activation.h"
 #include "kernels/crossentropy.h"
 #include "kernels/embedding.h"
+#include "kernels/gradients.h"
 #include "kernels/linear.h"
 #include "text/template.h"  // IMAGE_TOKEN_INDEX, IGNORE_INDEX
 
@@ -30,7 +31,6 @@ static void carve_all(LlavaModel *m, Carve *c) {
     }
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
     m->dtext = carve(c, (size_t)m->max_batch * m->max_text * H);
-    m->dx0 = carve(c, (size_t)m->max_batch * m->max_seq * H);
     m->lse = carve(c, (size_t)m->max_batch * m->max_seq);
 }
 
@@ -112,7 +112,7 @@ void llava_model_free(LlavaModel *m) {
     memset(m, 0, sizeof *m);
 }
 
-void llava_zero_grad(LlavaModel *m) { memset(m->grad, 0, m->params.numel * sizeof(float)); }
+void llava_zero_grad(LlavaModel *m) { vlm_zero(m->grad, m->params.numel); }
 
 int llava_trained_ranges(const LlavaModel *m, size_t *ranges) {
     int n = 0;
@@ -244,9 +244,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     if (n_images > 0) {
         clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
         const float *hs = m->vis.x[m->vis.layers];
-        for (int i = 0; i < n_images; i++)
-            memcpy(m->feat + (size_t)i * F * Cv, hs + ((size_t)i * (NP + 1) + (cfg->feature_full ? 0 : 1)) * Cv,
-                   sizeof(float) * F * Cv);
+        token_slice_forward(m->feat, hs, n_images, NP + 1, cfg->feature_full ? 0 : 1, F, Cv);
         if (cfg->projector == PROJECTOR_LINEAR) {
             linear_forward(m->proj, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
         } else {
@@ -321,33 +319,25 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, ce_scale);
     if (aux)  // the predictors first: their gradients enter the LLM at the layers they read
         ola_backward(&m->ola, cfg, &w->ola, ola ? &g->ola : NULL, &m->llm, m->image_pos, m->seq_len, B, T, aux_scale);
-    memset(m->dx0, 0, sizeof(float) * (size_t)N * H);
     llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, aux ? m->ola.dstates : NULL,
-                   m->dx0, m->seq_len, B, T);
+                   m->seq_len, B, T);
     bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
     bool need_image = m->n_images > 0 && (proj || vision || ola);
-    memset(m->dtext, 0, sizeof(float) * (size_t)B * m->T_text * H);
-    if (need_image) memset(m->dimg, 0, sizeof(float) * (size_t)m->n_images * S * H);
-    splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->dx0, m->src, N, H);
+    splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
+                    B * m->T_text, m->n_images * S);
     if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     if (!need_image) return;
     if (cfg->ola.enabled) task_tokens_backward(m, ola ? g->ola.tokens : NULL, proj || vision);
     if (!proj && !vision) return;
     const float *dh1 = m->dproj;  // the linear projector: linear_1 alone
     if (cfg->projector == PROJECTOR_MLP2X_GELU) {
-        memset(m->dg1, 0, sizeof(float) * (size_t)nf * H);
         linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dproj, m->g1, w->p2_w, nf, H, H);
-        memset(m->dh1, 0, sizeof(float) * (size_t)nf * H);
         gelu_backward(m->dh1, m->dg1, m->h1, (size_t)nf * H);
         dh1 = m->dh1;
     }
-    if (vision) memset(m->dfeat, 0, sizeof(float) * (size_t)nf * Cv);
     linear_backward(vision ? m->dfeat : NULL, proj ? g->p1_w : NULL, proj ? g->p1_b : NULL, dh1, m->feat, w->p1_w, nf,
                     Cv, H);
     if (!vision) return;
-    memset(m->dvis, 0, sizeof(float) * (size_t)m->n_images * (NP + 1) * Cv);
-    for (int i = 0; i < m->n_images; i++)
-        memcpy(m->dvis + ((size_t)i * (NP + 1) + (cfg->feature_full ? 0 : 1)) * Cv, m->dfeat + (size_t)i * F * Cv,
-               sizeof(float) * F * Cv);
+    token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, F, Cv);
     clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
 }

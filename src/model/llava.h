@@ -27,7 +27,7 @@ typedef struct {
     LlamaActs llm;
     float *feat, *h1, *g1, *proj, *text;       // features, projector, text embeddings
     float *img;                    // (images, llava_image_span) rows spliced in: projected features, task tokens
-    float *dimg, *dproj, *dg1, *dh1, *dfeat, *dvis, *dtext, *dx0;  // proj / dproj alias img / dimg without OLA
+    float *dimg, *dproj, *dg1, *dh1, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without OLA
     OlaActs ola;                   // OLA-VLM's predictors (cfg.ola.enabled)
     int *image_pos;                // (max_batch) where each sample's image span starts, -1: none
     // OLA-VLM's targets for the next forwards (llava_set_ola_targets); NULL: no embedding loss

@@ -144,7 +144,6 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
     int d = z->d, NQ = z->NQ, K = n + NQ, O = z->O;
     const float *dpred = a->dout;
     if (z->mlp) {
-        ZERO(a->dm1r, NQ * O), ZERO(a->dm1, NQ * O), ZERO(a->dpred, NQ * O);
         linear_backward(a->dm1r, G(mlp2_w), G(mlp2_b), a->dout, a->m1r, h->mlp2_w, NQ, O, O);
         relu_backward(a->dm1, a->dm1r, a->m1, (size_t)NQ * O);
         linear_backward(a->dpred, G(mlp1_w), G(mlp1_b), a->dm1, a->pred, h->mlp1_w, NQ, O, O);
@@ -152,31 +151,27 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
     }
     ZERO(a->dpo, NQ * O);
     layernorm_backward(a->dpo, G(norm_out_w), G(norm_out_b), dpred, a->po, h->norm_out_w, a->pmean, a->prstd, NQ, O);
-    ZERO(a->dl2, NQ * d);
     linear_backward(a->dl2, G(proj_out_w), G(proj_out_b), a->dpo, a->l2, h->proj_out_w, NQ, d, O);
     // FeedForward: l2 = l1 + ff2(gelu(ff1(ln(l1))))
     memcpy(a->dl1, a->dl2, sizeof(float) * (size_t)NQ * d);
-    ZERO(a->df1g, NQ * z->I), ZERO(a->df1, NQ * z->I), ZERO(a->dfn, NQ * d);
     linear_backward(a->df1g, G(ff2_w), NULL, a->dl2, a->f1g, h->ff2_w, NQ, z->I, d);
     gelu_backward(a->df1, a->df1g, a->f1, (size_t)NQ * z->I);
     linear_backward(a->dfn, G(ff1_w), NULL, a->df1, a->fn, h->ff1_w, NQ, d, z->I);
     layernorm_backward(a->dl1, G(ff_ln_w), G(ff_ln_b), a->dfn, a->l1, h->ff_ln_w, a->fmean, a->frstd, NQ, d);
     // attention: l1 = l0 + to_out(attn(q, k, v))
     memcpy(a->dl0, a->dl1, sizeof(float) * (size_t)NQ * d);
-    ZERO(a->dao, NQ * z->A), ZERO(a->dq, NQ * z->A), ZERO(a->dkv, (size_t)K * 2 * z->A);
     linear_backward(a->dao, G(to_out), NULL, a->dl1, a->ao, h->to_out, NQ, z->A, d);
     cross_attention_backward(a->dq, a->dkv, a->dkv + z->A, a->dao, a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A,
                              2 * z->A, NQ, K, z->NH, z->HS, 1.0f / sqrtf((float)z->HS), a->scratch);
-    ZERO(a->dkvin, (size_t)K * d);
+    // the normed queries feed both to_kv (as keys, rows n..K) and to_q
     const float *qn = a->kvin + (size_t)n * d;
-    linear_backward(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);
     linear_backward(a->dkvin, G(to_kv), NULL, a->dkv, a->kvin, h->to_kv, K, d, 2 * z->A);
+    linear_backward_acc(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);
     ZERO(a->dxp, (size_t)n * d);
     layernorm_backward(a->dxp, G(norm1_w), G(norm1_b), a->dkvin, a->xp, h->norm1_w, a->mean, a->rstd, n, d);
     layernorm_backward(a->dl0, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->l0, h->norm2_w, a->mean + n,
                        a->rstd + n, NQ, d);
     // proj_in serves the inputs and the queries
-    ZERO(a->dlat0, (size_t)NQ * z->D), ZERO(a->dX, (size_t)n * z->D);
     linear_backward(a->dlat0, G(proj_in_w), G(proj_in_b), a->dl0, a->lat0, h->proj_in_w, NQ, z->D, d);
     linear_backward(a->dX, G(proj_in_w), G(proj_in_b), a->dxp, a->X, h->proj_in_w, n, z->D, d);
 }

@@ -90,13 +90,15 @@ START_TEST(grad_linear) {
     rng_init(&rng, 1, 0);
     LinearCtx c = {randn(7 * 13, 1), randn(5 * 13, 0.3f), randn(5, 1), 7, 13, 5};
     Probe p = {linear_fn, &c, zeros(7 * 5), randn(7 * 5, 1), 7 * 5};
-    float *dinp = zeros(7 * 13), *dw = zeros(5 * 13), *db = zeros(5);
+    float *dinp = randn(7 * 13, 1), *dw = zeros(5 * 13), *db = zeros(5);  // dinp written: its start is garbage
     linear_backward(dinp, dw, db, p.R, c.inp, c.w, 7, 13, 5);
     check_grad("linear dinp", &p, c.inp, dinp, 7 * 13);
     check_grad("linear dweight", &p, c.w, dw, 5 * 13);
     check_grad("linear dbias", &p, c.b, db, 5);
-    // accumulation: a second backward adds the same again
+    // dinp is written (a second backward gives the same), the _acc variant adds the same again
     linear_backward(dinp, NULL, NULL, p.R, c.inp, c.w, 7, 13, 5);
+    check_grad("linear dinp written", &p, c.inp, dinp, 7 * 13);
+    linear_backward_acc(dinp, NULL, NULL, p.R, c.inp, c.w, 7, 13, 5);
     float *d1 = zeros(7 * 13);
     linear_backward(d1, NULL, NULL, p.R, c.inp, c.w, 7, 13, 5);
     for (int i = 0; i < 7 * 13; i++) ck_assert_float_eq_tol(dinp[i], 2 * d1[i], 1e-5);
@@ -148,7 +150,7 @@ START_TEST(grad_activations) {
         if (kind == 3)  // relu: keep the inputs away from the kink the differences would straddle
             for (size_t i = 0; i < n; i++) c.a[i] += c.a[i] < 0 ? -0.05f : 0.05f;
         Probe p = {act_fn, &c, zeros(n), randn(n, 1), n};
-        float *da = zeros(n_in);
+        float *da = randn(n_in, 1);  // written, whatever it held
         if (kind == 0) quick_gelu_backward(da, p.R, c.a, n);
         else if (kind == 1) gelu_backward(da, p.R, c.a, n);
         else if (kind == 3) relu_backward(da, p.R, c.a, n);
@@ -266,8 +268,8 @@ START_TEST(grad_embeddings) {
     int32_t src[8] = {0, -1, -2, -3, 1, 2, 3, SPLICE_ZERO};
     EmbCtx s = {NULL, randn(4 * 7, 1), randn(3 * 7, 1), NULL, NULL, NULL, src, 8, 0, 7, 1};
     Probe ps = {emb_fn, &s, zeros(8 * 7), randn(8 * 7, 1), 8 * 7};
-    float *dtext = zeros(4 * 7), *dimg = zeros(3 * 7);
-    splice_backward(dtext, dimg, ps.R, src, 8, 7);
+    float *dtext = randn(4 * 7, 1), *dimg = randn(3 * 7, 1);  // written, whatever they held
+    splice_backward(dtext, dimg, ps.R, src, 8, 7, 4, 3);
     check_grad("splice text", &ps, s.text, dtext, 4 * 7);
     check_grad("splice image", &ps, s.image, dimg, 3 * 7);
     // patch embedding: 2 images 3x4x4, P = 2 -> 4 patches each, C = 7
@@ -375,7 +377,7 @@ END_TEST
 
 // ---- attention against the stored-probabilities math, and the same bytes for any thread count
 // One attention case: the projections (packed q|k|v when causal, as the LLM's; separate when not, as the
-// ViT's), the output's gradient and gradients to accumulate into (+=) from a nonzero start.
+// ViT's), the output's gradient and a garbage start for the gradients, which the backward writes.
 typedef struct {
     int B, T, NH, NKV, HS, causal, ld;
     const int *lengths;
@@ -405,12 +407,12 @@ static void att_run(const AttCase *a, float *out, float *lse, float *dqkv) {
 }
 
 // The old kernel's math, plainly and in double: the whole probability matrix of each (sample, head), out = P v,
-// dv += P^T dout, dP = dout v^T, dS = P (dP - rowsum(P dP)) scale, dq += dS k, dk += dS^T q.
+// dv = P^T dout, dP = dout v^T, dS = P (dP - rowsum(P dP)) scale, dq = dS k, dk = dS^T q.
 static void att_reference(const AttCase *a, double *out, double *lse, double *dqkv) {
     int T = a->T, HS = a->HS, ld = a->ld, ldo = a->NH * HS;
     double scale = 1.0 / sqrt((double)HS), *P = malloc(sizeof(double) * T * T), *dP = malloc(sizeof(double) * T * T);
     ck_assert(P && dP);
-    for (size_t i = 0; i < a->n; i++) dqkv[i] = a->dqkv0[i];
+    for (size_t i = 0; i < a->n; i++) dqkv[i] = 0.0;  // written: whatever the buffer held is gone
     for (int b = 0; b < a->B; b++)
         for (int h = 0; h < a->NH; h++) {
             int kv = h / (a->NH / a->NKV), len = a->lengths ? a->lengths[b] : T;
@@ -487,8 +489,8 @@ START_TEST(attention_matches_reference) {
         check_close("attention out", out, rout, a->nq, 1e-5);
         check_close("attention lse", lse, rlse, nl, 1e-5);
         check_close("attention dq, dk, dv", dqkv, rd, a->n, 1e-4);
-        if (cs == 0) {  // the empty sample (the last): out exactly 0, its gradients exactly their start
-            for (size_t i = 2 * (size_t)a->T * a->ld; i < a->n; i++) ck_assert_float_eq(dqkv[i], a->dqkv0[i]);
+        if (cs == 0) {  // the empty sample (the last): out exactly 0, its gradients exactly 0
+            for (size_t i = 2 * (size_t)a->T * a->ld; i < a->n; i++) ck_assert_float_eq(dqkv[i], 0.0f);
             for (size_t i = 2 * (size_t)a->T * a->NH * a->HS; i < a->nq; i++) ck_assert_float_eq(out[i], 0.0f);
         }
         free(rout), free(rlse), free(rd);
@@ -526,8 +528,7 @@ START_TEST(cross_attention_matches_reference) {
     double *rdq = calloc((size_t)NQ * A, sizeof(double)), *rdkv = calloc((size_t)NK * 2 * A, sizeof(double));
     double *P = malloc(sizeof(double) * NQ * NK), *dS = malloc(sizeof(double) * NQ * NK);
     ck_assert(ro && rl && rdq && rdkv && P && dS);
-    for (int i = 0; i < NQ * A; i++) rdq[i] = x.dq0[i];
-    for (int i = 0; i < NK * 2 * A; i++) rdkv[i] = x.dkv0[i];
+    // the backward writes dq and dkv: the reference starts from 0 (calloc), the kernel from garbage (dq0, dkv0)
     for (int h = 0; h < NH; h++) {
         const float *q = x.q + h * HS, *k = x.kv + h * HS, *v = x.kv + A + h * HS, *dout = x.dout + h * HS;
         for (int i = 0; i < NQ; i++) {
@@ -707,6 +708,54 @@ START_TEST(optimizer_kernels_match_plain_loops) {
 }
 END_TEST
 
+// The row movers the model files call instead of their own loops: forward
+// copies, backward writes every row of the input's gradient (zero where
+// nothing was selected; the buffers start as garbage), and the ViT embedding
+// sums positions over images in order.
+START_TEST(row_movers_match_plain_loops) {
+    enum { N = 7, C = 5, B = 3, T = 6, NP = 4 };
+    float inp[N * C], out[N * C], din[N * C], want[N * C];
+    for (int i = 0; i < N * C; i++) inp[i] = (float)i * 0.25f - 3.0f;
+    const int32_t rows[3] = {5, 0, 3};
+    row_select_forward(out, inp, rows, 3, C);
+    for (int r = 0; r < 3; r++) ck_assert(memcmp(out + r * C, inp + rows[r] * C, sizeof(float) * C) == 0);
+    for (int i = 0; i < N * C; i++) din[i] = NAN, want[i] = 0.0f;
+    for (int r = 0; r < 3; r++) memcpy(want + rows[r] * C, inp + r * C, sizeof(float) * C);
+    row_select_backward(din, inp, rows, 3, N, C);
+    ck_assert(memcmp(din, want, sizeof want) == 0);
+    float seq[B * T * C], sl[B * 2 * C], dseq[B * T * C], wseq[B * T * C];
+    for (int i = 0; i < B * T * C; i++) seq[i] = (float)(i % 11) - 5.0f, dseq[i] = NAN, wseq[i] = 0.0f;
+    token_slice_forward(sl, seq, B, T, 3, 2, C);
+    for (int b = 0; b < B; b++) {
+        ck_assert(memcmp(sl + b * 2 * C, seq + (b * T + 3) * C, sizeof(float) * 2 * C) == 0);
+        memcpy(wseq + (b * T + 3) * C, sl + b * 2 * C, sizeof(float) * 2 * C);
+    }
+    token_slice_backward(dseq, sl, B, T, 3, 2, C);
+    ck_assert(memcmp(dseq, wseq, sizeof wseq) == 0);
+    // ViT embedding: [cls; patches] + pos, and its backward
+    float patches[B * NP * C], cls[C], pos[(NP + 1) * C], emb[B * (NP + 1) * C];
+    for (int i = 0; i < B * NP * C; i++) patches[i] = (float)i * 0.5f;
+    for (int i = 0; i < C; i++) cls[i] = -(float)i;
+    for (int i = 0; i < (NP + 1) * C; i++) pos[i] = (float)i * 0.125f;
+    vit_embed_forward(emb, patches, cls, pos, B, NP, C);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t <= NP; t++)
+            for (int i = 0; i < C; i++)
+                ck_assert(emb[(b * (NP + 1) + t) * C + i] == (t ? patches[(b * NP + t - 1) * C + i] : cls[i]) + pos[t * C + i]);
+    float dp[B * NP * C], dcls[C] = {1, 1, 1, 1, 1}, dpos[(NP + 1) * C], wpos[(NP + 1) * C];
+    for (int i = 0; i < (NP + 1) * C; i++) dpos[i] = wpos[i] = 2.0f;
+    for (int i = 0; i < B * NP * C; i++) dp[i] = NAN;
+    vit_embed_backward(dp, dcls, dpos, emb, B, NP, C);
+    for (int b = 0; b < B; b++) {
+        ck_assert(memcmp(dp + b * NP * C, emb + (b * (NP + 1) + 1) * C, sizeof(float) * NP * C) == 0);
+        for (int i = 0; i < (NP + 1) * C; i++) wpos[i] += emb[b * (NP + 1) * C + i];
+    }
+    ck_assert(memcmp(dpos, wpos, sizeof wpos) == 0);
+    for (int i = 0; i < C; i++)
+        ck_assert(dcls[i] == 1.0f + emb[i] + emb[(NP + 1) * C + i] + emb[2 * (NP + 1) * C + i]);
+}
+END_TEST
+
 Suite *kernels_suite(void) {
     return SUITE("kernels", "", 60,
                  grad_linear,
@@ -721,6 +770,7 @@ Suite *kernels_suite(void) {
                  attention_matches_reference,
                  cross_attention_matches_reference,
                  attention_same_bytes_any_threads,
+                 row_movers_match_plain_loops,
                  grad_distill_loss,
                  optimizer_kernels_match_plain_loops);
 }
