@@ -2,8 +2,7 @@
 // and NKV key/value heads of HS, I the MLP width, V the vocabulary.
 #include "model/llama.h"
 
-#include <stdio.h>   // fprintf
-#include <stdlib.h>  // calloc, abort
+#include <stdlib.h>  // calloc
 
 #include "kernels/activation.h"
 #include "kernels/attention.h"
@@ -56,15 +55,6 @@ void llama_rope_init(LlamaActs *a, const TextConfig *t) {
     rope_tables(a->cos_t, a->sin_t, a->inv_freq, a->max_seq, HS);
 }
 
-// weights.c lays out q, k, v and gate, up next to each other (in the
-// gradients too): each group is one product with the rows of all of them
-static void check_adjacent(const LlamaLayerWeights *W, int H, int Q, int KV, int I) {
-    if (W->k_w != W->q_w + (size_t)Q * H || W->v_w != W->k_w + (size_t)KV * H || W->up_w != W->gate_w + (size_t)I * H) {
-        fprintf(stderr, "vlm: internal error: LLaMA q/k/v or gate/up weights are not adjacent\n");
-        abort();
-    }
-}
-
 // Layer l: a->x[l] -> a->x[l + 1], its activations in a->l[l]. The backward
 // calls it again when recomputing: the same kernels on the same input give
 // the same bytes, so checkpointing changes no number.
@@ -73,17 +63,16 @@ static void layer_forward(LlamaActs *a, const TextConfig *t, const LlamaLayerWei
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     LlamaLayerActs *L = &a->l[l];
-    check_adjacent(W, H, Q, KV, I);
     rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, N, H, t->rms_eps);
     // qkv (N, Q+2KV): each row q, k, v; rope turns q's and k's heads, adjacent too
-    linear_forward(L->qkv, L->ln1, W->q_w, NULL, N, H, QKV);
+    linear_forward(L->qkv, L->ln1, W->qkv_w, NULL, N, H, QKV);
     rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
     attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
                       a->att_scratch);
     linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
     residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
     rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
-    linear_forward(L->gu, L->ln2, W->gate_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
+    linear_forward(L->gu, L->ln2, W->gate_up_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
     swiglu_forward(L->act, L->gu, N, I);
     linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
     residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
@@ -107,13 +96,13 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
                     float *const *dstates, const int *lengths, int B, int T) {
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
-    size_t NH_ = (size_t)N * H;
+    size_t NxH = (size_t)N * H;
     // the LM head over the rows that had logits (dhead); the other rows get no gradient
     linear_backward(a->dhead, GRAD(lm_head), NULL, dlogits, a->head_in, w->lm_head, a->n_rows, H, t->vocab);
     row_select_backward(a->dtmp, a->dhead, a->rows, a->n_rows, N, H);
-    if (dstates && dstates[t->layers]) residual_forward(a->dtmp, a->dtmp, dstates[t->layers], NH_);
+    if (dstates && dstates[t->layers]) residual_forward(a->dtmp, a->dtmp, dstates[t->layers], NxH);
     // dx: the residual stream's gradient, which every norm's backward adds into
-    vlm_zero(a->dx, NH_);  // the final norm has no skip connection
+    vlm_zero(a->dx, NxH);  // the final norm has no skip connection
     rmsnorm_backward(a->dx, GRAD(norm_w), a->dtmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
     for (int l = t->layers - 1; l >= 0; l--) {
         const LlamaLayerWeights *W = &w->tl[l];
@@ -122,18 +111,18 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         // refills the shared activations; the top layer's are still there after its forward
         if (a->recompute && !(l == t->layers - 1 && a->top_fresh)) layer_forward(a, t, W, l, lengths, B, T);
         a->top_fresh = false;
-        if (dstates && l + 1 < t->layers && dstates[l + 1]) residual_forward(a->dx, a->dx, dstates[l + 1], NH_);
+        if (dstates && l + 1 < t->layers && dstates[l + 1]) residual_forward(a->dx, a->dx, dstates[l + 1], NxH);
         // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2)); dx becomes d mid
         linear_backward(a->dact, G ? G->down_w : NULL, NULL, a->dx, L->act, W->down_w, N, I, H);
         swiglu_backward(a->dgu, a->dact, L->gu, N, I);
-        linear_backward(a->dtmp, G ? G->gate_w : NULL, NULL, a->dgu, L->ln2, W->gate_w, N, H, 2 * I);
+        linear_backward(a->dtmp, G ? G->gate_up_w : NULL, NULL, a->dgu, L->ln2, W->gate_up_w, N, H, 2 * I);
         rmsnorm_backward(a->dx, G ? G->ln2_w : NULL, a->dtmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
         // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l]))); dx becomes d x[l]
         linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dx, L->ao, W->o_w, N, Q, H);
         attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->ao, L->lse, L->qkv, L->qkv + Q,
                            L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1, a->att_scratch);
         rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
-        linear_backward(a->dtmp, G ? G->q_w : NULL, NULL, a->dqkv, L->ln1, W->q_w, N, H, QKV);
+        linear_backward(a->dtmp, G ? G->qkv_w : NULL, NULL, a->dqkv, L->ln1, W->qkv_w, N, H, QKV);
         rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->dtmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
     }
 }

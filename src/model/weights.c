@@ -231,6 +231,17 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
     if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     Walk set = {(LlavaParams *)p, base, out, 0, 0};
     walk(&set, &p->cfg);
+    // LLaMA's q, k, v and gate, up are each one matrix product over adjacent rows
+    const TextConfig *t = &p->cfg.text;
+    size_t H = (size_t)t->hidden, HS = H / (size_t)t->heads, Q = (size_t)t->heads * HS, KV = (size_t)t->kv_heads * HS;
+    for (int l = 0; l < t->layers; l++) {
+        LlamaLayerWeights *W = &tl[l];
+        if (W->k_w != W->q_w + Q * H || W->v_w != W->k_w + KV * H || W->up_w != W->gate_w + (size_t)t->intermediate * H) {
+            fprintf(stderr, "vlm: internal error: the parameter walk did not lay out LLaMA's q/k/v or gate/up adjacently\n");
+            abort();
+        }
+        W->qkv_w = W->q_w, W->gate_up_w = W->gate_w;
+    }
 }
 
 bool llava_is_ola_name(const char *name) {

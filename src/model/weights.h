@@ -22,6 +22,9 @@ typedef struct {
 
 typedef struct {
     float *ln1_w, *q_w, *k_w, *v_w, *o_w, *ln2_w, *gate_w, *up_w, *down_w;
+    // fused views, laid out adjacent by the walk (checked once, in llava_weights_view):
+    float *qkv_w;      // (Q + 2 KV, H): q_w, k_w, v_w
+    float *gate_up_w;  // (2 I, H): gate_w, up_w
 } LlamaLayerWeights;
 
 // One OLA-VLM embedding predictor (upstream's TaskToken*Head): a one-block
