@@ -130,6 +130,12 @@ const float *llava_logits(const LlavaModel *m, int b, int t) {
     return m->llm.logits + ((size_t)b * m->T + t) * m->params.cfg.text.vocab;
 }
 
+int llava_spliced_length(const LlavaConfig *cfg, const int32_t *ids, int len, int max_len) {
+    long n = 0, F = llava_image_span(cfg);
+    for (int t = 0; t < len; t++) n += ids[t] == IMAGE_TOKEN_INDEX ? F : 1;
+    return (int)(max_len > 0 && n > max_len ? max_len : n);
+}
+
 // Upstream's prepare_inputs_labels_for_multimodal: each placeholder becomes
 // the image's F feature rows (labels IGNORE), the sequence is cut to max_len,
 // and the batch is right-padded to its longest sample.
@@ -137,11 +143,8 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
                          int T_text, int n_images, int max_len, int32_t *labels_out) {
     int F = llava_image_span(&m->params.cfg), image = 0, T = 0;
     for (int b = 0; b < B; b++) {
-        int n = 0;
-        for (int t = 0; t < lengths[b]; t++) n += ids[(size_t)b * T_text + t] == IMAGE_TOKEN_INDEX ? F : 1;
-        if (max_len > 0 && n > max_len) n = max_len;
-        m->seq_len[b] = n;
-        if (n > T) T = n;
+        m->seq_len[b] = llava_spliced_length(&m->params.cfg, ids + (size_t)b * T_text, lengths[b], max_len);
+        if (m->seq_len[b] > T) T = m->seq_len[b];
     }
     if (T > m->max_seq)
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "a spliced sequence of %d tokens exceeds the planned %d", T, m->max_seq);

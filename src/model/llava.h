@@ -88,6 +88,10 @@ void llava_backward(LlavaModel *m);
 // 1 / micro-batches for the mean of the per-micro-batch embedding losses (as
 // HF's Trainer divides each micro-batch's loss).
 void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale);
+// The spliced length of one sample of len text tokens: each placeholder
+// becomes the image's span, then the cut to max_len (0: none), as upstream
+// truncates after inserting the image features.
+int llava_spliced_length(const LlavaConfig *cfg, const int32_t *ids, int len, int max_len);
 // The targets (next-token labels that are not IGNORE_INDEX) llava_forward
 // would find in this batch, after the splice and truncation to max_len,
 // without running it.

@@ -275,12 +275,10 @@ static int next_micro(Run *r, MicroBuf *u, long *skipped) {
         rc = read_targets(r, u, b);
         if (rc != VLM_OK) return rc;
     }
-    int F = llava_image_span(&r->m.params.cfg), L = r->a->model_max_length;
     u->tokens = 0;
-    for (int i = 0; i < b->n; i++) {
-        long n = b->len[i] + (b->image_of[i] >= 0 ? F - 1 : 0);
-        u->tokens += n < L ? n : L;
-    }
+    for (int i = 0; i < b->n; i++)
+        u->tokens += llava_spliced_length(&r->m.params.cfg, b->input_ids + (size_t)i * b->T, b->len[i],
+                                          r->a->model_max_length);
     return VLM_OK;
 }
 
