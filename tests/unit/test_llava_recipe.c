@@ -42,15 +42,13 @@ static void split(const SafetensorsFile *src, const char *prefix, const char *ds
 // DIR/vicuna (a LLaMA folder with the LLaMA-2 tokenizer) and DIR/clip (a CLIP
 // vision folder), both cut from a freshly initialised tiny LLaVA, and the data.
 static void make_inputs(const char *dir) {
-    char path[700], args[2048];
-    snprintf(path, sizeof path, "%s/cfg.json", dir);
-    write_text_file(path, "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, "
-                     "\"intermediate_size\": 48, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, "
-                     "\"vocab_size\": 32000}, \"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 16, "
-                     "\"intermediate_size\": 40, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
-                     "\"num_hidden_layers\": 3}}\n");
-    snprintf(args, sizeof args, "init --config %s/cfg.json --seed 5 %s/base", dir, dir);
-    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    char path[700];
+    init_model(dir, "base", "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, "
+               "\"intermediate_size\": 48, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, "
+               "\"vocab_size\": 32000}, \"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 16, "
+               "\"intermediate_size\": 40, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
+               "\"num_hidden_layers\": 3}}\n",
+               5);
     SafetensorsFile f;
     snprintf(path, sizeof path, "%s/base/model.safetensors", dir);
     ck_assert_int_eq(safetensors_open(&f, path), VLM_OK);

@@ -142,16 +142,14 @@ static char out[OUT_SIZE], err[OUT_SIZE];
 // DIR/cfg.json, DIR/base (a fresh tiny model + the tokenizer), DIR/data.json
 // (image and text-only records; one text-only record says `poison`).
 static void make_run_inputs(const char *dir, const char *poison) {
-    char path[600], args[2048];
-    snprintf(path, sizeof path, "%s/cfg.json", dir);
-    write_text_file(path, "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
-                     "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
-                     "\"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 48, "
-                     "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 32064}, "
-                     "\"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 48, "
-                     "\"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"projection_dim\": 16}}\n");
-    snprintf(args, sizeof args, "init --config %s/cfg.json --seed 3 %s/base", dir, dir);
-    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    char path[600];
+    init_model(dir, "base", "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
+               "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
+               "\"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+               "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 32064}, "
+               "\"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+               "\"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"projection_dim\": 16}}\n",
+               3);
     snprintf(path, sizeof path, "%s/base/tokenizer.model", dir);
     ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
     static const char *const photos[] = {"211.jpg", "extreme_ironing.jpg", "llava_logo.png", "sausage.jpg", "waterview.jpg"};
@@ -391,15 +389,13 @@ END_TEST
 // head) with the LLaMA-2 tokenizer, and DIR/long.json: text-only records whose
 // answers outrun 256 tokens, so every micro-batch fills the planned length.
 static void make_plan_inputs(const char *dir) {
-    char path[600], args[2048];
-    snprintf(path, sizeof path, "%s/cfg.json", dir);
-    write_text_file(path, "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 256, "
-                     "\"intermediate_size\": 688, \"num_attention_heads\": 4, \"num_hidden_layers\": 4, \"num_key_value_heads\": 2, "
-                     "\"vocab_size\": 32000}, \"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 64, "
-                     "\"intermediate_size\": 128, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
-                     "\"num_hidden_layers\": 2}}\n");
-    snprintf(args, sizeof args, "init --config %s/cfg.json --seed 1 %s/m", dir, dir);
-    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    char path[600];
+    init_model(dir, "m", "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 256, "
+               "\"intermediate_size\": 688, \"num_attention_heads\": 4, \"num_hidden_layers\": 4, \"num_key_value_heads\": 2, "
+               "\"vocab_size\": 32000}, \"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 64, "
+               "\"intermediate_size\": 128, \"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, "
+               "\"num_hidden_layers\": 2}}\n",
+               1);
     snprintf(path, sizeof path, "%s/m/tokenizer.model", dir);
     ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
     static const char *const words[] = {"the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while",

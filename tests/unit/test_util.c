@@ -47,6 +47,14 @@ void write_text_file(const char *path, const char *text) {
     fclose(f);
 }
 
+void init_model(const char *dir, const char *name, const char *config_json, int seed) {
+    char path[700], args[2048], out[4096], err[4096];
+    snprintf(path, sizeof path, "%s/%s.json", dir, name);
+    write_text_file(path, config_json);
+    snprintf(args, sizeof args, "init --config %s --seed %d %s/%s", path, seed, dir, name);
+    ck_assert_msg(run_vlm(args, out, sizeof out, err, sizeof err) == 0, "%s", err);
+}
+
 const char *temp_file(const char *text) {
     static char paths[8][64];
     static int next;

@@ -18,6 +18,8 @@ int run_vlm_input(const char *args, const char *input, char *out, size_t out_siz
 int count_dir_entries(const char *dir);
 // Writes text to path (the test fails when it cannot).
 void write_text_file(const char *path, const char *text);
+// DIR/NAME: `vlm init` of the LLaVA config JSON (written to DIR/NAME.json) from seed.
+void init_model(const char *dir, const char *name, const char *config_json, int seed);
 // Writes text to a fresh temporary file; the path stays valid for the next 8 calls.
 const char *temp_file(const char *text);
 // Parses a JSON file under tests/fixtures (jansson json_t *, the caller's).
