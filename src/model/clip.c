@@ -43,7 +43,7 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     }
     if (recompute && c->base)
         for (int l = 1; l < layers; l++) a->l[l] = a->l[0];
-    a->dtmp = carve(c, N * C);
+    a->tmp = carve(c, N * C);
     a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
 }
@@ -58,13 +58,13 @@ static void layer_forward(ClipActs *a, const VisionConfig *v, const ClipLayerWei
     linear_forward(L->k, L->ln1, W->k_w, W->k_b, N, C, C);
     linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
     attention_forward(L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
-    linear_forward(a->dtmp, L->ao, W->o_w, W->o_b, N, C, C);
-    residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * C);
+    linear_forward(a->tmp, L->ao, W->o_w, W->o_b, N, C, C);
+    residual_forward(L->mid, a->x[l], a->tmp, (size_t)N * C);
     layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
     linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
     quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
-    linear_forward(a->dtmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
-    residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * C);
+    linear_forward(a->tmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
+    residual_forward(a->x[l + 1], L->mid, a->tmp, (size_t)N * C);
 }
 
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {
@@ -91,21 +91,21 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid)))); dx becomes d mid
         linear_backward(a->dact, G->fc2_w, G->fc2_b, dx, L->act, W->fc2_w, N, I, C);
         quick_gelu_backward(a->dfc, a->dact, L->fc1, (size_t)N * I);
-        linear_backward(a->dtmp, G->fc1_w, G->fc1_b, a->dfc, L->ln2, W->fc1_w, N, C, I);
-        layernorm_backward(dx, G->ln2_w, G->ln2_b, a->dtmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
+        linear_backward(a->tmp, G->fc1_w, G->fc1_b, a->dfc, L->ln2, W->fc1_w, N, C, I);
+        layernorm_backward(dx, G->ln2_w, G->ln2_b, a->tmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
         // attention: mid = x[l] + out_proj(attn(q, k, v of ln1(x[l]))); dx becomes d x[l]
-        linear_backward(a->dtmp, G->o_w, G->o_b, dx, L->ao, W->o_w, N, C, C);
-        attention_backward(a->dq, a->dk, a->dv, a->dtmp, L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0,
+        linear_backward(a->tmp, G->o_w, G->o_b, dx, L->ao, W->o_w, N, C, C);
+        attention_backward(a->dq, a->dk, a->dv, a->tmp, L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0,
                            a->att_scratch);
-        linear_backward(a->dtmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);  // q, k and v all read ln1
-        linear_backward_acc(a->dtmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);
-        linear_backward_acc(a->dtmp, G->v_w, G->v_b, a->dv, L->ln1, W->v_w, N, C, C);
-        layernorm_backward(dx, G->ln1_w, G->ln1_b, a->dtmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
+        linear_backward(a->tmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);  // q, k and v all read ln1
+        linear_backward_acc(a->tmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);
+        linear_backward_acc(a->tmp, G->v_w, G->v_b, a->dv, L->ln1, W->v_w, N, C, C);
+        layernorm_backward(dx, G->ln1_w, G->ln1_b, a->tmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
     }
     // pre_layrnorm (no skip connection: a zeroed gradient), positions, class token, patch embedding
-    vlm_zero(a->dtmp, (size_t)N * C);
-    layernorm_backward(a->dtmp, g->pre_ln_w, g->pre_ln_b, dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
+    vlm_zero(a->tmp, (size_t)N * C);
+    layernorm_backward(a->tmp, g->pre_ln_w, g->pre_ln_b, dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
     // the patch rows, packed (N, NP, C), feed the conv weight's gradient
-    vit_embed_backward(a->dq, g->cls, g->pos, a->dtmp, n, NP, C);
+    vit_embed_backward(a->dq, g->cls, g->pos, a->tmp, n, NP, C);
     patch_embed_backward(g->patch_w, a->dq, a->cols, n, NP, v->patch, C);
 }

@@ -20,7 +20,8 @@ typedef struct {
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
-    float *dtmp, *dq, *dk, *dv, *dfc, *dact;  // backward scratch
+    float *tmp;                    // (N, T, C) a branch's output before its residual add, or its input's gradient
+    float *dq, *dk, *dv, *dfc, *dact;  // backward scratch
     float *att_scratch;            // attention's forward and backward scratch
 } ClipActs;
 

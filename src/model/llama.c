@@ -43,7 +43,7 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->norm = carve(c, N * H), a->norm_rstd = carve(c, N), a->head_in = carve(c, N * H);
     a->logits = carve(c, N * t->vocab);
     a->rows = (int32_t *)carve(c, N);
-    a->dx = carve(c, N * H), a->dhead = carve(c, N * H), a->dtmp = carve(c, N * H);
+    a->dx = carve(c, N * H), a->dhead = carve(c, N * H), a->tmp = carve(c, N * H);
     a->dqkv = carve(c, N * (Q + 2 * KV)), a->dao = carve(c, N * Q);
     a->dgu = carve(c, N * 2 * I), a->dact = carve(c, N * I);
     a->att_scratch = carve(c, attention_scratch_floats(max_seq));
@@ -69,13 +69,13 @@ static void layer_forward(LlamaActs *a, const TextConfig *t, const LlamaLayerWei
     rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
     attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
                       a->att_scratch);
-    linear_forward(a->dtmp, L->ao, W->o_w, NULL, N, NH * HS, H);
-    residual_forward(L->mid, a->x[l], a->dtmp, (size_t)N * H);
+    linear_forward(a->tmp, L->ao, W->o_w, NULL, N, NH * HS, H);
+    residual_forward(L->mid, a->x[l], a->tmp, (size_t)N * H);
     rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
     linear_forward(L->gu, L->ln2, W->gate_up_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
     swiglu_forward(L->act, L->gu, N, I);
-    linear_forward(a->dtmp, L->act, W->down_w, NULL, N, I, H);
-    residual_forward(a->x[l + 1], L->mid, a->dtmp, (size_t)N * H);
+    linear_forward(a->tmp, L->act, W->down_w, NULL, N, I, H);
+    residual_forward(a->x[l + 1], L->mid, a->tmp, (size_t)N * H);
 }
 
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
@@ -99,11 +99,11 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
     size_t NxH = (size_t)N * H;
     // the LM head over the rows that had logits (dhead); the other rows get no gradient
     linear_backward(a->dhead, GRAD(lm_head), NULL, dlogits, a->head_in, w->lm_head, a->n_rows, H, t->vocab);
-    row_select_backward(a->dtmp, a->dhead, a->rows, a->n_rows, N, H);
-    if (dstates && dstates[t->layers]) residual_forward(a->dtmp, a->dtmp, dstates[t->layers], NxH);
+    row_select_backward(a->tmp, a->dhead, a->rows, a->n_rows, N, H);
+    if (dstates && dstates[t->layers]) residual_forward(a->tmp, a->tmp, dstates[t->layers], NxH);
     // dx: the residual stream's gradient, which every norm's backward adds into
     vlm_zero(a->dx, NxH);  // the final norm has no skip connection
-    rmsnorm_backward(a->dx, GRAD(norm_w), a->dtmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
+    rmsnorm_backward(a->dx, GRAD(norm_w), a->tmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
     for (int l = t->layers - 1; l >= 0; l--) {
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
@@ -115,14 +115,14 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         // MLP: x[l+1] = mid + down(silu(gate(ln2)) * up(ln2)); dx becomes d mid
         linear_backward(a->dact, G ? G->down_w : NULL, NULL, a->dx, L->act, W->down_w, N, I, H);
         swiglu_backward(a->dgu, a->dact, L->gu, N, I);
-        linear_backward(a->dtmp, G ? G->gate_up_w : NULL, NULL, a->dgu, L->ln2, W->gate_up_w, N, H, 2 * I);
-        rmsnorm_backward(a->dx, G ? G->ln2_w : NULL, a->dtmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
+        linear_backward(a->tmp, G ? G->gate_up_w : NULL, NULL, a->dgu, L->ln2, W->gate_up_w, N, H, 2 * I);
+        rmsnorm_backward(a->dx, G ? G->ln2_w : NULL, a->tmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
         // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l]))); dx becomes d x[l]
         linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dx, L->ao, W->o_w, N, Q, H);
         attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->ao, L->lse, L->qkv, L->qkv + Q,
                            L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1, a->att_scratch);
         rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
-        linear_backward(a->dtmp, G ? G->qkv_w : NULL, NULL, a->dqkv, L->ln1, W->qkv_w, N, H, QKV);
-        rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->dtmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
+        linear_backward(a->tmp, G ? G->qkv_w : NULL, NULL, a->dqkv, L->ln1, W->qkv_w, N, H, QKV);
+        rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->tmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
     }
 }

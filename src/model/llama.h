@@ -28,7 +28,8 @@ typedef struct {
     float *head_in, *logits;        // the rows that get logits (n_rows, H) and their logits (n_rows, V)
     int32_t *rows;                  // which rows of the B*T positions (n_rows of them)
     int n_rows;
-    float *dx, *dhead, *dtmp, *dqkv, *dao, *dgu, *dact;
+    float *tmp;                     // (B*T, H) a branch's output before its residual add, or its input's gradient
+    float *dx, *dhead, *dqkv, *dao, *dgu, *dact;
     float *att_scratch;             // attention's forward and backward scratch
 } LlamaActs;
 

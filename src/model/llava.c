@@ -16,17 +16,18 @@
 
 static void carve_all(LlavaModel *m, Carve *c) {
     const LlavaConfig *cfg = &m->params.cfg;
-    size_t F = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
-    size_t S = (size_t)m->max_images * llava_image_span(cfg);
+    size_t feat_rows = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
+    size_t span_rows = (size_t)m->max_images * llava_image_span(cfg);
     size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
     clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images, m->recompute);
     llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq, m->recompute);
-    m->feat = carve(c, F * Cv), m->h1 = carve(c, F * H), m->g1 = carve(c, F * H), m->img = carve(c, S * H);
+    m->feat = carve(c, feat_rows * Cv), m->img = carve(c, span_rows * H);
+    projector_acts_carve(&m->projector, c, cfg, feat_rows);
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
-    m->dimg = carve(c, S * H), m->dg1 = carve(c, F * H), m->dh1 = carve(c, F * H), m->dfeat = carve(c, F * Cv);
+    m->dimg = carve(c, span_rows * H), m->dfeat = carve(c, feat_rows * Cv);
     m->proj = m->img, m->dproj = m->dimg;
     if (cfg->ola.enabled) {  // the projector's rows are copied in among the task tokens
-        m->proj = carve(c, F * H), m->dproj = carve(c, F * H);
+        m->proj = carve(c, feat_rows * H), m->dproj = carve(c, feat_rows * H);
         ola_acts_carve(&m->ola, c, cfg, m->max_batch, m->max_seq);
     }
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
@@ -131,17 +132,17 @@ const float *llava_logits(const LlavaModel *m, int b, int t) {
 }
 
 int llava_spliced_length(const LlavaConfig *cfg, const int32_t *ids, int len, int max_len) {
-    long n = 0, F = llava_image_span(cfg);
-    for (int t = 0; t < len; t++) n += ids[t] == IMAGE_TOKEN_INDEX ? F : 1;
+    long n = 0, span = llava_image_span(cfg);
+    for (int t = 0; t < len; t++) n += ids[t] == IMAGE_TOKEN_INDEX ? span : 1;
     return (int)(max_len > 0 && n > max_len ? max_len : n);
 }
 
 // Upstream's prepare_inputs_labels_for_multimodal: each placeholder becomes
-// the image's F feature rows (labels IGNORE), the sequence is cut to max_len,
+// the image's span of rows (labels IGNORE), the sequence is cut to max_len,
 // and the batch is right-padded to its longest sample.
 static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *labels, const int *lengths, int B,
                          int T_text, int n_images, int max_len, int32_t *labels_out) {
-    int F = llava_image_span(&m->params.cfg), image = 0, T = 0;
+    int span = llava_image_span(&m->params.cfg), image = 0, T = 0;
     for (int b = 0; b < B; b++) {
         m->seq_len[b] = llava_spliced_length(&m->params.cfg, ids + (size_t)b * T_text, lengths[b], max_len);
         if (m->seq_len[b] > T) T = m->seq_len[b];
@@ -159,8 +160,8 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
                     return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "sample %d has more image placeholders than images", b);
                 // OLA-VLM's predictors read a sample with one image (-2: several)
                 m->image_pos[b] = m->image_pos[b] == -1 ? pos : -2;
-                for (int f = 0; f < F; f++, pos++)
-                    if (pos < T) src[pos] = -1 - (image * F + f), lab[pos] = IGNORE_INDEX;
+                for (int f = 0; f < span; f++, pos++)
+                    if (pos < T) src[pos] = -1 - (image * span + f), lab[pos] = IGNORE_INDEX;
                 image++;
             } else {
                 if (pos < T) src[pos] = (int32_t)(b * T_text + t), lab[pos] = labels[(size_t)b * T_text + t];
@@ -175,22 +176,22 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
     return VLM_OK;
 }
 
-// OLA-VLM's append_special_tokens: each image's rows are its F features,
+// OLA-VLM's append_special_tokens: each image's span is its n_feat features,
 // then num_task_tokens rows per task in aux_mode's order: gen's tokens as
 // they are, depth's and seg's num_tokens rows mean-pooled in consecutive
 // groups down to num_task_tokens.
 static void append_task_tokens(LlavaModel *m, int n_images) {
     const LlavaConfig *cfg = &m->params.cfg;
     const OlaConfig *o = &cfg->ola;
-    int F = llava_image_tokens(cfg), S = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
+    int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
     for (int i = 0; i < n_images; i++) {
-        float *rows = m->img + (size_t)i * S * H;
-        memcpy(rows, m->proj + (size_t)i * F * H, sizeof(float) * (size_t)F * H);
+        float *rows = m->img + (size_t)i * span * H;
+        memcpy(rows, m->proj + (size_t)i * n_feat * H, sizeof(float) * (size_t)n_feat * H);
         for (int k = 0; k < o->n_order; k++) {
             OlaTask t = o->order[k];
             int group = ola_learnt_tokens(o, t) / ntt;  // the learnt rows pooled into each
             for (int r = 0; r < ntt; r++) {
-                float *row = rows + (size_t)(F + k * ntt + r) * H;
+                float *row = rows + (size_t)(n_feat + k * ntt + r) * H;
                 const float *tok = m->params.w.ola.tokens[t] + (size_t)r * group * H;
                 for (int c = 0; c < H; c++) {
                     float s = 0.0f;
@@ -207,16 +208,16 @@ static void append_task_tokens(LlavaModel *m, int n_images) {
 static void task_tokens_backward(LlavaModel *m, float *const tokens_grad[OLA_TASKS], bool features) {
     const LlavaConfig *cfg = &m->params.cfg;
     const OlaConfig *o = &cfg->ola;
-    int F = llava_image_tokens(cfg), S = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
+    int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
     for (int i = 0; i < m->n_images; i++) {
-        const float *rows = m->dimg + (size_t)i * S * H;
-        if (features) memcpy(m->dproj + (size_t)i * F * H, rows, sizeof(float) * (size_t)F * H);
+        const float *rows = m->dimg + (size_t)i * span * H;
+        if (features) memcpy(m->dproj + (size_t)i * n_feat * H, rows, sizeof(float) * (size_t)n_feat * H);
         if (!tokens_grad) continue;
         for (int k = 0; k < o->n_order; k++) {
             OlaTask t = o->order[k];
             int group = ola_learnt_tokens(o, t) / ntt;  // the learnt rows pooled into each
             for (int r = 0; r < ntt; r++) {
-                const float *d = rows + (size_t)(F + k * ntt + r) * H;
+                const float *d = rows + (size_t)(n_feat + k * ntt + r) * H;
                 float *g = tokens_grad[t] + (size_t)r * group * H;
                 for (int j = 0; j < group; j++)
                     for (int c = 0; c < H; c++) g[(size_t)j * H + c] += d[c] / (float)group;
@@ -237,7 +238,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     if (B > m->max_batch || T_text > m->max_text || n_images > m->max_images)
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "batch of %d x %d tokens and %d images exceeds the planned %d x %d, %d",
                         B, T_text, n_images, m->max_batch, m->max_text, m->max_images);
-    int H = cfg->text.hidden, Cv = cfg->vision.hidden, F = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision);
+    int H = cfg->text.hidden, Cv = cfg->vision.hidden, n_feat = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision);
     int32_t *spliced_labels = m->targets;  // labels of the spliced sequence, shifted in place below
     int rc = splice_layout(m, input_ids, labels, lengths, B, T_text, n_images, max_len, spliced_labels);
     if (rc != VLM_OK) return rc;
@@ -247,14 +248,8 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     if (n_images > 0) {
         clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
         const float *hs = m->vis.x[m->vis.layers];
-        token_slice_forward(m->feat, hs, n_images, NP + 1, cfg->feature_full ? 0 : 1, F, Cv);
-        if (cfg->projector == PROJECTOR_LINEAR) {
-            linear_forward(m->proj, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
-        } else {
-            linear_forward(m->h1, m->feat, w->p1_w, w->p1_b, n_images * F, Cv, H);
-            gelu_forward(m->g1, m->h1, (size_t)n_images * F * H);
-            linear_forward(m->proj, m->g1, w->p2_w, w->p2_b, n_images * F, H, H);
-        }
+        token_slice_forward(m->feat, hs, n_images, NP + 1, cfg->feature_full ? 0 : 1, n_feat, Cv);
+        projector_forward(&m->projector, cfg, w, m->feat, m->proj, n_images * n_feat);
         if (cfg->ola.enabled) append_task_tokens(m, n_images);
     }
     // text embeddings, the splice, the decoder
@@ -288,7 +283,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
 
 long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const int32_t *labels, const int *lengths,
                          int B, int T_text, int max_len) {
-    int F = llava_image_span(cfg);
+    int span = llava_image_span(cfg);
     long n = 0;
     for (int b = 0; b < B; b++) {
         const int32_t *ids = input_ids + (size_t)b * T_text, *lab = labels + (size_t)b * T_text;
@@ -296,7 +291,7 @@ long llava_count_targets(const LlavaConfig *cfg, const int32_t *input_ids, const
         for (int t = 0; t < lengths[b]; t++) {
             if (max_len > 0 && pos >= max_len) break;
             if (ids[t] == IMAGE_TOKEN_INDEX) {
-                pos += F;  // image features (and task tokens) are never targets
+                pos += span;  // image features (and task tokens) are never targets
             } else {
                 if (pos >= 1 && lab[t] != IGNORE_INDEX) n++;
                 pos++;
@@ -315,7 +310,8 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     const LlavaWeights *w = &m->params.w;
     LlavaWeights *g = &m->g;
     int B = m->B, T = m->T, N = B * T, H = cfg->text.hidden, Cv = cfg->vision.hidden, V = cfg->text.vocab;
-    int F = llava_image_tokens(cfg), S = llava_image_span(cfg), NP = vision_patches(&cfg->vision), nf = m->n_images * F;
+    int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), NP = vision_patches(&cfg->vision);
+    int nf = m->n_images * n_feat;
     bool aux = m->aux_samples > 0 && aux_scale != 0.0f, ola = cfg->ola.enabled && m->trainable[MODULE_OLA];
     if (m->n_targets == 0 && !aux) return;
     // the logits buffer becomes dlogits (each row is read before it is written)
@@ -327,20 +323,13 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
     bool need_image = m->n_images > 0 && (proj || vision || ola);
     splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
-                    B * m->T_text, m->n_images * S);
+                    B * m->T_text, m->n_images * span);
     if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     if (!need_image) return;
     if (cfg->ola.enabled) task_tokens_backward(m, ola ? g->ola.tokens : NULL, proj || vision);
     if (!proj && !vision) return;
-    const float *dh1 = m->dproj;  // the linear projector: linear_1 alone
-    if (cfg->projector == PROJECTOR_MLP2X_GELU) {
-        linear_backward(m->dg1, proj ? g->p2_w : NULL, proj ? g->p2_b : NULL, m->dproj, m->g1, w->p2_w, nf, H, H);
-        gelu_backward(m->dh1, m->dg1, m->h1, (size_t)nf * H);
-        dh1 = m->dh1;
-    }
-    linear_backward(vision ? m->dfeat : NULL, proj ? g->p1_w : NULL, proj ? g->p1_b : NULL, dh1, m->feat, w->p1_w, nf,
-                    Cv, H);
+    projector_backward(&m->projector, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, nf);
     if (!vision) return;
-    token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, F, Cv);
+    token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, n_feat, Cv);
     clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
 }

@@ -12,6 +12,7 @@
 #include "model/clip.h"
 #include "model/llama.h"
 #include "model/ola.h"
+#include "model/projector.h"
 #include "model/weights.h"
 
 typedef struct {
@@ -25,9 +26,10 @@ typedef struct {
     float *memory;                 // every activation, one allocation
     ClipActs vis;
     LlamaActs llm;
-    float *feat, *h1, *g1, *proj, *text;       // features, projector, text embeddings
+    float *feat, *proj, *text;     // image features (images * llava_image_tokens rows), projected, text embeddings
+    ProjectorActs projector;       // the connector's own
     float *img;                    // (images, llava_image_span) rows spliced in: projected features, task tokens
-    float *dimg, *dproj, *dg1, *dh1, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without OLA
+    float *dimg, *dproj, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without OLA
     OlaActs ola;                   // OLA-VLM's predictors (cfg.ola.enabled)
     int *image_pos;                // (max_batch) where each sample's image span starts, -1: none
     // OLA-VLM's targets for the next forwards (llava_set_ola_targets); NULL: no embedding loss
