@@ -82,3 +82,28 @@ void token_slice_backward(float *dinp, const float *dout, int B, int T, int firs
         memset(d + (long)(first + count) * C, 0, sizeof(float) * (size_t)(T - first - count) * C);
     }
 }
+
+void image_span_forward(float *img, const float *feat, const float *extra, int n_images, int n_feat, int n_extra, int C) {
+    size_t span = (size_t)(n_feat + n_extra) * C;
+#pragma omp parallel for
+    for (int i = 0; i < n_images; i++) {
+        memcpy(img + i * span, feat + (size_t)i * n_feat * C, sizeof(float) * (size_t)n_feat * C);
+        memcpy(img + i * span + (size_t)n_feat * C, extra, sizeof(float) * (size_t)n_extra * C);
+    }
+}
+
+void image_span_backward(float *dfeat, float *dextra, const float *dimg, int n_images, int n_feat, int n_extra, int C) {
+    size_t span = (size_t)(n_feat + n_extra) * C, E = (size_t)n_extra * C;
+    if (dfeat)
+#pragma omp parallel for
+        for (int i = 0; i < n_images; i++)
+            memcpy(dfeat + (size_t)i * n_feat * C, dimg + i * span, sizeof(float) * (size_t)n_feat * C);
+    if (!dextra) return;
+    // each element sums the images in order: the same for any thread count
+#pragma omp parallel for
+    for (size_t e = 0; e < E; e++) {
+        float s = 0.0f;
+        for (int i = 0; i < n_images; i++) s += dimg[i * span + (size_t)n_feat * C + e];
+        dextra[e] = s;
+    }
+}

@@ -19,6 +19,13 @@ void splice_forward(float *out, const int32_t *src, const float *text, const flo
 void splice_backward(float *dtext, float *dimage, const float *dout, const int32_t *src, int N, int C, int N_text,
                      int N_image);
 
+// Image spans: image i's span (n_feat + n_extra rows of img) is its n_feat
+// rows of feat, then the n_extra rows of extra, the same for every image
+// (rows added after each image's features: OLA-VLM's task tokens). The
+// backward writes dfeat and dextra (the sum over the images); either may be NULL.
+void image_span_forward(float *img, const float *feat, const float *extra, int n_images, int n_feat, int n_extra, int C);
+void image_span_backward(float *dfeat, float *dextra, const float *dimg, int n_images, int n_feat, int n_extra, int C);
+
 // Row selection (the LM head's rows with a target): out (n,C) = inp[rows[r]].
 // The backward WRITES dinp (N,C): the selected rows' gradients, zero in the
 // others (rows must be distinct).

@@ -26,10 +26,12 @@ static void carve_all(LlavaModel *m, Carve *c) {
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->dimg = carve(c, span_rows * H), m->dfeat = carve(c, feat_rows * Cv);
     m->proj = m->img, m->dproj = m->dimg;
-    if (cfg->ola.enabled) {  // the projector's rows are copied in among the task tokens
+    size_t extra = (size_t)ola_task_rows(&cfg->ola);  // rows added after each image's features
+    if (extra) {  // the spans are assembled from the projected rows and the extra rows
         m->proj = carve(c, feat_rows * H), m->dproj = carve(c, feat_rows * H);
-        ola_acts_carve(&m->ola, c, cfg, m->max_batch, m->max_seq);
+        m->extra = carve(c, extra * H), m->dextra = carve(c, extra * H);
     }
+    if (cfg->ola.enabled) ola_acts_carve(&m->ola, c, cfg, m->max_batch, m->max_seq);
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
     m->dtext = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->lse = carve(c, (size_t)m->max_batch * m->max_seq);
@@ -176,56 +178,6 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
     return VLM_OK;
 }
 
-// OLA-VLM's append_special_tokens: each image's span is its n_feat features,
-// then num_task_tokens rows per task in aux_mode's order: gen's tokens as
-// they are, depth's and seg's num_tokens rows mean-pooled in consecutive
-// groups down to num_task_tokens.
-static void append_task_tokens(LlavaModel *m, int n_images) {
-    const LlavaConfig *cfg = &m->params.cfg;
-    const OlaConfig *o = &cfg->ola;
-    int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
-    for (int i = 0; i < n_images; i++) {
-        float *rows = m->img + (size_t)i * span * H;
-        memcpy(rows, m->proj + (size_t)i * n_feat * H, sizeof(float) * (size_t)n_feat * H);
-        for (int k = 0; k < o->n_order; k++) {
-            OlaTask t = o->order[k];
-            int group = ola_learnt_tokens(o, t) / ntt;  // the learnt rows pooled into each
-            for (int r = 0; r < ntt; r++) {
-                float *row = rows + (size_t)(n_feat + k * ntt + r) * H;
-                const float *tok = m->params.w.ola.tokens[t] + (size_t)r * group * H;
-                for (int c = 0; c < H; c++) {
-                    float s = 0.0f;
-                    for (int j = 0; j < group; j++) s += tok[(size_t)j * H + c];
-                    row[c] = s / (float)group;
-                }
-            }
-        }
-    }
-}
-
-// The gradients of append_task_tokens: the features' rows to dproj, the
-// task-token rows to the tokens (g NULL: frozen).
-static void task_tokens_backward(LlavaModel *m, float *const tokens_grad[OLA_TASKS], bool features) {
-    const LlavaConfig *cfg = &m->params.cfg;
-    const OlaConfig *o = &cfg->ola;
-    int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), H = cfg->text.hidden, ntt = o->num_task_tokens;
-    for (int i = 0; i < m->n_images; i++) {
-        const float *rows = m->dimg + (size_t)i * span * H;
-        if (features) memcpy(m->dproj + (size_t)i * n_feat * H, rows, sizeof(float) * (size_t)n_feat * H);
-        if (!tokens_grad) continue;
-        for (int k = 0; k < o->n_order; k++) {
-            OlaTask t = o->order[k];
-            int group = ola_learnt_tokens(o, t) / ntt;  // the learnt rows pooled into each
-            for (int r = 0; r < ntt; r++) {
-                const float *d = rows + (size_t)(n_feat + k * ntt + r) * H;
-                float *g = tokens_grad[t] + (size_t)r * group * H;
-                for (int j = 0; j < group; j++)
-                    for (int c = 0; c < H; c++) g[(size_t)j * H + c] += d[c] / (float)group;
-            }
-        }
-    }
-}
-
 void llava_set_ola_targets(LlavaModel *m, const float *const targets[OLA_TASKS], const bool *has_target) {
     for (int t = 0; t < OLA_TASKS; t++) m->ola_targets[t] = targets ? targets[t] : NULL;
     m->ola_has_target = has_target;
@@ -250,7 +202,11 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
         const float *hs = m->vis.x[m->vis.layers];
         token_slice_forward(m->feat, hs, n_images, NP + 1, cfg->feature_full ? 0 : 1, n_feat, Cv);
         projector_forward(&m->projector, cfg, w, m->feat, m->proj, n_images * n_feat);
-        if (cfg->ola.enabled) append_task_tokens(m, n_images);
+        int extra = ola_task_rows(&cfg->ola);
+        if (extra) {
+            ola_task_rows_forward(m->extra, cfg, &w->ola);
+            image_span_forward(m->img, m->proj, m->extra, n_images, n_feat, extra, H);
+        }
     }
     // text embeddings, the splice, the decoder
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
@@ -326,7 +282,12 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
                     B * m->T_text, m->n_images * span);
     if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     if (!need_image) return;
-    if (cfg->ola.enabled) task_tokens_backward(m, ola ? g->ola.tokens : NULL, proj || vision);
+    int extra = ola_task_rows(&cfg->ola);
+    if (extra) {
+        image_span_backward(proj || vision ? m->dproj : NULL, ola ? m->dextra : NULL, m->dimg, m->n_images, n_feat, extra,
+                            H);
+        if (ola) ola_task_rows_backward(&g->ola, m->dextra, cfg);
+    }
     if (!proj && !vision) return;
     projector_backward(&m->projector, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, nf);
     if (!vision) return;

@@ -29,6 +29,7 @@ typedef struct {
     float *feat, *proj, *text;     // image features (images * llava_image_tokens rows), projected, text embeddings
     ProjectorActs projector;       // the connector's own
     float *img;                    // (images, llava_image_span) rows spliced in: projected features, task tokens
+    float *extra, *dextra;         // the rows added after each image's features (OLA-VLM's task tokens), NULL: none
     float *dimg, *dproj, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without OLA
     OlaActs ola;                   // OLA-VLM's predictors (cfg.ola.enabled)
     int *image_pos;                // (max_batch) where each sample's image span starts, -1: none

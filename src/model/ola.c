@@ -10,6 +10,7 @@
 #include "kernels/activation.h"
 #include "kernels/cross_attention.h"
 #include "kernels/linear.h"
+#include "kernels/pool.h"
 #include "kernels/norm.h"
 
 #define LN_EPS 1e-5f  // nn.LayerNorm's default
@@ -286,5 +287,23 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
                 }
             }
         }
+    }
+}
+
+void ola_task_rows_forward(float *rows, const LlavaConfig *cfg, const OlaWeights *w) {
+    const OlaConfig *o = &cfg->ola;
+    int D = cfg->text.hidden, ntt = o->num_task_tokens;
+    for (int k = 0; k < o->n_order; k++) {
+        OlaTask t = o->order[k];
+        group_mean_forward(rows + (size_t)k * ntt * D, w->tokens[t], ntt, ola_learnt_tokens(o, t) / ntt, D);
+    }
+}
+
+void ola_task_rows_backward(OlaWeights *g, const float *drows, const LlavaConfig *cfg) {
+    const OlaConfig *o = &cfg->ola;
+    int D = cfg->text.hidden, ntt = o->num_task_tokens;
+    for (int k = 0; k < o->n_order; k++) {
+        OlaTask t = o->order[k];
+        group_mean_backward(g->tokens[t], drows + (size_t)k * ntt * D, ntt, ola_learnt_tokens(o, t) / ntt, D);
     }
 }

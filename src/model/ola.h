@@ -63,6 +63,14 @@ void ola_acts_free(OlaActs *a);
 // tokens (query order), has_target (B). image_pos (B): where each sample's
 // image span starts (-1: none); seq_len (B). The states are the LLM's after
 // its forward (llm->x, llm->norm). Sets a->loss (0 when no sample takes part).
+// OLA-VLM's append_special_tokens, the rows added after each image's
+// features: num_task_tokens rows per task in aux_mode's order (gen's tokens as
+// they are, depth's and seg's num_tokens rows mean-pooled in consecutive
+// groups down to num_task_tokens) -> rows (ola_task_rows, D).
+void ola_task_rows_forward(float *rows, const LlavaConfig *cfg, const OlaWeights *w);
+// drows (ola_task_rows, D) -> the tokens' gradients in g (+=).
+void ola_task_rows_backward(OlaWeights *g, const float *drows, const LlavaConfig *cfg);
+
 void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const LlamaActs *llm,
                  const float *const targets[OLA_TASKS], const bool *has_target, const int *image_pos,
                  const int *seq_len, int B, int T);

@@ -20,6 +20,7 @@
 #include "kernels/linear.h"
 #include "kernels/norm.h"
 #include "kernels/patch_embed.h"
+#include "kernels/pool.h"
 #include "kernels/rope.h"
 #include "test_util.h"
 
@@ -732,6 +733,27 @@ START_TEST(row_movers_match_plain_loops) {
     }
     token_slice_backward(dseq, sl, B, T, 3, 2, C);
     ck_assert(memcmp(dseq, wseq, sizeof wseq) == 0);
+    // image spans: 2 images of 3 feature rows, then the same 2 extra rows each; the extra rows' gradient sums the images
+    float feat[2 * 3 * C], extra[2 * C], img[2 * 5 * C], dfeat[2 * 3 * C], dextra[2 * C];
+    for (int i = 0; i < 2 * 3 * C; i++) feat[i] = (float)i, dfeat[i] = NAN;
+    for (int i = 0; i < 2 * C; i++) extra[i] = -(float)i - 1, dextra[i] = NAN;
+    image_span_forward(img, feat, extra, 2, 3, 2, C);
+    for (int i = 0; i < 2; i++) {
+        ck_assert(memcmp(img + i * 5 * C, feat + i * 3 * C, sizeof(float) * 3 * C) == 0);
+        ck_assert(memcmp(img + (i * 5 + 3) * C, extra, sizeof(float) * 2 * C) == 0);
+    }
+    image_span_backward(dfeat, dextra, img, 2, 3, 2, C);
+    ck_assert(memcmp(dfeat, feat, sizeof feat) == 0);
+    for (int i = 0; i < 2 * C; i++) ck_assert(dextra[i] == 2 * extra[i]);
+    // group means: 2 rows of 3, and the backward adds dout / 3 to each member
+    float grp[6 * C], mean[2 * C], dgrp[6 * C];
+    for (int i = 0; i < 6 * C; i++) grp[i] = (float)(i % 7), dgrp[i] = 1.0f;
+    group_mean_forward(mean, grp, 2, 3, C);
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < C; c++)
+            ck_assert(mean[r * C + c] == (grp[(3 * r) * C + c] + grp[(3 * r + 1) * C + c] + grp[(3 * r + 2) * C + c]) / 3.0f);
+    group_mean_backward(dgrp, mean, 2, 3, C);
+    for (int i = 0; i < 6 * C; i++) ck_assert(dgrp[i] == 1.0f + mean[(i / (3 * C)) * C + i % C] / 3.0f);
     // ViT embedding: [cls; patches] + pos, and its backward
     float patches[B * NP * C], cls[C], pos[(NP + 1) * C], emb[B * (NP + 1) * C];
     for (int i = 0; i < B * NP * C; i++) patches[i] = (float)i * 0.5f;
