@@ -211,7 +211,8 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     // text embeddings, the splice, the decoder
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
     splice_forward(m->llm.x[0], m->src, m->text, m->img, N, H);
-    // next-token targets: label t+1 for position t; the positions that have one
+    // next-token targets: label t+1 for position t; the positions that have one (host-side
+    // bookkeeping over int labels, like the splice map: a backend uploads it once per forward)
     int n_rows = 0;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
