@@ -40,18 +40,18 @@ void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch,
     }
     size_t D = cfg->text.hidden, n = max_seq;
     size_t K = n + (size_t)NQ;  // keys: the inputs, then the queries
-    a->X = carve(c, n * D), a->dX = carve(c, n * D), a->lat0 = carve(c, NQ * D), a->dlat0 = carve(c, NQ * D);
-    a->xp = carve(c, n * d), a->dxp = carve(c, n * d), a->kvin = carve(c, K * d), a->dkvin = carve(c, K * d);
-    a->mean = carve(c, K), a->rstd = carve(c, K), a->l0 = carve(c, NQ * d), a->dl0 = carve(c, NQ * d);
+    a->X = carve(c, n * D), a->dX = carve(c, n * D), a->queries = carve(c, NQ * D), a->dqueries = carve(c, NQ * D);
+    a->x_proj = carve(c, n * d), a->dx_proj = carve(c, n * d), a->kvin = carve(c, K * d), a->dkvin = carve(c, K * d);
+    a->mean = carve(c, K), a->rstd = carve(c, K), a->latents = carve(c, NQ * d), a->dlatents = carve(c, NQ * d);
     a->q = carve(c, NQ * A), a->dq = carve(c, NQ * A), a->kv = carve(c, K * 2 * A), a->dkv = carve(c, K * 2 * A);
     a->lse = carve(c, cross_attention_state_floats(NQ, NH)), a->ao = carve(c, NQ * A), a->dao = carve(c, NQ * A);
     a->scratch = carve(c, cross_attention_scratch_floats(NQ, (int)K));  // cross-attention's
-    a->l1 = carve(c, NQ * d), a->dl1 = carve(c, NQ * d), a->fn = carve(c, NQ * d), a->dfn = carve(c, NQ * d);
-    a->fmean = carve(c, NQ), a->frstd = carve(c, NQ), a->f1 = carve(c, NQ * I), a->df1 = carve(c, NQ * I);
-    a->f1g = carve(c, NQ * I), a->df1g = carve(c, NQ * I), a->l2 = carve(c, NQ * d), a->dl2 = carve(c, NQ * d);
-    a->po = carve(c, NQ * O), a->dpo = carve(c, NQ * O), a->pred = carve(c, NQ * O), a->dpred = carve(c, NQ * O);
-    a->pmean = carve(c, NQ), a->prstd = carve(c, NQ), a->m1 = carve(c, NQ * O), a->dm1 = carve(c, NQ * O);
-    a->m1r = carve(c, NQ * O), a->dm1r = carve(c, NQ * O), a->out = carve(c, NQ * O), a->dout = carve(c, NQ * O);
+    a->lat_attn = carve(c, NQ * d), a->dlat_attn = carve(c, NQ * d), a->ff_in = carve(c, NQ * d), a->dff_in = carve(c, NQ * d);
+    a->ff_mean = carve(c, NQ), a->ff_rstd = carve(c, NQ), a->ff_up = carve(c, NQ * I), a->dff_up = carve(c, NQ * I);
+    a->ff_act = carve(c, NQ * I), a->dff_act = carve(c, NQ * I), a->lat_ff = carve(c, NQ * d), a->dlat_ff = carve(c, NQ * d);
+    a->head_out = carve(c, NQ * O), a->dhead_out = carve(c, NQ * O), a->pred = carve(c, NQ * O), a->dpred = carve(c, NQ * O);
+    a->out_mean = carve(c, NQ), a->out_rstd = carve(c, NQ), a->mlp_up = carve(c, NQ * O), a->dmlp_up = carve(c, NQ * O);
+    a->mlp_act = carve(c, NQ * O), a->dmlp_act = carve(c, NQ * O), a->out = carve(c, NQ * O), a->dout = carve(c, NQ * O);
     a->rows = (int32_t *)carve(c, n);
     a->preds = carve(c, (size_t)max_batch * P), a->targets = carve(c, (size_t)max_batch * P);
     a->loss_scratch = carve(c, (size_t)max_batch * max_batch + 2 * (size_t)max_batch);
@@ -107,90 +107,90 @@ static int gen_query_source(int NQ, int ntt, int i) {
 // X (n, D) and the queries lat0 (NQ, D) -> a->out (NQ, O), every activation kept in a.
 static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int n) {
     int d = z->d, NQ = z->NQ, K = n + NQ;
-    linear_forward(a->xp, a->X, h->proj_in_w, h->proj_in_b, n, z->D, d);
-    linear_forward(a->l0, a->lat0, h->proj_in_w, h->proj_in_b, NQ, z->D, d);
+    linear_forward(a->x_proj, a->X, h->proj_in_w, h->proj_in_b, n, z->D, d);
+    linear_forward(a->latents, a->queries, h->proj_in_w, h->proj_in_b, NQ, z->D, d);
     // keys and values come from [norm1(inputs); norm2(queries)], the queries from norm2(queries)
-    layernorm_forward(a->kvin, a->mean, a->rstd, a->xp, h->norm1_w, h->norm1_b, n, d, LN_EPS);
+    layernorm_forward(a->kvin, a->mean, a->rstd, a->x_proj, h->norm1_w, h->norm1_b, n, d, LN_EPS);
     float *qn = a->kvin + (size_t)n * d;
-    layernorm_forward(qn, a->mean + n, a->rstd + n, a->l0, h->norm2_w, h->norm2_b, NQ, d, LN_EPS);
+    layernorm_forward(qn, a->mean + n, a->rstd + n, a->latents, h->norm2_w, h->norm2_b, NQ, d, LN_EPS);
     linear_forward(a->q, qn, h->to_q, NULL, NQ, d, z->A);
     linear_forward(a->kv, a->kvin, h->to_kv, NULL, K, d, 2 * z->A);  // each row k, then v (torch's chunk(2))
     // upstream scales q and k by dim_head^-1/4 each: dim_head^-1/2 on the product
     cross_attention_forward(a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A, NQ, K, z->NH, z->HS,
                             1.0f / sqrtf((float)z->HS), a->scratch);
-    linear_forward(a->l1, a->ao, h->to_out, NULL, NQ, z->A, d);
-    for (size_t i = 0; i < (size_t)NQ * d; i++) a->l1[i] += a->l0[i];
+    linear_forward(a->lat_attn, a->ao, h->to_out, NULL, NQ, z->A, d);
+    for (size_t i = 0; i < (size_t)NQ * d; i++) a->lat_attn[i] += a->latents[i];
     // FeedForward: LayerNorm, Linear, GELU, Linear, residual
-    layernorm_forward(a->fn, a->fmean, a->frstd, a->l1, h->ff_ln_w, h->ff_ln_b, NQ, d, LN_EPS);
-    linear_forward(a->f1, a->fn, h->ff1_w, NULL, NQ, d, z->I);
-    gelu_forward(a->f1g, a->f1, (size_t)NQ * z->I);
-    linear_forward(a->l2, a->f1g, h->ff2_w, NULL, NQ, z->I, d);
-    for (size_t i = 0; i < (size_t)NQ * d; i++) a->l2[i] += a->l1[i];
-    linear_forward(a->po, a->l2, h->proj_out_w, h->proj_out_b, NQ, d, z->O);
-    layernorm_forward(a->pred, a->pmean, a->prstd, a->po, h->norm_out_w, h->norm_out_b, NQ, z->O, LN_EPS);
+    layernorm_forward(a->ff_in, a->ff_mean, a->ff_rstd, a->lat_attn, h->ff_ln_w, h->ff_ln_b, NQ, d, LN_EPS);
+    linear_forward(a->ff_up, a->ff_in, h->ff1_w, NULL, NQ, d, z->I);
+    gelu_forward(a->ff_act, a->ff_up, (size_t)NQ * z->I);
+    linear_forward(a->lat_ff, a->ff_act, h->ff2_w, NULL, NQ, z->I, d);
+    for (size_t i = 0; i < (size_t)NQ * d; i++) a->lat_ff[i] += a->lat_attn[i];
+    linear_forward(a->head_out, a->lat_ff, h->proj_out_w, h->proj_out_b, NQ, d, z->O);
+    layernorm_forward(a->pred, a->out_mean, a->out_rstd, a->head_out, h->norm_out_w, h->norm_out_b, NQ, z->O, LN_EPS);
     if (!z->mlp) {
         memcpy(a->out, a->pred, sizeof(float) * (size_t)NQ * z->O);
         return;
     }
-    linear_forward(a->m1, a->pred, h->mlp1_w, h->mlp1_b, NQ, z->O, z->O);
-    relu_forward(a->m1r, a->m1, (size_t)NQ * z->O);
-    linear_forward(a->out, a->m1r, h->mlp2_w, h->mlp2_b, NQ, z->O, z->O);
+    linear_forward(a->mlp_up, a->pred, h->mlp1_w, h->mlp1_b, NQ, z->O, z->O);
+    relu_forward(a->mlp_act, a->mlp_up, (size_t)NQ * z->O);
+    linear_forward(a->out, a->mlp_act, h->mlp2_w, h->mlp2_b, NQ, z->O, z->O);
 }
 
 #define ZERO(p, count) memset((p), 0, sizeof(float) * (size_t)(count))
 #define G(field) (g ? g->field : NULL)
 
-// a->dout (NQ, O) -> weight gradients (g NULL: none), a->dX (n, D) and a->dlat0 (NQ, D).
+// a->dout (NQ, O) -> weight gradients (g NULL: none), a->dX (n, D) and a->dqueries (NQ, D).
 static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, OlaHeadWeights *g, int n) {
     int d = z->d, NQ = z->NQ, K = n + NQ, O = z->O;
     const float *dpred = a->dout;
     if (z->mlp) {
-        linear_backward(a->dm1r, G(mlp2_w), G(mlp2_b), a->dout, a->m1r, h->mlp2_w, NQ, O, O);
-        relu_backward(a->dm1, a->dm1r, a->m1, (size_t)NQ * O);
-        linear_backward(a->dpred, G(mlp1_w), G(mlp1_b), a->dm1, a->pred, h->mlp1_w, NQ, O, O);
+        linear_backward(a->dmlp_act, G(mlp2_w), G(mlp2_b), a->dout, a->mlp_act, h->mlp2_w, NQ, O, O);
+        relu_backward(a->dmlp_up, a->dmlp_act, a->mlp_up, (size_t)NQ * O);
+        linear_backward(a->dpred, G(mlp1_w), G(mlp1_b), a->dmlp_up, a->pred, h->mlp1_w, NQ, O, O);
         dpred = a->dpred;
     }
-    ZERO(a->dpo, NQ * O);
-    layernorm_backward(a->dpo, G(norm_out_w), G(norm_out_b), dpred, a->po, h->norm_out_w, a->pmean, a->prstd, NQ, O);
-    linear_backward(a->dl2, G(proj_out_w), G(proj_out_b), a->dpo, a->l2, h->proj_out_w, NQ, d, O);
-    // FeedForward: l2 = l1 + ff2(gelu(ff1(ln(l1))))
-    memcpy(a->dl1, a->dl2, sizeof(float) * (size_t)NQ * d);
-    linear_backward(a->df1g, G(ff2_w), NULL, a->dl2, a->f1g, h->ff2_w, NQ, z->I, d);
-    gelu_backward(a->df1, a->df1g, a->f1, (size_t)NQ * z->I);
-    linear_backward(a->dfn, G(ff1_w), NULL, a->df1, a->fn, h->ff1_w, NQ, d, z->I);
-    layernorm_backward(a->dl1, G(ff_ln_w), G(ff_ln_b), a->dfn, a->l1, h->ff_ln_w, a->fmean, a->frstd, NQ, d);
-    // attention: l1 = l0 + to_out(attn(q, k, v))
-    memcpy(a->dl0, a->dl1, sizeof(float) * (size_t)NQ * d);
-    linear_backward(a->dao, G(to_out), NULL, a->dl1, a->ao, h->to_out, NQ, z->A, d);
+    ZERO(a->dhead_out, NQ * O);
+    layernorm_backward(a->dhead_out, G(norm_out_w), G(norm_out_b), dpred, a->head_out, h->norm_out_w, a->out_mean, a->out_rstd, NQ, O);
+    linear_backward(a->dlat_ff, G(proj_out_w), G(proj_out_b), a->dhead_out, a->lat_ff, h->proj_out_w, NQ, d, O);
+    // FeedForward: lat_ff = lat_attn + ff2(gelu(ff1(ln(lat_attn))))
+    memcpy(a->dlat_attn, a->dlat_ff, sizeof(float) * (size_t)NQ * d);
+    linear_backward(a->dff_act, G(ff2_w), NULL, a->dlat_ff, a->ff_act, h->ff2_w, NQ, z->I, d);
+    gelu_backward(a->dff_up, a->dff_act, a->ff_up, (size_t)NQ * z->I);
+    linear_backward(a->dff_in, G(ff1_w), NULL, a->dff_up, a->ff_in, h->ff1_w, NQ, d, z->I);
+    layernorm_backward(a->dlat_attn, G(ff_ln_w), G(ff_ln_b), a->dff_in, a->lat_attn, h->ff_ln_w, a->ff_mean, a->ff_rstd, NQ, d);
+    // attention: lat_attn = latents + to_out(attn(q, k, v))
+    memcpy(a->dlatents, a->dlat_attn, sizeof(float) * (size_t)NQ * d);
+    linear_backward(a->dao, G(to_out), NULL, a->dlat_attn, a->ao, h->to_out, NQ, z->A, d);
     cross_attention_backward(a->dq, a->dkv, a->dkv + z->A, a->dao, a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A,
                              2 * z->A, NQ, K, z->NH, z->HS, 1.0f / sqrtf((float)z->HS), a->scratch);
     // the normed queries feed both to_kv (as keys, rows n..K) and to_q
     const float *qn = a->kvin + (size_t)n * d;
     linear_backward(a->dkvin, G(to_kv), NULL, a->dkv, a->kvin, h->to_kv, K, d, 2 * z->A);
     linear_backward_acc(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);
-    ZERO(a->dxp, (size_t)n * d);
-    layernorm_backward(a->dxp, G(norm1_w), G(norm1_b), a->dkvin, a->xp, h->norm1_w, a->mean, a->rstd, n, d);
-    layernorm_backward(a->dl0, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->l0, h->norm2_w, a->mean + n,
+    ZERO(a->dx_proj, (size_t)n * d);
+    layernorm_backward(a->dx_proj, G(norm1_w), G(norm1_b), a->dkvin, a->x_proj, h->norm1_w, a->mean, a->rstd, n, d);
+    layernorm_backward(a->dlatents, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->latents, h->norm2_w, a->mean + n,
                        a->rstd + n, NQ, d);
     // proj_in serves the inputs and the queries
-    linear_backward(a->dlat0, G(proj_in_w), G(proj_in_b), a->dl0, a->lat0, h->proj_in_w, NQ, z->D, d);
-    linear_backward(a->dX, G(proj_in_w), G(proj_in_b), a->dxp, a->X, h->proj_in_w, n, z->D, d);
+    linear_backward(a->dqueries, G(proj_in_w), G(proj_in_b), a->dlatents, a->queries, h->proj_in_w, NQ, z->D, d);
+    linear_backward(a->dX, G(proj_in_w), G(proj_in_b), a->dx_proj, a->X, h->proj_in_w, n, z->D, d);
 }
 
-// Gathers sample b's inputs into a->X and its queries into a->lat0; returns n.
+// Gathers sample b's inputs into a->X and its queries into a->queries; returns n.
 static int prepare(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaTask t, int k, const Dims *z,
                    const float *state, int b, int T, int image_pos, int seq_len) {
     int n = gather_rows(a, cfg, k, b, T, image_pos, seq_len), D = z->D;
     for (int i = 0; i < n; i++) memcpy(a->X + (size_t)i * D, state + (size_t)a->rows[i] * D, sizeof(float) * D);
     if (t != OLA_GEN) {
-        memcpy(a->lat0, w->tokens[t], sizeof(float) * (size_t)z->NQ * D);
+        memcpy(a->queries, w->tokens[t], sizeof(float) * (size_t)z->NQ * D);
         return n;
     }
     int ntt = cfg->ola.num_task_tokens;
     const float *task = a->X + (size_t)(image_pos + llava_image_tokens(cfg)) * D;  // the gen rows within X
     for (int i = 0; i < z->NQ; i++) {
         int src = gen_query_source(z->NQ, ntt, i);
-        float *q = a->lat0 + (size_t)i * D;
+        float *q = a->queries + (size_t)i * D;
         if (src >= 0) {
             memcpy(q, task + (size_t)src * D, sizeof(float) * D);
             continue;
@@ -270,14 +270,14 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
                 }
                 if (t != OLA_GEN) {  // the queries are the task's tokens
                     if (g)
-                        for (size_t j = 0; j < (size_t)z.NQ * D; j++) g->tokens[t][j] += a->dlat0[j];
+                        for (size_t j = 0; j < (size_t)z.NQ * D; j++) g->tokens[t][j] += a->dqueries[j];
                     continue;
                 }
                 // gen's queries came from its task-token rows
                 size_t first = (size_t)b * T + image_pos[b] + llava_image_tokens(cfg) + (size_t)k * ntt;
                 for (int q = 0; q < z.NQ; q++) {
                     int src = gen_query_source(z.NQ, ntt, q);
-                    const float *dq = a->dlat0 + (size_t)q * D;
+                    const float *dq = a->dqueries + (size_t)q * D;
                     for (int r = 0; r < ntt; r++) {
                         if (src >= 0 && r != src) continue;
                         float f = src >= 0 ? 1.0f : 1.0f / (float)ntt;

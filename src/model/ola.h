@@ -35,11 +35,14 @@
 #include "model/weights.h"
 
 typedef struct {
-    // one sample through one predictor (sized for the largest task)
-    float *X, *lat0, *xp, *kvin, *mean, *rstd, *l0, *q, *kv, *lse, *ao, *l1, *fn, *fmean, *frstd, *f1, *f1g, *l2, *po,
-        *pred, *pmean, *prstd, *m1, *m1r, *out;
-    float *dX, *dlat0, *dxp, *dkvin, *dl0, *dq, *dkv, *dao, *dl1, *dfn, *df1, *df1g, *dl2, *dpo, *dpred, *dm1, *dm1r,
-        *dout, *scratch;
+    // one sample through one predictor (sized for the largest task): the Perceiver resampler's
+    // inputs X, queries, their projections and norms, latents after proj_in (latents), after the
+    // attention block (lat_attn) and the feed-forward block (lat_ff), the output norm (head_out),
+    // the optional MLP (mlp_up, mlp_act); d* their gradients
+    float *X, *queries, *x_proj, *kvin, *mean, *rstd, *latents, *q, *kv, *lse, *ao, *lat_attn, *ff_in, *ff_mean,
+        *ff_rstd, *ff_up, *ff_act, *lat_ff, *head_out, *pred, *out_mean, *out_rstd, *mlp_up, *mlp_act, *out;
+    float *dX, *dqueries, *dx_proj, *dkvin, *dlatents, *dq, *dkv, *dao, *dlat_attn, *dff_in, *dff_up, *dff_act, *dlat_ff,
+        *dhead_out, *dpred, *dmlp_up, *dmlp_act, *dout, *scratch;
     int32_t *rows;                               // (max_seq) the gathered inputs' positions in the B*T states
     // the batch
     float *preds, *targets;                      // (max_batch, P) one predictor's predictions / the targets in use
