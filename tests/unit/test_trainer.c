@@ -464,8 +464,10 @@ START_TEST(train_memory_plan_refuses_what_cannot_fit) {
              "--learning_rate 1e-4",
              dir, dir, dir);
     ck_assert_int_eq(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE), 2);
-    ck_assert_msg(strstr(err, "memory plan: ") && strstr(err, "of 3072 MB") && strstr(err, "MB and this machine allows 3072 MB: it does not fit") &&
-                      strstr(err, "(--gradient_checkpointing True --per_device_train_batch_size 8 --gradient_accumulation_steps 4 needs"),
+    // the machine's allowance is at most the 3 GB limit (less where RAM or a cgroup gives less)
+    const char *allows = strstr(err, "MB and this machine allows ");
+    ck_assert_msg(strstr(err, "memory plan: ") && allows && atof(allows + 27) <= 3072 && strstr(err, "it does not fit (") &&
+                      strstr(err, "--per_device_train_batch_size "),
                   "%s", err);
     snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
     ck_assert(!file_exists(path));
