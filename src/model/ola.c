@@ -9,9 +9,12 @@
 
 #include "kernels/activation.h"
 #include "kernels/cross_attention.h"
+#include "kernels/embedding.h"
+#include "kernels/gradients.h"
 #include "kernels/linear.h"
-#include "kernels/pool.h"
 #include "kernels/norm.h"
+#include "kernels/pool.h"
+#include "kernels/residual.h"
 
 #define LN_EPS 1e-5f  // nn.LayerNorm's default
 
@@ -119,13 +122,13 @@ static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int
     cross_attention_forward(a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A, 2 * z->A, NQ, K, z->NH, z->HS,
                             1.0f / sqrtf((float)z->HS), a->scratch);
     linear_forward(a->lat_attn, a->ao, h->to_out, NULL, NQ, z->A, d);
-    for (size_t i = 0; i < (size_t)NQ * d; i++) a->lat_attn[i] += a->latents[i];
+    residual_forward(a->lat_attn, a->lat_attn, a->latents, (size_t)NQ * d);
     // FeedForward: LayerNorm, Linear, GELU, Linear, residual
     layernorm_forward(a->ff_in, a->ff_mean, a->ff_rstd, a->lat_attn, h->ff_ln_w, h->ff_ln_b, NQ, d, LN_EPS);
     linear_forward(a->ff_up, a->ff_in, h->ff1_w, NULL, NQ, d, z->I);
     gelu_forward(a->ff_act, a->ff_up, (size_t)NQ * z->I);
     linear_forward(a->lat_ff, a->ff_act, h->ff2_w, NULL, NQ, z->I, d);
-    for (size_t i = 0; i < (size_t)NQ * d; i++) a->lat_ff[i] += a->lat_attn[i];
+    residual_forward(a->lat_ff, a->lat_ff, a->lat_attn, (size_t)NQ * d);
     linear_forward(a->head_out, a->lat_ff, h->proj_out_w, h->proj_out_b, NQ, d, z->O);
     layernorm_forward(a->pred, a->out_mean, a->out_rstd, a->head_out, h->norm_out_w, h->norm_out_b, NQ, z->O, LN_EPS);
     if (!z->mlp) {
@@ -137,7 +140,6 @@ static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int
     linear_forward(a->out, a->mlp_act, h->mlp2_w, h->mlp2_b, NQ, z->O, z->O);
 }
 
-#define ZERO(p, count) memset((p), 0, sizeof(float) * (size_t)(count))
 #define G(field) (g ? g->field : NULL)
 
 // a->dout (NQ, O) -> weight gradients (g NULL: none), a->dX (n, D) and a->dqueries (NQ, D).
@@ -150,7 +152,7 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
         linear_backward(a->dpred, G(mlp1_w), G(mlp1_b), a->dmlp_up, a->pred, h->mlp1_w, NQ, O, O);
         dpred = a->dpred;
     }
-    ZERO(a->dhead_out, NQ * O);
+    vlm_zero(a->dhead_out, (size_t)NQ * O);  // norms accumulate (kernels/gradients.h)
     layernorm_backward(a->dhead_out, G(norm_out_w), G(norm_out_b), dpred, a->head_out, h->norm_out_w, a->out_mean, a->out_rstd, NQ, O);
     linear_backward(a->dlat_ff, G(proj_out_w), G(proj_out_b), a->dhead_out, a->lat_ff, h->proj_out_w, NQ, d, O);
     // FeedForward: lat_ff = lat_attn + ff2(gelu(ff1(ln(lat_attn))))
@@ -168,7 +170,7 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
     const float *qn = a->kvin + (size_t)n * d;
     linear_backward(a->dkvin, G(to_kv), NULL, a->dkv, a->kvin, h->to_kv, K, d, 2 * z->A);
     linear_backward_acc(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);
-    ZERO(a->dx_proj, (size_t)n * d);
+    vlm_zero(a->dx_proj, (size_t)n * d);
     layernorm_backward(a->dx_proj, G(norm1_w), G(norm1_b), a->dkvin, a->x_proj, h->norm1_w, a->mean, a->rstd, n, d);
     layernorm_backward(a->dlatents, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->latents, h->norm2_w, a->mean + n,
                        a->rstd + n, NQ, d);
@@ -181,7 +183,7 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
 static int prepare(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaTask t, int k, const Dims *z,
                    const float *state, int b, int T, int image_pos, int seq_len) {
     int n = gather_rows(a, cfg, k, b, T, image_pos, seq_len), D = z->D;
-    for (int i = 0; i < n; i++) memcpy(a->X + (size_t)i * D, state + (size_t)a->rows[i] * D, sizeof(float) * D);
+    row_select_forward(a->X, state, a->rows, n, D);
     if (t != OLA_GEN) {
         memcpy(a->queries, w->tokens[t], sizeof(float) * (size_t)z->NQ * D);
         return n;
@@ -246,7 +248,7 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
     const OlaConfig *o = &cfg->ola;
     int D = cfg->text.hidden, ntt = o->num_task_tokens;
     for (int h = 0; h <= cfg->text.layers; h++)
-        if (a->dstates[h]) ZERO(a->dstates[h], (size_t)B * T * D);
+        if (a->dstates[h]) vlm_zero(a->dstates[h], (size_t)B * T * D);  // several predictors add into one state
     if (a->n_active == 0) return;
     for (int k = 0; k < o->n_order; k++) {
         OlaTask t = o->order[k];
@@ -263,14 +265,9 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
                 const float *dp = a->dpreds[t][l] + (size_t)i * z.P;
                 for (int j = 0; j < z.P; j++) a->dout[j] = scale * dp[j];
                 head_backward(a, &z, &w->head[t][l], g ? &g->head[t][l] : NULL, n);
-                for (int r = 0; r < n; r++) {
-                    float *dst = dstate + (size_t)a->rows[r] * D;
-                    const float *src = a->dX + (size_t)r * D;
-                    for (int c = 0; c < D; c++) dst[c] += src[c];
-                }
+                embedding_backward(dstate, a->dX, a->rows, n, B * T, D);  // dstate[rows[r]] += dX[r]
                 if (t != OLA_GEN) {  // the queries are the task's tokens
-                    if (g)
-                        for (size_t j = 0; j < (size_t)z.NQ * D; j++) g->tokens[t][j] += a->dqueries[j];
+                    if (g) residual_forward(g->tokens[t], g->tokens[t], a->dqueries, (size_t)z.NQ * D);
                     continue;
                 }
                 // gen's queries came from its task-token rows
