@@ -73,6 +73,7 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
         }
         if (std >= 0) fill_normal(x, s->numel, std, seed, (uint64_t)i);
         else fill(x, s->numel, value);
+        // nn.Embedding(padding_idx) zeroes its row (host-side initialisation, before any backend upload)
         if (x == p->w.embed && t->pad_token_id >= 0) memset(x + (size_t)t->pad_token_id * t->hidden, 0, sizeof(float) * t->hidden);
     }
     if (p->cfg.ola.enabled) llava_ola_init_default(p, seed);

@@ -222,7 +222,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
         }
     if (m->all_logits) {
         llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T, NULL, 0);
-        memcpy(m->row_targets, m->targets, sizeof(int32_t) * N);
+        memcpy(m->row_targets, m->targets, sizeof(int32_t) * N);  // host-side int labels, every row (inspection)
         n_rows = N;
     } else {
         llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T, m->rows, n_rows);

@@ -45,13 +45,13 @@ void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch,
     size_t K = n + (size_t)NQ;  // keys: the inputs, then the queries
     a->X = carve(c, n * D), a->dX = carve(c, n * D), a->queries = carve(c, NQ * D), a->dqueries = carve(c, NQ * D);
     a->x_proj = carve(c, n * d), a->dx_proj = carve(c, n * d), a->kvin = carve(c, K * d), a->dkvin = carve(c, K * d);
-    a->mean = carve(c, K), a->rstd = carve(c, K), a->latents = carve(c, NQ * d), a->dlatents = carve(c, NQ * d);
+    a->mean = carve(c, K), a->rstd = carve(c, K), a->latents = carve(c, NQ * d), a->dlat = carve(c, NQ * d);
     a->q = carve(c, NQ * A), a->dq = carve(c, NQ * A), a->kv = carve(c, K * 2 * A), a->dkv = carve(c, K * 2 * A);
     a->lse = carve(c, cross_attention_state_floats(NQ, NH)), a->ao = carve(c, NQ * A), a->dao = carve(c, NQ * A);
     a->scratch = carve(c, cross_attention_scratch_floats(NQ, (int)K));  // cross-attention's
-    a->lat_attn = carve(c, NQ * d), a->dlat_attn = carve(c, NQ * d), a->ff_in = carve(c, NQ * d), a->dff_in = carve(c, NQ * d);
+    a->lat_attn = carve(c, NQ * d), a->ff_in = carve(c, NQ * d), a->dff_in = carve(c, NQ * d);
     a->ff_mean = carve(c, NQ), a->ff_rstd = carve(c, NQ), a->ff_up = carve(c, NQ * I), a->dff_up = carve(c, NQ * I);
-    a->ff_act = carve(c, NQ * I), a->dff_act = carve(c, NQ * I), a->lat_ff = carve(c, NQ * d), a->dlat_ff = carve(c, NQ * d);
+    a->ff_act = carve(c, NQ * I), a->dff_act = carve(c, NQ * I), a->lat_ff = carve(c, NQ * d);
     a->head_out = carve(c, NQ * O), a->dhead_out = carve(c, NQ * O), a->pred = carve(c, NQ * O), a->dpred = carve(c, NQ * O);
     a->out_mean = carve(c, NQ), a->out_rstd = carve(c, NQ), a->mlp_up = carve(c, NQ * O), a->dmlp_up = carve(c, NQ * O);
     a->mlp_act = carve(c, NQ * O), a->dmlp_act = carve(c, NQ * O), a->out = carve(c, NQ * O), a->dout = carve(c, NQ * O);
@@ -107,11 +107,11 @@ static int gen_query_source(int NQ, int ntt, int i) {
     return -1;
 }
 
-// X (n, D) and the queries lat0 (NQ, D) -> a->out (NQ, O), every activation kept in a.
-static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int n) {
+// X (n, D) and the queries a->q_in (NQ, D) -> out (NQ, O), every activation kept in a.
+static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int n, float *out) {
     int d = z->d, NQ = z->NQ, K = n + NQ;
     linear_forward(a->x_proj, a->X, h->proj_in_w, h->proj_in_b, n, z->D, d);
-    linear_forward(a->latents, a->queries, h->proj_in_w, h->proj_in_b, NQ, z->D, d);
+    linear_forward(a->latents, a->q_in, h->proj_in_w, h->proj_in_b, NQ, z->D, d);
     // keys and values come from [norm1(inputs); norm2(queries)], the queries from norm2(queries)
     layernorm_forward(a->kvin, a->mean, a->rstd, a->x_proj, h->norm1_w, h->norm1_b, n, d, LN_EPS);
     float *qn = a->kvin + (size_t)n * d;
@@ -130,14 +130,13 @@ static void head_forward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, int
     linear_forward(a->lat_ff, a->ff_act, h->ff2_w, NULL, NQ, z->I, d);
     residual_forward(a->lat_ff, a->lat_ff, a->lat_attn, (size_t)NQ * d);
     linear_forward(a->head_out, a->lat_ff, h->proj_out_w, h->proj_out_b, NQ, d, z->O);
-    layernorm_forward(a->pred, a->out_mean, a->out_rstd, a->head_out, h->norm_out_w, h->norm_out_b, NQ, z->O, LN_EPS);
-    if (!z->mlp) {
-        memcpy(a->out, a->pred, sizeof(float) * (size_t)NQ * z->O);
-        return;
-    }
-    linear_forward(a->mlp_up, a->pred, h->mlp1_w, h->mlp1_b, NQ, z->O, z->O);
+    // without the MLP the norm's output is the prediction (the MLP's input otherwise)
+    float *pred = z->mlp ? a->pred : out;
+    layernorm_forward(pred, a->out_mean, a->out_rstd, a->head_out, h->norm_out_w, h->norm_out_b, NQ, z->O, LN_EPS);
+    if (!z->mlp) return;
+    linear_forward(a->mlp_up, pred, h->mlp1_w, h->mlp1_b, NQ, z->O, z->O);
     relu_forward(a->mlp_act, a->mlp_up, (size_t)NQ * z->O);
-    linear_forward(a->out, a->mlp_act, h->mlp2_w, h->mlp2_b, NQ, z->O, z->O);
+    linear_forward(out, a->mlp_act, h->mlp2_w, h->mlp2_b, NQ, z->O, z->O);
 }
 
 #define G(field) (g ? g->field : NULL)
@@ -154,16 +153,16 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
     }
     vlm_zero(a->dhead_out, (size_t)NQ * O);  // norms accumulate (kernels/gradients.h)
     layernorm_backward(a->dhead_out, G(norm_out_w), G(norm_out_b), dpred, a->head_out, h->norm_out_w, a->out_mean, a->out_rstd, NQ, O);
-    linear_backward(a->dlat_ff, G(proj_out_w), G(proj_out_b), a->dhead_out, a->lat_ff, h->proj_out_w, NQ, d, O);
+    // dlat: the latents' residual stream gradient, d lat_ff, then d lat_attn, then d latents (the norms add into it)
+    float *dlat = a->dlat;
+    linear_backward(dlat, G(proj_out_w), G(proj_out_b), a->dhead_out, a->lat_ff, h->proj_out_w, NQ, d, O);
     // FeedForward: lat_ff = lat_attn + ff2(gelu(ff1(ln(lat_attn))))
-    memcpy(a->dlat_attn, a->dlat_ff, sizeof(float) * (size_t)NQ * d);
-    linear_backward(a->dff_act, G(ff2_w), NULL, a->dlat_ff, a->ff_act, h->ff2_w, NQ, z->I, d);
+    linear_backward(a->dff_act, G(ff2_w), NULL, dlat, a->ff_act, h->ff2_w, NQ, z->I, d);
     gelu_backward(a->dff_up, a->dff_act, a->ff_up, (size_t)NQ * z->I);
     linear_backward(a->dff_in, G(ff1_w), NULL, a->dff_up, a->ff_in, h->ff1_w, NQ, d, z->I);
-    layernorm_backward(a->dlat_attn, G(ff_ln_w), G(ff_ln_b), a->dff_in, a->lat_attn, h->ff_ln_w, a->ff_mean, a->ff_rstd, NQ, d);
+    layernorm_backward(dlat, G(ff_ln_w), G(ff_ln_b), a->dff_in, a->lat_attn, h->ff_ln_w, a->ff_mean, a->ff_rstd, NQ, d);
     // attention: lat_attn = latents + to_out(attn(q, k, v))
-    memcpy(a->dlatents, a->dlat_attn, sizeof(float) * (size_t)NQ * d);
-    linear_backward(a->dao, G(to_out), NULL, a->dlat_attn, a->ao, h->to_out, NQ, z->A, d);
+    linear_backward(a->dao, G(to_out), NULL, dlat, a->ao, h->to_out, NQ, z->A, d);
     cross_attention_backward(a->dq, a->dkv, a->dkv + z->A, a->dao, a->ao, a->lse, a->q, z->A, a->kv, a->kv + z->A,
                              2 * z->A, NQ, K, z->NH, z->HS, 1.0f / sqrtf((float)z->HS), a->scratch);
     // the normed queries feed both to_kv (as keys, rows n..K) and to_q
@@ -172,36 +171,31 @@ static void head_backward(OlaActs *a, const Dims *z, const OlaHeadWeights *h, Ol
     linear_backward_acc(a->dkvin + (size_t)n * d, G(to_q), NULL, a->dq, qn, h->to_q, NQ, d, z->A);
     vlm_zero(a->dx_proj, (size_t)n * d);
     layernorm_backward(a->dx_proj, G(norm1_w), G(norm1_b), a->dkvin, a->x_proj, h->norm1_w, a->mean, a->rstd, n, d);
-    layernorm_backward(a->dlatents, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->latents, h->norm2_w, a->mean + n,
+    layernorm_backward(dlat, G(norm2_w), G(norm2_b), a->dkvin + (size_t)n * d, a->latents, h->norm2_w, a->mean + n,
                        a->rstd + n, NQ, d);
     // proj_in serves the inputs and the queries
-    linear_backward(a->dqueries, G(proj_in_w), G(proj_in_b), a->dlatents, a->queries, h->proj_in_w, NQ, z->D, d);
+    linear_backward(a->dqueries, G(proj_in_w), G(proj_in_b), dlat, a->q_in, h->proj_in_w, NQ, z->D, d);
     linear_backward(a->dX, G(proj_in_w), G(proj_in_b), a->dx_proj, a->X, h->proj_in_w, n, z->D, d);
 }
 
-// Gathers sample b's inputs into a->X and its queries into a->queries; returns n.
+// Gathers sample b's inputs into a->X and points a->q_in at its queries (the
+// task's tokens, or gen's rows assembled in a->queries); returns n.
 static int prepare(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaTask t, int k, const Dims *z,
                    const float *state, int b, int T, int image_pos, int seq_len) {
     int n = gather_rows(a, cfg, k, b, T, image_pos, seq_len), D = z->D;
     row_select_forward(a->X, state, a->rows, n, D);
     if (t != OLA_GEN) {
-        memcpy(a->queries, w->tokens[t], sizeof(float) * (size_t)z->NQ * D);
+        a->q_in = w->tokens[t];
         return n;
     }
+    a->q_in = a->queries;
     int ntt = cfg->ola.num_task_tokens;
     const float *task = a->X + (size_t)(image_pos + llava_image_tokens(cfg)) * D;  // the gen rows within X
     for (int i = 0; i < z->NQ; i++) {
         int src = gen_query_source(z->NQ, ntt, i);
         float *q = a->queries + (size_t)i * D;
-        if (src >= 0) {
-            memcpy(q, task + (size_t)src * D, sizeof(float) * D);
-            continue;
-        }
-        for (int c = 0; c < D; c++) {
-            float s = 0.0f;
-            for (int r = 0; r < ntt; r++) s += task[(size_t)r * D + c];
-            q[c] = s / (float)ntt;
-        }
+        if (src >= 0) row_select_forward(q, task, &(int32_t){src}, 1, D);
+        else group_mean_forward(q, task, 1, ntt, D);  // the mean of the rows
     }
     return n;
 }
@@ -215,6 +209,7 @@ void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const 
                  const int *seq_len, int B, int T) {
     const OlaConfig *o = &cfg->ola;
     a->loss = 0, a->n_active = 0;
+    // host-side scalars: the per-task losses and their logit-scale gradients
     memset(a->task_loss, 0, sizeof a->task_loss), memset(a->part, 0, sizeof a->part), memset(a->dscale, 0, sizeof a->dscale);
     for (int b = 0; b < B; b++)
         if (has_target && has_target[b] && takes_part(cfg, image_pos[b], seq_len[b])) a->active[a->n_active++] = b;
@@ -222,15 +217,13 @@ void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const 
     for (int k = 0; k < o->n_order; k++) {
         OlaTask t = o->order[k];
         Dims z = dims_of(cfg, t);
-        for (int i = 0; i < a->n_active; i++)
-            memcpy(a->targets + (size_t)i * z.P, targets[t] + (size_t)a->active[i] * z.P, sizeof(float) * z.P);
+        row_select_forward(a->targets, targets[t], a->active, a->n_active, z.P);  // the active samples' targets
         for (int l = 0; l < o->task[t].n_layers; l++) {
             const float *state = state_of(llm, cfg, o->task[t].layers[l]);
             for (int i = 0; i < a->n_active; i++) {
                 int b = a->active[i];
                 int n = prepare(a, cfg, w, t, k, &z, state, b, T, image_pos[b], seq_len[b]);
-                head_forward(a, &z, &w->head[t][l], n);
-                memcpy(a->preds + (size_t)i * z.P, a->out, sizeof(float) * z.P);
+                head_forward(a, &z, &w->head[t][l], n, a->preds + (size_t)i * z.P);
             }
             float dscale;
             a->part[t][l] = distill_loss(a->preds, a->targets, a->n_active, z.P, *w->logit_scale[t],
@@ -261,7 +254,7 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
             for (int i = 0; i < a->n_active; i++) {
                 int b = a->active[i];
                 int n = prepare(a, cfg, w, t, k, &z, state, b, T, image_pos[b], seq_len[b]);
-                head_forward(a, &z, &w->head[t][l], n);  // the activations again (see ola.h)
+                head_forward(a, &z, &w->head[t][l], n, a->out);  // the activations again (see ola.h)
                 const float *dp = a->dpreds[t][l] + (size_t)i * z.P;
                 for (int j = 0; j < z.P; j++) a->dout[j] = scale * dp[j];
                 head_backward(a, &z, &w->head[t][l], g ? &g->head[t][l] : NULL, n);

@@ -38,10 +38,11 @@ typedef struct {
     // one sample through one predictor (sized for the largest task): the Perceiver resampler's
     // inputs X, queries, their projections and norms, latents after proj_in (latents), after the
     // attention block (lat_attn) and the feed-forward block (lat_ff), the output norm (head_out),
-    // the optional MLP (mlp_up, mlp_act); d* their gradients
+    // the optional MLP (mlp_up, mlp_act); d* their gradients (dlat the latents' residual stream's)
+    const float *q_in;           // the queries: the task's tokens, or gen's rows in queries
     float *X, *queries, *x_proj, *kvin, *mean, *rstd, *latents, *q, *kv, *lse, *ao, *lat_attn, *ff_in, *ff_mean,
         *ff_rstd, *ff_up, *ff_act, *lat_ff, *head_out, *pred, *out_mean, *out_rstd, *mlp_up, *mlp_act, *out;
-    float *dX, *dqueries, *dx_proj, *dkvin, *dlatents, *dq, *dkv, *dao, *dlat_attn, *dff_in, *dff_up, *dff_act, *dlat_ff,
+    float *dX, *dqueries, *dx_proj, *dkvin, *dq, *dkv, *dao, *dff_in, *dff_up, *dff_act, *dlat,
         *dhead_out, *dpred, *dmlp_up, *dmlp_act, *dout, *scratch;
     int32_t *rows;                               // (max_seq) the gathered inputs' positions in the B*T states
     // the batch

@@ -214,7 +214,7 @@ int llava_params_alloc_data(LlavaParams *p) {
         llava_params_free(p);
         return VLM_ERR_FAIL;
     }
-    memset(p->data, 0, p->numel * sizeof(float));
+    memset(p->data, 0, p->numel * sizeof(float));  // host-side: the buffer loads fill (a backend uploads it after)
     llava_weights_view(p, p->data, &p->w);
     return VLM_OK;
 }
@@ -262,6 +262,7 @@ int llava_params_relayout(LlavaParams *p, const LlavaConfig *cfg, bool *all_kept
     for (int i = 0; i < q.n_specs; i++)
         for (int j = 0; j < p->n_specs; j++)
             if (strcmp(q.specs[i].name, p->specs[j].name) == 0 && q.specs[i].numel == p->specs[j].numel) {
+                // host-side, at load time: a tensor kept across the change of layout
                 memcpy(q.data + q.specs[i].offset, p->data + p->specs[j].offset, sizeof(float) * q.specs[i].numel);
                 kept++;
                 break;
