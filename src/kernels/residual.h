@@ -7,5 +7,7 @@
 
 // out (n) = inp1 + inp2; out may be either input
 void residual_forward(float *out, const float *inp1, const float *inp2, size_t n);
+// out (n) = c * inp: a loss's weight applied to its gradient (out may be inp)
+void scale_forward(float *out, const float *inp, float c, size_t n);
 
 #endif

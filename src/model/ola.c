@@ -256,7 +256,7 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
                 int n = prepare(a, cfg, w, t, k, &z, state, b, T, image_pos[b], seq_len[b]);
                 head_forward(a, &z, &w->head[t][l], n, a->out);  // the activations again (see ola.h)
                 const float *dp = a->dpreds[t][l] + (size_t)i * z.P;
-                for (int j = 0; j < z.P; j++) a->dout[j] = scale * dp[j];
+                scale_forward(a->dout, dp, scale, (size_t)z.P);
                 head_backward(a, &z, &w->head[t][l], g ? &g->head[t][l] : NULL, n);
                 embedding_backward(dstate, a->dX, a->rows, n, B * T, D);  // dstate[rows[r]] += dX[r]
                 if (t != OLA_GEN) {  // the queries are the task's tokens
@@ -264,16 +264,12 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
                     continue;
                 }
                 // gen's queries came from its task-token rows
-                size_t first = (size_t)b * T + image_pos[b] + llava_image_tokens(cfg) + (size_t)k * ntt;
+                float *dtask = dstate + ((size_t)b * T + image_pos[b] + llava_image_tokens(cfg) + (size_t)k * ntt) * D;
                 for (int q = 0; q < z.NQ; q++) {
                     int src = gen_query_source(z.NQ, ntt, q);
                     const float *dq = a->dqueries + (size_t)q * D;
-                    for (int r = 0; r < ntt; r++) {
-                        if (src >= 0 && r != src) continue;
-                        float f = src >= 0 ? 1.0f : 1.0f / (float)ntt;
-                        float *dst = dstate + (first + r) * D;
-                        for (int c = 0; c < D; c++) dst[c] += f * dq[c];
-                    }
+                    if (src >= 0) embedding_backward(dtask, dq, &(int32_t){src}, 1, ntt, D);  // its row
+                    else group_mean_backward(dtask, dq, 1, ntt, D);                         // the mean of the rows
                 }
             }
         }
