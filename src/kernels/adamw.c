@@ -20,8 +20,3 @@ double sumsq_kernel(const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }
-
-void scale_kernel(float *x, size_t n, float c) {
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++) x[i] *= c;
-}

@@ -1,5 +1,5 @@
-// The optimizer's element-wise work: the AdamW update and the two passes of
-// global-norm gradient clipping (the squared norm, then the scaling). The
+// The optimizer's element-wise work: the AdamW update and the squared norm of
+// global-norm gradient clipping (its scaling is residual.h's scale_forward). The
 // host (train/adamw.c) forms every scalar in double, as Python does, and
 // hands the kernels float32 operands, as torch does; the kernels only loop.
 #ifndef VLM_KERNELS_ADAMW_H
@@ -25,8 +25,5 @@ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, AdamWS
 // sum over x (n) of x^2, accumulated in double: one OpenMP reduction, so the
 // order of the sum depends on the thread count (as the rest of the step's does not)
 double sumsq_kernel(const float *x, size_t n);
-
-// x (n) *= c
-void scale_kernel(float *x, size_t n, float c);
 
 #endif

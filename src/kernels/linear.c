@@ -1,12 +1,11 @@
 // Linear layers on OpenBLAS sgemm, see linear.h.
 #include "kernels/linear.h"
 
-#include <cblas.h>  // cblas_sgemm
-#include <omp.h>    // omp_get_max_threads
+#include <cblas.h>   // cblas_sgemm
+#include <omp.h>     // omp_get_max_threads
+#include <stddef.h>  // size_t
 
 #define COLS 16  // columns per task of the bias gradient
-
-#include <stddef.h>  // size_t
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);

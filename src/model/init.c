@@ -29,7 +29,6 @@ static void fill(float *x, size_t n, float value) {
     for (size_t i = 0; i < n; i++) x[i] = value;
 }
 
-
 void llava_projector_init_default(LlavaParams *p, uint64_t seed) {
     for (int i = 0; i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];

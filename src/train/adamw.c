@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/adamw.h"
+#include "kernels/residual.h"
 
 int adamw_init(AdamW *o, size_t n, AdamWConfig cfg) {
     o->cfg = cfg;
@@ -53,7 +54,10 @@ void grad_clip_with_norm(float *grads, const size_t *ranges, int n_ranges, doubl
     double coef = max_norm / (norm + 1e-6);
     if (coef >= 1.0) return;  // torch multiplies by the clamped 1.0: no change
     float c = (float)coef;
-    for (int r = 0; r < n_ranges; r++) scale_kernel(grads + ranges[2 * r], ranges[2 * r + 1], c);
+    for (int r = 0; r < n_ranges; r++) {
+        float *g = grads + ranges[2 * r];
+        scale_forward(g, g, c, ranges[2 * r + 1]);
+    }
 }
 
 double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm) {
