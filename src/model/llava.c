@@ -121,7 +121,7 @@ int llava_trained_ranges(const LlavaModel *m, size_t *ranges) {
     int n = 0;
     for (int i = 0; i < m->params.n_specs; i++) {
         const ParamSpec *s = &m->params.specs[i];
-        if (!s->reachable || !m->trainable[s->module]) continue;
+        if (!param_trained(s, m->trainable)) continue;
         ranges[2 * n] = s->offset;
         ranges[2 * n + 1] = s->numel;
         n++;

@@ -66,6 +66,12 @@ typedef struct {
     bool reachable;        // on a path to the loss (false: CLIP layers past the selected one, post_layernorm)
 } ParamSpec;
 
+// The optimiser updates s: reachable, in a trainable module (torch skips
+// parameters whose grad is None; frozen modules have requires_grad False).
+static inline bool param_trained(const ParamSpec *s, const bool trainable[MODULE_COUNT]) {
+    return s->reachable && trainable[s->module];
+}
+
 typedef struct {
     LlavaConfig cfg;
     ParamSpec *specs;

@@ -38,20 +38,21 @@ static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch,
                             size_t resident) {
     int L = a->model_max_length;
     LlavaMemory lm = llava_memory_plan(&p->cfg, &(LlavaPlan){batch, batch, L, L, recompute});
-    size_t trained = 0;  // what optimizer_init will give moments: reachable tensors of trained modules
+    size_t trained = 0;  // what optimizer_init will give moments
     for (int i = 0; i < p->n_specs; i++)
-        if (p->specs[i].reachable && a->trainable[p->specs[i].module]) trained += p->specs[i].numel;
+        if (param_trained(&p->specs[i], a->trainable)) trained += p->specs[i].numel;
     size_t S = (size_t)p->cfg.vision.image_size, per_sample = 2 * sizeof(int32_t) * (size_t)L + 3 * S * S * sizeof(float);
     TrainMemory m = {.resident = resident, .params = lm.params, .grads = lm.grads, .moments = 2 * sizeof(float) * trained,
-                     .activations = lm.activations, .workspace = lm.workspace, .batches = (size_t)(accumulation + 1) * batch * per_sample,
-                     .machine = machine_bytes()};
+                     .activations = lm.activations, .workspace = lm.workspace, .batches = (size_t)(accumulation + 1) * batch * per_sample};
     m.total = m.resident + m.grads + m.moments + m.activations + m.workspace + m.batches;
     return m;
 }
 
 TrainMemory train_memory_plan(const TrainArgs *a, const LlavaParams *params) {
-    return plan_for(a, params, a->per_device_train_batch_size, a->gradient_accumulation_steps,
-                    a->gradient_checkpointing, resident_bytes());
+    TrainMemory m = plan_for(a, params, a->per_device_train_batch_size, a->gradient_accumulation_steps,
+                             a->gradient_checkpointing, resident_bytes());
+    m.machine = machine_bytes();
+    return m;
 }
 
 int train_memory_check(const TrainArgs *a, const LlavaParams *params) {

@@ -50,7 +50,7 @@ int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         const ParamSpec *s = &m->params.specs[i];
-        if (!s->reachable || !m->trainable[s->module]) continue;
+        if (!param_trained(s, m->trainable)) continue;
         int r = o->n_ranges++;
         o->ranges[2 * r] = s->offset, o->ranges[2 * r + 1] = s->numel;
         o->moment_offset[r] = total;
