@@ -14,7 +14,8 @@
 #include "kernels/linear.h"
 #include "text/template.h"  // IMAGE_TOKEN_INDEX, IGNORE_INDEX
 
-static void carve_all(LlavaModel *m, Carve *c) {
+// false: out of memory (the extension's own bookkeeping)
+static bool carve_all(LlavaModel *m, Carve *c) {
     const LlavaConfig *cfg = &m->params.cfg;
     size_t feat_rows = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
     size_t span_rows = (size_t)m->max_images * llava_image_span(cfg);
@@ -26,15 +27,15 @@ static void carve_all(LlavaModel *m, Carve *c) {
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->dimg = carve(c, span_rows * H), m->dfeat = carve(c, feat_rows * Cv);
     m->proj = m->img, m->dproj = m->dimg;
-    size_t extra = (size_t)ola_task_rows(&cfg->ola);  // rows added after each image's features
+    size_t extra = m->ext ? (size_t)m->ext->span_rows : 0;  // rows added after each image's features
     if (extra) {  // the spans are assembled from the projected rows and the extra rows
         m->proj = carve(c, feat_rows * H), m->dproj = carve(c, feat_rows * H);
         m->extra = carve(c, extra * H), m->dextra = carve(c, extra * H);
     }
-    if (cfg->ola.enabled) ola_acts_carve(&m->ola, c, cfg, m->max_batch, m->max_seq);
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
     m->dtext = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->lse = carve(c, (size_t)m->max_batch * m->max_seq);
+    return !m->ext || m->ext->ops->carve(m->ext, c, cfg, m->max_batch, m->max_seq);
 }
 
 static void plan_sizes(LlavaModel *m, const LlavaPlan *plan) {
@@ -55,8 +56,11 @@ LlavaMemory llava_memory_plan(const LlavaConfig *cfg, const LlavaPlan *plan) {
     memset(&m, 0, sizeof m);
     m.params.cfg = *cfg;
     plan_sizes(&m, plan);
+    bool oom;
+    m.ext = extension_new(cfg, &oom);
     Carve count = {NULL, 0};
     carve_all(&m, &count);
+    extension_free(m.ext);
     LlavaParams layout;
     size_t numel = llava_params_layout(&layout, cfg) == VLM_OK ? layout.numel : 0;
     llava_params_free(&layout);
@@ -75,6 +79,12 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
     plan_sizes(m, plan);
     int max_batch = m->max_batch, max_seq = m->max_seq;
     for (int i = 0; i < MODULE_COUNT; i++) m->trainable[i] = true;
+    bool oom;
+    m->ext = extension_new(&m->params.cfg, &oom);
+    if (oom) {
+        llava_model_free(m);
+        return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for the model's extension");
+    }
     Carve count = {NULL, 0};
     carve_all(m, &count);
     m->memory = vlm_alloc_aligned(count.used * sizeof(float));
@@ -93,10 +103,9 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
                         count.used * sizeof(float) >> 20);
     }
     Carve place = {m->memory, 0};
-    carve_all(m, &place);
-    if (m->params.cfg.ola.enabled && !m->ola.dstates) {
+    if (!carve_all(m, &place)) {
         llava_model_free(m);
-        return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for OLA-VLM's state gradients");
+        return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for the extension's activations");
     }
     llama_rope_init(&m->llm, &m->params.cfg.text);
     llava_weights_view(&m->params, m->grad, &m->g);
@@ -111,7 +120,7 @@ void llava_model_free(LlavaModel *m) {
     free(m->g.vl), free(m->g.tl);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
     free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len), free(m->image_pos);
-    ola_acts_free(&m->ola);
+    extension_free(m->ext);
     memset(m, 0, sizeof *m);
 }
 
@@ -160,7 +169,7 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
             if (id == IMAGE_TOKEN_INDEX) {
                 if (image >= n_images)
                     return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "sample %d has more image placeholders than images", b);
-                // OLA-VLM's predictors read a sample with one image (-2: several)
+                // the auxiliary losses read a sample with one image (-2: several)
                 m->image_pos[b] = m->image_pos[b] == -1 ? pos : -2;
                 for (int f = 0; f < span; f++, pos++)
                     if (pos < T) src[pos] = -1 - (image * span + f), lab[pos] = IGNORE_INDEX;
@@ -178,9 +187,12 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
     return VLM_OK;
 }
 
-void llava_set_ola_targets(LlavaModel *m, const float *const targets[OLA_TASKS], const bool *has_target) {
-    for (int t = 0; t < OLA_TASKS; t++) m->ola_targets[t] = targets ? targets[t] : NULL;
-    m->ola_has_target = has_target;
+void llava_set_aux_inputs(LlavaModel *m, const void *inputs) {
+    if (m->ext) m->ext->inputs = inputs;
+}
+
+static SpliceInfo splice_info(const LlavaModel *m) {
+    return (SpliceInfo){.image_pos = m->image_pos, .seq_len = m->seq_len, .B = m->B, .T = m->T};
 }
 
 int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels, const int *lengths, int B,
@@ -202,9 +214,9 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
         const float *hs = m->vis.x[m->vis.layers];
         token_slice_forward(m->feat, hs, n_images, NP + 1, cfg->feature_full ? 0 : 1, n_feat, Cv);
         projector_forward(&m->projector, cfg, w, m->feat, m->proj, n_images * n_feat);
-        int extra = ola_task_rows(&cfg->ola);
+        int extra = m->ext ? m->ext->span_rows : 0;
         if (extra) {
-            ola_task_rows_forward(m->extra, cfg, &w->ola);
+            m->ext->ops->rows_forward(m->ext, cfg, w, m->extra);
             image_span_forward(m->img, m->proj, m->extra, n_images, n_feat, extra, H);
         }
     }
@@ -230,10 +242,11 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     double sum = crossentropy_forward(m->llm.logits, m->row_targets, n_rows, cfg->text.vocab, &m->n_targets, m->lse);
     m->loss = m->n_targets ? sum / (double)m->n_targets : NAN;
     *loss = m->loss;
-    m->aux_loss = 0, m->aux_samples = 0;
-    if (cfg->ola.enabled && m->ola_has_target) {
-        ola_forward(&m->ola, cfg, &w->ola, &m->llm, m->ola_targets, m->ola_has_target, m->image_pos, m->seq_len, B, T);
-        m->aux_loss = m->ola.loss, m->aux_samples = m->ola.n_active;
+    if (m->ext) {
+        m->ext->loss = 0, m->ext->samples = 0;
+        memset(m->ext->part, 0, sizeof m->ext->part);  // host-side scalars
+        SpliceInfo s = splice_info(m);
+        if (m->ext->has_loss && m->ext->inputs) m->ext->ops->loss_forward(m->ext, cfg, w, &m->llm, &s);
     }
     return VLM_OK;
 }
@@ -269,25 +282,25 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     int B = m->B, T = m->T, N = B * T, H = cfg->text.hidden, Cv = cfg->vision.hidden, V = cfg->text.vocab;
     int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), NP = vision_patches(&cfg->vision);
     int nf = m->n_images * n_feat;
-    bool aux = m->aux_samples > 0 && aux_scale != 0.0f, ola = cfg->ola.enabled && m->trainable[MODULE_OLA];
+    bool aux = llava_aux_samples(m) > 0 && aux_scale != 0.0f, ext = m->ext && m->trainable[m->ext->module];
     if (m->n_targets == 0 && !aux) return;
     // the logits buffer becomes dlogits (each row is read before it is written)
     crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, ce_scale);
-    if (aux)  // the predictors first: their gradients enter the LLM at the layers they read
-        ola_backward(&m->ola, cfg, &w->ola, ola ? &g->ola : NULL, &m->llm, m->image_pos, m->seq_len, B, T, aux_scale);
-    llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, aux ? m->ola.dstates : NULL,
-                   m->seq_len, B, T);
+    float *const *dstates = NULL;  // the auxiliary losses first: their gradients enter the LLM at the states they read
+    SpliceInfo s = splice_info(m);
+    if (aux) dstates = m->ext->ops->loss_backward(m->ext, cfg, w, ext ? g : NULL, &m->llm, &s, aux_scale);
+    llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, dstates, m->seq_len, B, T);
     bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
-    bool need_image = m->n_images > 0 && (proj || vision || ola);
+    bool need_image = m->n_images > 0 && (proj || vision || ext);
     splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
                     B * m->T_text, m->n_images * span);
     if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     if (!need_image) return;
-    int extra = ola_task_rows(&cfg->ola);
+    int extra = m->ext ? m->ext->span_rows : 0;
     if (extra) {
-        image_span_backward(proj || vision ? m->dproj : NULL, ola ? m->dextra : NULL, m->dimg, m->n_images, n_feat, extra,
+        image_span_backward(proj || vision ? m->dproj : NULL, ext ? m->dextra : NULL, m->dimg, m->n_images, n_feat, extra,
                             H);
-        if (ola) ola_task_rows_backward(&g->ola, m->dextra, cfg);
+        if (ext) m->ext->ops->rows_backward(m->ext, cfg, g, m->dextra);
     }
     if (!proj && !vision) return;
     projector_backward(&m->projector, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, nf);

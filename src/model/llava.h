@@ -11,7 +11,7 @@
 
 #include "model/clip.h"
 #include "model/llama.h"
-#include "model/ola.h"
+#include "model/extension.h"
 #include "model/projector.h"
 #include "model/weights.h"
 
@@ -29,13 +29,10 @@ typedef struct {
     float *feat, *proj, *text;     // image features (images * llava_image_tokens rows), projected, text embeddings
     ProjectorActs projector;       // the connector's own
     float *img;                    // (images, llava_image_span) rows spliced in: projected features, task tokens
-    float *extra, *dextra;         // the rows added after each image's features (OLA-VLM's task tokens), NULL: none
-    float *dimg, *dproj, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without OLA
-    OlaActs ola;                   // OLA-VLM's predictors (cfg.ola.enabled)
-    int *image_pos;                // (max_batch) where each sample's image span starts, -1: none
-    // OLA-VLM's targets for the next forwards (llava_set_ola_targets); NULL: no embedding loss
-    const float *ola_targets[OLA_TASKS];
-    const bool *ola_has_target;
+    float *extra, *dextra;         // the extension's rows added after each image's features, NULL: none
+    float *dimg, *dproj, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without extra rows
+    Extension *ext;                // the variant's own parts (model/extension.h), NULL: none
+    int *image_pos;                // (max_batch) where each sample's image span starts, -1: none, -2: several
     float *lse;                    // (max_batch * max_seq) log-sum-exp of each row, for the backward
     int32_t *src, *targets;        // (max_batch * max_seq): splice map and shifted labels
     int32_t *rows, *row_targets;   // positions with a target and those targets
@@ -45,9 +42,11 @@ typedef struct {
     int n_images, B, T_text, T;
     double loss;
     long n_targets;
-    double aux_loss;               // OLA-VLM's embedding losses (weighted sum), 0 without
-    int aux_samples;               // the samples that took part in them
 } LlavaModel;
+
+// The auxiliary losses of the last forward (0 without an extension or its inputs) and the samples in them.
+static inline double llava_aux_loss(const LlavaModel *m) { return m->ext ? m->ext->loss : 0.0; }
+static inline int llava_aux_samples(const LlavaModel *m) { return m->ext ? m->ext->samples : 0; }
 
 // What a model is planned for: the largest batch (images, samples, the text
 // batch's padded length, the spliced sequence: text plus image features) and
@@ -77,18 +76,17 @@ void llava_model_free(LlavaModel *m);
 int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels, const int *lengths, int B,
                   int T_text, const float *pixels, int n_images, int max_len, double *loss);
 void llava_zero_grad(LlavaModel *m);
-// OLA-VLM's targets for the following forwards: targets[t] (B, ola_pred_size)
-// for each task of the model, has_target (B); NULLs: no embedding losses.
-// The embedding losses are computed by llava_forward into m->aux_loss
-// (*loss stays the cross-entropy), upstream's total being their sum.
-void llava_set_ola_targets(LlavaModel *m, const float *const targets[OLA_TASKS], const bool *has_target);
-// Gradients of the last forward's mean loss plus its embedding losses, accumulated into m->grad.
+// The extension's per-sample inputs for the following forwards (its own
+// type, e.g. OlaInputs; NULL: no auxiliary losses). llava_forward computes
+// those losses into m->ext (*loss stays the cross-entropy).
+void llava_set_aux_inputs(LlavaModel *m, const void *inputs);
+// Gradients of the last forward's mean loss plus its auxiliary losses, accumulated into m->grad.
 void llava_backward(LlavaModel *m);
 // Gradients of ce_scale * (the sum of the last forward's per-token losses) +
-// aux_scale * its embedding losses, accumulated into m->grad: llava_backward
+// aux_scale * its auxiliary losses, accumulated into m->grad: llava_backward
 // is (1 / n_targets, 1). A trainer accumulating micro-batches passes
 // 1 / (targets of the whole accumulated batch) for a token mean over it, and
-// 1 / micro-batches for the mean of the per-micro-batch embedding losses (as
+// 1 / micro-batches for the mean of the per-micro-batch auxiliary losses (as
 // HF's Trainer divides each micro-batch's loss).
 void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale);
 // The spliced length of one sample of len text tokens: each placeholder

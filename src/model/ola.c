@@ -33,7 +33,8 @@ static Dims dims_of(const LlavaConfig *cfg, OlaTask t) {
     return z;
 }
 
-void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch, int max_seq) {
+static int acts_carve(Extension *e, Carve *c, const LlavaConfig *cfg, int max_batch, int max_seq) {
+    OlaActs *a = e->state;
     const OlaConfig *o = &cfg->ola;
     int d = 0, A = 0, I = 0, O = 0, NQ = 0, NH = 0, P = 0;
     for (int i = 0; i < o->n_order; i++) {
@@ -59,7 +60,7 @@ void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch,
     a->preds = carve(c, (size_t)max_batch * P), a->targets = carve(c, (size_t)max_batch * P);
     a->loss_scratch = carve(c, (size_t)max_batch * max_batch + 2 * (size_t)max_batch);
     a->active = (int *)carve(c, max_batch);
-    if (c->base && !a->dstates) a->dstates = calloc((size_t)cfg->text.layers + 1, sizeof(float *));
+    if (c->base && !a->dstates && !(a->dstates = calloc((size_t)cfg->text.layers + 1, sizeof(float *)))) return 0;
     int layers_read[OLA_MAX_LAYERS * OLA_TASKS], n_read = 0;
     for (int i = 0; i < o->n_order; i++) {
         OlaTask t = o->order[i];
@@ -75,11 +76,14 @@ void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch,
         float *ds = carve(c, (size_t)max_batch * max_seq * D);
         if (c->base && a->dstates) a->dstates[layers_read[j]] = ds;
     }
+    return 1;
 }
 
-void ola_acts_free(OlaActs *a) {
+static void ext_free(Extension *e) {
+    OlaActs *a = e->state;
     free(a->dstates);
-    a->dstates = NULL;
+    free(a);
+    free(e);
 }
 
 // ---- one sample through one predictor
@@ -204,20 +208,25 @@ static bool takes_part(const LlavaConfig *cfg, int image_pos, int seq_len) {
     return image_pos >= 0 && image_pos + llava_image_span(cfg) <= seq_len;
 }
 
-void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const LlamaActs *llm,
-                 const float *const targets[OLA_TASKS], const bool *has_target, const int *image_pos,
-                 const int *seq_len, int B, int T) {
+static void loss_forward(Extension *e, const LlavaConfig *cfg, const LlavaWeights *lw, const LlamaActs *llm,
+                         const SpliceInfo *s) {
+    OlaActs *a = e->state;
+    const OlaWeights *w = &lw->ola;
+    const OlaInputs *in = e->inputs;
     const OlaConfig *o = &cfg->ola;
-    a->loss = 0, a->n_active = 0;
+    const int *image_pos = s->image_pos, *seq_len = s->seq_len;
+    int B = s->B, T = s->T;
+    a->n_active = 0, e->loss = 0, e->samples = 0;
     // host-side scalars: the per-task losses and their logit-scale gradients
-    memset(a->task_loss, 0, sizeof a->task_loss), memset(a->part, 0, sizeof a->part), memset(a->dscale, 0, sizeof a->dscale);
+    memset(e->part, 0, sizeof e->part), memset(a->part, 0, sizeof a->part), memset(a->dscale, 0, sizeof a->dscale);
     for (int b = 0; b < B; b++)
-        if (has_target && has_target[b] && takes_part(cfg, image_pos[b], seq_len[b])) a->active[a->n_active++] = b;
+        if (in && in->has_target && in->has_target[b] && takes_part(cfg, image_pos[b], seq_len[b])) a->active[a->n_active++] = b;
     if (a->n_active == 0) return;
+    e->samples = a->n_active;
     for (int k = 0; k < o->n_order; k++) {
         OlaTask t = o->order[k];
         Dims z = dims_of(cfg, t);
-        row_select_forward(a->targets, targets[t], a->active, a->n_active, z.P);  // the active samples' targets
+        row_select_forward(a->targets, in->targets[t], a->active, a->n_active, z.P);  // the active samples' targets
         for (int l = 0; l < o->task[t].n_layers; l++) {
             const float *state = state_of(llm, cfg, o->task[t].layers[l]);
             for (int i = 0; i < a->n_active; i++) {
@@ -230,19 +239,24 @@ void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const 
                                          o->contrastive_loss_weight, o->task[t].loss_weight, a->dpreds[t][l], &dscale,
                                          a->loss_scratch);
             a->dscale[t] += dscale;
-            a->task_loss[t] += a->part[t][l].loss;
-            a->loss += a->part[t][l].loss;
+            e->part[t] += a->part[t][l].loss;
+            e->loss += a->part[t][l].loss;
         }
     }
 }
 
-void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWeights *g, const LlamaActs *llm,
-                  const int *image_pos, const int *seq_len, int B, int T, float scale) {
+static float *const *loss_backward(Extension *e, const LlavaConfig *cfg, const LlavaWeights *lw, LlavaWeights *lg,
+                                   const LlamaActs *llm, const SpliceInfo *s, float scale) {
+    OlaActs *a = e->state;
+    const OlaWeights *w = &lw->ola;
+    OlaWeights *g = lg ? &lg->ola : NULL;
     const OlaConfig *o = &cfg->ola;
+    const int *image_pos = s->image_pos, *seq_len = s->seq_len;
+    int B = s->B, T = s->T;
     int D = cfg->text.hidden, ntt = o->num_task_tokens;
     for (int h = 0; h <= cfg->text.layers; h++)
         if (a->dstates[h]) vlm_zero(a->dstates[h], (size_t)B * T * D);  // several predictors add into one state
-    if (a->n_active == 0) return;
+    if (a->n_active == 0) return a->dstates;
     for (int k = 0; k < o->n_order; k++) {
         OlaTask t = o->order[k];
         Dims z = dims_of(cfg, t);
@@ -274,9 +288,12 @@ void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWe
             }
         }
     }
+    return a->dstates;
 }
 
-void ola_task_rows_forward(float *rows, const LlavaConfig *cfg, const OlaWeights *w) {
+static void rows_forward(const Extension *e, const LlavaConfig *cfg, const LlavaWeights *lw, float *rows) {
+    (void)e;
+    const OlaWeights *w = &lw->ola;
     const OlaConfig *o = &cfg->ola;
     int D = cfg->text.hidden, ntt = o->num_task_tokens;
     for (int k = 0; k < o->n_order; k++) {
@@ -285,7 +302,9 @@ void ola_task_rows_forward(float *rows, const LlavaConfig *cfg, const OlaWeights
     }
 }
 
-void ola_task_rows_backward(OlaWeights *g, const float *drows, const LlavaConfig *cfg) {
+static void rows_backward(const Extension *e, const LlavaConfig *cfg, LlavaWeights *lg, const float *drows) {
+    (void)e;
+    OlaWeights *g = &lg->ola;
     const OlaConfig *o = &cfg->ola;
     int D = cfg->text.hidden, ntt = o->num_task_tokens;
     for (int k = 0; k < o->n_order; k++) {
@@ -293,3 +312,23 @@ void ola_task_rows_backward(OlaWeights *g, const float *drows, const LlavaConfig
         group_mean_backward(g->tokens[t], drows + (size_t)k * ntt * D, ntt, ola_learnt_tokens(o, t) / ntt, D);
     }
 }
+
+// ---- the extension
+
+static const ExtensionOps OPS = {.carve = acts_carve, .rows_forward = rows_forward, .rows_backward = rows_backward,
+                                 .loss_forward = loss_forward, .loss_backward = loss_backward, .free = ext_free};
+
+Extension *ola_extension_new(const LlavaConfig *cfg) {
+    Extension *e = calloc(1, sizeof *e);
+    OlaActs *a = calloc(1, sizeof *a);
+    if (!e || !a) {
+        free(e), free(a);
+        return NULL;
+    }
+    *e = (Extension){.ops = &OPS, .name = OLA_EXTENSION, .module = MODULE_OLA, .span_rows = ola_task_rows(&cfg->ola),
+                     .has_loss = true, .n_parts = OLA_TASKS, .state = a};
+    for (int t = 0; t < OLA_TASKS; t++) e->part_names[t] = ola_task_name((OlaTask)t);
+    return e;
+}
+
+const OlaActs *ola_acts(const Extension *e) { return e->state; }

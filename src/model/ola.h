@@ -31,6 +31,7 @@
 
 #include "kernels/distill_loss.h"
 #include "model/carve.h"
+#include "model/extension.h"
 #include "model/llama.h"
 #include "model/weights.h"
 
@@ -53,34 +54,29 @@ typedef struct {
     float **dstates;                             // (layers + 1) d loss / d hidden state, NULL where no predictor reads
     int *active;                                 // (max_batch) the samples that took part
     int n_active;
-    DistillLoss part[OLA_TASKS][OLA_MAX_LAYERS];
-    double loss, task_loss[OLA_TASKS];           // weighted sums of the last forward
+    DistillLoss part[OLA_TASKS][OLA_MAX_LAYERS]; // the last forward's, per predictor (their sums: Extension.part)
 } OlaActs;
 
 // Predicted floats per sample: num_tokens x output_dim.
 static inline int ola_pred_size(const OlaConfig *o, OlaTask t) { return o->task[t].num_tokens * o->task[t].output_dim; }
 
-void ola_acts_carve(OlaActs *a, Carve *c, const LlavaConfig *cfg, int max_batch, int max_seq);
-void ola_acts_free(OlaActs *a);
+// The auxiliary losses' inputs (Extension.inputs): targets[t] (B,
+// ola_pred_size) per task of the model, rows = the teacher's tokens (query
+// order); has_target (B): the samples that have them. The losses are
+// OLA-VLM's, upstream's total being the cross-entropy plus their sum.
+typedef struct {
+    const float *targets[OLA_TASKS];
+    const bool *has_target;
+} OlaInputs;
 
-// targets[t] (B, ola_pred_size) per task of the model, rows = the teacher's
-// tokens (query order), has_target (B). image_pos (B): where each sample's
-// image span starts (-1: none); seq_len (B). The states are the LLM's after
-// its forward (llm->x, llm->norm). Sets a->loss (0 when no sample takes part).
-// OLA-VLM's append_special_tokens, the rows added after each image's
-// features: num_task_tokens rows per task in aux_mode's order (gen's tokens as
-// they are, depth's and seg's num_tokens rows mean-pooled in consecutive
-// groups down to num_task_tokens) -> rows (ola_task_rows, D).
-void ola_task_rows_forward(float *rows, const LlavaConfig *cfg, const OlaWeights *w);
-// drows (ola_task_rows, D) -> the tokens' gradients in g (+=).
-void ola_task_rows_backward(OlaWeights *g, const float *drows, const LlavaConfig *cfg);
-
-void ola_forward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, const LlamaActs *llm,
-                 const float *const targets[OLA_TASKS], const bool *has_target, const int *image_pos,
-                 const int *seq_len, int B, int T);
-// Gradients of scale * the last forward's loss: weights into g (NULL: frozen),
-// the hidden states into a->dstates (zeroed first) for llama_backward.
-void ola_backward(OlaActs *a, const LlavaConfig *cfg, const OlaWeights *w, OlaWeights *g, const LlamaActs *llm,
-                  const int *image_pos, const int *seq_len, int B, int T, float scale);
+// OLA-VLM as an extension (model/extension.h): span rows = append_special_tokens,
+// the rows added after each image's features (num_task_tokens rows per task in
+// aux_mode's order: gen's tokens as they are, depth's and seg's num_tokens rows
+// mean-pooled in consecutive groups down to num_task_tokens); auxiliary losses =
+// the predictors' (parts depth, seg, gen, by OlaTask). NULL: out of memory.
+#define OLA_EXTENSION "OLA-VLM"  // its Extension.name
+Extension *ola_extension_new(const LlavaConfig *cfg);
+// Its activations and per-(task, layer) losses of the last forward (inspection, tests).
+const OlaActs *ola_acts(const Extension *e);
 
 #endif

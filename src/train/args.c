@@ -494,6 +494,10 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
             a->source[o - OPTS] = ARG_RECIPE;
         }
         if (r) a->owl2 = r->owl2, a->needs_embedding_predictors = r->predictors;
+        if (a->owl2)
+            note(a, "%s%s\n", "note: the Q-Instruct recipes were published on mPLUG-Owl2, whose visual abstractor and ",
+                 "modality-adaptive LLaMA vlm.c does not implement; this run trains the given LLaVA model with those "
+                 "hyperparameters (the projector in the abstractor's place)");
     }
     bool data_from_flag = false;
     for (int k = 0; k < n && rc == VLM_OK; k++) {

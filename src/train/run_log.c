@@ -23,8 +23,6 @@ static int keep(RunLog *log, const LogEntry *e) {
 // NaN when absent: a nan loss was written as NaN, as Python's json writes it
 static double number(const json_t *j, const char *key) { return vlm_json_number(json_object_get(j, key)); }
 
-static const char *const PARTS[3] = {"depth_loss", "seg_loss", "gen_loss"};
-
 // ", \"KEY\": X" in fmt, or Python's json.dumps spelling of nan / inf
 // (printf's "nan" is not JSON: neither Python nor the resume could read it)
 static void write_number(FILE *fp, const char *key, const char *fmt, double x) {
@@ -43,14 +41,18 @@ static void write_line(FILE *fp, const LogEntry *e) {
     fprintf(fp, ", \"targets\": %ld", e->targets);
     write_number(fp, "tokens_per_s", "%.1f", e->tokens_per_s);
     write_number(fp, "elapsed_s", "%.3f", e->elapsed_s);
-    if (e->embedding_losses) {
+    if (e->n_parts) {
         write_number(fp, "text_loss", "%.9g", e->text_loss);
-        for (int t = 0; t < 3; t++) write_number(fp, PARTS[t], "%.9g", e->task_loss[t]);
+        for (int p = 0; p < e->n_parts; p++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_loss", e->part_names[p]);
+            write_number(fp, key, "%.9g", e->part_loss[p]);
+        }
     }
     fputs("}\n", fp);
 }
 
-int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
+int run_log_open(RunLog *log, const char *output_dir, long keep_until, int n_parts, const char *const *part_names) {
     memset(log, 0, sizeof *log);
     log->path = path_join(output_dir, "metrics.jsonl");
     if (!log->path) return VLM_ERR_FAIL;
@@ -70,8 +72,12 @@ int run_log_open(RunLog *log, const char *output_dir, long keep_until) {
                           .targets = (long)json_integer_value(json_object_get(j, "targets")),
                           .tokens_per_s = number(j, "tokens_per_s"), .elapsed_s = number(j, "elapsed_s"),
                           .text_loss = number(j, "text_loss")};
-            e.embedding_losses = json_object_get(j, "text_loss") != NULL;
-            for (int t = 0; t < 3; t++) e.task_loss[t] = number(j, PARTS[t]);
+            e.n_parts = json_object_get(j, "text_loss") ? n_parts : 0;
+            for (int p = 0; p < e.n_parts; p++) {
+                char key[64];
+                snprintf(key, sizeof key, "%s_loss", part_names[p]);
+                e.part_names[p] = part_names[p], e.part_loss[p] = number(j, key);
+            }
             if (e.step <= keep_until) rc = keep(log, &e);
             json_decref(j);
         }

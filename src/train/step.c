@@ -26,18 +26,18 @@ int train_step(LlavaModel *m, Optimizer *o, const StepConfig *c, const MicroBatc
     for (int i = 0; i < n_micro; i++) {
         const MicroBatch *b = &mb[i];
         double loss;
-        llava_set_ola_targets(m, b->has_target ? b->ola_targets : NULL, b->has_target);
+        llava_set_aux_inputs(m, b->aux_inputs);
         int rc = llava_forward(m, b->input_ids, b->labels, b->lengths, b->B, b->T_text, b->pixels, b->n_images,
                                c->max_len, &loss);
         if (rc != VLM_OK) return vlm_fail_context(rc, "micro-batch %d of %d", i + 1, n_micro);
         if (m->n_targets == 0) r->empty_micro++;  // only in micro_mean can this matter: no text loss from it
-        if (m->n_targets == 0 && m->aux_samples == 0) continue;
-        if ((m->n_targets > 0 && !isfinite(loss)) || !isfinite(m->aux_loss)) {
+        double aux = llava_aux_loss(m);
+        if (m->n_targets == 0 && llava_aux_samples(m) == 0) continue;
+        if ((m->n_targets > 0 && !isfinite(loss)) || !isfinite(aux)) {
             r->bad_micro = i;
             llava_zero_grad(m);
             return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "micro-batch %d of %d: %s is %g: no parameter updated", i + 1,
-                            n_micro, isfinite(m->aux_loss) ? "loss" : "the embedding loss",
-                            isfinite(m->aux_loss) ? loss : m->aux_loss);
+                            n_micro, isfinite(aux) ? "loss" : "the auxiliary loss", isfinite(aux) ? loss : aux);
         }
         float scale = 0.0f;
         if (m->n_targets > 0 && c->reduction == LOSS_MICRO_MEAN) {
@@ -48,11 +48,12 @@ int train_step(LlavaModel *m, Optimizer *o, const StepConfig *c, const MicroBatc
             scale = (float)(1.0 / (double)total);
         }
         llava_backward_scaled(m, scale, (float)(1.0 / accumulation));
-        if (m->aux_samples > 0)
-            for (int t = 0; t < OLA_TASKS; t++) r->task_loss[t] += m->ola.task_loss[t] / accumulation;
+        if (llava_aux_samples(m) > 0)
+            for (int p = 0; p < m->ext->n_parts; p++) r->part_loss[p] += m->ext->part[p] / accumulation;
     }
     r->text_loss = c->reduction == LOSS_MICRO_MEAN ? sum / accumulation : sum / (double)total;
-    r->loss = r->text_loss + r->task_loss[OLA_DEPTH] + r->task_loss[OLA_SEG] + r->task_loss[OLA_GEN];
+    r->loss = r->text_loss;
+    for (int p = 0; p < EXT_MAX_PARTS; p++) r->loss += r->part_loss[p];
     int rc = optimizer_step(o, m, lr_factor, &r->grad_norm);
     if (rc != VLM_OK) {
         llava_zero_grad(m);

@@ -6,9 +6,10 @@
 //     micro-batch's summed token losses x 1 / (targets of all n micro-batches,
 //     counted before the forwards), so n micro-batches of b samples give the
 //     gradients of one batch of n*b. Reported loss: that token mean.
-//   OLA-VLM's embedding losses: each micro-batch's (a mean over its samples)
-//     / accumulation, as HF's Trainer divides each micro-batch's loss; added
-//     to the reported loss as upstream's total = text + depth + seg + gen.
+//   a model extension's auxiliary losses (model/extension.h): each
+//     micro-batch's (a mean over its samples) / accumulation, as HF's Trainer
+//     divides each micro-batch's loss; added to the reported loss, as
+//     upstream's total is the cross-entropy plus their parts.
 //   micro_mean: HF Trainer 4.37: each micro-batch's token mean / accumulation
 //     (gradient_accumulation_steps, also for a short step). Reported loss: the
 //     sum of micro_mean / accumulation, which is what Trainer logs (before
@@ -36,8 +37,7 @@ typedef struct {  // llava_forward's inputs
     int B, T_text;
     const float *pixels;                // (n_images, 3, S, S)
     int n_images;
-    const float *ola_targets[OLA_TASKS];  // OLA-VLM's teacher embeddings (llava_set_ola_targets)
-    const bool *has_target;             // NULL: no embedding losses
+    const void *aux_inputs;             // the model extension's (llava_set_aux_inputs); NULL: no auxiliary losses
 } MicroBatch;
 
 typedef struct {
@@ -47,9 +47,9 @@ typedef struct {
 } StepConfig;
 
 typedef struct {
-    double loss;       // see above, plus the embedding losses (upstream's total); 0 when skipped
+    double loss;       // see above, plus the auxiliary losses (upstream's total); 0 when skipped
     double text_loss;  // the cross-entropy part
-    double task_loss[OLA_TASKS];  // OLA-VLM's embedding losses (weighted), mean over the micro-batches
+    double part_loss[EXT_MAX_PARTS];  // the auxiliary losses' parts (m->ext's names), mean over the micro-batches
     double grad_norm;  // before clipping
     double lr;         // the base learning rate x lr_factor (the LLM's / decay group's lr)
     long n_targets;    // targets in the step

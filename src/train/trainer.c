@@ -15,8 +15,6 @@
 #include "core/progress.h"  // format_duration
 #include "core/timer.h"
 #include "data/loader.h"
-#include "data/teacher_targets.h"
-#include "model/init.h"
 #include "model/open.h"
 #include "text/template.h"
 #include "train/memory_plan.h"
@@ -25,6 +23,7 @@
 #include "train/schedule.h"
 #include "train/step.h"
 #include "train/train_checkpoint.h"
+#include "train/train_extension.h"
 
 // One micro-batch copied out of the loader (whose batch is valid only until
 // the next one), so a step can count the targets of all of them first.
@@ -35,8 +34,7 @@ typedef struct {
     float *pixels;
     int B, T, n_images;
     long tokens;  // spliced tokens (text + image features, truncated)
-    float *targets[OLA_TASKS];  // OLA-VLM's teacher embeddings (B, ola_pred_size) per task of the model
-    bool *has_target;           // (B) a sample with an image has them
+    void *aux;    // the model extension's inputs (train_extension.h), NULL: none
 } MicroBuf;
 
 typedef struct {
@@ -45,6 +43,7 @@ typedef struct {
     Tokenizer tok;
     const Template *tpl;
     LlavaModel m;
+    const TrainExtension *ext;   // the training side of the model's extension, NULL: none
     Optimizer opt;
     Loader *loader;
     TrainPlan plan;
@@ -112,25 +111,12 @@ static char *resume_point(const TrainArgs *a) {
     return latest;
 }
 
-// OLA-VLM's parts: ola-pt adds fresh predictors and task tokens to a model
-// without them (as upstream's init_heads does after loading; a model that
-// has them keeps its own); any other stage trains the model without them,
-// as upstream's next stages load the LLM with train.py's LLaVA class.
-static int ola_layout(const TrainArgs *a, LlavaParams *p) {
-    LlavaConfig cfg = p->cfg;
-    if (a->needs_embedding_predictors == cfg.ola.enabled) {
-        if (cfg.ola.enabled) log_msg(LOG_INFO, "OLA-VLM's predictors and task tokens: the model's own");
-        return VLM_OK;
-    }
-    if (a->needs_embedding_predictors) {
-        int rc = train_args_ola_config(a, cfg.text.layers, &cfg.ola);
-        if (rc != VLM_OK) return rc;
-    } else {
-        cfg.ola.enabled = false;
-        log_msg(LOG_INFO, "the model's OLA-VLM predictors and task tokens are left out (they train in ola-pt only)");
-    }
-    int rc = llava_params_relayout(p, &cfg, NULL);
-    if (rc == VLM_OK && cfg.ola.enabled) llava_ola_init_default(p, (uint64_t)a->seed);
+_Static_assert(RUN_LOG_MAX_PARTS == EXT_MAX_PARTS, "the log holds every part of an auxiliary loss");
+
+// Each extension lays the model out for the stage (adds or drops its parameters).
+static int prepare_model(const TrainArgs *a, LlavaParams *p) {
+    int rc = VLM_OK;
+    for (int i = 0; train_extensions[i] && rc == VLM_OK; i++) rc = train_extensions[i]->prepare_model(a, p);
     return rc;
 }
 
@@ -153,7 +139,7 @@ static int open_model(Run *r, const char *resume) {
         rc = llava_open(&params, a->model_name_or_path, &o, &layout);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model: %s (%s)", a->model_name_or_path, llava_layout_name(layout));
     }
-    if (rc == VLM_OK) rc = ola_layout(a, &params);
+    if (rc == VLM_OK) rc = prepare_model(a, &params);
     if (rc != VLM_OK) return rc;
     r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;
@@ -166,6 +152,7 @@ static int open_model(Run *r, const char *resume) {
     if (rc != VLM_OK) return rc;
     r->have_model = true;
     memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);
+    r->ext = train_extension_of(&r->m);
     int S = r->m.params.cfg.vision.image_size;
     r->pixels_per_image = 3 * S * S;
     return VLM_OK;
@@ -198,12 +185,7 @@ static int alloc_micro(Run *r) {
         u->lengths = vlm_malloc(sizeof(int) * B), u->records = vlm_malloc(sizeof(uint64_t) * B);
         u->pixels = vlm_malloc(sizeof(float) * B * (size_t)r->pixels_per_image);
         if (!u->ids || !u->labels || !u->lengths || !u->records || !u->pixels) return VLM_ERR_FAIL;
-        const OlaConfig *o = &r->m.params.cfg.ola;
-        if (!o->enabled) continue;
-        if (!(u->has_target = vlm_calloc((size_t)B, sizeof(bool)))) return VLM_ERR_FAIL;
-        for (int k = 0; k < o->n_order; k++)
-            if (!(u->targets[o->order[k]] = vlm_malloc(sizeof(float) * B * (size_t)ola_pred_size(o, o->order[k]))))
-                return VLM_ERR_FAIL;
+        if (r->ext && !(u->aux = r->ext->inputs_new(&r->m.params.cfg, B))) return VLM_ERR_FAIL;
     }
     return VLM_OK;
 }
@@ -212,8 +194,8 @@ static void free_micro(Run *r) {
     if (!r->micro) return;
     for (int i = 0; i <= r->a->gradient_accumulation_steps; i++) {
         MicroBuf *u = &r->micro[i];
-        free(u->ids), free(u->labels), free(u->lengths), free(u->records), free(u->pixels), free(u->has_target);
-        for (int t = 0; t < OLA_TASKS; t++) free(u->targets[t]);
+        free(u->ids), free(u->labels), free(u->lengths), free(u->records), free(u->pixels);
+        if (r->ext) r->ext->inputs_free(u->aux);
     }
     free(r->micro), free(r->mb);
 }
@@ -233,31 +215,6 @@ static void close_run(Run *r) {
 // ---------------------------------------------------------------------------
 // the loop
 
-// OLA-VLM's targets of the micro-batch's samples that have an image
-// (--teacher_embeddings/<the record's image>.safetensors).
-static int read_targets(Run *r, MicroBuf *u, const Batch *b) {
-    const OlaConfig *o = &r->m.params.cfg.ola;
-    int rc = VLM_OK;
-    for (int i = 0; i < b->n && rc == VLM_OK; i++) {
-        u->has_target[i] = b->image_of[i] >= 0;
-        if (!u->has_target[i]) continue;
-        int file;
-        size_t rec;
-        dataset_locate(&r->data, (size_t)b->records[i], &file, &rec);
-        json_t *j = NULL;
-        rc = dataset_file_record(&r->data.files[file], rec, &j);
-        const char *image = json_string_value(json_object_get(j, "image"));
-        if (rc == VLM_OK && !image)
-            rc = vlm_fail(VLM_ERR_INPUT, r->data.files[file].path, NULL, "record %zu: no \"image\" string", rec);
-        float *out[OLA_TASKS];
-        for (int t = 0; t < OLA_TASKS; t++) out[t] = u->targets[t] ? u->targets[t] + (size_t)i * ola_pred_size(o, t) : NULL;
-        if (rc == VLM_OK) rc = teacher_targets_read(r->a->teacher_embeddings, image, o, out);
-        if (rc != VLM_OK) rc = vlm_fail_context(rc, "%s record %zu", r->data.files[file].path, rec);
-        json_decref(j);
-    }
-    return rc;
-}
-
 // Copies the next loader batch into u; logs the records it skipped.
 static int next_micro(Run *r, MicroBuf *u, long *skipped) {
     const Batch *b;
@@ -271,8 +228,8 @@ static int next_micro(Run *r, MicroBuf *u, long *skipped) {
     memcpy(u->lengths, b->len, sizeof(int) * b->n);
     memcpy(u->records, b->records, sizeof(uint64_t) * b->n);
     memcpy(u->pixels, b->pixel_values, sizeof(float) * (size_t)b->n_images * r->pixels_per_image);
-    if (r->m.params.cfg.ola.enabled) {
-        rc = read_targets(r, u, b);
+    if (r->ext) {
+        rc = r->ext->inputs_read(u->aux, r->a, &r->m.params.cfg, &r->data, b);
         if (rc != VLM_OK) return rc;
     }
     u->tokens = 0;
@@ -329,10 +286,13 @@ static void show_progress(bool tty, long step, long total, long done, const LogE
                 e->tokens_per_s, eta);
         if (step == total) fputc('\n', stderr);
     } else {
-        char parts[128] = "";
-        if (e->embedding_losses)
-            snprintf(parts, sizeof parts, " (text %.4f depth %.4f seg %.4f gen %.4f)", e->text_loss, e->task_loss[OLA_DEPTH],
-                     e->task_loss[OLA_SEG], e->task_loss[OLA_GEN]);
+        char parts[160] = "";
+        if (e->n_parts) {
+            size_t at = (size_t)snprintf(parts, sizeof parts, " (text %.4f", e->text_loss);
+            for (int p = 0; p < e->n_parts && at < sizeof parts; p++)
+                at += (size_t)snprintf(parts + at, sizeof parts - at, " %s %.4f", e->part_names[p], e->part_loss[p]);
+            if (at + 1 < sizeof parts) parts[at] = ')', parts[at + 1] = '\0';
+        }
         fprintf(stderr, "step %ld/%ld loss %.4f%s lr %.3g grad_norm %.3f %.0f tok/s ETA %s\n", step, total, e->loss, parts,
                 e->lr, e->grad_norm, e->tokens_per_s, eta);
     }
@@ -361,10 +321,12 @@ static int train_loop(Run *r, long start) {
     long total = r->plan.n_steps, log_every = interval_steps(a->logging_steps, total);
     long save_every = interval_steps(a->save_steps, total), skipped = 0;
     RunLog log;
-    int rc = run_log_open(&log, a->output_dir, start > 0 ? start : -1);
+    const Extension *ext = r->m.ext && r->m.ext->has_loss ? r->m.ext : NULL;  // its parts are logged
+    int n_parts = ext ? ext->n_parts : 0;
+    int rc = run_log_open(&log, a->output_dir, start > 0 ? start : -1, n_parts, ext ? ext->part_names : NULL);
     if (rc != VLM_OK) return rc;
     bool tty = isatty(fileno(stderr));
-    double t0 = timer_now_s(), t_log = t0, loss_sum = 0, text_sum = 0, task_sum[OLA_TASKS] = {0};
+    double t0 = timer_now_s(), t_log = t0, loss_sum = 0, text_sum = 0, part_sum[EXT_MAX_PARTS] = {0};
     long tokens = 0, targets = 0, n_loss = 0;
     for (long s = start; s < total && rc == VLM_OK; s++) {
         int n = 0;
@@ -374,8 +336,7 @@ static int train_loop(Run *r, long start) {
             if (rc != VLM_OK || u->B == 0) continue;  // every record of it skipped
             r->mb[n++] = (MicroBatch){.input_ids = u->ids, .labels = u->labels, .lengths = u->lengths, .B = u->B,
                                       .T_text = u->T, .pixels = u->pixels, .n_images = u->n_images,
-                                      .ola_targets = {u->targets[0], u->targets[1], u->targets[2]},
-                                      .has_target = u->has_target};
+                                      .aux_inputs = u->aux};
             tokens += u->tokens;
         }
         if (rc != VLM_OK) break;
@@ -391,7 +352,7 @@ static int train_loop(Run *r, long start) {
         }
         if (res.skipped) log_msg(LOG_WARN, "step %ld: no target in any sample: no update", s + 1);
         else loss_sum += res.loss, text_sum += res.text_loss, n_loss++;
-        for (int t = 0; t < OLA_TASKS; t++) task_sum[t] += res.task_loss[t];
+        for (int p = 0; p < n_parts; p++) part_sum[p] += res.part_loss[p];
         targets += res.n_targets;
         long step = s + 1;
         if (step % log_every == 0 || step == total) {
@@ -399,9 +360,9 @@ static int train_loop(Run *r, long start) {
             LogEntry e = {.step = step, .epoch = (double)(r->plan.first[s] + r->plan.count[s]) / (double)r->plan.len_dataloader,
                           .loss = n_loss ? loss_sum / (double)n_loss : NAN, .lr = res.lr, .grad_norm = res.grad_norm,
                           .targets = targets, .tokens_per_s = (double)tokens / (now - t_log), .elapsed_s = now - t0,
-                          .embedding_losses = r->m.params.cfg.ola.enabled,
-                          .text_loss = n_loss ? text_sum / (double)n_loss : NAN};
-            for (int t = 0; t < OLA_TASKS; t++) e.task_loss[t] = n_loss ? task_sum[t] / (double)n_loss : NAN, task_sum[t] = 0;
+                          .n_parts = n_parts, .text_loss = n_loss ? text_sum / (double)n_loss : NAN};
+            for (int p = 0; p < n_parts; p++)
+                e.part_names[p] = ext->part_names[p], e.part_loss[p] = n_loss ? part_sum[p] / (double)n_loss : NAN, part_sum[p] = 0;
             rc = run_log_append(&log, &e);
             show_progress(tty, step, total, step - start, &e, now - t0);
             loss_sum = 0, text_sum = 0, n_loss = 0, tokens = 0, targets = 0, t_log = now;
@@ -441,19 +402,13 @@ static void print_trainable(const LlavaModel *m, const Optimizer *o) {
 }
 
 int train_run(const TrainArgs *a) {
-    if (a->needs_embedding_predictors && !a->teacher_embeddings[0])
-        return vlm_fail(VLM_ERR_INPUT, NULL, "--teacher_embeddings",
-                        "OLA-VLM's pretraining distils the teachers' embeddings of each image: give the folder of "
-                        "their precomputed targets (IMAGE.safetensors with depth / seg / gen tensors)");
-    if (a->needs_embedding_predictors && !dir_exists(a->teacher_embeddings))
-        return vlm_fail(VLM_ERR_INPUT, a->teacher_embeddings, "--teacher_embeddings", "not a folder");
+    for (int i = 0; train_extensions[i]; i++) {
+        int rc = train_extensions[i]->check_args(a);
+        if (rc != VLM_OK) return rc;
+    }
     if (!a->output_dir[0]) return vlm_fail(VLM_ERR_INPUT, NULL, "--output_dir", "required");
     train_args_print(a, stderr);
     if (a->notes[0]) fputs(a->notes, stderr);
-    if (a->owl2)
-        fprintf(stderr, "note: the Q-Instruct recipes were published on mPLUG-Owl2, whose visual abstractor and "
-                        "modality-adaptive LLaMA vlm.c does not implement; this run trains the given LLaVA model "
-                        "with those hyperparameters (the projector in the abstractor's place)\n");
     if (make_dirs(a->output_dir) != VLM_OK) return vlm_fail_context(VLM_ERR_FAIL, "--output_dir");
     Run r = {.a = a};
     char *resume = resume_point(a);

@@ -304,7 +304,7 @@ START_TEST(metrics_log_keeps_nan_steps) {
     char dir[] = "/tmp/vlm-json-log-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     RunLog log;
-    ck_assert_int_eq(run_log_open(&log, dir, -1), VLM_OK);
+    ck_assert_int_eq(run_log_open(&log, dir, -1, 0, NULL), VLM_OK);
     for (long s = 1; s <= 3; s++) {
         LogEntry e = {.step = s, .loss = s == 2 ? NAN : 1.0, .grad_norm = s == 3 ? INFINITY : 0.5, .targets = 4};
         ck_assert_int_eq(run_log_append(&log, &e), VLM_OK);
@@ -315,7 +315,7 @@ START_TEST(metrics_log_keeps_nan_steps) {
     ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
     ck_assert_msg(strstr(text, "\"loss\": NaN") && strstr(text, "\"grad_norm\": Infinity"), "%s", text);
     free(text);
-    ck_assert_int_eq(run_log_open(&log, dir, 3), VLM_OK);
+    ck_assert_int_eq(run_log_open(&log, dir, 3, 0, NULL), VLM_OK);
     ck_assert_int_eq(log.n, 3);
     ck_assert(isnan(log.entries[1].loss) && isinf(log.entries[2].grad_norm));
     run_log_close(&log);

@@ -15,6 +15,7 @@
 #include "core/file.h"
 #include "data/teacher_targets.h"
 #include "formats/safetensors.h"
+#include "model/ola.h"
 #include "model/llava.h"
 #include "test_util.h"
 #include "train/optimizer.h"
@@ -46,26 +47,30 @@ START_TEST(ola_matches_upstream) {
     const float *targets[OLA_TASKS] = {ref_tensor(&ref, "target.depth", NULL), ref_tensor(&ref, "target.seg", NULL),
                                        ref_tensor(&ref, "target.gen", NULL)};
     bool has[3] = {true, true, true};
+    OlaInputs inputs = {{targets[0], targets[1], targets[2]}, has};
     LlavaModel m;
     int S = llava_image_span(&params.cfg);
     ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){B, B, T, T + B * S, false}), VLM_OK);
     o = &m.params.cfg.ola;
-    llava_set_ola_targets(&m, targets, has);
+    ck_assert(m.ext && strcmp(m.ext->name, OLA_EXTENSION) == 0 && m.ext->span_rows == 6);
+    llava_set_aux_inputs(&m, &inputs);
     double loss;
     ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, B, 0, &loss) == VLM_OK, "%s", vlm_last_error());
     CLOSE(loss, expected(losses, "ce"), "cross-entropy");
-    ck_assert_int_eq(m.aux_samples, 3);
+    ck_assert_int_eq(llava_aux_samples(&m), 3);
+    const OlaActs *acts = ola_acts(m.ext);
     for (int t = 0; t < OLA_TASKS; t++) {
         char key[64];
-        CLOSE(m.ola.task_loss[t], expected(losses, ola_task_name((OlaTask)t)), ola_task_name((OlaTask)t));
+        ck_assert_str_eq(m.ext->part_names[t], ola_task_name((OlaTask)t));
+        CLOSE(m.ext->part[t], expected(losses, ola_task_name((OlaTask)t)), ola_task_name((OlaTask)t));
         for (int l = 0; l < o->task[t].n_layers; l++) {
             snprintf(key, sizeof key, "%s.%d.smooth_l1", ola_task_name((OlaTask)t), l);
-            CLOSE(m.ola.part[t][l].smooth_l1, expected(losses, key), key);
+            CLOSE(acts->part[t][l].smooth_l1, expected(losses, key), key);
             snprintf(key, sizeof key, "%s.%d.infonce", ola_task_name((OlaTask)t), l);
-            CLOSE(m.ola.part[t][l].infonce, expected(losses, key), key);
+            CLOSE(acts->part[t][l].infonce, expected(losses, key), key);
         }
     }
-    CLOSE(loss + m.aux_loss, expected(losses, "total"), "total");
+    CLOSE(loss + llava_aux_loss(&m), expected(losses, "total"), "total");
     // every gradient of the total loss (the LLM's too: the predictors' gradients pass through it)
     llava_backward(&m);
     check_gradients(&m, &ref, "tiny_ola");
@@ -91,10 +96,10 @@ START_TEST(ola_matches_upstream) {
     }
     ck_assert_uint_eq(n_ola, json_array_size(names));
     // without targets (inference): no embedding loss, the same cross-entropy
-    llava_set_ola_targets(&m, NULL, NULL);
+    llava_set_aux_inputs(&m, NULL);
     double plain;
     ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, B, 0, &plain), VLM_OK);
-    ck_assert(plain == loss && m.aux_loss == 0 && m.aux_samples == 0);
+    ck_assert(plain == loss && llava_aux_loss(&m) == 0 && llava_aux_samples(&m) == 0);
     json_decref(exp);
     safetensors_close(&ref);
     llava_model_free(&m);

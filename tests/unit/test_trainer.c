@@ -106,16 +106,21 @@ START_TEST(run_log_resume_keeps_earlier_steps) {
     char dir[] = "/tmp/vlm-log-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     RunLog log;
-    ck_assert_int_eq(run_log_open(&log, dir, -1), VLM_OK);
+    static const char *const parts[2] = {"depth", "gen"};  // an auxiliary loss's parts travel through a resume
+    ck_assert_int_eq(run_log_open(&log, dir, -1, 2, parts), VLM_OK);
     for (long s = 1; s <= 5; s++) {
-        LogEntry e = {.step = s, .epoch = s / 5.0, .loss = 3.0 / s, .lr = 1e-3, .grad_norm = 0.5, .targets = 10 * s};
+        LogEntry e = {.step = s, .epoch = s / 5.0, .loss = 3.0 / s, .lr = 1e-3, .grad_norm = 0.5, .targets = 10 * s,
+                      .n_parts = 2, .part_names = {parts[0], parts[1]}, .text_loss = 2.0 / s, .part_loss = {0.5 / s, 0.5 / s}};
         ck_assert_int_eq(run_log_append(&log, &e), VLM_OK);
     }
     run_log_close(&log);
-    ck_assert_int_eq(run_log_open(&log, dir, 3), VLM_OK);  // resumed from checkpoint-3
+    ck_assert_int_eq(run_log_open(&log, dir, 3, 2, parts), VLM_OK);  // resumed from checkpoint-3
     ck_assert_int_eq(log.n, 3);
     ck_assert_double_eq_tol(log.entries[2].loss, 1.0, 1e-9);
     ck_assert_int_eq((int)log.entries[2].targets, 30);
+    ck_assert(log.entries[2].n_parts == 2 && strcmp(log.entries[2].part_names[1], "gen") == 0);
+    ck_assert_double_eq_tol(log.entries[2].part_loss[1], 0.5 / 3, 1e-9);
+    ck_assert_double_eq_tol(log.entries[2].text_loss, 2.0 / 3, 1e-9);
     LogEntry e = {.step = 4, .loss = 0.25};
     ck_assert_int_eq(run_log_append(&log, &e), VLM_OK);
     run_log_close(&log);
