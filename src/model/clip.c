@@ -35,7 +35,7 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     for (int l = 0; l < (recompute ? 1 : layers); l++) {
         ClipLayerActs *L = c->base ? &a->l[l] : &dummy_l;
         L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
-        L->q = carve(c, N * C), L->k = carve(c, N * C), L->v = carve(c, N * C);
+        L->qkv = carve(c, N * 3 * C);
         L->lse = carve(c, attention_state_floats(max_images, v->heads, (int)T));
         L->ao = carve(c, N * C), L->mid = carve(c, N * C);
         L->ln2 = carve(c, N * C), L->ln2_mean = carve(c, N), L->ln2_rstd = carve(c, N);
@@ -44,7 +44,7 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     if (recompute && c->base)
         for (int l = 1; l < layers; l++) a->l[l] = a->l[0];
     a->tmp = carve(c, N * C);
-    a->dq = carve(c, N * C), a->dk = carve(c, N * C), a->dv = carve(c, N * C);
+    a->dqkv = carve(c, N * 3 * C);
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
 }
 
@@ -54,10 +54,9 @@ static void layer_forward(ClipActs *a, const VisionConfig *v, const ClipLayerWei
     int T = vision_patches(v) + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH, N = n * T;
     ClipLayerActs *L = &a->l[l];
     layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, a->x[l], W->ln1_w, W->ln1_b, N, C, v->eps);
-    linear_forward(L->q, L->ln1, W->q_w, W->q_b, N, C, C);
-    linear_forward(L->k, L->ln1, W->k_w, W->k_b, N, C, C);
-    linear_forward(L->v, L->ln1, W->v_w, W->v_b, N, C, C);
-    attention_forward(L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
+    const float *q = L->qkv, *k = q + C, *vv = q + 2 * C;
+    linear_forward(L->qkv, L->ln1, W->qkv_w, W->qkv_b, N, C, 3 * C);
+    attention_forward(L->ao, L->lse, q, k, vv, 3 * C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
     linear_forward(a->tmp, L->ao, W->o_w, W->o_b, N, C, C);
     residual_forward(L->mid, a->x[l], a->tmp, (size_t)N * C);
     layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
@@ -95,17 +94,16 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         layernorm_backward(dx, G->ln2_w, G->ln2_b, a->tmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
         // attention: mid = x[l] + out_proj(attn(q, k, v of ln1(x[l]))); dx becomes d x[l]
         linear_backward(a->tmp, G->o_w, G->o_b, dx, L->ao, W->o_w, N, C, C);
-        attention_backward(a->dq, a->dk, a->dv, a->tmp, L->ao, L->lse, L->q, L->k, L->v, C, NULL, n, T, NH, NH, HS, 0,
-                           a->att_scratch);
-        linear_backward(a->tmp, G->q_w, G->q_b, a->dq, L->ln1, W->q_w, N, C, C);  // q, k and v all read ln1
-        linear_backward_acc(a->tmp, G->k_w, G->k_b, a->dk, L->ln1, W->k_w, N, C, C);
-        linear_backward_acc(a->tmp, G->v_w, G->v_b, a->dv, L->ln1, W->v_w, N, C, C);
+        const float *q = L->qkv, *k = q + C, *vv = q + 2 * C;
+        attention_backward(a->dqkv, a->dqkv + C, a->dqkv + 2 * C, a->tmp, L->ao, L->lse, q, k, vv, 3 * C, NULL, n, T, NH,
+                           NH, HS, 0, a->att_scratch);
+        linear_backward(a->tmp, G->qkv_w, G->qkv_b, a->dqkv, L->ln1, W->qkv_w, N, C, 3 * C);
         layernorm_backward(dx, G->ln1_w, G->ln1_b, a->tmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
     }
     // pre_layrnorm (no skip connection: a zeroed gradient), positions, class token, patch embedding
     vlm_zero(a->tmp, (size_t)N * C);
     layernorm_backward(a->tmp, g->pre_ln_w, g->pre_ln_b, dx, a->emb, w->pre_ln_w, a->pre_mean, a->pre_rstd, N, C);
     // the patch rows, packed (N, NP, C), feed the conv weight's gradient
-    vit_embed_backward(a->dq, g->cls, g->pos, a->tmp, n, NP, C);
-    patch_embed_backward(g->patch_w, a->dq, a->cols, n, NP, v->patch, C);
+    vit_embed_backward(a->dqkv, g->cls, g->pos, a->tmp, n, NP, C);  // dqkv: scratch of (N, NP, C) here
+    patch_embed_backward(g->patch_w, a->dqkv, a->cols, n, NP, v->patch, C);
 }

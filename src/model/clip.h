@@ -10,7 +10,9 @@
 #include "model/weights.h"
 
 typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd, *q, *k, *v, *lse, *ao, *mid, *ln2, *ln2_mean, *ln2_rstd, *fc1, *act;
+    float *ln1, *ln1_mean, *ln1_rstd;
+    float *qkv;                    // (N, T, 3C): each row q, k, v
+    float *lse, *ao, *mid, *ln2, *ln2_mean, *ln2_rstd, *fc1, *act;
 } ClipLayerActs;
 
 typedef struct {
@@ -21,7 +23,7 @@ typedef struct {
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
     float *tmp;                    // (N, T, C) a branch's output before its residual add, or its input's gradient
-    float *dq, *dk, *dv, *dfc, *dact;  // backward scratch
+    float *dqkv, *dfc, *dact;      // backward scratch
     float *att_scratch;            // attention's forward and backward scratch
 } ClipActs;
 

@@ -33,8 +33,12 @@ typedef struct {
     size_t offset;
 } Walk;
 
-static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
-                int64_t d3, bool reachable) {
+// The next tensor, at offset `at` of the buffer. Tensors are registered in
+// the order of the file's state dict (the specs' order: the init streams and
+// the saved order follow it); where several are one matrix product they are
+// placed into a reserved block instead of one after the other (reg_placed).
+static size_t reg_at(Walk *k, size_t at, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1,
+                     int64_t d2, int64_t d3, bool reachable) {
     int64_t dims[4] = {d0, d1, d2, d3};
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
@@ -44,13 +48,18 @@ static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int
         s->module = m;
         s->ndim = ndim;
         for (int i = 0; i < 4; i++) s->shape[i] = i < ndim ? dims[i] : 0;
-        s->offset = k->offset;
+        s->offset = at;
         s->numel = numel;
         s->reachable = reachable;
     }
-    if (k->base) *slot = k->base + k->offset;
-    k->offset += numel;
+    if (k->base) *slot = k->base + at;
     k->count++;
+    return numel;
+}
+
+static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                int64_t d3, bool reachable) {
+    k->offset += reg_at(k, k->offset, slot, m, name, ndim, d0, d1, d2, d3, reachable);
 }
 
 // OLA-VLM's parameters under upstream's names (OlaLlavaLlamaForCausalLM's
@@ -134,12 +143,19 @@ static void walk(Walk *k, const LlavaConfig *c) {
 #define VL(field, suffix, ndim, a, b)                                                          \
     snprintf(n, sizeof n, "%sencoder.layers.%d.%s", vp, l, suffix);                            \
     reg(k, L ? &L->field : &dummy, MODULE_VISION, n, ndim, a, b, 0, 0, l < used)
-        VL(k_w, "self_attn.k_proj.weight", 2, C, C);
-        VL(k_b, "self_attn.k_proj.bias", 1, C, 0);
-        VL(v_w, "self_attn.v_proj.weight", 2, C, C);
-        VL(v_b, "self_attn.v_proj.bias", 1, C, 0);
-        VL(q_w, "self_attn.q_proj.weight", 2, C, C);
-        VL(q_b, "self_attn.q_proj.bias", 1, C, 0);
+        // q, k, v: one product over the block [q_w; k_w; v_w | q_b; k_b; v_b], in the file's order k, v, q
+        size_t qkv = k->offset, CC = (size_t)C * C;
+        k->offset += 3 * CC + 3 * (size_t)C;
+#define QKV(field, suffix, ndim, at)                                                           \
+    snprintf(n, sizeof n, "%sencoder.layers.%d.%s", vp, l, suffix);                            \
+    reg_at(k, qkv + (at), L ? &L->field : &dummy, MODULE_VISION, n, ndim, C, ndim == 2 ? C : 0, 0, 0, l < used)
+        QKV(k_w, "self_attn.k_proj.weight", 2, CC);
+        QKV(k_b, "self_attn.k_proj.bias", 1, 3 * CC + C);
+        QKV(v_w, "self_attn.v_proj.weight", 2, 2 * CC);
+        QKV(v_b, "self_attn.v_proj.bias", 1, 3 * CC + 2 * C);
+        QKV(q_w, "self_attn.q_proj.weight", 2, 0);
+        QKV(q_b, "self_attn.q_proj.bias", 1, 3 * CC);
+#undef QKV
         VL(o_w, "self_attn.out_proj.weight", 2, C, C);
         VL(o_b, "self_attn.out_proj.bias", 1, C, 0);
         VL(ln1_w, "layer_norm1.weight", 1, C, 0);
@@ -231,7 +247,17 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
     if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     Walk set = {(LlavaParams *)p, base, out, 0, 0};
     walk(&set, &p->cfg);
-    // LLaMA's q, k, v and gate, up are each one matrix product over adjacent rows
+    // CLIP's q, k, v, LLaMA's q, k, v and gate, up are each one matrix product over adjacent rows
+    size_t C = (size_t)p->cfg.vision.hidden;
+    for (int l = 0; l < p->cfg.vision.layers; l++) {
+        ClipLayerWeights *W = &vl[l];
+        if (W->k_w != W->q_w + C * C || W->v_w != W->k_w + C * C || W->q_b != W->q_w + 3 * C * C ||
+            W->k_b != W->q_b + C || W->v_b != W->k_b + C) {
+            fprintf(stderr, "vlm: internal error: the parameter walk did not lay out CLIP's q/k/v adjacently\n");
+            abort();
+        }
+        W->qkv_w = W->q_w, W->qkv_b = W->q_b;
+    }
     const TextConfig *t = &p->cfg.text;
     size_t H = (size_t)t->hidden, HS = H / (size_t)t->heads, Q = (size_t)t->heads * HS, KV = (size_t)t->kv_heads * HS;
     for (int l = 0; l < t->layers; l++) {

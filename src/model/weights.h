@@ -18,6 +18,8 @@ const char *module_name(Module m);
 typedef struct {
     float *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w,
         *fc2_b;
+    // fused views, laid out adjacent by the walk (checked once, in llava_weights_view):
+    float *qkv_w, *qkv_b;  // (3C, C), (3C): q, k, v
 } ClipLayerWeights;
 
 typedef struct {
