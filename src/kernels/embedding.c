@@ -107,3 +107,59 @@ void image_span_backward(float *dfeat, float *dextra, const float *dimg, int n_i
         dextra[e] = s;
     }
 }
+
+void concat_rows_forward(float *out, const float *a, int na, const float *b, int nb, int n, int C) {
+    size_t A = (size_t)na * C, Bn = (size_t)nb * C;
+#pragma omp parallel for
+    for (int i = 0; i < n; i++) {
+        memcpy(out + i * (A + Bn), a + i * A, sizeof(float) * A);
+        memcpy(out + i * (A + Bn) + A, b + i * Bn, sizeof(float) * Bn);
+    }
+}
+
+void concat_rows_backward(float *da, float *db, const float *dout, int na, int nb, int n, int C) {
+    size_t A = (size_t)na * C, Bn = (size_t)nb * C;
+#pragma omp parallel for
+    for (int i = 0; i < n; i++) {
+        if (da) memcpy(da + i * A, dout + i * (A + Bn), sizeof(float) * A);
+        if (db) memcpy(db + i * Bn, dout + i * (A + Bn) + A, sizeof(float) * Bn);
+    }
+}
+
+void repeat_rows_forward(float *out, const float *table, int n, int R, int C) {
+    size_t E = (size_t)R * C;
+#pragma omp parallel for
+    for (int i = 0; i < n; i++) memcpy(out + i * E, table, sizeof(float) * E);
+}
+
+void repeat_rows_backward(float *dtable, const float *dout, int n, int R, int C) {
+    size_t E = (size_t)R * C;
+#pragma omp parallel for
+    for (size_t e = 0; e < E; e++) {
+        float s = 0.0f;
+        for (int i = 0; i < n; i++) s += dout[i * E + e];
+        dtable[e] += s;
+    }
+}
+
+void add_rows_forward(float *out, const float *x, const float *table, int n, int R, int C) {
+    size_t E = (size_t)R * C;
+#pragma omp parallel for
+    for (int i = 0; i < n; i++)
+        for (size_t e = 0; e < E; e++) out[i * E + e] = x[i * E + e] + table[e];
+}
+
+void row_put_cols_forward(float *out, int ld, int col, const float *in, const int32_t *rows, int n, int width) {
+#pragma omp parallel for
+    for (int r = 0; r < n; r++)
+        memcpy(out + (size_t)rows[r] * ld + col, in + (size_t)r * width, sizeof(float) * width);
+}
+
+void row_put_cols_backward(float *din, float *dout, int ld, int col, const int32_t *rows, int n, int width) {
+#pragma omp parallel for
+    for (int r = 0; r < n; r++) {
+        float *d = dout + (size_t)rows[r] * ld + col;
+        memcpy(din + (size_t)r * width, d, sizeof(float) * width);
+        memset(d, 0, sizeof(float) * width);
+    }
+}

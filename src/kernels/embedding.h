@@ -38,4 +38,26 @@ void row_select_backward(float *dinp, const float *dout, const int32_t *rows, in
 void token_slice_forward(float *out, const float *inp, int B, int T, int first, int count, int C);
 void token_slice_backward(float *dinp, const float *dout, int B, int T, int first, int count, int C);
 
+// Per-image concatenation: out (n, na + nb, C), image i's rows a_i (na) then
+// b_i (nb) (the abstractor's keys over [queries; image]). The backward writes
+// da and db (either may be NULL).
+void concat_rows_forward(float *out, const float *a, int na, const float *b, int nb, int n, int C);
+void concat_rows_backward(float *da, float *db, const float *dout, int na, int nb, int n, int C);
+// out (n, R, C) = table (R, C) for each of n images (the abstractor's learnt
+// queries); the backward adds the images' gradients into dtable (a parameter:
+// it accumulates), each element summed in image order.
+void repeat_rows_forward(float *out, const float *table, int n, int R, int C);
+void repeat_rows_backward(float *dtable, const float *dout, int n, int R, int C);
+// out (n, R, C) = x + table (R, C) for each of n blocks: a fixed table (the
+// abstractor's sin-cos positions), so the backward is the identity (callers
+// pass the gradient on) and there is no backward function. out may be x.
+void add_rows_forward(float *out, const float *x, const float *table, int n, int R, int C);
+// Writes in (n, width) into columns [col, col + width) of out's rows rows[r]
+// (out rows of ld floats): a product over some rows replacing part of a
+// product over all (mPLUG-Owl2's visual rows' k and v). The backward writes
+// din (n, width) from those entries of dout and zeroes them there (in place):
+// the values they overwrote got no gradient.
+void row_put_cols_forward(float *out, int ld, int col, const float *in, const int32_t *rows, int n, int width);
+void row_put_cols_backward(float *din, float *dout, int ld, int col, const int32_t *rows, int n, int width);
+
 #endif

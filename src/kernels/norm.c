@@ -66,41 +66,44 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
     }
 }
 
-void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps) {
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, const uint8_t *which, int N, int C,
+                     float eps) {
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
-        const float *x = inp + (long)n * C;
+        const float *x = inp + (long)n * C, *w = weight + (which ? (long)which[n] * C : 0);
         float ss = 0.0f;
         for (int i = 0; i < C; i++) ss += x[i] * x[i];
         float s = 1.0f / sqrtf(ss / C + eps);
         float *o = out + (long)n * C;
-        for (int i = 0; i < C; i++) o[i] = weight[i] * (x[i] * s);
+        for (int i = 0; i < C; i++) o[i] = w[i] * (x[i] * s);
         rstd[n] = s;
     }
 }
 
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
-                      const float *rstd, int N, int C) {
+                      const uint8_t *which, const float *rstd, int N, int C) {
     if (dweight) {
 #pragma omp parallel for
-        for (int i0 = 0; i0 < C; i0 += COLS) {  // as layernorm_backward's
+        for (int i0 = 0; i0 < C; i0 += COLS) {  // as layernorm_backward's, one sum per weight row
             int m = C - i0 < COLS ? C - i0 : COLS;
-            float g[COLS] = {0};
+            float g[NORM_MAX_ROWS][COLS] = {{0}};
             for (int n = 0; n < N; n++) {
                 const float *d = dout + (long)n * C + i0, *x = inp + (long)n * C + i0;
-                for (int j = 0; j < m; j++) g[j] += d[j] * x[j] * rstd[n];
+                float *gr = g[which ? which[n] : 0];
+                for (int j = 0; j < m; j++) gr[j] += d[j] * x[j] * rstd[n];
             }
-            for (int j = 0; j < m; j++) dweight[i0 + j] += g[j];
+            for (int r = 0; r < (which ? NORM_MAX_ROWS : 1); r++)
+                for (int j = 0; j < m; j++) dweight[(long)r * C + i0 + j] += g[r][j];
         }
     }
     if (!dinp) return;
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
-        const float *d = dout + (long)n * C, *x = inp + (long)n * C;
+        const float *d = dout + (long)n * C, *x = inp + (long)n * C, *weight_n = weight + (which ? (long)which[n] * C : 0);
         float s = rstd[n], dot = 0.0f;
-        for (int i = 0; i < C; i++) dot += d[i] * weight[i] * x[i];
+        for (int i = 0; i < C; i++) dot += d[i] * weight_n[i] * x[i];
         dot /= C;
         float *dx = dinp + (long)n * C;
-        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * weight[i]) - x[i] * s * s * s * dot;
+        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * weight_n[i]) - x[i] * s * s * s * dot;
     }
 }

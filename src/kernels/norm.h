@@ -5,15 +5,21 @@
 #ifndef VLM_KERNELS_NORM_H
 #define VLM_KERNELS_NORM_H
 
+#include <stdint.h>
+
 // out (N,C) = (inp - mean) * rstd * weight + bias; mean, rstd (N)
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
                        int N, int C, float eps);
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int N, int C);
 
-// out (N,C) = weight * inp * rstd, rstd = 1 / sqrt(mean(inp^2) + eps); rstd (N)
-void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+// out (N,C) = weight * inp * rstd, rstd = 1 / sqrt(mean(inp^2) + eps); rstd (N).
+// which (N) or NULL: row n uses weight row which[n] of weight (rows, C), at
+// most NORM_MAX_ROWS (mPLUG-Owl2's per-modality norms); dweight has as many rows.
+#define NORM_MAX_ROWS 2
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, const uint8_t *which, int N, int C,
+                     float eps);
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
-                      const float *rstd, int N, int C);
+                      const uint8_t *which, const float *rstd, int N, int C);
 
 #endif

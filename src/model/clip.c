@@ -43,6 +43,8 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     }
     if (recompute && c->base)
         for (int l = 1; l < layers; l++) a->l[l] = a->l[0];
+    a->post = a->post_mean = a->post_rstd = a->dres = NULL;
+    if (v->post_norm) a->post = carve(c, N * C), a->post_mean = carve(c, N), a->post_rstd = carve(c, N), a->dres = carve(c, N * C);
     a->tmp = carve(c, N * C);
     a->dqkv = carve(c, N * 3 * C);
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
@@ -74,12 +76,20 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
     vit_embed_forward(a->emb, a->patches, w->cls, w->pos, n, NP, C);
     layernorm_forward(a->x[0], a->pre_mean, a->pre_rstd, a->emb, w->pre_ln_w, w->pre_ln_b, N, C, v->eps);
     for (int l = 0; l < a->layers; l++) layer_forward(a, v, &w->vl[l], l, n);
+    if (a->post)
+        layernorm_forward(a->post, a->post_mean, a->post_rstd, a->x[a->layers], w->post_ln_w, w->post_ln_b, N, C, v->eps);
     a->top_fresh = true;
 }
 
 void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, float *dx, int n) {
     int NP = vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH;
     int N = n * T;
+    if (a->post) {  // post_layernorm has no skip connection: the residual stream's gradient starts at zero
+        vlm_zero(a->dres, (size_t)N * C);
+        layernorm_backward(a->dres, g->post_ln_w, g->post_ln_b, dx, a->x[a->layers], w->post_ln_w, a->post_mean,
+                           a->post_rstd, N, C);
+        dx = a->dres;
+    }
     for (int l = a->layers - 1; l >= 0; l--) {
         const ClipLayerWeights *W = &w->vl[l];
         ClipLayerWeights *G = &g->vl[l];

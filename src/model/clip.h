@@ -22,6 +22,8 @@ typedef struct {
     float *cols, *patches, *emb, *pre_mean, *pre_rstd;
     float **x;                     // layers + 1 residual states (N, T, C); x[0] is pre_layrnorm's output
     ClipLayerActs *l;
+    float *post, *post_mean, *post_rstd;  // post_layernorm of x[layers] (VisionConfig.post_norm), NULL: none
+    float *dres;                   // (N, T, C) the residual stream's gradient under post_layernorm
     float *tmp;                    // (N, T, C) a branch's output before its residual add, or its input's gradient
     float *dqkv, *dfc, *dact;      // backward scratch
     float *att_scratch;            // attention's forward and backward scratch
@@ -30,10 +32,13 @@ typedef struct {
 // Lays out the activations for up to max_images images on c (call twice, see carve.h).
 // recompute: only the residual states x are kept per layer (see llama.h).
 void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute);
-// pixels (N,3,S,S) -> a->x[a->layers] (N, NP+1, C)
+// The tower's output (N, NP+1, C): x[layers], or its post_layernorm (post_norm).
+static inline const float *clip_output(const ClipActs *a) { return a->post ? a->post : a->x[a->layers]; }
+// pixels (N,3,S,S) -> clip_output (N, NP+1, C)
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n);
-// dx (N, NP+1, C): the gradient of x[layers], used in place as the residual
-// stream's gradient (it ends as d x[0]); weight gradients accumulate into g
+// dx (N, NP+1, C): the gradient of clip_output, used in place as the residual
+// stream's gradient (it ends as d x[0]; with post_norm, a->dres is); weight
+// gradients accumulate into g
 void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, float *dx, int n);
 
 #endif

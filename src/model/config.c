@@ -6,17 +6,8 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "model/config_keys.h"
 
-// Limits on every size a config.json sets: far above any released model,
-// low enough that the products the parameter layout multiplies stay far
-// from overflow, so an impossible value is an error naming its key instead
-// of an out-of-memory with a wrapped-around size.
-#define MAX_WIDTH (1 << 18)        // hidden, intermediate and head sizes
-#define MAX_LAYERS 1024
-#define MAX_HEADS 1024
-#define MAX_VOCAB (1 << 22)
-#define MAX_IMAGE 16384            // pixels on a side
-#define MAX_POSITIONS (1 << 24)
 
 // "SECTION.KEY" (or KEY at the top level) for messages.
 static const char *key_name(const char *section, const char *key, char *buf, size_t size) {
@@ -26,7 +17,7 @@ static const char *key_name(const char *section, const char *key, char *buf, siz
 }
 
 // An integer key in [lo, hi]; absent or null: dflt (transformers' None is the default).
-static int get_int(const json_t *j, const char *section, const char *key, int dflt, long long lo, long long hi,
+int config_get_int(const json_t *j, const char *section, const char *key, int dflt, long long lo, long long hi,
                    int *out, const char *path) {
     char name[256];  // a 127-character section, a dot and the key
     long long x;  // any integer, as Python's json writes it: one beyond int64 is outside too, by value
@@ -36,13 +27,13 @@ static int get_int(const json_t *j, const char *section, const char *key, int df
 }
 
 // A size: an integer in [1, hi].
-static int get_size(const json_t *j, const char *section, const char *key, int dflt, long long hi, int *out,
+int config_get_size(const json_t *j, const char *section, const char *key, int dflt, long long hi, int *out,
                     const char *path) {
-    return get_int(j, section, key, dflt, 1, hi, out, path);
+    return config_get_int(j, section, key, dflt, 1, hi, out, path);
 }
 
 // A number key, absent or null: dflt; positive: it must be finite and > 0 (epsilons, rope bases).
-static int get_float(const json_t *j, const char *section, const char *key, double dflt, bool positive, float *out,
+int config_get_float(const json_t *j, const char *section, const char *key, double dflt, bool positive, float *out,
                      const char *path) {
     char buf[256];  // a 127-character section, a dot and the key
     const char *name = key_name(section, key, buf, sizeof buf);
@@ -64,18 +55,22 @@ static int check_act(const json_t *j, const char *section, const char *want, con
     return VLM_OK;
 }
 
-int vision_config_from_json(VisionConfig *c, const json_t *j, const char *section, const char *path) {
+const char *arch_name(Arch a) { return a == ARCH_MPLUG_OWL2 ? "mPLUG-Owl2" : "LLaVA"; }
+
+// The keys of a ViT config with the class's defaults d (CLIPVisionConfig's or MplugOwlVisionConfig's).
+int vision_config_read(VisionConfig *c, const VisionConfig *d, const json_t *j, const char *section, const char *path) {
     const char *s = section;
     int rc = check_act(j, s, "quick_gelu", path);
-    if (!rc) rc = get_size(j, s, "hidden_size", 768, MAX_WIDTH, &c->hidden, path);
-    if (!rc) rc = get_size(j, s, "intermediate_size", 3072, MAX_WIDTH, &c->intermediate, path);
-    if (!rc) rc = get_size(j, s, "num_hidden_layers", 12, MAX_LAYERS, &c->layers, path);
-    if (!rc) rc = get_size(j, s, "num_attention_heads", 12, MAX_HEADS, &c->heads, path);
-    if (!rc) rc = get_size(j, s, "image_size", 224, MAX_IMAGE, &c->image_size, path);
-    if (!rc) rc = get_size(j, s, "patch_size", 32, MAX_IMAGE, &c->patch, path);
-    if (!rc) rc = get_float(j, s, "layer_norm_eps", 1e-5, true, &c->eps, path);
-    if (!rc) rc = get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
-    if (!rc) rc = get_float(j, s, "initializer_factor", 1.0, false, &c->init_factor, path);
+    if (!rc) rc = config_get_size(j, s, "hidden_size", d->hidden, MAX_WIDTH, &c->hidden, path);
+    if (!rc) rc = config_get_size(j, s, "intermediate_size", d->intermediate, MAX_WIDTH, &c->intermediate, path);
+    if (!rc) rc = config_get_size(j, s, "num_hidden_layers", d->layers, MAX_LAYERS, &c->layers, path);
+    if (!rc) rc = config_get_size(j, s, "num_attention_heads", d->heads, MAX_HEADS, &c->heads, path);
+    if (!rc) rc = config_get_size(j, s, "image_size", d->image_size, MAX_IMAGE, &c->image_size, path);
+    if (!rc) rc = config_get_size(j, s, "patch_size", d->patch, MAX_IMAGE, &c->patch, path);
+    if (!rc) rc = config_get_float(j, s, "layer_norm_eps", d->eps, true, &c->eps, path);
+    c->post_norm = d->post_norm;
+    if (!rc) rc = config_get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
+    if (!rc) rc = config_get_float(j, s, "initializer_factor", 1.0, false, &c->init_factor, path);
     if (!rc && (c->hidden % c->heads || c->image_size % c->patch))
         rc = vlm_fail(VLM_ERR_INPUT, path, section ? section : "vision config",
                       "inconsistent sizes (hidden %d, heads %d, image %d, patch %d): hidden_size must be a multiple of "
@@ -83,20 +78,26 @@ int vision_config_from_json(VisionConfig *c, const json_t *j, const char *sectio
     return rc;
 }
 
+int vision_config_from_json(VisionConfig *c, const json_t *j, const char *section, const char *path) {
+    static const VisionConfig clip = {.hidden = 768, .intermediate = 3072, .layers = 12, .heads = 12, .image_size = 224,
+                                      .patch = 32, .eps = 1e-5f};
+    return vision_config_read(c, &clip, j, section, path);
+}
+
 int text_config_from_json(TextConfig *c, const json_t *j, const char *section, const char *path) {
     const char *s = section;
     char name[128];
     int rc = check_act(j, s, "silu", path);
-    if (!rc) rc = get_size(j, s, "hidden_size", 4096, MAX_WIDTH, &c->hidden, path);
-    if (!rc) rc = get_size(j, s, "intermediate_size", 11008, MAX_WIDTH, &c->intermediate, path);
-    if (!rc) rc = get_size(j, s, "num_hidden_layers", 32, MAX_LAYERS, &c->layers, path);
-    if (!rc) rc = get_size(j, s, "num_attention_heads", 32, MAX_HEADS, &c->heads, path);
-    if (!rc) rc = get_size(j, s, "num_key_value_heads", c->heads, MAX_HEADS, &c->kv_heads, path);
-    if (!rc) rc = get_size(j, s, "vocab_size", 32000, MAX_VOCAB, &c->vocab, path);
-    if (!rc) rc = get_float(j, s, "rms_norm_eps", 1e-6, true, &c->rms_eps, path);
-    if (!rc) rc = get_float(j, s, "rope_theta", 10000.0, true, &c->rope.theta, path);
-    if (!rc) rc = get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
-    if (!rc) rc = get_int(j, s, "pad_token_id", -1, -1, MAX_VOCAB, &c->pad_token_id, path);
+    if (!rc) rc = config_get_size(j, s, "hidden_size", 4096, MAX_WIDTH, &c->hidden, path);
+    if (!rc) rc = config_get_size(j, s, "intermediate_size", 11008, MAX_WIDTH, &c->intermediate, path);
+    if (!rc) rc = config_get_size(j, s, "num_hidden_layers", 32, MAX_LAYERS, &c->layers, path);
+    if (!rc) rc = config_get_size(j, s, "num_attention_heads", 32, MAX_HEADS, &c->heads, path);
+    if (!rc) rc = config_get_size(j, s, "num_key_value_heads", c->heads, MAX_HEADS, &c->kv_heads, path);
+    if (!rc) rc = config_get_size(j, s, "vocab_size", 32000, MAX_VOCAB, &c->vocab, path);
+    if (!rc) rc = config_get_float(j, s, "rms_norm_eps", 1e-6, true, &c->rms_eps, path);
+    if (!rc) rc = config_get_float(j, s, "rope_theta", 10000.0, true, &c->rope.theta, path);
+    if (!rc) rc = config_get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
+    if (!rc) rc = config_get_int(j, s, "pad_token_id", -1, -1, MAX_VOCAB, &c->pad_token_id, path);
     if (!rc && c->pad_token_id >= c->vocab)
         rc = vlm_fail(VLM_ERR_INPUT, path, key_name(section, "pad_token_id", name, sizeof name),
                       "%d is outside the vocabulary of %d", c->pad_token_id, c->vocab);
@@ -112,11 +113,11 @@ int text_config_from_json(TextConfig *c, const json_t *j, const char *section, c
             return vlm_fail(VLM_ERR_INPUT, path, where, "only the llama3 rope_type is supported");
         char sub[128];
         snprintf(sub, sizeof sub, "%s", where);
-        rc = get_float(scaling, sub, "factor", 8.0, true, &c->rope.factor, path);
-        if (!rc) rc = get_float(scaling, sub, "low_freq_factor", 1.0, true, &c->rope.low_freq_factor, path);
-        if (!rc) rc = get_float(scaling, sub, "high_freq_factor", 4.0, true, &c->rope.high_freq_factor, path);
+        rc = config_get_float(scaling, sub, "factor", 8.0, true, &c->rope.factor, path);
+        if (!rc) rc = config_get_float(scaling, sub, "low_freq_factor", 1.0, true, &c->rope.low_freq_factor, path);
+        if (!rc) rc = config_get_float(scaling, sub, "high_freq_factor", 4.0, true, &c->rope.high_freq_factor, path);
         if (!rc)
-            rc = get_size(scaling, sub, "original_max_position_embeddings", 8192, MAX_POSITIONS,
+            rc = config_get_size(scaling, sub, "original_max_position_embeddings", 8192, MAX_POSITIONS,
                           &c->rope.original_max_position, path);
     }
     if (!rc && (c->hidden % c->heads || c->heads % c->kv_heads))
@@ -133,8 +134,14 @@ int llava_config_load(LlavaConfig *c, const char *path) {
     memset(c, 0, sizeof *c);
     int rc = VLM_OK;
     const char *type = json_string_value(json_object_get(root, "model_type"));
+    if (type && strcmp(type, "mplug_owl2") == 0) {
+        rc = owl2_config_from_json(c, root, path);
+        json_decref(root);
+        return rc;
+    }
     if (!type || strcmp(type, "llava") != 0)
-        rc = vlm_fail(VLM_ERR_INPUT, path, "model_type", "expected \"llava\" (a llava-hf LlavaForConditionalGeneration)");
+        rc = vlm_fail(VLM_ERR_INPUT, path, "model_type",
+                      "expected \"llava\" (a llava-hf LlavaForConditionalGeneration) or \"mplug_owl2\"");
     json_t *vision = json_object_get(root, "vision_config"), *text = json_object_get(root, "text_config");
     if (!rc) rc = vision_config_from_json(&c->vision, vision ? vision : json_object(), "vision_config", path);
     if (!rc) rc = text_config_from_json(&c->text, text ? text : json_object(), "text_config", path);
@@ -145,9 +152,9 @@ int llava_config_load(LlavaConfig *c, const char *path) {
     // "linear": LLaVA's linear projector as llava_save_hf writes it (see ProjectorType)
     c->projector = act && strcmp(act, "linear") == 0 ? PROJECTOR_LINEAR : PROJECTOR_MLP2X_GELU;
     // LlavaPreTrainedModel: config.initializer_range when set, else the text config's
-    if (!rc) rc = get_float(root, NULL, "initializer_range", c->text.init_range, false, &c->projector_init_range, path);
-    if (!rc) rc = get_int(root, NULL, "vision_feature_layer", -2, -MAX_LAYERS - 1, MAX_LAYERS, &c->feature_layer, path);
-    if (!rc) rc = get_int(root, NULL, "image_token_index", 32000, 0, MAX_VOCAB, &c->image_token_index, path);
+    if (!rc) rc = config_get_float(root, NULL, "initializer_range", c->text.init_range, false, &c->projector_init_range, path);
+    if (!rc) rc = config_get_int(root, NULL, "vision_feature_layer", -2, -MAX_LAYERS - 1, MAX_LAYERS, &c->feature_layer, path);
+    if (!rc) rc = config_get_int(root, NULL, "image_token_index", 32000, 0, MAX_VOCAB, &c->image_token_index, path);
     const char *strategy = json_string_value(json_object_get(root, "vision_feature_select_strategy"));
     if (!rc && strategy && strcmp(strategy, "default") != 0 && strcmp(strategy, "full") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "vision_feature_select_strategy", "expected default or full");
@@ -168,6 +175,11 @@ int llava_vision_layers_used(const LlavaConfig *c) {
 }
 
 json_t *llava_config_to_json(const LlavaConfig *c) {
+    if (c->arch == ARCH_MPLUG_OWL2) {
+        json_t *root = json_object();
+        if (root) owl2_config_to_json(c, root), json_object_set_new(root, "torch_dtype", json_string("float32"));
+        return root;
+    }
     json_t *vision = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:f, s:f}", "model_type",
                                "clip_vision_model", "hidden_size", c->vision.hidden, "intermediate_size",
                                c->vision.intermediate, "num_hidden_layers", c->vision.layers, "num_attention_heads",

@@ -9,10 +9,11 @@
 
 #include "kernels/rope.h"
 
-typedef struct {                  // CLIPVisionConfig
+typedef struct {                  // CLIPVisionConfig, MplugOwlVisionConfig
     int hidden, intermediate, layers, heads;
     int image_size, patch;
     float eps;
+    bool post_norm;               // the output is post_layernorm of every token of the last layer (mPLUG-Owl2)
     float init_range, init_factor;  // initializer_range, initializer_factor (random init only)
 } VisionConfig;
 
@@ -23,6 +24,9 @@ typedef struct {                  // LlamaConfig
     bool tie_embeddings;
     float init_range;             // initializer_range (random init only)
     int pad_token_id;             // -1: none (its embedding row is zero after a random init)
+    // mPLUG-Owl2's modality-adaptive LLaMA: input_layernorm, post_attention_layernorm, k_proj
+    // and v_proj exist per modality (0 text, 1 visual rows), everything else is shared
+    bool multiway;
 } TextConfig;
 
 // mlp2x_gelu: linear_1 (H, Cv) -> GELU -> linear_2 (H, H). linear: LLaVA's
@@ -31,7 +35,21 @@ typedef struct {                  // LlamaConfig
 // layout holds a linear projector as projector_hidden_act "linear" with
 // linear_2 the identity and a zero bias (the same function); such a file
 // loads back as PROJECTOR_LINEAR, and any other linear_2 is refused.
-typedef enum { PROJECTOR_MLP2X_GELU, PROJECTOR_LINEAR } ProjectorType;
+// PROJECTOR_ABSTRACTOR: mPLUG-Owl2's visual abstractor (AbstractorConfig).
+typedef enum { PROJECTOR_MLP2X_GELU, PROJECTOR_LINEAR, PROJECTOR_ABSTRACTOR } ProjectorType;
+
+// mPLUG-Owl2's visual abstractor (MplugOwlVisualAbstractorConfig): `queries`
+// learnt queries read every ViT token through `layers` cross-attention
+// blocks, then visual_fc to the LLM's width and vit_eos: queries + 1 rows
+// per image. Upstream's code needs hidden == encoder_hidden (the ViT's width)
+// and grid == image_size / patch.
+typedef struct {
+    int hidden, encoder_hidden, layers, heads, intermediate, queries, grid;
+    float eps;                    // layer_norm_eps: ffn_ln's (norm1 / normk / norm2 are nn.LayerNorm's 1e-5)
+} AbstractorConfig;
+
+typedef enum { ARCH_LLAVA, ARCH_MPLUG_OWL2 } Arch;
+const char *arch_name(Arch a);  // "LLaVA", "mPLUG-Owl2"
 
 // OLA-VLM's embedding distillation (SHI-Labs/OLA-VLM, ola_vlm_train.py and
 // base_ola_vlm.py): learnable task tokens follow each image's features in the
@@ -95,7 +113,11 @@ void ola_config_to_json(const OlaConfig *o, json_t *root);
 // Checks sizes against the model (layers within the LLM, queries a multiple of num_task_tokens, ...).
 int ola_config_check(const OlaConfig *o, int llm_layers, const char *path);
 
-typedef struct {                  // LlavaConfig
+// One configuration for the LLaVA family: a vision tower, a connector
+// (projector), the splice, a LLaMA decoder; arch names the checkpoint layout
+// (tensor names, config.json) and the variant's parts.
+typedef struct {                  // LlavaConfig, MPLUGOwl2Config
+    Arch arch;
     VisionConfig vision;
     TextConfig text;
     ProjectorType projector;
@@ -104,6 +126,7 @@ typedef struct {                  // LlavaConfig
     int image_token_index;        // transformers' placeholder id (ours is -200 in input_ids)
     float projector_init_range;   // LlavaPreTrainedModel's std for the projector (random init only)
     OlaConfig ola;                // OLA-VLM's task tokens and embedding predictors (enabled false: none)
+    AbstractorConfig abstractor;  // projector PROJECTOR_ABSTRACTOR
 } LlavaConfig;
 
 // section: where the keys sit, for messages ("text_config" in a llava-hf
@@ -118,11 +141,21 @@ json_t *llava_config_to_json(const LlavaConfig *c);
 
 // Derived sizes.
 static inline int vision_patches(const VisionConfig *v) { return (v->image_size / v->patch) * (v->image_size / v->patch); }
-// image features per image after selection (576 for ViT-L/14-336, default strategy)
-static inline int llava_image_tokens(const LlavaConfig *c) { return vision_patches(&c->vision) + (c->feature_full ? 1 : 0); }
+// the vision tower's rows per image the connector reads (576 for ViT-L/14-336, default strategy)
+static inline int llava_feature_rows(const LlavaConfig *c) { return vision_patches(&c->vision) + (c->feature_full ? 1 : 0); }
+// the connector's rows per image in the LLM's input: a projector's are the features', the abstractor's its queries + vit_eos
+static inline int llava_image_tokens(const LlavaConfig *c) {
+    return c->projector == PROJECTOR_ABSTRACTOR ? c->abstractor.queries + 1 : llava_feature_rows(c);
+}
 // rows each image occupies in the LLM's input: its features, then OLA's task tokens
 static inline int llava_image_span(const LlavaConfig *c) { return llava_image_tokens(c) + ola_task_rows(&c->ola); }
 // encoder layers that must run to produce the selected hidden state
 int llava_vision_layers_used(const LlavaConfig *c);
+
+// An mPLUG-Owl2 config.json (model_type "mplug_owl2": LLaMA keys at the top
+// level with MPLUGOwl2Config's defaults, visual_config.visual_model and
+// visual_config.visual_abstractor); src/model/owl2_config.c.
+int owl2_config_from_json(LlavaConfig *c, const json_t *root, const char *path);
+void owl2_config_to_json(const LlavaConfig *c, json_t *root);
 
 #endif

@@ -47,6 +47,11 @@ void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch
     a->dqkv = carve(c, N * (Q + 2 * KV)), a->dao = carve(c, N * Q);
     a->dgu = carve(c, N * 2 * I), a->dact = carve(c, N * I);
     a->att_scratch = carve(c, attention_scratch_floats(max_seq));
+    a->modality = NULL, a->vis_rows = NULL, a->n_vis = 0;
+    if (t->multiway) {  // the visual rows' own k, v products
+        a->modality = (uint8_t *)carve(c, (N + 3) / 4), a->vis_rows = (int32_t *)carve(c, N);
+        a->x1 = carve(c, N * H), a->dx1 = carve(c, N * H), a->kv1 = carve(c, N * 2 * KV), a->dkv1 = carve(c, N * 2 * KV);
+    }
 }
 
 void llama_rope_init(LlamaActs *a, const TextConfig *t) {
@@ -63,15 +68,20 @@ static void layer_forward(LlamaActs *a, const TextConfig *t, const LlamaLayerWei
     int N = B * T, H = t->hidden, NH = t->heads, NKV = t->kv_heads, HS = H / NH, I = t->intermediate;
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     LlamaLayerActs *L = &a->l[l];
-    rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, N, H, t->rms_eps);
+    rmsnorm_forward(L->ln1, L->ln1_rstd, a->x[l], W->ln1_w, a->modality, N, H, t->rms_eps);
     // qkv (N, Q+2KV): each row q, k, v; rope turns q's and k's heads, adjacent too
     linear_forward(L->qkv, L->ln1, W->qkv_w, NULL, N, H, QKV);
+    if (a->n_vis) {  // multiway: the visual rows' k, v from their own weights replace modality 0's
+        row_select_forward(a->x1, L->ln1, a->vis_rows, a->n_vis, H);
+        linear_forward(a->kv1, a->x1, W->kv1_w, NULL, a->n_vis, H, 2 * KV);
+        row_put_cols_forward(L->qkv, QKV, Q, a->kv1, a->vis_rows, a->n_vis, 2 * KV);
+    }
     rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
     attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
                       a->att_scratch);
     linear_forward(a->tmp, L->ao, W->o_w, NULL, N, NH * HS, H);
     residual_forward(L->mid, a->x[l], a->tmp, (size_t)N * H);
-    rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, N, H, t->rms_eps);
+    rmsnorm_forward(L->ln2, L->ln2_rstd, L->mid, W->ln2_w, a->modality, N, H, t->rms_eps);
     linear_forward(L->gu, L->ln2, W->gate_up_w, NULL, N, H, 2 * I);  // gu (N, 2I): gate, up
     swiglu_forward(L->act, L->gu, N, I);
     linear_forward(a->tmp, L->act, W->down_w, NULL, N, I, H);
@@ -83,7 +93,7 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
     int N = B * T, H = t->hidden;
     for (int l = 0; l < t->layers; l++) layer_forward(a, t, &w->tl[l], l, lengths, B, T);
     a->top_fresh = true;
-    rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, N, H, t->rms_eps);
+    rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, NULL, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
     for (int r = 0; r < a->n_rows; r++) a->rows[r] = rows ? rows[r] : r;  // host-side bookkeeping
     row_select_forward(a->head_in, a->norm, a->rows, a->n_rows, H);
@@ -103,7 +113,7 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
     if (dstates && dstates[t->layers]) residual_forward(a->tmp, a->tmp, dstates[t->layers], NxH);
     // dx: the residual stream's gradient, which every norm's backward adds into
     vlm_zero(a->dx, NxH);  // the final norm has no skip connection
-    rmsnorm_backward(a->dx, GRAD(norm_w), a->tmp, a->x[t->layers], w->norm_w, a->norm_rstd, N, H);
+    rmsnorm_backward(a->dx, GRAD(norm_w), a->tmp, a->x[t->layers], w->norm_w, NULL, a->norm_rstd, N, H);
     for (int l = t->layers - 1; l >= 0; l--) {
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
@@ -116,13 +126,19 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         linear_backward(a->dact, G ? G->down_w : NULL, NULL, a->dx, L->act, W->down_w, N, I, H);
         swiglu_backward(a->dgu, a->dact, L->gu, N, I);
         linear_backward(a->tmp, G ? G->gate_up_w : NULL, NULL, a->dgu, L->ln2, W->gate_up_w, N, H, 2 * I);
-        rmsnorm_backward(a->dx, G ? G->ln2_w : NULL, a->tmp, L->mid, W->ln2_w, L->ln2_rstd, N, H);
+        rmsnorm_backward(a->dx, G ? G->ln2_w : NULL, a->tmp, L->mid, W->ln2_w, a->modality, L->ln2_rstd, N, H);
         // attention: mid = x[l] + o(attn(rope(q), rope(k), v of ln1(x[l]))); dx becomes d x[l]
         linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dx, L->ao, W->o_w, N, Q, H);
         attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->ao, L->lse, L->qkv, L->qkv + Q,
                            L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1, a->att_scratch);
         rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
+        if (a->n_vis) {  // the visual rows' k, v: their own weights' (modality 0's got no gradient there)
+            row_put_cols_backward(a->dkv1, a->dqkv, QKV, Q, a->vis_rows, a->n_vis, 2 * KV);
+            row_select_forward(a->x1, L->ln1, a->vis_rows, a->n_vis, H);  // the gathered rows again (shared scratch)
+            linear_backward(a->dx1, G ? G->kv1_w : NULL, NULL, a->dkv1, a->x1, W->kv1_w, a->n_vis, H, 2 * KV);
+        }
         linear_backward(a->tmp, G ? G->qkv_w : NULL, NULL, a->dqkv, L->ln1, W->qkv_w, N, H, QKV);
-        rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->tmp, a->x[l], W->ln1_w, L->ln1_rstd, N, H);
+        if (a->n_vis) embedding_backward(a->tmp, a->dx1, a->vis_rows, a->n_vis, N, H);  // tmp[vis_rows[r]] += dx1[r]
+        rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->tmp, a->x[l], W->ln1_w, a->modality, L->ln1_rstd, N, H);
     }
 }

@@ -5,6 +5,7 @@
 #define VLM_MODEL_LLAMA_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "model/carve.h"
 #include "model/weights.h"
@@ -31,6 +32,13 @@ typedef struct {
     float *tmp;                     // (B*T, H) a branch's output before its residual add, or its input's gradient
     float *dx, *dhead, *dqkv, *dao, *dgu, *dact;
     float *att_scratch;             // attention's forward and backward scratch
+    // a multiway decoder (TextConfig.multiway): each row's modality (0 text, 1 visual), the
+    // visual rows (n_vis of them, ascending), set by the composition before the forward; their
+    // gathered ln1 rows, k|v products and gradients. NULL / 0: one modality.
+    uint8_t *modality;
+    int32_t *vis_rows;
+    int n_vis;
+    float *x1, *dx1, *kv1, *dkv1;
 } LlamaActs;
 
 // recompute (--gradient_checkpointing): only the residual states x are kept

@@ -17,19 +17,20 @@
 // false: out of memory (the extension's own bookkeeping)
 static bool carve_all(LlavaModel *m, Carve *c) {
     const LlavaConfig *cfg = &m->params.cfg;
-    size_t feat_rows = (size_t)m->max_images * llava_image_tokens(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
+    size_t feat_rows = (size_t)m->max_images * llava_feature_rows(cfg), Cv = cfg->vision.hidden, H = cfg->text.hidden;
+    size_t proj_rows = (size_t)m->max_images * llava_image_tokens(cfg);
     size_t span_rows = (size_t)m->max_images * llava_image_span(cfg);
     size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
     clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images, m->recompute);
     llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq, m->recompute);
     m->feat = carve(c, feat_rows * Cv), m->img = carve(c, span_rows * H);
-    projector_acts_carve(&m->projector, c, cfg, feat_rows);
+    connector_acts_carve(&m->conn, c, cfg, m->max_images);
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
     m->dimg = carve(c, span_rows * H), m->dfeat = carve(c, feat_rows * Cv);
     m->proj = m->img, m->dproj = m->dimg;
     size_t extra = m->ext ? (size_t)m->ext->span_rows : 0;  // rows added after each image's features
     if (extra) {  // the spans are assembled from the projected rows and the extra rows
-        m->proj = carve(c, feat_rows * H), m->dproj = carve(c, feat_rows * H);
+        m->proj = carve(c, proj_rows * H), m->dproj = carve(c, proj_rows * H);
         m->extra = carve(c, extra * H), m->dextra = carve(c, extra * H);
     }
     m->dvis = carve(c, (size_t)m->max_images * Tv * Cv);
@@ -108,6 +109,7 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
         return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for the extension's activations");
     }
     llama_rope_init(&m->llm, &m->params.cfg.text);
+    connector_init(&m->conn, &m->params.cfg);
     llava_weights_view(&m->params, m->grad, &m->g);
     llava_zero_grad(m);
     return VLM_OK;
@@ -117,10 +119,11 @@ void llava_model_free(LlavaModel *m) {
     llava_params_free(&m->params);
     vlm_free_aligned(m->memory);
     vlm_free_aligned(m->grad);
-    free(m->g.vl), free(m->g.tl);
+    free(m->g.vl), free(m->g.tl), free(m->g.al);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
     free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len), free(m->image_pos);
     extension_free(m->ext);
+    connector_acts_free(&m->conn);
     memset(m, 0, sizeof *m);
 }
 
@@ -203,6 +206,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "batch of %d x %d tokens and %d images exceeds the planned %d x %d, %d",
                         B, T_text, n_images, m->max_batch, m->max_text, m->max_images);
     int H = cfg->text.hidden, Cv = cfg->vision.hidden, n_feat = llava_image_tokens(cfg), NP = vision_patches(&cfg->vision);
+    int feat_rows = llava_feature_rows(cfg);
     int32_t *spliced_labels = m->targets;  // labels of the spliced sequence, shifted in place below
     int rc = splice_layout(m, input_ids, labels, lengths, B, T_text, n_images, max_len, spliced_labels);
     if (rc != VLM_OK) return rc;
@@ -211,13 +215,22 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     // images -> features -> projector
     if (n_images > 0) {
         clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
-        const float *hs = m->vis.x[m->vis.layers];
-        token_slice_forward(m->feat, hs, n_images, NP + 1, cfg->feature_full ? 0 : 1, n_feat, Cv);
-        projector_forward(&m->projector, cfg, w, m->feat, m->proj, n_images * n_feat);
+        token_slice_forward(m->feat, clip_output(&m->vis), n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
+        connector_forward(&m->conn, cfg, w, m->feat, m->proj, n_images);
         int extra = m->ext ? m->ext->span_rows : 0;
         if (extra) {
             m->ext->ops->rows_forward(m->ext, cfg, w, m->extra);
             image_span_forward(m->img, m->proj, m->extra, n_images, n_feat, extra, H);
+        }
+    }
+    // a multiway decoder's modalities: 1 for the image rows (mPLUG-Owl2's modality_indicators,
+    // vit_eos included), 0 for text and padding (host-side bookkeeping over the splice map)
+    if (cfg->text.multiway) {
+        m->llm.n_vis = 0;
+        for (int r = 0; r < N; r++) {
+            bool visual = m->src[r] < 0 && m->src[r] != SPLICE_ZERO;
+            m->llm.modality[r] = visual;
+            if (visual) m->llm.vis_rows[m->llm.n_vis++] = r;
         }
     }
     // text embeddings, the splice, the decoder
@@ -281,7 +294,7 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     LlavaWeights *g = &m->g;
     int B = m->B, T = m->T, N = B * T, H = cfg->text.hidden, Cv = cfg->vision.hidden, V = cfg->text.vocab;
     int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), NP = vision_patches(&cfg->vision);
-    int nf = m->n_images * n_feat;
+    int feat_rows = llava_feature_rows(cfg);
     bool aux = llava_aux_samples(m) > 0 && aux_scale != 0.0f, ext = m->ext && m->trainable[m->ext->module];
     if (m->n_targets == 0 && !aux) return;
     // the logits buffer becomes dlogits (each row is read before it is written)
@@ -303,8 +316,8 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
         if (ext) m->ext->ops->rows_backward(m->ext, cfg, g, m->dextra);
     }
     if (!proj && !vision) return;
-    projector_backward(&m->projector, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, nf);
+    connector_backward(&m->conn, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, m->n_images);
     if (!vision) return;
-    token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, n_feat, Cv);
+    token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
     clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
 }

@@ -12,7 +12,7 @@
 #include "model/clip.h"
 #include "model/llama.h"
 #include "model/extension.h"
-#include "model/projector.h"
+#include "model/connector.h"
 #include "model/weights.h"
 
 typedef struct {
@@ -26,8 +26,8 @@ typedef struct {
     float *memory;                 // every activation, one allocation
     ClipActs vis;
     LlamaActs llm;
-    float *feat, *proj, *text;     // image features (images * llava_image_tokens rows), projected, text embeddings
-    ProjectorActs projector;       // the connector's own
+    float *feat, *proj, *text;     // the connector's input (images * llava_feature_rows), its output (images * llava_image_tokens), text embeddings
+    ConnectorActs conn;            // the connector's own
     float *img;                    // (images, llava_image_span) rows spliced in: projected features, task tokens
     float *extra, *dextra;         // the extension's rows added after each image's features, NULL: none
     float *dimg, *dproj, *dfeat, *dvis, *dtext;  // proj / dproj alias img / dimg without extra rows

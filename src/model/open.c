@@ -32,10 +32,7 @@ int llava_detect_layout(const char *dir, ModelLayout *layout) {
     int rc = VLM_OK;
     const char *type = json_string_value(json_object_get(j, "model_type"));
     if (!json_is_object(j)) rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not a JSON object (%s, line %d)", err.text, err.line);
-    else if (type && strcmp(type, "mplug_owl2") == 0)
-        rc = vlm_fail(VLM_ERR_INPUT, path, "model_type",
-                      "an mPLUG-Owl2 checkpoint: its visual abstractor and modality-adaptive LLaMA are not "
-                      "implemented yet (LLaVA-family checkpoints are)");
+    else if (type && strcmp(type, "mplug_owl2") == 0) *layout = LAYOUT_MPLUG_OWL2;
     else if (json_object_get(j, "vision_config")) *layout = LAYOUT_HF;
     else if (json_object_get(j, "mm_vision_tower")) *layout = LAYOUT_ORIGINAL;
     else *layout = LAYOUT_PARTS;
@@ -48,6 +45,7 @@ const char *llava_layout_name(ModelLayout layout) {
     switch (layout) {
     case LAYOUT_HF: return "llava-hf";
     case LAYOUT_ORIGINAL: return "original LLaVA + CLIP folder";
+    case LAYOUT_MPLUG_OWL2: return "mPLUG-Owl2";
     default: return "LLM folder + CLIP folder + projector";
     }
 }
@@ -57,7 +55,7 @@ int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, Model
     int rc = llava_detect_layout(dir, &l);
     if (rc != VLM_OK) return rc;
     if (layout) *layout = l;
-    if (l == LAYOUT_HF) return llava_load_hf(p, dir);
+    if (l == LAYOUT_HF || l == LAYOUT_MPLUG_OWL2) return llava_load_hf(p, dir);  // config.json says which
     if (l == LAYOUT_ORIGINAL && !o->vision_tower) {  // the tower the config names, when it is a local folder
         char *named = configured_vision_tower(dir);
         LlavaOpenOptions with = *o;

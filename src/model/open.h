@@ -14,9 +14,11 @@
 
 #include "model/weights.h"
 
-typedef enum { LAYOUT_HF, LAYOUT_ORIGINAL, LAYOUT_PARTS } ModelLayout;
+// LAYOUT_MPLUG_OWL2: an mPLUG-Owl2 folder (model_type "mplug_owl2"), as
+// upstream's converter or save_pretrained writes it.
+typedef enum { LAYOUT_HF, LAYOUT_ORIGINAL, LAYOUT_PARTS, LAYOUT_MPLUG_OWL2 } ModelLayout;
 
-// Which of the three a folder is (from its config.json).
+// Which of them a folder is (from its config.json).
 int llava_detect_layout(const char *dir, ModelLayout *layout);
 const char *llava_layout_name(ModelLayout layout);
 

@@ -15,6 +15,7 @@
 #include "formats/safetensors.h"
 #include "formats/torch_save.h"
 #include "model/init.h"
+#include "model/walk.h"
 
 const char *module_name(Module m) {
     static const char *const names[] = {"vision_tower", "multi_modal_projector", "language_model",
@@ -23,22 +24,14 @@ const char *module_name(Module m) {
 }
 
 // ---- the registry: one walk over the architecture that both sizes the
-// buffer and, given its base, sets every pointer
-
-typedef struct {
-    LlavaParams *p;
-    float *base;           // NULL while counting
-    LlavaWeights *w;
-    int count;
-    size_t offset;
-} Walk;
+// buffer and, given its base, sets every pointer (model/walk.h)
 
 // The next tensor, at offset `at` of the buffer. Tensors are registered in
 // the order of the file's state dict (the specs' order: the init streams and
 // the saved order follow it); where several are one matrix product they are
-// placed into a reserved block instead of one after the other (reg_placed).
-static size_t reg_at(Walk *k, size_t at, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1,
-                     int64_t d2, int64_t d3, bool reachable) {
+// placed into a reserved block instead of one after the other.
+size_t reg_at(Walk *k, size_t at, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1,
+              int64_t d2, int64_t d3, bool reachable) {
     int64_t dims[4] = {d0, d1, d2, d3};
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
@@ -51,14 +44,15 @@ static size_t reg_at(Walk *k, size_t at, float **slot, Module m, const char *nam
         s->offset = at;
         s->numel = numel;
         s->reachable = reachable;
+        s->qkv_heads = 0;
     }
     if (k->base) *slot = k->base + at;
     k->count++;
     return numel;
 }
 
-static void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
-                int64_t d3, bool reachable) {
+void reg(Walk *k, float **slot, Module m, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+         bool reachable) {
     k->offset += reg_at(k, k->offset, slot, m, name, ndim, d0, d1, d2, d3, reachable);
 }
 
@@ -123,6 +117,10 @@ static void walk_ola(Walk *k, const LlavaConfig *c, OlaWeights *w) {
 }
 
 static void walk(Walk *k, const LlavaConfig *c) {
+    if (c->arch == ARCH_MPLUG_OWL2) {
+        owl2_walk(k, c);
+        return;
+    }
     const VisionConfig *v = &c->vision;
     const TextConfig *t = &c->text;
     LlavaWeights *w = k->w;
@@ -226,7 +224,8 @@ int llava_params_alloc_data(LlavaParams *p) {
     p->data = vlm_alloc_aligned(p->numel * sizeof(float));
     p->w.vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
     p->w.tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
-    if (!p->data || !p->w.vl || !p->w.tl) {
+    p->w.al = vlm_calloc((size_t)p->cfg.abstractor.layers + 1, sizeof(AbstractorLayerWeights));
+    if (!p->data || !p->w.vl || !p->w.tl || !p->w.al) {
         llava_params_free(p);
         return VLM_ERR_FAIL;
     }
@@ -245,6 +244,7 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
     LlamaLayerWeights *tl = out->tl;
     if (!vl) vl = out->vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
     if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
+    if (!out->al) out->al = vlm_calloc((size_t)p->cfg.abstractor.layers + 1, sizeof(AbstractorLayerWeights));
     Walk set = {(LlavaParams *)p, base, out, 0, 0};
     walk(&set, &p->cfg);
     // CLIP's q, k, v, LLaMA's q, k, v and gate, up are each one matrix product over adjacent rows
@@ -304,6 +304,7 @@ void llava_params_free(LlavaParams *p) {
     vlm_free_aligned(p->data);
     free(p->w.vl);
     free(p->w.tl);
+    free(p->w.al);
     memset(p, 0, sizeof *p);
 }
 
@@ -347,6 +348,18 @@ static bool is_ola_teacher(const char *name) {
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (str_has_prefix(name, prefixes[i])) return true;
     return false;
+}
+
+void qkv_reorder(float *dst, const float *src, const ParamSpec *s, bool to_file) {
+    size_t rows = (size_t)s->shape[0], cols = s->numel / rows, heads = (size_t)s->qkv_heads, HS = rows / (3 * heads);
+    for (size_t h = 0; h < heads; h++)
+        for (size_t slot = 0; slot < 3; slot++)
+            for (size_t d = 0; d < HS; d++) {
+                size_t file = (h * 3 + slot) * HS + d, ours = slot * heads * HS + h * HS + d;
+                const float *from = src + (to_file ? ours : file) * cols;
+                float *to = dst + (to_file ? file : ours) * cols;
+                for (size_t c = 0; c < cols; c++) to[c] = from[c];  // host-side, at load and save
+            }
 }
 
 // Fills p from the sources. Every tensor's presence and shape is checked
@@ -397,6 +410,9 @@ static int load_from(LlavaParams *p, Sources *src) {
             // lm_head (torch.save keeps both names of a shared tensor) is the embedding, as
             // transformers' tie_weights makes it whatever the file holds
             if (used[c][j] || strstr(name, "rotary_emb.inv_freq")) continue;
+            // mPLUG-Owl2's sin-cos buffers: recomputed (and checked, owl2_check_buffers)
+            if (p->cfg.arch == ARCH_MPLUG_OWL2 && (str_has_suffix(name, ".q_pos_embed") || str_has_suffix(name, ".k_pos_embed")))
+                continue;
             if (p->cfg.text.tie_embeddings && str_has_suffix(name, "lm_head.weight")) continue;
             if (src->skip_prefix && str_has_prefix(name, src->skip_prefix)) continue;
             if (is_ola_teacher(name)) continue;
@@ -415,8 +431,18 @@ static int load_from(LlavaParams *p, Sources *src) {
     if (rc == VLM_OK && !p->data) rc = llava_params_alloc_data(p);
     if (rc == VLM_OK && !p->data)
         rc = vlm_fail(VLM_ERR_FAIL, src->label[0], NULL, "out of memory for %zu parameters", p->numel);
-    for (int i = 0; rc == VLM_OK && i < p->n_specs; i++)
-        if (where[2 * i] >= 0) rc = checkpoint_read_f32(src->ck[where[2 * i]], where[2 * i + 1], p->data + p->specs[i].offset);
+    for (int i = 0; rc == VLM_OK && i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (where[2 * i] < 0) continue;
+        if (!s->qkv_heads) {
+            rc = checkpoint_read_f32(src->ck[where[2 * i]], where[2 * i + 1], p->data + s->offset);
+            continue;
+        }
+        float *file = vlm_malloc(sizeof(float) * s->numel);  // the file's interleaved rows, reordered into place
+        rc = file ? checkpoint_read_f32(src->ck[where[2 * i]], where[2 * i + 1], file) : VLM_ERR_FAIL;
+        if (rc == VLM_OK) qkv_reorder(p->data + s->offset, file, s, false);
+        free(file);
+    }
     for (int c = 0; c < MAX_SOURCES; c++) free(used[c]);
     free(q), free(where);
     return rc;
@@ -494,6 +520,7 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     if (rc == VLM_OK) {
         rc = load_from(p, &src);
         if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(src.ck[0], dir, cfg.text.hidden);
+        if (rc == VLM_OK && cfg.arch == ARCH_MPLUG_OWL2) rc = owl2_check_buffers(src.ck[0], &cfg, dir);
         close_sources(&src);
     }
     if (rc != VLM_OK) llava_params_free(p);

@@ -27,7 +27,23 @@ typedef struct {
     // fused views, laid out adjacent by the walk (checked once, in llava_weights_view):
     float *qkv_w;      // (Q + 2 KV, H): q_w, k_w, v_w
     float *gate_up_w;  // (2 I, H): gate_w, up_w
+    // a multiway (modality-adaptive) layer: ln1_w and ln2_w are (2, H), one row per modality;
+    // k_w, v_w are modality 0's (text), kv1_w (2 KV, H) modality 1's k, v (visual rows)
+    float *kv1_w;
 } LlamaLayerWeights;
+
+// One layer of mPLUG-Owl2's visual abstractor (crossattention.*), nn.Linear
+// layout; D the abstractor's width (= the ViT's), I its intermediate width.
+typedef struct {
+    float *norm1_w, *norm1_b, *normk_w, *normk_b;       // LayerNorm (D): queries, image
+    float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;           // attention.query / key / value (D, D), (D)
+    float *o_w, *o_b;                                   // output.out_proj
+    float *norm2_w, *norm2_b;                           // output.norm2
+    float *w1_w, *w1_b, *w3_w, *w3_b;                   // SwiGLU gate, up (I, D), (I)
+    float *ffn_ln_w, *ffn_ln_b, *w2_w, *w2_b;           // LayerNorm (I), down (D, I)
+    // fused view (adjacent by the walk): w1|w3 (2I, D) + (2I), one product over norm2's output
+    float *w13_w, *w13_b;
+} AbstractorLayerWeights;
 
 // One OLA-VLM embedding predictor (upstream's TaskToken*Head): a one-block
 // Perceiver resampler, nn.Linear layout (out, in). D the LLM's width, d the
@@ -53,6 +69,9 @@ typedef struct {
     ClipLayerWeights *vl;
     // projector: linear_1 (H, Cv) + bias, linear_2 (H, H) + bias (mlp2x_gelu)
     float *p1_w, *p1_b, *p2_w, *p2_b;
+    // mPLUG-Owl2's visual abstractor: query_embeds (Q, D), layers, visual_fc (H, D) + bias, vit_eos (H)
+    float *query_embeds, *visual_fc_w, *visual_fc_b, *vit_eos;
+    AbstractorLayerWeights *al;
     // language model (LLaMA)
     float *embed, *norm_w, *lm_head;  // lm_head == embed when tied
     LlamaLayerWeights *tl;
@@ -66,6 +85,9 @@ typedef struct {
     int64_t shape[4];
     size_t offset, numel;  // in floats, within the buffer
     bool reachable;        // on a path to the loss (false: CLIP layers past the selected one, post_layernorm)
+    // > 0: a fused q|k|v the file holds per head interleaved ([heads][q|k|v][rows / (3 heads)], Megatron's,
+    // mPLUG-Owl2's ViT); the buffer holds [q; k; v], converted at load and save
+    int qkv_heads;
 } ParamSpec;
 
 // The optimiser updates s: reachable, in a trainable module (torch skips

@@ -112,7 +112,7 @@ END_TEST
 typedef struct { float *inp, *w, *b, *mean, *rstd; int N, C; int rms; } NormCtx;
 static void norm_fn(void *c, float *out) {
     NormCtx *x = c;
-    if (x->rms) rmsnorm_forward(out, x->rstd, x->inp, x->w, x->N, x->C, 1e-6f);
+    if (x->rms) rmsnorm_forward(out, x->rstd, x->inp, x->w, NULL, x->N, x->C, 1e-6f);
     else layernorm_forward(out, x->mean, x->rstd, x->inp, x->w, x->b, x->N, x->C, 1e-5f);
 }
 
@@ -124,7 +124,7 @@ START_TEST(grad_norms) {
         Probe p = {norm_fn, &c, zeros(N * C), randn(N * C, 1), (size_t)N * C};
         probe_loss(&p);
         float *dinp = zeros(N * C), *dw = zeros(C), *db = zeros(C);
-        if (rms) rmsnorm_backward(dinp, dw, p.R, c.inp, c.w, c.rstd, N, C);
+        if (rms) rmsnorm_backward(dinp, dw, p.R, c.inp, c.w, NULL, c.rstd, N, C);
         else layernorm_backward(dinp, dw, db, p.R, c.inp, c.w, c.mean, c.rstd, N, C);
         check_grad(rms ? "rmsnorm dinp" : "layernorm dinp", &p, c.inp, dinp, N * C);
         check_grad(rms ? "rmsnorm dweight" : "layernorm dweight", &p, c.w, dw, C);

@@ -33,6 +33,7 @@ int main(void) {
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, model_suite());
     srunner_add_suite(sr, ola_suite());
+    srunner_add_suite(sr, owl2_suite());
     srunner_add_suite(sr, plot_suite());
     srunner_add_suite(sr, demo_suite());
     srunner_add_suite(sr, train_suite());

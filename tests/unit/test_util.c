@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "model/walk.h"  // qkv_reorder
+
 const char *fixture(const char *relative) {
     static char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/%s", VLM_SOURCE_DIR, relative);
@@ -112,11 +114,18 @@ void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char
         char key[200];
         snprintf(key, sizeof key, "grad.%s", s->name);
         const float *want = ref_tensor(ref, key, NULL), *ours = m->grad + s->offset;
+        float *reordered = NULL;
+        if (s->qkv_heads) {  // the file's per-head interleaved q|k|v rows, ours [q; k; v]
+            reordered = malloc(sizeof(float) * s->numel);
+            qkv_reorder(reordered, want, s, false);
+            want = reordered;
+        }
         double diff = 0, norm = 0;
         for (size_t k = 0; k < s->numel; k++) {
             diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]);
             norm += (double)want[k] * want[k];
         }
+        free(reordered);
         ck_assert_msg(sqrt(diff) <= 1e-4 * sqrt(norm) + 1e-6, "%s: gradient of %s differs: |diff| %g, |grad| %g", label,
                       s->name, sqrt(diff), sqrt(norm));
     }

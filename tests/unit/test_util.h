@@ -61,6 +61,7 @@ Suite *train_suite(void);
 Suite *eval_suite(void);
 Suite *trainer_suite(void);
 Suite *ola_suite(void);
+Suite *owl2_suite(void);
 Suite *build_suite(void);
 Suite *outputs_suite(void);
 Suite *config_suite(void);

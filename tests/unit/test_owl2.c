@@ -1,0 +1,153 @@
+// mPLUG-Owl2 against upstream's own code (tests/fixtures/owl2, made by
+// tools/make_owl2_fixtures.sh from X-PLUG/mPLUG-Owl under transformers
+// 4.31.0, torch 2.0.1, CPU fp32): both checkpoint layouts load (the
+// save_pretrained one with its sin-cos buffers, the converter's bf16 shards
+// without), the splice's modalities are upstream's, logits at every real
+// position within 1e-4 of the batch's logit scale, the loss within 1e-5
+// relative, every gradient within 1e-4 of its norm (absolute 1e-6 for the
+// ones upstream leaves as rounding noise around 0).
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "formats/dtype.h"
+#include "formats/safetensors.h"
+#include "model/llava.h"
+#include "model/open.h"
+#include "test_util.h"
+
+typedef struct {
+    const int32_t *ids, *labels;
+    int lengths[8], B, T, n_images;
+    float *pixels;  // the images of the samples that have one (upstream's dummy zeros dropped)
+} Batch;
+
+static void read_batch(const SafetensorsFile *ref, const char *prefix, Batch *b) {
+    const TensorInfo *info;
+    char key[64];
+    snprintf(key, sizeof key, "%sinput_ids", prefix);
+    b->ids = ref_tensor(ref, key, &info);
+    b->B = (int)info->shape[0], b->T = (int)info->shape[1];
+    snprintf(key, sizeof key, "%slabels", prefix);
+    b->labels = ref_tensor(ref, key, NULL);
+    snprintf(key, sizeof key, "%sattention_mask", prefix);
+    const int32_t *mask = ref_tensor(ref, key, NULL);
+    snprintf(key, sizeof key, "%spixel_values", prefix);
+    const float *pixels = ref_tensor(ref, key, &info);
+    size_t per = (size_t)info->shape[1] * info->shape[2] * info->shape[3];
+    b->pixels = malloc(sizeof(float) * per * b->B);
+    b->n_images = 0;
+    for (int s = 0; s < b->B; s++) {
+        b->lengths[s] = 0;
+        bool image = false;
+        for (int t = 0; t < b->T; t++) b->lengths[s] += mask[s * b->T + t], image |= b->ids[s * b->T + t] == -200;
+        if (image) memcpy(b->pixels + per * b->n_images++, pixels + per * s, sizeof(float) * per);
+    }
+}
+
+static void load(LlavaParams *p, const char *dir) {
+    ModelLayout layout;
+    LlavaOpenOptions o = {0};
+    ck_assert_msg(llava_open(p, fixture(dir), &o, &layout) == VLM_OK, "%s: %s", dir, vlm_last_error());
+    ck_assert_int_eq(layout, LAYOUT_MPLUG_OWL2);
+}
+
+// Logits of the real positions against upstream's (B, T_spliced, V); returns the loss.
+static void check_forward(LlavaModel *m, const SafetensorsFile *ref, const Batch *b, const char *logits_key,
+                          double want_loss, const char *label) {
+    double loss;
+    m->all_logits = true;
+    ck_assert_msg(llava_forward(m, b->ids, b->labels, b->lengths, b->B, b->T, b->pixels, b->n_images, 0, &loss) == VLM_OK,
+                  "%s", vlm_last_error());
+    const TensorInfo *info;
+    const float *want = ref_tensor(ref, logits_key, &info);
+    int T = (int)info->shape[1], V = (int)info->shape[2];
+    ck_assert_int_le(m->T, T);  // upstream pads the spliced batch from the padded text; the real rows are the same
+    double scale = 0, worst = 0;
+    for (size_t i = 0; i < (size_t)b->B * T * V; i++) scale = fmax(scale, fabs(want[i]));
+    for (int s = 0; s < b->B; s++)
+        for (int t = 0; t < m->seq_len[s]; t++) {
+            const float *ours = llava_logits(m, s, t), *w = want + ((size_t)s * T + t) * V;
+            for (int v = 0; v < V; v++) worst = fmax(worst, fabs((double)ours[v] - w[v]));
+        }
+    ck_assert_msg(worst <= 1e-4 * scale, "%s: logits differ by %g (scale %g)", label, worst, scale);
+    ck_assert_msg(fabs(loss - want_loss) <= 1e-5 * fabs(want_loss), "%s: loss %.8f, upstream %.8f", label, loss, want_loss);
+}
+
+START_TEST(owl2_matches_upstream) {
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, fixture("owl2/reference.safetensors")), VLM_OK);
+    json_t *exp = fixture_json("owl2/expected.json");
+    LlavaParams params;
+    load(&params, "owl2/tiny_owl2");
+    const LlavaConfig *c = &params.cfg;
+    ck_assert(c->arch == ARCH_MPLUG_OWL2 && c->projector == PROJECTOR_ABSTRACTOR && c->text.multiway && c->vision.post_norm);
+    ck_assert_int_eq(llava_image_tokens(c), 6);
+    ck_assert(c->vision.eps == 1e-6f && c->abstractor.eps == 1e-6f && c->text.rms_eps == 1e-6f);
+    Batch b;
+    read_batch(&ref, "batch.", &b);
+    LlavaModel m;
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    check_forward(&m, &ref, &b, "logits", *(const float *)ref_tensor(&ref, "loss", NULL), "tiny_owl2");
+    // the splice's modality indicators, row by row
+    const TensorInfo *mi;
+    const int32_t *modality = ref_tensor(&ref, "modality", &mi);
+    int T_ref = (int)mi->shape[1], n_vis = 0;
+    for (int s = 0; s < b.B; s++)
+        for (int t = 0; t < m.seq_len[s]; t++) {
+            ck_assert_msg(m.llm.modality[s * m.T + t] == modality[s * T_ref + t], "modality of sample %d row %d", s, t);
+            n_vis += modality[s * T_ref + t];
+        }
+    ck_assert_int_eq(m.llm.n_vis, n_vis);
+    // the sin-cos tables as upstream's numpy builds them
+    const AbstractorConfig *a = &m.params.cfg.abstractor;
+    const float *qpos = ref_tensor(&ref, "pos.q_pos_embed.0", NULL), *kpos = ref_tensor(&ref, "pos.k_pos_embed.0", NULL);
+    const float *ours = m.conn.abstractor.qk_pos;
+    for (int i = 0; i < a->queries * a->hidden; i++) ck_assert_msg(fabsf(ours[i] - qpos[i]) <= 1e-6f, "q_pos_embed[%d]", i);
+    ours += a->queries * a->hidden;
+    for (int i = 0; i < (1 + a->grid * a->grid) * a->hidden; i++)
+        ck_assert_msg(fabsf(ours[i] - kpos[i]) <= 1e-6f, "k_pos_embed[%d]", i);
+    // every parameter's gradient of the loss (the exact zero upstream gets too)
+    llava_backward(&m);
+    check_gradients(&m, &ref, "tiny_owl2");
+    const json_t *zero = json_object_get(exp, "grad_zero");
+    for (size_t k = 0; k < json_array_size(zero); k++)
+        for (int i = 0; i < m.params.n_specs; i++) {
+            const ParamSpec *s = &m.params.specs[i];
+            if (strcmp(s->name, json_string_value(json_array_get(zero, k))) != 0) continue;
+            for (size_t e = 0; e < s->numel; e++) ck_assert_msg(m.grad[s->offset + e] == 0.0f, "%s is not exactly 0", s->name);
+        }
+    json_decref(exp);
+    llava_model_free(&m);
+    free(b.pixels);
+    safetensors_close(&ref);
+}
+END_TEST
+
+// The converter's layout: bf16 shards named pytorch_model-{i}-of-N.bin, no sin-cos buffers.
+START_TEST(owl2_converter_layout) {
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, fixture("owl2/reference.safetensors")), VLM_OK);
+    LlavaParams full, conv;
+    load(&full, "owl2/tiny_owl2");
+    load(&conv, "owl2/tiny_owl2_converter");
+    ck_assert_int_eq(full.n_specs, conv.n_specs);
+    for (size_t i = 0; i < full.numel; i++)  // the same weights rounded to bf16, nearest even
+        ck_assert_msg(conv.data[i] == bf16_to_f32(f32_to_bf16(full.data[i])), "element %zu", i);
+    Batch b;
+    read_batch(&ref, "batch.", &b);
+    LlavaModel m;
+    ck_assert_int_eq(llava_model_init(&m, &conv, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    check_forward(&m, &ref, &b, "converter.logits", *(const float *)ref_tensor(&ref, "converter.loss", NULL), "converter");
+    llava_model_free(&m);
+    llava_params_free(&full);
+    free(b.pixels);
+    safetensors_close(&ref);
+}
+END_TEST
+
+Suite *owl2_suite(void) { return SUITE("owl2", "", 60, owl2_matches_upstream, owl2_converter_layout); }
