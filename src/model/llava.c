@@ -127,7 +127,10 @@ void llava_model_free(LlavaModel *m) {
     memset(m, 0, sizeof *m);
 }
 
-void llava_zero_grad(LlavaModel *m) { vlm_zero(m->grad, m->params.numel); }
+void llava_zero_grad(LlavaModel *m) {
+    vlm_zero(m->grad, m->params.numel);
+    m->saw_modality[0] = m->saw_modality[1] = false;
+}
 
 int llava_trained_ranges(const LlavaModel *m, size_t *ranges) {
     int n = 0;
@@ -233,6 +236,10 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
             if (visual) m->llm.vis_rows[m->llm.n_vis++] = r;
         }
     }
+    long real = 0;  // the rows of each modality this forward ran (padding is modality 0 but runs no branch)
+    for (int b = 0; b < B; b++) real += m->seq_len[b];
+    m->saw_modality[1] |= cfg->text.multiway && m->llm.n_vis > 0;
+    m->saw_modality[0] |= real > (cfg->text.multiway ? m->llm.n_vis : 0);
     // text embeddings, the splice, the decoder
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
     splice_forward(m->llm.x[0], m->src, m->text, m->img, N, H);

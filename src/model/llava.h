@@ -42,7 +42,16 @@ typedef struct {
     int n_images, B, T_text, T;
     double loss;
     long n_targets;
+    // since the last llava_zero_grad: whether any forward had rows of modality 0 / 1 (multiway)
+    bool saw_modality[2];
 } LlavaModel;
+
+// Whether s got a gradient since the last llava_zero_grad: a multiway
+// branch only when rows of its modality were seen (torch leaves the other's
+// grad None: AdamW skips it, moments and step count untouched).
+static inline bool llava_param_has_grad(const LlavaModel *m, const ParamSpec *s) {
+    return s->modality < 0 || m->saw_modality[s->modality];
+}
 
 // The auxiliary losses of the last forward (0 without an extension or its inputs) and the samples in them.
 static inline double llava_aux_loss(const LlavaModel *m) { return m->ext ? m->ext->loss : 0.0; }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -150,6 +151,7 @@ static void walk_abstractor(Walk *k, const LlavaConfig *c) {
 }
 
 void owl2_walk(Walk *k, const LlavaConfig *c) {
+    int first = k->count;
     const TextConfig *t = &c->text;
     LlavaWeights *w = k->w;
     float *dummy;
@@ -161,6 +163,11 @@ void owl2_walk(Walk *k, const LlavaConfig *c) {
     walk_abstractor(k, c);
     reg(k, SLOT(w->lm_head), MODULE_LLM, "lm_head.weight", 2, t->vocab, t->hidden, 0, 0, true);
     if (k->base) w->p1_w = w->p1_b = w->p2_w = w->p2_b = NULL;
+    for (int i = first; k->p->specs && !k->base && i < k->count; i++) {  // the modality branches
+        ParamSpec *s = &k->p->specs[i];
+        if (strstr(s->name, ".multiway.0.")) s->modality = 0;
+        if (strstr(s->name, ".multiway.1.")) s->modality = 1;
+    }
 #undef SLOT
 }
 

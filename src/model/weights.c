@@ -45,6 +45,7 @@ size_t reg_at(Walk *k, size_t at, float **slot, Module m, const char *name, int 
         s->numel = numel;
         s->reachable = reachable;
         s->qkv_heads = 0;
+        s->modality = -1;
     }
     if (k->base) *slot = k->base + at;
     k->count++;

@@ -88,6 +88,9 @@ typedef struct {
     // > 0: a fused q|k|v the file holds per head interleaved ([heads][q|k|v][rows / (3 heads)], Megatron's,
     // mPLUG-Owl2's ViT); the buffer holds [q; k; v], converted at load and save
     int qkv_heads;
+    // a multiway decoder's per-modality tensor: 0 text, 1 visual (-1: shared). One a step's rows never
+    // used gets no gradient (torch: None), so AdamW leaves it alone (llava_param_has_grad)
+    int modality;
 } ParamSpec;
 
 // The optimiser updates s: reachable, in a trainable module (torch skips

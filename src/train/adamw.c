@@ -30,14 +30,15 @@ void adamw_free(AdamW *o) {
 void adamw_begin_step(AdamW *o) { o->step++; }
 
 void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, double lr, double wd) {
-    adamw_update_packed(o, params + offset, grads + offset, offset, n, lr, wd);
+    adamw_update_packed(o, params + offset, grads + offset, offset, n, lr, wd, o->step);
 }
 
-void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd) {
+void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd,
+                         long step) {
     const AdamWConfig *c = &o->cfg;
     // the scalars in double, as Python computes them, then used as float32 operands;
     // torch casts each Python scalar to float32 once: 1 - beta is formed in double first
-    double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
+    double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);
     AdamWScalars s = {.decay = (float)(1.0 - lr * wd), .w1 = (float)(1.0 - c->beta1), .beta2 = (float)c->beta2,
                       .w2 = (float)(1.0 - c->beta2), .bc2_sqrt = (float)sqrt(bc2), .eps = (float)c->eps,
                       .step_size = (float)(lr / bc1)};

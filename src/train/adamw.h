@@ -29,8 +29,10 @@ void adamw_begin_step(AdamW *o);
 void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t n, double lr, double wd);
 // The same for n parameters p[0..n) with gradients g whose moments are
 // o->m / o->v + moment_offset (an optimizer that keeps moments only for the
-// tensors it trains).
-void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd);
+// tensors it trains), at the tensor's own step count (torch keeps one per
+// parameter: a tensor skipped in a step, its grad None, lags behind).
+void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd,
+                         long step);
 
 // The 2-norm of every gradient range together (ranges: pairs offset, count).
 double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges);

@@ -21,7 +21,20 @@ OptimizerConfig optimizer_config_from_args(const TrainArgs *a) {
 // post_layernorm, layer_norm1/2 (nn.LayerNorm), LLaMA's input_layernorm,
 // post_attention_layernorm and model.norm (LlamaRMSNorm), OLA-VLM's resampler LayerNorms. The CLIP embeddings (class_embedding is a
 // bare nn.Parameter, position_embedding an nn.Embedding, patch_embedding an nn.Conv2d) decay.
-bool param_decays(const char *name) {
+// mPLUG-Owl2 under 4.31: the nn.LayerNorm modules are the ViT's (pre_layernorm, post_layernorm,
+// each layer's input_layernorm / post_attention_layernorm) and the abstractor's (norm1, normk,
+// norm2, ffn_ln); the LLaMA's RMSNorms are not in ALL_LAYERNORM_LAYERS and decay.
+static bool owl2_param_decays(const char *name) {
+    if (strstr(name, "bias")) return false;
+    if (str_has_prefix(name, "model.vision_model.")) return !strstr(name, "layernorm.");
+    static const char *const norms[] = {".norm1.weight", ".normk.weight", ".norm2.weight", ".ffn_ln.weight"};
+    for (size_t i = 0; i < sizeof norms / sizeof *norms; i++)
+        if (str_has_prefix(name, "model.visual_abstractor.") && str_has_suffix(name, norms[i])) return false;
+    return true;
+}
+
+bool param_decays(const LlavaConfig *cfg, const char *name) {
+    if (cfg->arch == ARCH_MPLUG_OWL2) return owl2_param_decays(name);
     if (strstr(name, "bias")) return false;
     static const char *const norms[] = {".pre_layrnorm.weight", ".post_layernorm.weight", ".layer_norm1.weight",
                                         ".layer_norm2.weight", ".input_layernorm.weight",
@@ -33,8 +46,8 @@ bool param_decays(const char *name) {
 
 void optimizer_free(Optimizer *o) {
     adamw_free(&o->adam);
-    free(o->ranges), free(o->moment_offset), free(o->spec), free(o->decay), free(o->projector);
-    o->ranges = o->moment_offset = NULL, o->spec = NULL, o->decay = o->projector = NULL;
+    free(o->ranges), free(o->moment_offset), free(o->spec), free(o->decay), free(o->projector), free(o->steps);
+    o->ranges = o->moment_offset = NULL, o->spec = NULL, o->decay = o->projector = NULL, o->steps = NULL;
     o->n_ranges = 0;
 }
 
@@ -46,7 +59,8 @@ int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg
     o->spec = vlm_calloc(n ? n : 1, sizeof(int));
     o->decay = vlm_calloc(n ? n : 1, sizeof(bool));
     o->projector = vlm_calloc(n ? n : 1, sizeof(bool));
-    if (!o->ranges || !o->moment_offset || !o->spec || !o->decay || !o->projector) goto oom;
+    o->steps = vlm_calloc(n ? n : 1, sizeof(long));
+    if (!o->ranges || !o->moment_offset || !o->spec || !o->decay || !o->projector || !o->steps) goto oom;
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         const ParamSpec *s = &m->params.specs[i];
@@ -55,7 +69,7 @@ int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg
         o->ranges[2 * r] = s->offset, o->ranges[2 * r + 1] = s->numel;
         o->moment_offset[r] = total;
         o->spec[r] = i;
-        o->decay[r] = param_decays(s->name);
+        o->decay[r] = param_decays(&m->params.cfg, s->name);
         o->projector[r] = s->module == MODULE_PROJECTOR;
         total += s->numel;
     }
@@ -82,8 +96,9 @@ int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_n
     adamw_begin_step(&o->adam);
     for (int r = 0; r < o->n_ranges; r++) {
         size_t off = o->ranges[2 * r], cnt = o->ranges[2 * r + 1];
+        if (!llava_param_has_grad(m, &m->params.specs[o->spec[r]])) continue;  // torch: grad None, skipped
         adamw_update_packed(&o->adam, m->params.data + off, m->grad + off, o->moment_offset[r], cnt,
-                            o->projector[r] ? plr : lr, o->decay[r] ? o->cfg.weight_decay : 0.0);
+                            o->projector[r] ? plr : lr, o->decay[r] ? o->cfg.weight_decay : 0.0, ++o->steps[r]);
     }
     return VLM_OK;
 }

@@ -41,10 +41,13 @@ typedef struct {
     int *spec;              // per range: index into params.specs (its name)
     bool *decay;            // per range: in the weight-decay group
     bool *projector;        // per range: uses projector_lr
+    long *steps;            // per range: the steps that updated it (torch's state["step"]; <= adam.step)
 } Optimizer;
 
-// HF Trainer's decay rule for a llava-hf parameter name.
-bool param_decays(const char *name);
+// HF Trainer's decay rule for a parameter name of cfg's layout: transformers
+// 4.37's for LLaVA (ALL_LAYERNORM_LAYERS holds LlamaRMSNorm), 4.31's for
+// mPLUG-Owl2 (nn.LayerNorm only: its RMSNorm weights decay).
+bool param_decays(const LlavaConfig *cfg, const char *name);
 
 // The trained ranges of m (its trainable flags as they are now).
 int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg);
@@ -52,7 +55,8 @@ void optimizer_free(Optimizer *o);
 // The 2-norm of the trained gradients (clip_grad_norm_'s total norm).
 double optimizer_grad_norm(const Optimizer *o, const float *grad);
 // One step at lr = base lr x lr_factor (the schedule's lambda) for each group:
-// clips the gradients to max_grad_norm, then AdamW. *grad_norm receives the
+// clips the gradients to max_grad_norm, then AdamW over the ranges that got a
+// gradient (llava_param_has_grad; the others keep their values, moments and steps). *grad_norm receives the
 // norm before clipping. A non-finite norm updates nothing and returns
 // VLM_ERR_FAIL naming it.
 int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_norm);

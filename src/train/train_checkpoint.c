@@ -61,10 +61,17 @@ static int save_moments(const char *path, const LlavaModel *model, const Optimiz
     return rc;
 }
 
-static json_t *state_to_json(const TrainState *st, long adam_step, const json_t *args) {
+// adam_step: the optimizer's steps; adam_steps: the tensors a step skipped (their grad None) with their own count
+static json_t *state_to_json(const TrainState *st, const LlavaModel *model, const Optimizer *o, const json_t *args) {
     json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "global_step", (json_int_t)st->step, "max_steps",
                           (json_int_t)st->total_steps, "data_epoch", (json_int_t)st->epoch, "data_index",
-                          (json_int_t)st->index, "seed", (json_int_t)st->seed, "adam_step", (json_int_t)adam_step);
+                          (json_int_t)st->index, "seed", (json_int_t)st->seed, "adam_step", (json_int_t)o->adam.step);
+    json_t *lag = json_object();
+    for (int r = 0; j && lag && r < o->n_ranges; r++)
+        if (o->steps[r] != o->adam.step)
+            json_object_set_new(lag, model->params.specs[o->spec[r]].name, json_integer((json_int_t)o->steps[r]));
+    if (j && lag && json_object_size(lag)) json_object_set(j, "adam_steps", lag);
+    json_decref(lag);
     if (j && args) json_object_set(j, "args", (json_t *)args);
     return j;
 }
@@ -108,7 +115,7 @@ int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const
     if (rc == VLM_OK) rc = save_moments(opt, model, o);
     if (rc == VLM_OK && tokenizer) rc = train_copy_model_files(tokenizer, tmp);
     if (rc == VLM_OK) {
-        json_t *j = state_to_json(st, o->adam.step, args);
+        json_t *j = state_to_json(st, model, o, args);
         char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
         rc = text ? atomic_write_text(state, text) : VLM_ERR_FAIL;
         free(text);
@@ -154,6 +161,15 @@ int train_checkpoint_read_optimizer(const char *dir, const LlavaModel *model, Op
     long adam_step = 0;
     json_t *j = vlm_json_load_file(state, 0, NULL);
     int rc = j ? json_long(j, "adam_step", state, &adam_step) : vlm_fail(VLM_ERR_INPUT, state, NULL, "unreadable");
+    const json_t *lag = json_object_get(j, "adam_steps");
+    for (int r = 0; rc == VLM_OK && r < o->n_ranges; r++) {
+        const json_t *v = json_object_get(lag, p->specs[o->spec[r]].name);
+        o->steps[r] = adam_step;
+        if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > adam_step))
+            rc = vlm_fail(VLM_ERR_INPUT, state, "adam_steps", "%s: not a step count in [0, %ld]", p->specs[o->spec[r]].name,
+                          adam_step);
+        else if (v) o->steps[r] = (long)json_integer_value(v);
+    }
     json_decref(j);
     SafetensorsFile f;
     bool opened = false;

@@ -92,7 +92,7 @@ START_TEST(ola_matches_upstream) {
         for (size_t k = 0; k < json_array_size(decay); k++)
             decays |= strcmp(json_string_value(json_array_get(decay, k)), s->name) == 0;
         ck_assert_msg(listed, "%s is not one of upstream's parameters", s->name);
-        ck_assert_msg(param_decays(s->name) == decays, "%s: decay %d, Trainer %d", s->name, param_decays(s->name), decays);
+        ck_assert_msg(param_decays(&m.params.cfg, s->name) == decays, "%s: decay %d, Trainer %d", s->name, param_decays(&m.params.cfg, s->name), decays);
     }
     ck_assert_uint_eq(n_ola, json_array_size(names));
     // without targets (inference): no embedding loss, the same cross-entropy

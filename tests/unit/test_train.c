@@ -328,7 +328,7 @@ START_TEST(decay_groups_like_trainer) {
     ck_assert_int_eq((int)json_array_size(json_object_get(e, "parameters")), m.params.n_specs);
     for (int i = 0; i < m.params.n_specs; i++) {
         const char *name = m.params.specs[i].name;
-        ck_assert_msg(param_decays(name) == in_list(json_object_get(e, "decay_parameters"), name), "%s", name);
+        ck_assert_msg(param_decays(&m.params.cfg, name) == in_list(json_object_get(e, "decay_parameters"), name), "%s", name);
     }
     Optimizer o;
     OptimizerConfig oc = {.lr = 1e-3, .weight_decay = 0.1, .projector_lr = -1, .beta1 = 0.9, .beta2 = 0.999,
