@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/progress.h"
 #include "formats/checkpoint.h"
+#include "model/weights.h"
 
 // The config.json fields worth a glance, looked up at the top level and in
 // the nested text_config / vision_config of llava-hf configs.
@@ -22,7 +23,7 @@ static const char *const CONFIG_KEYS[] = {
     "image_aspect_ratio", "vision_feature_layer", "vision_feature_select_strategy", "projector_hidden_act",
     "image_token_index",
 };
-static const char *const NESTED_CONFIGS[] = {"text_config", "vision_config"};
+static const char *const NESTED_CONFIGS[] = {"text_config", "vision_config"};  // mPLUG-Owl2: the model line
 
 static void summarise_object(json_t *summary, json_t *config, const char *prefix) {
     for (size_t i = 0; i < sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS; i++) {
@@ -164,10 +165,42 @@ static void print_json(const Checkpoint *ck, const Totals *t, json_t *config, in
     json_decref(root);
 }
 
+// "model: ..." for a folder whose config.json is a model vlm runs: the
+// architecture's parts and the parameters per module (nothing otherwise).
+static void print_model(const char *path) {
+    if (!dir_exists(path)) return;
+    char *config = path_join(path, "config.json");
+    LlavaConfig c;
+    LlavaParams p;
+    int rc = config && file_exists(config) ? llava_config_load(&c, config) : VLM_ERR_FAIL;
+    free(config);
+    if (rc != VLM_OK) {
+        vlm_clear_error();
+        return;
+    }
+    const VisionConfig *v = &c.vision;
+    const TextConfig *t = &c.text;
+    printf("model: %s: ViT %d layers x %d (%d heads, image %d, patch %d, %d tokens%s), ", arch_name(c.arch), v->layers,
+           v->hidden, v->heads, v->image_size, v->patch, vision_patches(v) + 1, v->post_norm ? ", post_layernorm" : "");
+    if (c.projector == PROJECTOR_ABSTRACTOR)
+        printf("visual abstractor %d layers x %d (%d heads, %d queries)", c.abstractor.layers, c.abstractor.hidden,
+               c.abstractor.heads, c.abstractor.queries);
+    else printf("projector %s", c.projector == PROJECTOR_LINEAR ? "linear" : "mlp2x_gelu");
+    printf(" -> %d rows per image, LLaMA %d layers x %d (%d heads, %d kv heads%s), vocab %d\n", llava_image_tokens(&c),
+           t->layers, t->hidden, t->heads, t->kv_heads, t->multiway ? ", modality-adaptive" : "", t->vocab);
+    if (llava_params_layout(&p, &c) != VLM_OK) return;
+    printf("parameters:");
+    for (int m = 0; m < MODULE_COUNT; m++)
+        if (p.module_numel[m]) printf(" %s %zu", module_name(&c, (Module)m), p.module_numel[m]);
+    printf("\n");
+    llava_params_free(&p);
+}
+
 static void print_text(const Checkpoint *ck, const Totals *t, json_t *config, int verified) {
     printf("%s: %s", ck->path, checkpoint_format(ck));
     if (ck->sharded) printf(", %d shard%s", ck->n_shards, ck->n_shards == 1 ? "" : "s");
     printf("\n");
+    print_model(ck->path);
     if (config && json_object_size(config)) {
         printf("config.json:");
         const char *key;

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "kernels/rope.h"
 #include "model/abstractor.h"
 #include "model/walk.h"
 
@@ -208,4 +209,34 @@ int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir) {
     if (rc == VLM_OK && !differ) log_msg(LOG_DEBUG, "%s: the abstractor's sin-cos buffers match the recomputed tables", dir);
     free(want), free(got);
     return rc;
+}
+
+int owl2_buffer_count(const LlavaConfig *c) { return 2 * c->abstractor.layers + c->text.layers; }
+
+int owl2_buffers(const LlavaConfig *c, TensorInfo *infos, const void **datas, float **owned, char (*names)[200]) {
+    const AbstractorConfig *a = &c->abstractor;
+    int D = a->hidden, NQ = a->queries, NK = 1 + a->grid * a->grid, HS = c->text.hidden / c->text.heads, n = 0;
+    float *tables = vlm_malloc(sizeof(float) * (size_t)(NQ + NK) * D), *inv = vlm_malloc(sizeof(float) * (size_t)HS / 2);
+    if (!tables || !inv) {
+        free(tables), free(inv);
+        return VLM_ERR_FAIL;
+    }
+    abstractor_pos_tables(a, tables, tables + (size_t)NQ * D);
+    rope_inv_freq(inv, HS, &c->text.rope);
+    owned[0] = tables, owned[1] = inv;  // freed with the first two entries
+    for (int l = 0; l < a->layers; l++)
+        for (int t = 0; t < 2; t++, n++) {
+            snprintf(names[n], sizeof names[n], "model.visual_abstractor.encoder.layers.%d.crossattention.attention.%s", l,
+                     t ? "k_pos_embed" : "q_pos_embed");
+            infos[n] = (TensorInfo){.name = names[n], .dtype = DT_F32, .ndim = 2, .shape = {t ? NK : NQ, D}};
+            datas[n] = t ? tables + (size_t)NQ * D : tables;
+            tensor_info_sizes(&infos[n]);
+        }
+    for (int l = 0; l < c->text.layers; l++, n++) {
+        snprintf(names[n], sizeof names[n], "model.layers.%d.self_attn.rotary_emb.inv_freq", l);
+        infos[n] = (TensorInfo){.name = names[n], .dtype = DT_F32, .ndim = 1, .shape = {HS / 2}};
+        datas[n] = inv;
+        tensor_info_sizes(&infos[n]);
+    }
+    return VLM_OK;
 }

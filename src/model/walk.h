@@ -34,6 +34,13 @@ void owl2_walk(Walk *k, const LlavaConfig *c);
 // recomputed ones are used, as upstream's __init__ makes them); errors only
 // for an unreadable or mis-shaped one.
 int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir);
+// The buffers upstream's save_pretrained writes beside the parameters (each
+// abstractor layer's q_pos_embed / k_pos_embed, each LLM layer's
+// rotary_emb.inv_freq under transformers 4.31), so its from_pretrained loads
+// our folder without re-initialising anything: their number, then the tensors
+// (infos, datas; owned[i] the allocations to free; names their storage).
+int owl2_buffer_count(const LlavaConfig *c);
+int owl2_buffers(const LlavaConfig *c, TensorInfo *infos, const void **datas, float **owned, char (*names)[200]);
 // A fused q|k|v spec (qkv_heads > 0): the file's per-head interleaved rows
 // src -> ours [q; k; v] in dst, or back (to_file).
 void qkv_reorder(float *dst, const float *src, const ParamSpec *s, bool to_file);

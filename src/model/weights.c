@@ -17,10 +17,10 @@
 #include "model/init.h"
 #include "model/walk.h"
 
-const char *module_name(Module m) {
-    static const char *const names[] = {"vision_tower", "multi_modal_projector", "language_model",
-                                        "embedding_predictors"};
-    return names[m];
+const char *module_name(const LlavaConfig *c, Module m) {
+    static const char *const llava[] = {"vision_tower", "multi_modal_projector", "language_model", "embedding_predictors"};
+    static const char *const owl2[] = {"vision_model", "visual_abstractor", "language_model", "embedding_predictors"};
+    return (c && c->arch == ARCH_MPLUG_OWL2 ? owl2 : llava)[m];
 }
 
 // ---- the registry: one walk over the architecture that both sizes the
@@ -671,15 +671,19 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
 int llava_save_hf(const LlavaParams *p, const char *dir) {
     if (make_dirs(dir) != VLM_OK) return VLM_ERR_FAIL;
     bool linear = p->cfg.projector == PROJECTOR_LINEAR;
-    int n = p->n_specs + (linear ? 2 : 0), H = p->cfg.text.hidden;
+    int buffers = p->cfg.arch == ARCH_MPLUG_OWL2 ? owl2_buffer_count(&p->cfg) : 0;
+    int n = p->n_specs + (linear ? 2 : 0) + buffers, H = p->cfg.text.hidden;
     TensorInfo *infos = vlm_calloc((size_t)n, sizeof(TensorInfo));
     const void **datas = vlm_calloc((size_t)n, sizeof(void *));
+    float **owned = vlm_calloc((size_t)n, sizeof(float *));  // what is written from its own buffer
+    char (*names)[200] = vlm_calloc((size_t)n, sizeof *names);
     // the linear projector's llava-hf form: linear_2 = identity, zero bias (see ProjectorType)
     float *identity = linear ? vlm_calloc((size_t)H * H + (size_t)H, sizeof(float)) : NULL;
-    if (!infos || !datas || (linear && !identity)) {
-        free(infos), free(datas), free(identity);
+    if (!infos || !datas || !owned || !names || (linear && !identity)) {
+        free(infos), free(datas), free(identity), free(owned), free(names);
         return VLM_ERR_FAIL;
     }
+    int rc = VLM_OK;
     if (linear) {
         for (int i = 0; i < H; i++) identity[(size_t)i * H + i] = 1.0f;
         infos[p->n_specs] = (TensorInfo){.name = (char *)"multi_modal_projector.linear_2.weight", .dtype = DT_F32, .ndim = 2,
@@ -697,10 +701,16 @@ int llava_save_hf(const LlavaParams *p, const char *dir) {
         for (int d = 0; d < s->ndim; d++) infos[i].shape[d] = s->shape[d];
         tensor_info_sizes(&infos[i]);
         datas[i] = p->data + s->offset;
+        if (s->qkv_heads) {  // back to the file's per-head interleaved rows
+            if (!(owned[i] = vlm_malloc(sizeof(float) * s->numel))) rc = VLM_ERR_FAIL;
+            else qkv_reorder(owned[i], p->data + s->offset, s, true), datas[i] = owned[i];
+        }
     }
+    int at = p->n_specs + (linear ? 2 : 0);
+    if (rc == VLM_OK && buffers) rc = owl2_buffers(&p->cfg, infos + at, datas + at, owned + at, names + at);
     char *weights = path_join(dir, "model.safetensors"), *config = path_join(dir, "config.json");
     json_t *meta = json_pack("{s:s}", "format", "pt");
-    int rc = weights && config ? safetensors_write(weights, infos, datas, n, meta) : VLM_ERR_FAIL;
+    if (rc == VLM_OK) rc = weights && config ? safetensors_write(weights, infos, datas, n, meta) : VLM_ERR_FAIL;
     json_decref(meta);
     if (rc == VLM_OK) {
         json_t *cj = llava_config_to_json(&p->cfg);
@@ -709,7 +719,8 @@ int llava_save_hf(const LlavaParams *p, const char *dir) {
         rc = text ? atomic_write_text(config, text) : VLM_ERR_FAIL;
         free(text);
     }
-    free(weights), free(config), free(infos), free(datas), free(identity);
+    for (int i = 0; i < n; i++) free(owned[i]);
+    free(weights), free(config), free(infos), free(datas), free(identity), free(owned), free(names);
     return rc;
 }
 

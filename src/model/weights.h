@@ -13,7 +13,8 @@
 
 // MODULE_OLA: OLA-VLM's task tokens, embedding predictors and logit scales.
 typedef enum { MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM, MODULE_OLA, MODULE_COUNT } Module;
-const char *module_name(Module m);
+// The module as the architecture calls it (llava-hf's, mPLUG-Owl2's; c NULL: llava-hf's).
+const char *module_name(const LlavaConfig *c, Module m);
 
 typedef struct {
     float *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w,

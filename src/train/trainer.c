@@ -394,7 +394,7 @@ static void print_trainable(const LlavaModel *m, const Optimizer *o) {
     for (int r = 0; r < o->n_ranges; r++) per[m->params.specs[o->spec[r]].module] += o->ranges[2 * r + 1];
     fprintf(stderr, "trainable parameters:\n");
     for (int i = 0; i < MODULE_COUNT; i++) {
-        fprintf(stderr, "  %-22s %12zu of %12zu%s\n", module_name((Module)i), per[i], m->params.module_numel[i],
+        fprintf(stderr, "  %-22s %12zu of %12zu%s\n", module_name(&m->params.cfg, (Module)i), per[i], m->params.module_numel[i],
                 m->trainable[i] ? "" : "  (frozen)");
         total += per[i];
     }

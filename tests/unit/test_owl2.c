@@ -259,6 +259,60 @@ START_TEST(owl2_text_only_and_adamw) {
 }
 END_TEST
 
+// Saved in upstream's layout (config.json with visual_config, upstream's names, the fused
+// query_key_value interleaved again, the sin-cos and rotary buffers beside): it loads back to
+// the same bytes. (tools/check_owl2_load.sh loads such a folder in upstream's own code.)
+START_TEST(owl2_save_load_round_trip) {
+    LlavaParams a, b;
+    load(&a, "owl2/tiny_owl2");
+    char dir[] = "/tmp/vlm-owl2-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_msg(llava_save_hf(&a, dir) == VLM_OK, "%s", vlm_last_error());
+    ModelLayout layout;
+    ck_assert_msg(llava_open(&b, dir, &(LlavaOpenOptions){0}, &layout) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_int_eq(layout, LAYOUT_MPLUG_OWL2);
+    ck_assert(memcmp(&a.cfg.abstractor, &b.cfg.abstractor, sizeof a.cfg.abstractor) == 0);
+    ck_assert(a.cfg.vision.hidden == b.cfg.vision.hidden && a.cfg.vision.eps == b.cfg.vision.eps && b.cfg.text.multiway);
+    ck_assert_int_eq(a.numel, b.numel);
+    ck_assert(memcmp(a.data, b.data, sizeof(float) * a.numel) == 0);
+    // the file holds upstream's interleaved rows: the fixture's own tensor, byte for byte
+    SafetensorsFile f;
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ck_assert_int_eq(safetensors_open(&f, path), VLM_OK);
+    ck_assert_int_ge(safetensors_find(&f, "model.visual_abstractor.encoder.layers.1.crossattention.attention.k_pos_embed"), 0);
+    ck_assert_int_ge(safetensors_find(&f, "model.layers.0.self_attn.rotary_emb.inv_freq"), 0);
+    safetensors_close(&f);
+    llava_params_free(&a), llava_params_free(&b);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+// What a user gets wrong: upstream's constraints named with the key.
+START_TEST(owl2_config_errors) {
+    static const struct { const char *patch, *key; } bad[] = {
+        {"\"num_key_value_heads\": 1", "num_key_value_heads"},
+        {"\"visual_config\": {\"visual_model\": {\"hidden_size\": 24, \"num_attention_heads\": 4, \"image_size\": 42, "
+         "\"patch_size\": 14}, \"visual_abstractor\": {\"hidden_size\": 32, \"encoder_hidden_size\": 32, \"grid_size\": 3}}",
+         "visual_config.visual_abstractor"},
+        {"\"visual_config\": {\"visual_model\": {\"hidden_size\": 24, \"num_attention_heads\": 4, \"image_size\": 42, "
+         "\"patch_size\": 14}, \"visual_abstractor\": {\"hidden_size\": 24, \"encoder_hidden_size\": 24, \"grid_size\": 4}}",
+         "grid_size"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "{\"model_type\": \"mplug_owl2\", \"hidden_size\": 30, \"num_attention_heads\": 3, %s}",
+                 bad[i].patch);
+        LlavaConfig c;
+        ck_assert_int_eq(llava_config_load(&c, temp_file(text)), VLM_ERR_INPUT);
+        ck_assert_msg(strstr(vlm_last_error(), bad[i].key), "case %zu: %s", i, vlm_last_error());
+    }
+}
+END_TEST
+
 Suite *owl2_suite(void) {
-    return SUITE("owl2", "", 60, owl2_matches_upstream, owl2_converter_layout, owl2_text_only_and_adamw);
+    return SUITE("owl2", "", 60, owl2_matches_upstream, owl2_converter_layout, owl2_text_only_and_adamw,
+                 owl2_save_load_round_trip, owl2_config_errors);
 }
