@@ -40,7 +40,35 @@ void llava_projector_init_default(LlavaParams *p, uint64_t seed) {
     }
 }
 
+// mPLUG-Owl2's rules (init.h); the stream is the tensor's index, as for LLaVA's.
+static int owl2_init_random(LlavaParams *p, uint64_t seed) {
+    const TextConfig *t = &p->cfg.text;
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        float *x = p->data + s->offset;
+        const char *n = s->name;
+        if (s->module == MODULE_LLM) {
+            if (strstr(n, "layernorm") || str_has_suffix(n, "model.norm.weight")) fill(x, s->numel, 1.0f);
+            else fill_normal(x, s->numel, t->init_range, seed, (uint64_t)i);
+            if (x == p->w.embed && t->pad_token_id >= 0)  // host-side, before any backend upload
+                memset(x + (size_t)t->pad_token_id * t->hidden, 0, sizeof(float) * t->hidden);
+        } else if (str_has_suffix(n, "cls_token") || str_has_suffix(n, "position_embedding") ||
+                   str_has_suffix(n, "query_embeds") || str_has_suffix(n, "vit_eos")) {
+            fill_normal(x, s->numel, 1.0, seed, (uint64_t)i);
+        } else if (strstr(n, "norm") || strstr(n, "ffn_ln.")) {  // LayerNorms: *layernorm, norm1, normk, norm2, ffn_ln
+            fill(x, s->numel, str_has_suffix(n, ".weight") ? 1.0f : 0.0f);
+        } else {
+            // a Linear's (or the patch conv's) fan_in: the weight's columns; a bias shares the weight before it
+            const ParamSpec *w = str_has_suffix(n, ".bias") ? s - 1 : s;
+            size_t fan_in = w->numel / (size_t)w->shape[0];
+            fill_uniform(x, s->numel, (float)(1.0 / sqrt((double)fan_in)), seed, (uint64_t)i);
+        }
+    }
+    return VLM_OK;
+}
+
 int llava_params_init_random(LlavaParams *p, uint64_t seed) {
+    if (p->cfg.arch == ARCH_MPLUG_OWL2) return owl2_init_random(p, seed);
     const VisionConfig *v = &p->cfg.vision;
     const TextConfig *t = &p->cfg.text;
     double f = v->init_factor, C = v->hidden, L = v->layers;

@@ -29,6 +29,13 @@ void llava_projector_init_default(LlavaParams *p, uint64_t seed);
 //   projector (LlavaPreTrainedModel): weights N(0, initializer_range of the LlavaConfig, else
 //     the text config's), biases 0.
 //   OLA-VLM's parts (a config with its keys): llava_ola_init_default.
+// An mPLUG-Owl2 config: as MPLUGOwl2LlamaForCausalLM(config) under
+// transformers 4.31 (checked by running upstream, mplug_owl2.md §10.1): the
+// ViT's and abstractor's Linear / Conv2d keep torch's default (every element
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in the input width, 3 P^2 for the
+// patch conv), their LayerNorms weight 1 bias 0; cls_token, position_embedding,
+// query_embeds and vit_eos N(0, 1) (torch.randn); the LLaMA's Linears and
+// embedding N(0, initializer_range), the pad row 0, RMSNorms 1.
 int llava_params_init_random(LlavaParams *p, uint64_t seed);
 
 // OLA-VLM's parts as upstream creates them (init_heads after from_pretrained,

@@ -98,6 +98,15 @@ void llava_backward(LlavaModel *m);
 // 1 / micro-batches for the mean of the per-micro-batch auxiliary losses (as
 // HF's Trainer divides each micro-batch's loss).
 void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale);
+// Upstream's cut to model_max_length after the splice: LLaVA cuts the
+// spliced sequence (prepare_inputs_labels_for_multimodal), mPLUG-Owl2 only
+// the text (its collator, before the image rows go in), so its sequences
+// grow by each image's span less the placeholder.
+static inline bool llava_cuts_after_splice(const LlavaConfig *c) { return c->arch != ARCH_MPLUG_OWL2; }
+// The longest spliced sequence of a sample of max_text tokens with one image (max_len of the plan).
+static inline int llava_planned_length(const LlavaConfig *c, int max_text) {
+    return llava_cuts_after_splice(c) ? max_text : max_text + llava_image_span(c) - 1;
+}
 // The spliced length of one sample of len text tokens: each placeholder
 // becomes the image's span, then the cut to max_len (0: none), as upstream
 // truncates after inserting the image features.

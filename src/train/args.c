@@ -142,7 +142,8 @@ static const Opt *find_opt(const char *name) {
 
 typedef struct {
     const char *name, *description;
-    bool owl2, predictors;
+    Arch arch;                  // the architecture upstream's script trains
+    bool predictors;
     const char *const *values;  // "flag=value", NULL-terminated
 } Recipe;
 
@@ -163,7 +164,7 @@ static const char *const R_LLAVA_IFT[] = {"version=v1", LLAVA_VISION, COMMON, "i
 static const char *const R_QINSTRUCT[] = {"version=v1", COMMON, "image_aspect_ratio=pad",
     "group_by_modality_length=True", "per_device_train_batch_size=16", "gradient_accumulation_steps=8",
     "learning_rate=2e-5", "model_max_length=2048", "save_steps=800", "save_total_limit=1",
-    "tune_visual_abstractor=True", "freeze_vision_model=False", NULL};
+    "tune_visual_abstractor=True", "freeze_vision_model=False", "max_grad_norm=0", NULL};
 static const char *const R_OLA_PT[] = {"version=llava_llama_3", LLAVA_VISION, COMMON, "tune_mm_mlp_adapter=True",
     "per_device_train_batch_size=16", "gradient_accumulation_steps=16", "learning_rate=1e-3",
     "model_max_length=4096", "save_steps=200", "save_total_limit=3", NULL};
@@ -175,19 +176,19 @@ static const char *const R_OLA_IFT[] = {"version=llava_llama_3", LLAVA_VISION, C
 
 static const Recipe RECIPES[] = {
     {"llava15-pt", "LLaVA-1.5 pretraining: projector only, plain template, lr 1e-3, batch 256 = 16 x 16, "
-                   "blip_laion_cc_sbu_558k.json", false, false, R_LLAVA_PT},
+                   "blip_laion_cc_sbu_558k.json", ARCH_LLAVA, false, R_LLAVA_PT},
     {"llava15-ift", "LLaVA-1.5 instruction tuning: projector + LLM, v1, pad, by modality, lr 2e-5, batch 128 = "
-                    "16 x 8, llava_v1_5_mix665k.json, --pretrain_mm_mlp_adapter from PT", false, false, R_LLAVA_IFT},
+                    "16 x 8, llava_v1_5_mix665k.json, --pretrain_mm_mlp_adapter from PT", ARCH_LLAVA, false, R_LLAVA_IFT},
     {"qinstruct-mix", "Q-Instruct (mix) on mPLUG-Owl2: the whole model, v1, pad, by modality, lr 2e-5, batch 128 "
-                      "= 16 x 8, Q-Instruct + llava_v1_5_mix665k", true, false, R_QINSTRUCT},
-    {"qinstruct-after", "Q-Instruct (after) on mPLUG-Owl2: as mix, on Q-Instruct's cleaned_labels.json alone", true,
-     false, R_QINSTRUCT},
+                      "= 16 x 8, Q-Instruct + llava_v1_5_mix665k, no clipping", ARCH_MPLUG_OWL2, false, R_QINSTRUCT},
+    {"qinstruct-after", "Q-Instruct (after) on mPLUG-Owl2: as mix, on Q-Instruct's cleaned_labels.json alone",
+     ARCH_MPLUG_OWL2, false, R_QINSTRUCT},
     {"ola-pt", "OLA-VLM pretraining: projector + embedding predictors (depth/seg/gen losses), llava_llama_3, lr "
-               "1e-3, batch 256 = 16 x 16, max len 4096", false, true, R_OLA_PT},
+               "1e-3, batch 256 = 16 x 16, max len 4096", ARCH_LLAVA, true, R_OLA_PT},
     {"ola-vpt", "OLA-VLM visual pretraining: projector + LLM (upstream's script leaves vision frozen), "
-                "llava_llama_3, pad, lr 2e-5, batch 128 = 16 x 8, ALLaVA-Caption", false, false, R_OLA_IFT},
+                "llava_llama_3, pad, lr 2e-5, batch 128 = 16 x 8, ALLaVA-Caption", ARCH_LLAVA, false, R_OLA_IFT},
     {"ola-ift", "OLA-VLM instruction tuning: projector + LLM, llava_llama_3, pad, lr 2e-5, batch 128 = 16 x 8, "
-                "llava_v1_5_mix665k", false, false, R_OLA_IFT},
+                "llava_v1_5_mix665k", ARCH_LLAVA, false, R_OLA_IFT},
 };
 enum { N_RECIPES = sizeof RECIPES / sizeof *RECIPES };
 
@@ -493,11 +494,10 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
             rc = set_value(a, o, eq + 1);
             a->source[o - OPTS] = ARG_RECIPE;
         }
-        if (r) a->owl2 = r->owl2, a->needs_embedding_predictors = r->predictors;
-        if (a->owl2)
-            note(a, "%s%s\n", "note: the Q-Instruct recipes were published on mPLUG-Owl2, whose visual abstractor and ",
-                 "modality-adaptive LLaMA vlm.c does not implement; this run trains the given LLaVA model with those "
-                 "hyperparameters (the projector in the abstractor's place)");
+        if (r) a->recipe_arch = r->arch, a->has_recipe_arch = true, a->needs_embedding_predictors = r->predictors;
+        if (r && r->values == R_QINSTRUCT)
+            note(a, "%s%s\n", "--max_grad_norm 0 (recipe): upstream's run clips nothing, as DeepSpeed's zero3.json has no ",
+                 "gradient_clipping and HF's max_grad_norm only reaches DeepSpeed through it");
     }
     bool data_from_flag = false;
     for (int k = 0; k < n && rc == VLM_OK; k++) {

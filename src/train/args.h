@@ -96,9 +96,9 @@ typedef struct TrainArgs {
     // ola-pt, or --mode given: OLA-VLM's embedding predictors train (with the
     // distillation losses) and the model gets them when it has none yet.
     bool needs_embedding_predictors;
-    // mPLUG-Owl2 recipes (qinstruct-*): the model is expected to be mPLUG-Owl2;
-    // the projector stands for its visual abstractor.
-    bool owl2;
+    // the architecture the recipe's upstream script trains (the trainer says so when the model is another)
+    Arch recipe_arch;
+    bool has_recipe_arch;
     // One line per flag accepted but not applicable on this backend (bf16,
     // deepspeed, ...), for the caller to print; "" when none.
     char notes[TRAIN_NOTES_MAX];

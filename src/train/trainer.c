@@ -148,13 +148,17 @@ static int open_model(Run *r, const char *resume) {
         llava_params_free(&params);
         return rc;
     }
-    rc = llava_model_init(&r->m, &params, &(LlavaPlan){B, B, L, L, a->gradient_checkpointing});
+    if (a->has_recipe_arch && params.cfg.arch != a->recipe_arch)
+        fprintf(stderr, "note: --recipe %s is upstream's script for %s; this run trains the given %s model with its "
+                        "hyperparameters\n", a->recipe, arch_name(a->recipe_arch), arch_name(params.cfg.arch));
+    int S = llava_planned_length(&params.cfg, L);
+    rc = llava_model_init(&r->m, &params, &(LlavaPlan){B, B, L, S, a->gradient_checkpointing});
     if (rc != VLM_OK) return rc;
     r->have_model = true;
     memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);
     r->ext = train_extension_of(&r->m);
-    int S = r->m.params.cfg.vision.image_size;
-    r->pixels_per_image = 3 * S * S;
+    int side = r->m.params.cfg.vision.image_size;
+    r->pixels_per_image = 3 * side * side;
     return VLM_OK;
 }
 
@@ -235,7 +239,7 @@ static int next_micro(Run *r, MicroBuf *u, long *skipped) {
     u->tokens = 0;
     for (int i = 0; i < b->n; i++)
         u->tokens += llava_spliced_length(&r->m.params.cfg, b->input_ids + (size_t)i * b->T, b->len[i],
-                                          r->a->model_max_length);
+                                          r->step_cfg.max_len);
     return VLM_OK;
 }
 
@@ -431,7 +435,8 @@ int train_run(const TrainArgs *a) {
     }
     if (rc == VLM_OK) {
         r.sched = schedule_from_args(a, r.plan.n_steps);
-        r.step_cfg = (StepConfig){a->loss_reduction, a->gradient_accumulation_steps, a->model_max_length};
+        r.step_cfg = (StepConfig){a->loss_reduction, a->gradient_accumulation_steps,
+                                  llava_cuts_after_splice(&r.m.params.cfg) ? a->model_max_length : 0};
         // what identifies the run (the full resolution is printed at start)
         r.args_json = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:i, s:i, s:I, s:s}", "recipe", a->recipe,
                                 "model_name_or_path", a->model_name_or_path, "version", a->version, "learning_rate",

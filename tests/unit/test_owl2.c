@@ -17,6 +17,7 @@
 #include "formats/dtype.h"
 #include "formats/safetensors.h"
 #include "model/llava.h"
+#include "model/init.h"
 #include "model/open.h"
 #include "model/walk.h"  // qkv_reorder
 #include "test_util.h"
@@ -312,7 +313,50 @@ START_TEST(owl2_config_errors) {
 }
 END_TEST
 
+static void stats(const LlavaParams *p, const char *name, double *mean, double *std, double *absmax) {
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (strcmp(s->name, name) != 0) continue;
+        double sum = 0, sq = 0, mx = 0;
+        for (size_t e = 0; e < s->numel; e++) {
+            double x = p->data[s->offset + e];
+            sum += x, sq += x * x, mx = fmax(mx, fabs(x));
+        }
+        *mean = sum / (double)s->numel, *std = sqrt(sq / (double)s->numel - *mean * *mean), *absmax = mx;
+        return;
+    }
+    ck_abort_msg("no %s", name);
+}
+
+// A fresh model as MPLUGOwl2LlamaForCausalLM(config) initialises it (init.h's rules).
+START_TEST(owl2_random_init) {
+    LlavaConfig c;
+    ck_assert_int_eq(llava_config_load(&c, fixture("owl2/tiny_owl2/config.json")), VLM_OK);
+    LlavaParams p;
+    ck_assert_int_eq(llava_params_alloc(&p, &c), VLM_OK);
+    ck_assert_int_eq(llava_params_init_random(&p, 7), VLM_OK);
+    double mean, std, mx;
+    stats(&p, "model.visual_abstractor.query_embeds", &mean, &std, &mx);  // torch.randn
+    ck_assert_msg(fabs(std - 1) < 0.25 && fabs(mean) < 0.3, "query_embeds std %g", std);
+    stats(&p, "model.vision_model.embeddings.position_embedding", &mean, &std, &mx);
+    ck_assert_msg(fabs(std - 1) < 0.15, "position_embedding std %g", std);
+    stats(&p, "model.vision_model.encoder.layers.0.self_attn.query_key_value.weight", &mean, &std, &mx);
+    ck_assert_msg(mx <= 1 / sqrt(24.0) && std > 0.8 / sqrt(3 * 24.0), "qkv: max %g std %g", mx, std);  // U(+-1/sqrt(24))
+    stats(&p, "model.vision_model.embeddings.patch_embed.weight", &mean, &std, &mx);
+    ck_assert_msg(mx <= 1 / sqrt(3 * 14 * 14.0), "patch_embed max %g", mx);
+    stats(&p, "model.visual_abstractor.encoder.layers.1.crossattention.output.mlp.w2.bias", &mean, &std, &mx);
+    ck_assert_msg(mx <= 1 / sqrt(29.0) && mx > 0, "w2.bias max %g (fan_in 29)", mx);
+    stats(&p, "model.layers.1.self_attn.k_proj.multiway.1.weight", &mean, &std, &mx);
+    ck_assert_msg(fabs(std - c.text.init_range) < 0.2 * c.text.init_range, "k_proj std %g", std);
+    stats(&p, "model.layers.0.post_attention_layernorm.multiway.1.weight", &mean, &std, &mx);
+    ck_assert(mean == 1 && std == 0);
+    stats(&p, "model.visual_abstractor.encoder.layers.0.crossattention.output.mlp.ffn_ln.bias", &mean, &std, &mx);
+    ck_assert(mx == 0);
+    llava_params_free(&p);
+}
+END_TEST
+
 Suite *owl2_suite(void) {
     return SUITE("owl2", "", 60, owl2_matches_upstream, owl2_converter_layout, owl2_text_only_and_adamw,
-                 owl2_save_load_round_trip, owl2_config_errors);
+                 owl2_save_load_round_trip, owl2_config_errors, owl2_random_init);
 }

@@ -140,7 +140,7 @@ START_TEST(args_recipes) {
         ck_assert_str_eq(a.image_aspect_ratio, pt ? "square" : "pad");
         ck_assert(a.group_by_modality_length == !pt);
         ck_assert_int_eq(train_args_source(&a, "learning_rate"), ARG_RECIPE);
-        if (a.owl2) ck_assert(str_has_prefix(a.notes, "note: the Q-Instruct recipes were published on mPLUG-Owl2"));
+        if (a.recipe_arch == ARCH_MPLUG_OWL2) ck_assert(str_has_prefix(a.notes, "--max_grad_norm 0 (recipe)"));
         else ck_assert_str_eq(a.notes, "");
     }
     ck_assert_int_eq(parse_line(&a, "--output_dir o --recipe llava15-pt"), VLM_OK);
@@ -159,7 +159,7 @@ START_TEST(args_recipes) {
     ck_assert_int_eq(parse_line(&a, "--recipe llava15-ift --unfreeze_mm_vision_tower --output_dir o"), VLM_OK);
     ck_assert(a.trainable[MODULE_VISION] && a.trainable[MODULE_LLM]);
     ck_assert_int_eq(parse_line(&a, "--recipe qinstruct-after --freeze_vision_model --output_dir o"), VLM_OK);
-    ck_assert(!a.trainable[MODULE_VISION] && a.trainable[MODULE_LLM] && a.owl2);
+    ck_assert(!a.trainable[MODULE_VISION] && a.trainable[MODULE_LLM] && a.recipe_arch == ARCH_MPLUG_OWL2);
     ck_assert_int_eq(parse_line(&a, "--recipe llava15-ift --freeze_backbone True --output_dir o"), VLM_OK);
     ck_assert(!a.trainable[MODULE_LLM] && a.trainable[MODULE_PROJECTOR]);
     ck_assert_ptr_nonnull(strstr(a.notes, "--freeze_backbone: "));
