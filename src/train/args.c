@@ -9,6 +9,8 @@
 #include <string.h>  // strcmp, strlen, strchr
 
 #include "core/error.h"
+#include "core/file.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "text/template.h"  // template_find, template_names
 
@@ -379,6 +381,35 @@ static bool active(const TrainArgs *a, const Opt *o) {
     }
 }
 
+// Whether upstream's run clips: under DeepSpeed, HF Trainer's max_grad_norm
+// reaches the optimizer only through the config's "gradient_clipping": "auto"
+// (a number is used as it is; no key: DeepSpeed does not clip). So a
+// --deepspeed file that exists decides --max_grad_norm unless the flag is given.
+static int deepspeed_clipping(TrainArgs *a) {
+    if (!a->deepspeed[0] || !file_exists(a->deepspeed)) return VLM_OK;
+    json_error_t err;
+    json_t *j = vlm_json_load_file(a->deepspeed, 0, &err);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return vlm_fail(VLM_ERR_INPUT, a->deepspeed, "--deepspeed", "not a JSON object (line %d: %s)", err.line, err.text);
+    }
+    const json_t *clip = json_object_get(j, "gradient_clipping");
+    double value = a->max_grad_norm;
+    int rc = VLM_OK;
+    if (!clip) value = 0;
+    else if (json_is_number(clip)) value = json_number_value(clip);
+    else if (!(json_is_string(clip) && strcmp(json_string_value(clip), "auto") == 0))
+        rc = vlm_fail(VLM_ERR_INPUT, a->deepspeed, "gradient_clipping", "expected a number or \"auto\"");
+    json_decref(j);
+    if (rc != VLM_OK || a->source[find_opt("max_grad_norm") - OPTS] == ARG_FLAG || value == a->max_grad_norm) return rc;
+    char v[32];
+    snprintf(v, sizeof v, "%g", value);
+    note(a, "--max_grad_norm %s: from %s (its gradient_clipping; none means DeepSpeed clips nothing)\n", v, a->deepspeed);
+    a->max_grad_norm = value;
+    a->source[find_opt("max_grad_norm") - OPTS] = ARG_FLAG;
+    return VLM_OK;
+}
+
 static int validate(TrainArgs *a) {
 #define NEED(cond, flag, ...) \
     if (!(cond)) return vlm_fail(VLM_ERR_INPUT, NULL, "--" flag, __VA_ARGS__)
@@ -512,6 +543,7 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
     }
     free(as);
     if (rc == VLM_OK) rc = validate(a);
+    if (rc == VLM_OK) rc = deepspeed_clipping(a);
     if (rc != VLM_OK) return rc;
     for (int i = 0; i < N_OPTS; i++)
         if (OPTS[i].note && a->source[i] != ARG_DEFAULT && active(a, &OPTS[i]))

@@ -40,6 +40,7 @@ int main(void) {
     srunner_add_suite(sr, eval_suite());
     srunner_add_suite(sr, trainer_suite());
     srunner_add_suite(sr, llava_recipe_suite());
+    srunner_add_suite(sr, qinstruct_recipe_suite());
     srunner_add_suite(sr, cli_suite());
     srunner_add_suite(sr, build_suite());
     srunner_add_suite(sr, outputs_suite());

@@ -47,6 +47,7 @@ Suite *pickle_suite(void);
 Suite *torch_bin_suite(void);
 Suite *torch_save_suite(void);
 Suite *llava_recipe_suite(void);
+Suite *qinstruct_recipe_suite(void);
 Suite *checkpoint_suite(void);
 Suite *cli_suite(void);
 Suite *text_suite(void);
