@@ -63,15 +63,16 @@ int mcq_message(const Template *tpl, const McqItem *it, StrBuf *out) {
     StrBuf m = {0};
     bool owl = strcmp(tpl->placeholder, "<|image|>") == 0;
     int rc = append(&m, it->question);
-    // mPLUG-Owl2's script: options, then the instruction; LLaVA-1.5's: the reverse
-    if (rc == VLM_OK && !owl) rc = append(&m, "\n" QBENCH_MCQ_INSTRUCTION "\n");
+    // mPLUG-Owl2's script (Q-Instruct de19120, "update to correct prompts"): a newline, the options,
+    // then the instruction; LLaVA-1.5's: the instruction before the options
+    if (rc == VLM_OK) rc = append(&m, owl ? "\n" : "\n" QBENCH_MCQ_INSTRUCTION "\n");
     for (int c = 0; rc == VLM_OK && c < it->n_candidates; c++) {
         char letter[4] = {(char)('A' + c), '.', ' ', '\0'};
         rc = append(&m, letter);
         if (rc == VLM_OK) rc = append(&m, it->candidates[c]);
         if (rc == VLM_OK) rc = append(&m, "\n");
     }
-    if (rc == VLM_OK && owl) rc = append(&m, "\n" QBENCH_MCQ_INSTRUCTION "\n");
+    if (rc == VLM_OK && owl) rc = append(&m, QBENCH_MCQ_INSTRUCTION "\n");
     if (rc == VLM_OK) rc = image_message(tpl, m.data, out);
     str_free(&m);
     return rc;

@@ -4,10 +4,11 @@
 //
 // A1 multiple choice (LLVisionQA). Input: Q-Bench's llvisionqa json, a list of
 //   {"img_path", "question", "candidates": [...], "correct_ans", "type", "concern"}.
-//   The user message (eval_scripts/mplug_owl_2/eval_qbench_mcq.py, template
-//   mplug_owl2):  <|image|>QUESTION + "A. c0\n" "B. c1\n" ... + "\nAnswer with the
-//   option's letter from the given choices directly.\n"  (the options follow the
-//   question with no newline between, as upstream writes it);
+//   The user message (eval_scripts/mplug_owl_2/eval_qbench_mcq.py at HEAD, since
+//   de19120 "update to correct prompts"; template mplug_owl2):
+//   <|image|>QUESTION + "\n" + "A. c0\n" "B. c1\n" ... + "Answer with the option's
+//   letter from the given choices directly.\n" (its first version had no newline
+//   after the question and one before the instruction);
 //   other templates (eval_scripts/llava_v1.5/eval_qbench_mcq.py):
 //   <image>\nQUESTION + "\nAnswer with ... directly.\n" + "A. c0\n" ...
 //   then the template's prompt with an empty assistant turn, greedy decoding to

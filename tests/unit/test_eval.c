@@ -107,8 +107,15 @@ START_TEST(qbench_prompts) {
     char *cands[3] = {"Yes", "No", "Maybe"};
     McqItem it = {.question = "Is it blurry?", .candidates = cands, .n_candidates = 3, .correct = 1};
     ck_assert_int_eq(mcq_message(owl, &it, &s), VLM_OK);
-    ck_assert_str_eq(s.data, "<|image|>Is it blurry?A. Yes\nB. No\nC. Maybe\n\nAnswer with the option's letter from "
+    ck_assert_str_eq(s.data, "<|image|>Is it blurry?\nA. Yes\nB. No\nC. Maybe\nAnswer with the option's letter from "
                              "the given choices directly.\n");
+    str_free(&s);
+    ck_assert_int_eq(mcq_message(owl, &it, &s), VLM_OK);  // and the whole prompt, as upstream's conv.get_prompt()
+    StrBuf full = {0};
+    ck_assert_int_eq(chat_prompt(owl, s.data, &full), VLM_OK);
+    ck_assert_str_eq(full.data, "USER: <|image|>Is it blurry?\nA. Yes\nB. No\nC. Maybe\nAnswer with the option's letter "
+                                "from the given choices directly.\n ASSISTANT:");
+    str_free(&full);
     str_free(&s);
     ck_assert_int_eq(mcq_message(v1, &it, &s), VLM_OK);
     ck_assert_str_eq(s.data, "<image>\nIs it blurry?\nAnswer with the option's letter from the given choices directly.\n"
@@ -126,6 +133,16 @@ START_TEST(qbench_prompts) {
     ck_assert_int_eq(good, 1781);
     ck_assert_int_eq(poor, 6460);
     ck_assert_int_eq(qbench_word_id(&tok, "qwertyuiopzx", &good), VLM_ERR_INPUT);
+    // upstream's tokenizer_image_token on the A3 prompt, as run under its pins (mplug_owl2.md 10.1): the
+    // chunk "USER: " ends in a lone 29871, the next chunk has its own dummy prefix (▁R ate)
+    static const int32_t a3[] = {1, 3148, 1001, 29901, 29871, -200, 390, 403, 278, 11029, 310, 278, 1967, 29889, 319,
+                                 1799, 9047, 13566, 29901};
+    const char *prompt = "USER: <|image|>Rate the quality of the image. ASSISTANT:";
+    IdBuf ids = {0};
+    ck_assert_int_eq(tokenize_image_prompt(&tok, prompt, strlen(prompt), "<|image|>", &ids, NULL), VLM_OK);
+    ck_assert_int_eq((int)ids.len, (int)(sizeof a3 / sizeof *a3));
+    for (size_t i = 0; i < ids.len; i++) ck_assert_msg(ids.data[i] == a3[i], "token %zu: %d, upstream %d", i, ids.data[i], a3[i]);
+    ids_free(&ids);
     tokenizer_free(&tok);
 }
 END_TEST
