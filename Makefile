@@ -2,10 +2,11 @@
 #   make        build build/vlm and the library
 #   make test   unit + parity tests, sanitizer runs and deterministic fuzzing (fixed runs)
 #   make fuzz   open-ended fuzzing (FUZZ_SECONDS per harness)
-#   make demo   train a tiny LLaVA end to end on generated data (no downloads)
+#   make demo   Q-Instruct (mix, after) on a tiny mPLUG-Owl2 trained end to end on generated data (no downloads)
+#   make demo-llava  the same on a tiny LLaVA
 #   make bench  throughput against the reference implementations (needs PyPI)
 #   make clean
-.PHONY: all deps build demo test test-unit test-sanitize test-fuzz fuzz bench clean
+.PHONY: all deps build demo demo-llava test test-unit test-sanitize test-fuzz fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
@@ -44,11 +45,11 @@ test-unit: build
 # The unit run goes last so its counts line closes the output.
 test: test-sanitize test-fuzz test-unit
 
-# the demo needs only the binary
-demo: deps
+# the demo needs only the binary; demo-llava: the same stages on a tiny LLaVA
+demo demo-llava: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build -j $(JOBS) --target vlm -- --no-print-directory
-	@scripts/demo.sh
+	@DEMO_ARCH=$(if $(filter demo-llava,$@),llava,owl2) scripts/demo.sh
 
 # vlm.c next to the reference implementations, same machine, same run
 bench: build

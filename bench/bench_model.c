@@ -1,14 +1,21 @@
-// Training-step throughput of the LLaVA model on CPU for the "small" config
-// (ViT 6 x 384 at 224/16, LLaMA 8 x 512 with 8 heads / 4 KV heads, vocab
-// 32000; batch 4 of 256 tokens, each with one image): forward + backward +
-// clip + AdamW over every module, random weights. Prints tokens/s, seconds
-// per step, peak RSS, achieved GFLOP/s and this machine's sgemm peak.
-// Usage: bench_model STEPS [SEQ BATCH RECOMPUTE]: the long-sequence case is
-// bench_model 2 2048 1 0 (and 1: --gradient_checkpointing).
+// Training-step throughput on CPU for the "small" configs, random weights,
+// batch 4 of 256 tokens each with one image, forward + backward + AdamW over
+// every module:
+//   llava: ViT 6 x 384 at 224/16, LLaMA 8 x 512 with 8 heads / 4 KV heads,
+//     vocab 32000; clip_grad_norm_(1.0) (LLaVA-1.5's IFT);
+//   owl2: mPLUG-Owl2 with the same ViT (post_layernorm, every layer), the
+//     visual abstractor 2 x 384 (6 heads, 64 queries: 65 rows per image), the
+//     modality-adaptive LLaMA 8 x 512 (8 heads: upstream cannot group them),
+//     vocab 32000; no clipping (Q-Instruct's run).
+// Prints tokens/s, seconds per step, peak RSS, achieved GFLOP/s and this
+// machine's sgemm peak. Usage: bench_model STEPS [SEQ BATCH RECOMPUTE [ARCH]]:
+// the long-sequence case is bench_model 2 2048 1 0 (and 1:
+// --gradient_checkpointing); ARCH llava (default) or owl2.
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>  // strcmp
 #include <sys/resource.h>
 
 #include "core/alloc.h"
@@ -38,11 +45,19 @@ static double sgemm_peak_gflops(void) {
 
 int main(int argc, char **argv) {
     int steps = argc > 1 ? atoi(argv[1]) : 3;
+    bool owl2 = argc > 5 && strcmp(argv[5], "owl2") == 0;
     LlavaConfig cfg = {
         .vision = {.hidden = 384, .intermediate = 1536, .layers = 6, .heads = 6, .image_size = 224, .patch = 16, .eps = 1e-5f},
         .text = {.hidden = 512, .intermediate = 1376, .layers = 8, .heads = 8, .kv_heads = 4, .vocab = 32000,
                  .rms_eps = 1e-5f, .rope = {.theta = 10000.0f}},
         .projector = PROJECTOR_MLP2X_GELU, .feature_layer = -2, .image_token_index = 32000 - 1};
+    if (owl2) {
+        cfg.arch = ARCH_MPLUG_OWL2, cfg.projector = PROJECTOR_ABSTRACTOR, cfg.feature_layer = -1, cfg.feature_full = true;
+        cfg.vision.eps = 1e-6f, cfg.vision.post_norm = true;
+        cfg.text.kv_heads = 8, cfg.text.rms_eps = 1e-6f, cfg.text.multiway = true;
+        cfg.abstractor = (AbstractorConfig){.hidden = 384, .encoder_hidden = 384, .layers = 2, .heads = 6,
+                                            .intermediate = 1024, .queries = 64, .grid = 14, .eps = 1e-6f};
+    }
     int SEQ = argc > 2 ? atoi(argv[2]) : 256, B = argc > 3 ? atoi(argv[3]) : 4;
     bool recompute = argc > 4 && atoi(argv[4]) != 0;
     int F = llava_image_tokens(&cfg), T = SEQ - F + 1, S = cfg.vision.image_size;
@@ -75,7 +90,7 @@ int main(int argc, char **argv) {
         llava_zero_grad(&m);
         llava_forward(&m, ids, labels, lengths, B, T, pixels, B, 0, &loss);
         llava_backward(&m);
-        grad_clip(m.grad, ranges, n_ranges, 1.0);
+        if (!owl2) grad_clip(m.grad, ranges, n_ranges, 1.0);
         adamw_begin_step(&opt);
         for (int r = 0; r < n_ranges; r++) adamw_update(&opt, m.params.data, m.grad, ranges[2 * r], ranges[2 * r + 1], 1e-4f, 0.0f);
         if (s > 0) total += timer_now_s() - t0;
@@ -87,6 +102,12 @@ int main(int argc, char **argv) {
     double vis = Lv * (4 * Cv * Cv + 2 * Cv * Iv) * B * Tv + 3.0 * 256 * Cv * B * (Tv - 1);
     double vis_att = Lv * cfg.vision.heads * 4.0 * Tv * Tv * (Cv / cfg.vision.heads) * B;
     double proj = (Cv * H + H * H) * B * F;
+    if (owl2) {  // the abstractor: q, o, SwiGLU over the queries; k, v over queries + image rows; visual_fc
+        const AbstractorConfig *a = &cfg.abstractor;
+        double D = a->hidden, Q = a->queries, K = a->queries + Tv;
+        proj = a->layers * ((2 * D * D + 3 * D * a->intermediate) * Q + 2 * D * D * K) * B + D * H * Q * B;
+        vis_att += a->layers * 4.0 * Q * K * D * B;
+    }
     // the LM head runs only on the positions with a target (m.llm.n_rows of them)
     double llm = cfg.text.layers * (2 * H * H + 2 * H * KV + 3 * H * It) * B * SEQ + V * H * m.llm.n_rows;
     double llm_att = cfg.text.layers * cfg.text.heads * 2.0 * SEQ * SEQ * HS * B;  // causal: half
@@ -95,8 +116,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double step_s = total / steps;
     printf("{\"tokens_per_s\": %.1f, \"step_s\": %.3f, \"peak_rss_mb\": %.0f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, "
-           "\"loss\": %.4f, \"params\": %zu, \"seq\": %d, \"batch\": %d, \"recompute\": %s}\n",
+           "\"loss\": %.4f, \"params\": %zu, \"seq\": %d, \"batch\": %d, \"recompute\": %s, \"arch\": \"%s\"}\n",
            B * SEQ / step_s, step_s, ru.ru_maxrss / 1024.0, flops / step_s / 1e9, sgemm_peak_gflops(), loss, numel, SEQ, B,
-           recompute ? "true" : "false");
+           recompute ? "true" : "false", owl2 ? "owl2" : "llava");
     return 0;
 }

@@ -121,6 +121,23 @@ print(f"PyTorch + transformers {r['tokens_per_s']:.0f} tokens/s ({r['step_s']:.2
 print(f"ratio: {o['tokens_per_s'] / r['tokens_per_s']:.2f}x throughput, {r['peak_rss_mb'] / o['peak_rss_mb']:.2f}x less memory")
 PY
 
+# ---- mPLUG-Owl2 training step: the small config in vlm.c vs upstream's own code under its pins
+# (tools/venv_owl2.sh; the upstream checkout of tools/make_owl2_fixtures.sh, cloned when missing)
+echo "== mPLUG-Owl2 training step (ViT 6x384 @224/16, abstractor 2x384 64 queries, LLaMA 8x512 multiway, vocab 32000, batch 4 x 256 tokens), $(nproc) threads"
+owl=${MPLUG_OWL_DIR:-tools/.cache/mPLUG-Owl}
+if [ ! -d "$owl/mPLUG-Owl2" ]; then mkdir -p tools/.cache && git clone -q https://github.com/X-PLUG/mPLUG-Owl "$owl" && git -C "$owl" checkout -q 0f3068fd; fi
+. tools/venv_owl2.sh
+ours=$(build/bench_model 3 256 4 0 owl2)
+ref=$(PYTHONPATH="$owl/mPLUG-Owl2" "$venv/bin/python" bench/bench_owl2_ref.py 3 2>/dev/null | tail -1)
+python3 - "$ours" "$ref" <<'PY'
+import json, sys
+o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"vlm.c {o['tokens_per_s']:.0f} tokens/s ({o['step_s']:.2f} s/step), peak {o['peak_rss_mb']:.0f} MB; "
+      f"upstream mPLUG-Owl2 (torch 2.0.1, transformers 4.31.0) {r['tokens_per_s']:.0f} tokens/s ({r['step_s']:.2f} s/step), "
+      f"peak {r['peak_rss_mb']:.0f} MB")
+print(f"ratio: {o['tokens_per_s'] / r['tokens_per_s']:.2f}x throughput, {r['peak_rss_mb'] / o['peak_rss_mb']:.2f}x less memory")
+PY
+
 # ---- long sequences: the small config at 2048 tokens, batch 1, with and without recomputation,
 # against PyTorch with SDPA attention with and without gradient_checkpointing_enable()
 echo "== LLaVA training step at 2048 tokens, batch 1, $(nproc) threads: peak memory with and without checkpointing"

@@ -4,12 +4,16 @@
 #      known distortions at known strengths (low-level quality), captions, high-level
 #      instructions, Q-Instruct-style low-level instructions, held-out Q-Bench-style evals;
 #   2. a small tokenizer for it (Debian's spm_train);
-#   3. a tiny LLaVA from scratch (vlm init), then the recipes' stages with vlm train:
-#      PT (captions; from scratch every module trains), high-level IFT (the "base"),
+#   3. a tiny mPLUG-Owl2 from scratch (vlm init; DEMO_ARCH=llava: a tiny LLaVA), then the
+#      stages with vlm train: captions (from scratch every module trains), high-level
+#      instructions (the "base", standing for the SFT checkpoint Q-Instruct starts from),
 #      and Q-Instruct's two strategies from the base: mix (Q-Instruct + high-level) and
-#      after (Q-Instruct alone);
-#   4. vlm eval on the held-out splits: high-level accuracy, low-level multiple-choice
-#      accuracy (Q-Bench A1), quality-score SRCC / PLCC (Q-Bench A3) for base, mix, after.
+#      after (Q-Instruct alone), with the qinstruct recipes (LLaVA: the llava15 recipes
+#      for the first two stages);
+#   4. vlm eval on the held-out splits as Q-Instruct's scripts run it (mPLUG-Owl2: the
+#      mplug_owl2 template, no pad; LLaVA: v1, pad): high-level accuracy, low-level
+#      multiple-choice accuracy (Q-Bench A1), quality-score SRCC / PLCC (Q-Bench A3)
+#      for base, mix, after.
 # Everything goes to demo-out/ (DEMO_OUT); each run starts afresh.
 #
 # Time: the tiny model's matrices are too small for two threads to help much
@@ -20,6 +24,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${DEMO_OUT:-demo-out}
+arch=${DEMO_ARCH:-owl2}
+case $arch in owl2|llava) ;; *) echo "DEMO_ARCH is owl2 or llava, not '$arch'" >&2; exit 2 ;; esac
 cores=$(nproc)
 vlm() { build/vlm -q --threads "$threads" "$@"; }
 threads=$cores
@@ -35,22 +41,24 @@ stamp "tokenizer (spm_train)"
 (cd "$data" && spm_train --input=corpus.txt --model_prefix=tok --vocab_size=800 --model_type=bpe \
   --byte_fallback=true --normalization_rule_name=identity --character_coverage=1.0 \
   --bos_id=1 --eos_id=2 --unk_id=0 --pad_id=-1 --num_threads=1 --minloglevel=2)
-stamp "a tiny LLaVA from scratch"
-vlm init --config scripts/demo_model.json "$out/scratch" --seed 0
+stamp "a tiny $( [ "$arch" = owl2 ] && echo mPLUG-Owl2 || echo LLaVA ) from scratch"
+vlm init --config "scripts/demo_$arch.json" "$out/scratch" --seed 0
 cp "$data/tok.model" "$out/scratch/tokenizer.model"
 
 # the recipes' stages, on tiny-model hyperparameters (flags override the recipe)
 common=(--image_folder "$data/images" --per_device_train_batch_size 16 --gradient_accumulation_steps 1
         --model_max_length 192 --logging_steps 50 --save_strategy no --seed 1234)
-train() {  # NAME RECIPE FROM FLAGS...
+train() {  # NAME RECIPE FROM FLAGS... (RECIPE "-": none, the flags alone)
   local name=$1 recipe=$2 from=$3; shift 3
-  stamp "train $name ($recipe from $(basename "$from"), $threads thread(s))"
-  vlm train --recipe "$recipe" --model_name_or_path "$from" --output_dir "$out/$name" "${common[@]}" "$@" \
+  local with=(--recipe "$recipe")
+  [ "$recipe" = - ] && with=()
+  stamp "train $name (${recipe/#-/no recipe} from $(basename "$from"), $threads thread(s))"
+  vlm train "${with[@]}" --model_name_or_path "$from" --output_dir "$out/$name" "${common[@]}" "$@" \
     2> "$out/$name.log" || { tail -20 "$out/$name.log"; return 1; }
   grep -E "^step|plan:" "$out/$name.log" | sed "s/^/   $name: /" | tail -2
 }
 evaluate() {  # NAME: high-level MCQ, low-level MCQ (Q-Bench A1), quality scores (A3)
-  local m=$1 flags=(--model "$out/$1" --template v1 --image-folder "$data/images" --pad --json)
+  local m=$1 flags=(--model "$out/$1" --image-folder "$data/images" --json "${eval_flags[@]}")
   stamp "evaluate $m ($threads thread(s))"
   vlm eval mcq "${flags[@]}" --max-new-tokens 3 "$data/eval_high.json" > "$out/$m.high.json"
   vlm eval mcq "${flags[@]}" --max-new-tokens 3 "$data/eval_mcq.json" > "$out/$m.mcq.json"
@@ -67,10 +75,21 @@ side_by_side() {  # runs "A" and "B" (shell words) at once, one core each when t
   [ $ra -eq 0 ] && [ $rb -eq 0 ]
 }
 
-# from scratch, pretraining trains the vision tower and the LLM too
-train pt llava15-pt "$out/scratch" --data_path "$data/pt.json" --tune_mm_mlp_adapter False \
-  --unfreeze_mm_vision_tower True --image_aspect_ratio pad --learning_rate 2e-3 --num_train_epochs 9
-train base llava15-ift "$out/pt" --data_path "$data/high.json" --learning_rate 1e-3 --num_train_epochs 1
+# from scratch, the first stage trains every module
+if [ "$arch" = owl2 ]; then
+  eval_flags=(--template mplug_owl2)  # Q-Instruct's eval_scripts/mplug_owl_2: no system prompt, no pad
+  # captions in LLaVA's plain format (image, then caption; upstream's train.py has its
+  # preprocess_plain too): with v1's system prompt the stage took 1.75x as long
+  train pt - "$out/scratch" --version plain --data_path "$data/pt.json" --freeze_vision_model False \
+    --image_aspect_ratio pad --learning_rate 2e-3 --num_train_epochs 9
+  train base - "$out/pt" --version v1 --data_path "$data/high.json" --image_aspect_ratio pad \
+    --group_by_modality_length True --learning_rate 1e-3 --num_train_epochs 1
+else
+  eval_flags=(--template v1 --pad)  # Q-Instruct's eval_scripts/llava_v1.5
+  train pt llava15-pt "$out/scratch" --data_path "$data/pt.json" --tune_mm_mlp_adapter False \
+    --unfreeze_mm_vision_tower True --image_aspect_ratio pad --learning_rate 2e-3 --num_train_epochs 9
+  train base llava15-ift "$out/pt" --data_path "$data/high.json" --learning_rate 1e-3 --num_train_epochs 1
+fi
 # Q-Instruct's stages with the vision tower frozen, as LLaVA-1.5's IFT: PT taught it
 # (on the same base, training it here too gave SRCC 0.77 / 0.54 instead of 0.83 / 0.70).
 # The rating records ("Rate the quality of the image." -> good / poor, the word Q-Bench's
