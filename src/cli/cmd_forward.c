@@ -1,4 +1,4 @@
-// `vlm forward`: one prompt (and image) through a LLaVA model; prints the
+// `vlm forward`: one prompt (and image) through a model (LLaVA, mPLUG-Owl2); prints the
 // next-token top-k, for checking a checkpoint by hand.
 #include <math.h>
 #include <stdlib.h>
@@ -59,12 +59,14 @@ static int run_forward(const ForwardArgs *a) {
         rc = tokenizer_load(&tok, a->m.tokenizer ? a->m.tokenizer : a->m.model);
         have_tok = rc == VLM_OK;
         if (rc == VLM_OK) {
-            bool has_placeholder = strstr(a->prompt, "<image>") != NULL;
-            size_t n = strlen(a->prompt) + 9;
+            // either dialect marks the image (mPLUG-Owl2's <|image|>, LLaVA's <image>)
+            const char *placeholder = strstr(a->prompt, "<|image|>") ? "<|image|>" : "<image>";
+            bool has_placeholder = strstr(a->prompt, placeholder) != NULL;
+            size_t n = strlen(a->prompt) + 12;
             char *text = vlm_malloc(n);
             // an image without a placeholder goes first, as LLaVA's preprocess puts it
             if (text) snprintf(text, n, "%s%s", (a->image || a->pixels) && !has_placeholder ? "<image>\n" : "", a->prompt);
-            rc = text ? tokenize_image_prompt(&tok, text, strlen(text), "<image>", &ids, NULL) : VLM_ERR_FAIL;
+            rc = text ? tokenize_image_prompt(&tok, text, strlen(text), placeholder, &ids, NULL) : VLM_ERR_FAIL;
             free(text);
         }
     }

@@ -49,19 +49,22 @@ static const Command COMMANDS[] = {
      "  unless the config says otherwise); writes pixel_values, F32 [3, N, N]\n"
      "  --pad     first centre the image on a square of the mean colour (LLaVA image_aspect_ratio pad)\n"
      "  --config  a model's preprocessor_config.json (size, crop, mean, std); --size overrides its size\n"},
-    {"forward", cmd_forward, "run a LLaVA model on a prompt (and image) and print the next-token top-k",
+    {"forward", cmd_forward, "run a model (LLaVA, mPLUG-Owl2) on a prompt (and image) and print the next-token top-k",
      "vlm forward --model DIR [--vision-tower CLIP_DIR] (--prompt TEXT | --ids LIST) [--image IMG [--pad] | --pixels FILE]\n"
      "            [--tokenizer PATH] [--top K]\n"
-     "  DIR       a llava-hf model directory (config.json + safetensors or .bin, f16/bf16 upcast), or with\n"
+     "  DIR       a llava-hf or mPLUG-Owl2 model directory (config.json + safetensors or .bin, sharded or not,\n"
+     "            f16/bf16 upcast), or with\n"
      "            --vision-tower an original LLaVA directory and the CLIP directory its mm_vision_tower names\n"
-     "  --prompt  text, tokenized like LLaVA's tokenizer_image_token; <image> marks the image (else it goes first)\n"
+     "  --prompt  text, tokenized like upstream's tokenizer_image_token; <image> or <|image|> marks the image\n"
+     "            (else it goes first)\n"
      "  --ids     token ids instead, comma-separated, -200 for the image\n"
      "  --image   decoded and preprocessed for the vision tower (DIR/preprocessor_config.json if present)\n"
      "  --pixels  a safetensors file with pixel_values [3, S, S] (as `vlm image preprocess` writes)\n"
      "  prints the next token's top K (default 5) ids with probability and logit\n"},
-    {"init", cmd_init, "a freshly initialised LLaVA model from a config.json (training from scratch)",
+    {"init", cmd_init, "a freshly initialised model from a config.json (training from scratch)",
      "vlm init --config config.json OUT_DIR [--seed N]\n"
-     "  config.json  a llava-hf LlavaConfig (vision_config, text_config, projector_hidden_act, ...)\n"
+     "  config.json  a llava-hf LlavaConfig (vision_config, text_config, projector_hidden_act, ...) or an\n"
+     "               MPLUGOwl2Config (model_type mplug_owl2, visual_config)\n"
      "  initialises every parameter as transformers 4.37.2's LlavaForConditionalGeneration(config)\n"
      "  does (CLIP's and LLaMA's _init_weights, initializer_range / initializer_factor), with vlm's\n"
      "  seeded RNG (default seed 0), and writes OUT_DIR/config.json + model.safetensors\n"},
@@ -72,7 +75,7 @@ static const Command COMMANDS[] = {
      "  v1), eval_high.json and eval_mcq.json (Q-Bench A1 items), eval_score.json (A3: img_path, gt_score),\n"
      "  scenes.json (every image's ground truth) and corpus.txt (text for spm_train); all a function\n"
      "  of the seed (default 1234). --train / --eval: images per split (default 4000 / 300, as make demo)\n"},
-    {"generate", cmd_generate, "greedy decoding from a prompt (and image) with a LLaVA model",
+    {"generate", cmd_generate, "greedy decoding from a prompt (and image) with a model (LLaVA, mPLUG-Owl2)",
      "vlm generate --model DIR [--vision-tower CLIP_DIR] [--tokenizer PATH] [--template NAME] --prompt TEXT\n"
      "             [--image IMG [--pad]] [--max-new-tokens N] [--json]\n"
      "  greedy (argmax) decoding until EOS, the template's stop string or N new tokens (default 128);\n"

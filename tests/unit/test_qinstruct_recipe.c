@@ -113,6 +113,15 @@ START_TEST(mix_q_instruct_with_upstream_flags) {
         ck_assert_msg(moved, "module %d did not train", m);
     }
     llava_params_free(&init), llava_params_free(&trained);
+    // the trained folder runs in vlm forward / generate with either placeholder (3 queries + vit_eos: 4 rows)
+    char args[2048];
+    snprintf(args, sizeof args, "forward --model %s --prompt \"USER: <|image|>How is the quality? ASSISTANT:\" --image %s/211.jpg",
+             a, PHOTOS);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(out, "(4 image features)"), "%s", out);
+    snprintf(args, sizeof args, "generate --model %s --template mplug_owl2 --prompt \"How is the quality?\" --image %s/211.jpg "
+             "--max-new-tokens 3", a, PHOTOS);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
     // 16 records / 4 = 4 steps, a checkpoint every 2: a run stopped after checkpoint-2 (its later
     // files removed) resumes from it, as upstream's train.py does, to the same bytes as the run above
     snprintf(b, sizeof b, "%s/interrupted", dir);
