@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "core/threads.h"
 #include "test_util.h"
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    threads_choose_blas_kernels(argv);  // the kernels vlm itself runs with (core/threads.h)
     // the real tokenizer files and photos live in shared/ beside the checkout (as in CI)
     struct stat st;
     const char *assets = VLM_SOURCE_DIR "/../shared/assets/tokenizers";
