@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/threads.h"
 #include "core/timer.h"
 #include "model/llava.h"
 #include "text/template.h"
@@ -44,6 +45,7 @@ static double sgemm_peak_gflops(void) {
 }
 
 int main(int argc, char **argv) {
+    threads_choose_blas_kernels(argv);  // as vlm runs (core/threads.h)
     int steps = argc > 1 ? atoi(argv[1]) : 3;
     bool owl2 = argc > 5 && strcmp(argv[5], "owl2") == 0;
     LlavaConfig cfg = {
