@@ -124,11 +124,9 @@ PY
 # ---- mPLUG-Owl2 training step: the small config in vlm.c vs upstream's own code under its pins
 # (tools/venv_owl2.sh; the upstream checkout of tools/make_owl2_fixtures.sh, cloned when missing)
 echo "== mPLUG-Owl2 training step (ViT 6x384 @224/16, abstractor 2x384 64 queries, LLaMA 8x512 multiway, vocab 32000, batch 4 x 256 tokens), $(nproc) threads"
-owl=${MPLUG_OWL_DIR:-tools/.cache/mPLUG-Owl}
-if [ ! -d "$owl/mPLUG-Owl2" ]; then mkdir -p tools/.cache && git clone -q https://github.com/X-PLUG/mPLUG-Owl "$owl" && git -C "$owl" checkout -q 0f3068fd; fi
-. tools/venv_owl2.sh
+. tools/owl2_upstream.sh
 ours=$(build/bench_model 3 256 4 0 owl2)
-ref=$(PYTHONPATH="$owl/mPLUG-Owl2" "$venv/bin/python" bench/bench_owl2_ref.py 3 2>/dev/null | tail -1)
+ref=$(PYTHONPATH="$owl_path" "$venv/bin/python" bench/bench_owl2_ref.py 3 2>/dev/null | tail -1)
 python3 - "$ours" "$ref" <<'PY'
 import json, sys
 o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])

@@ -8,16 +8,5 @@
 # cloned into tools/.cache/mPLUG-Owl. Developers only; `make test` never needs it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-commit=0f3068fd
-if [ -z "${MPLUG_OWL_DIR:-}" ]; then
-    MPLUG_OWL_DIR="$here/.cache/mPLUG-Owl"
-    if [ ! -d "$MPLUG_OWL_DIR/mPLUG-Owl2" ]; then
-        mkdir -p "$here/.cache"
-        git clone -q https://github.com/X-PLUG/mPLUG-Owl "$MPLUG_OWL_DIR"
-    fi
-    git -C "$MPLUG_OWL_DIR" -c advice.detachedHead=false checkout -q "$commit"
-fi
-[ -d "$MPLUG_OWL_DIR/mPLUG-Owl2/mplug_owl2" ] || { echo "no mPLUG-Owl2/mplug_owl2 under $MPLUG_OWL_DIR" >&2; exit 1; }
-export MPLUG_OWL_DIR
-. "$here/venv_owl2.sh"
-PYTHONPATH="$MPLUG_OWL_DIR/mPLUG-Owl2${PYTHONPATH:+:$PYTHONPATH}" exec "$venv/bin/python" "$here/make_owl2_text_fixtures.py" "$@"
+. "$here/owl2_upstream.sh"
+PYTHONPATH="$owl_path" exec "$venv/bin/python" "$here/make_owl2_text_fixtures.py" "$@"
