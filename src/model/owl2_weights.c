@@ -172,7 +172,7 @@ void owl2_walk(Walk *k, const LlavaConfig *c) {
 #undef SLOT
 }
 
-int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir) {
+int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir, int *differ_out) {
     const AbstractorConfig *a = &c->abstractor;
     size_t D = (size_t)a->hidden, NQ = (size_t)a->queries, NK = 1 + (size_t)a->grid * a->grid;
     float *want = vlm_malloc(sizeof(float) * (NQ + NK) * D), *got = vlm_malloc(sizeof(float) * NK * D);
@@ -207,6 +207,7 @@ int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir) {
             }
         }
     if (rc == VLM_OK && !differ) log_msg(LOG_DEBUG, "%s: the abstractor's sin-cos buffers match the recomputed tables", dir);
+    if (differ_out) *differ_out = differ;
     free(want), free(got);
     return rc;
 }

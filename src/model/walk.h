@@ -32,8 +32,8 @@ void owl2_walk(Walk *k, const LlavaConfig *c);
 // (q_pos_embed / k_pos_embed per abstractor layer): compared with the
 // recomputed tables, a difference logged as a warning naming the tensor (the
 // recomputed ones are used, as upstream's __init__ makes them); errors only
-// for an unreadable or mis-shaped one.
-int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir);
+// for an unreadable or mis-shaped one. *differ (may be NULL): the tables that differ.
+int owl2_check_buffers(Checkpoint *ck, const LlavaConfig *c, const char *dir, int *differ_out);
 // The buffers upstream's save_pretrained writes beside the parameters (each
 // abstractor layer's q_pos_embed / k_pos_embed, each LLM layer's
 // rotary_emb.inv_freq under transformers 4.31), so its from_pretrained loads

@@ -521,7 +521,7 @@ int llava_load_hf(LlavaParams *p, const char *dir) {
     if (rc == VLM_OK) {
         rc = load_from(p, &src);
         if (rc == VLM_OK && cfg.projector == PROJECTOR_LINEAR) rc = check_identity_linear_2(src.ck[0], dir, cfg.text.hidden);
-        if (rc == VLM_OK && cfg.arch == ARCH_MPLUG_OWL2) rc = owl2_check_buffers(src.ck[0], &cfg, dir);
+        if (rc == VLM_OK && cfg.arch == ARCH_MPLUG_OWL2) rc = owl2_check_buffers(src.ck[0], &cfg, dir, NULL);
         close_sources(&src);
     }
     if (rc != VLM_OK) llava_params_free(p);

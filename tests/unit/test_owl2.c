@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "formats/checkpoint.h"
 #include "formats/dtype.h"
 #include "formats/safetensors.h"
 #include "model/llava.h"
@@ -286,6 +287,37 @@ START_TEST(owl2_save_load_round_trip) {
     ck_assert_int_eq(safetensors_open(&f, path), VLM_OK);
     ck_assert_int_ge(safetensors_find(&f, "model.visual_abstractor.encoder.layers.1.crossattention.attention.k_pos_embed"), 0);
     ck_assert_int_ge(safetensors_find(&f, "model.layers.0.self_attn.rotary_emb.inv_freq"), 0);
+    // the buffers a checkpoint holds are checked against the recomputed tables: the fixture's (numpy's)
+    // and ours agree; one changed table is reported (the recomputed one is used)
+    Checkpoint ck;
+    int differ = -1;
+    ck_assert_int_eq(checkpoint_open(&ck, fixture("owl2/tiny_owl2")), VLM_OK);
+    ck_assert_int_eq(owl2_check_buffers(&ck, &a.cfg, "tiny_owl2", &differ), VLM_OK);
+    ck_assert_int_eq(differ, 0);
+    checkpoint_close(&ck);
+    TensorInfo infos[256];
+    const void *datas[256];
+    float *changed = NULL;
+    ck_assert_int_le(f.count, 256);
+    for (int i = 0; i < f.count; i++) {
+        infos[i] = f.tensors[i];
+        datas[i] = f.data + f.begin[i];
+        if (strstr(infos[i].name, "layers.1.crossattention.attention.k_pos_embed")) {
+            changed = malloc(infos[i].nbytes);
+            memcpy(changed, datas[i], infos[i].nbytes);
+            changed[7] += 0.5f;  // a table from another grid or a bug
+            datas[i] = changed;
+        }
+    }
+    ck_assert_ptr_nonnull(changed);
+    char edited[160];
+    snprintf(edited, sizeof edited, "%s/edited.safetensors", dir);
+    ck_assert_int_eq(safetensors_write(edited, infos, datas, f.count, NULL), VLM_OK);
+    free(changed);
+    ck_assert_int_eq(checkpoint_open(&ck, edited), VLM_OK);
+    ck_assert_int_eq(owl2_check_buffers(&ck, &a.cfg, edited, &differ), VLM_OK);
+    ck_assert_int_eq(differ, 1);
+    checkpoint_close(&ck);
     safetensors_close(&f);
     llava_params_free(&a), llava_params_free(&b);
     char cmd[256];
