@@ -36,7 +36,8 @@ typedef struct {
     void (*rows_forward)(const Extension *e, const LlavaConfig *cfg, const LlavaWeights *w, float *rows);
     // drows (span_rows, H), summed over the images -> the parameters' gradients in g (+=)
     void (*rows_backward)(const Extension *e, const LlavaConfig *cfg, LlavaWeights *g, const float *drows);
-    // The losses of the last forward's states given e->inputs: sets e->loss, e->part, e->samples.
+    // The losses of the last forward's states given e->inputs (not NULL): adds them to e->loss,
+    // e->part and e->samples, which the caller has reset to 0 (as it does when there are no inputs).
     void (*loss_forward)(Extension *e, const LlavaConfig *cfg, const LlavaWeights *w, const LlamaActs *llm,
                          const SpliceInfo *s);
     // Gradients of scale * e->loss: the parameters' into g (NULL: frozen, +=); returns the states'

@@ -216,11 +216,11 @@ static void loss_forward(Extension *e, const LlavaConfig *cfg, const LlavaWeight
     const OlaConfig *o = &cfg->ola;
     const int *image_pos = s->image_pos, *seq_len = s->seq_len;
     int B = s->B, T = s->T;
-    a->n_active = 0, e->loss = 0, e->samples = 0;
-    // host-side scalars: the per-task losses and their logit-scale gradients
-    memset(e->part, 0, sizeof e->part), memset(a->part, 0, sizeof a->part), memset(a->dscale, 0, sizeof a->dscale);
+    a->n_active = 0;
+    // host-side scalars: the per-predictor losses and their logit-scale gradients (e's: reset by the caller)
+    memset(a->part, 0, sizeof a->part), memset(a->dscale, 0, sizeof a->dscale);
     for (int b = 0; b < B; b++)
-        if (in && in->has_target && in->has_target[b] && takes_part(cfg, image_pos[b], seq_len[b])) a->active[a->n_active++] = b;
+        if (in->has_target && in->has_target[b] && takes_part(cfg, image_pos[b], seq_len[b])) a->active[a->n_active++] = b;
     if (a->n_active == 0) return;
     e->samples = a->n_active;
     for (int k = 0; k < o->n_order; k++) {

@@ -76,7 +76,7 @@ static void walk_vit(Walk *k, const VisionConfig *v) {
         ParamSpec *s = walk_last_spec(k);
         if (s) s->qkv_heads = v->heads;  // the file's rows per head interleaved (mplug_owl2.md §1)
         VL(qkv_b, "self_attn.query_key_value.bias", 1, 3 * C, 0);
-        if (s) k->p->specs[k->count - 1].qkv_heads = v->heads;
+        if ((s = walk_last_spec(k))) s->qkv_heads = v->heads;
         if (L) {  // q, k, v: views of the fused product ([q; k; v] in the buffer)
             L->q_w = L->qkv_w, L->k_w = L->qkv_w + CC, L->v_w = L->qkv_w + 2 * CC;
             L->q_b = L->qkv_b, L->k_b = L->qkv_b + C, L->v_b = L->qkv_b + 2 * C;
