@@ -6,13 +6,11 @@ the long-sequence case (bench_model_ref.py 2 2048 1 0, and 1 for
 gradient_checkpointing_enable(use_reentrant=False)) runs the LLM with SDPA
 attention, as a long-context user would (CLIP has no SDPA path in 4.37).
 """
-import json
 import os
-import resource
 import sys
-import time
 
 import torch
+from bench_step import report, time_steps
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 
@@ -45,21 +43,17 @@ def main():
     mask = torch.ones_like(ids)
     pixels = torch.randn(B, 3, 224, 224)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
-    total = 0.0
-    for s in range(steps + 1):
-        t0 = time.perf_counter()
+
+    def step():
         opt.zero_grad()
         out = model(input_ids=ids, pixel_values=pixels, attention_mask=mask, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if s > 0:
-            total += time.perf_counter() - t0
-    step = total / steps
-    print(json.dumps({"tokens_per_s": round(B * SEQ / step, 1), "step_s": round(step, 3),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                      "loss": round(float(out.loss), 4), "threads": torch.get_num_threads(), "seq": SEQ, "batch": B,
-                      "checkpointing": ckpt, "attention": cfg.text_config._attn_implementation}))
+        return out
+
+    step_s, out = time_steps(step, steps)
+    report(B, SEQ, step_s, out.loss, checkpointing=ckpt, attention=cfg.text_config._attn_implementation)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,11 @@ The ViT's hard-coded gradient checkpointing is switched off (vlm.c does not
 recompute here either). Prints the same JSON as bench_model.
 Usage: PYTHONPATH=.../mPLUG-Owl2 python bench_owl2_ref.py STEPS [SEQ BATCH]
 """
-import json
 import os
-import resource
 import sys
-import time
 
 import torch
+from bench_step import report, time_steps
 
 
 def main():
@@ -46,19 +44,16 @@ def main():
     mask = torch.ones_like(ids, dtype=torch.bool)
     pixels = torch.randn(B, 3, 224, 224)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
-    total = 0.0
-    for s in range(steps + 1):  # step 0 warms up
-        t0 = time.perf_counter()
+
+    def step():
         opt.zero_grad()
         out = model(input_ids=ids, attention_mask=mask, labels=labels, images=pixels)
         out.loss.backward()
         opt.step()
-        if s > 0:
-            total += time.perf_counter() - t0
-    step = total / steps
-    print(json.dumps({"tokens_per_s": round(B * SEQ / step, 1), "step_s": round(step, 3),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                      "loss": round(float(out.loss), 4), "threads": torch.get_num_threads(), "seq": SEQ, "batch": B}))
+        return out
+
+    step_s, out = time_steps(step, steps)
+    report(B, SEQ, step_s, out.loss)
 
 
 if __name__ == "__main__":
