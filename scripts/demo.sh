@@ -42,7 +42,7 @@ stamp "tokenizer (spm_train)"
   --byte_fallback=true --normalization_rule_name=identity --character_coverage=1.0 \
   --bos_id=1 --eos_id=2 --unk_id=0 --pad_id=-1 --num_threads=1 --minloglevel=2)
 stamp "a tiny $( [ "$arch" = owl2 ] && echo mPLUG-Owl2 || echo LLaVA ) from scratch"
-vlm init --config "scripts/demo_$arch.json" "$out/scratch" --seed 0
+vlm init --config "${DEMO_CONFIG:-scripts/demo_$arch.json}" "$out/scratch" --seed 0
 cp "$data/tok.model" "$out/scratch/tokenizer.model"
 
 # the recipes' stages, on tiny-model hyperparameters (flags override the recipe)

@@ -16,6 +16,7 @@ PACKAGES=(
   libpcre2-dev                      # BPE pre-tokenization regexes
   libjpeg62-turbo-dev libpng-dev libgif-dev   # image decoding, bit-exact with Pillow
   sentencepiece                     # spm_train: the demo trains its small tokenizer with it
+  openmpi-bin libopenmpi-dev        # several processes per run (mpirun); the build works without them
 )
 
 missing=()

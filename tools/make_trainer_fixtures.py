@@ -132,12 +132,12 @@ class Recorder(Trainer):
         self.accelerator.clip_grad_norm_ = record
 
 
-def run(samples, cfg, out_dir, **overrides):
+def run(samples, cfg, out_dir, trainer=None, **overrides):
     model = load_model()
     args = TrainingArguments(output_dir=out_dir, report_to=[], save_strategy="no", remove_unused_columns=False,
                              use_cpu=True, optim="adamw_torch", dataloader_drop_last=False,
                              **{**ARGS, **overrides})
-    tr = Recorder(model=model, args=args, train_dataset=Samples(samples, cfg), data_collator=collate)
+    tr = (trainer or Recorder)(model=model, args=args, train_dataset=Samples(samples, cfg), data_collator=collate)
     logs = []
     tr.add_callback(type("L", (__import__("transformers").TrainerCallback,), {
         "on_log": lambda self, a, s, c, logs_=None, **k: logs.append(dict(k.get("logs") or logs_ or {}))}))

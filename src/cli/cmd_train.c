@@ -5,6 +5,8 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "dist/dist.h"
 #include "train/args.h"
 #include "train/trainer.h"
 
@@ -19,7 +21,17 @@ int cmd_train(int argc, char **argv) {
     TrainArgs *a = calloc(1, sizeof *a);  // large (paths): not on the stack
     if (!a) return cli_report(VLM_ERR_FAIL);
     int rc = train_args_parse(a, argc - 1, argv + 1);
+    if (rc == VLM_OK) rc = dist_init();  // the launcher's world (dist.h); refused by a build without MPI
+    if (rc == VLM_OK && dist_world() > 1) {
+        dist_set_timeout((double)a->ddp_timeout);
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "rank %d of %d: ", dist_rank(), dist_world());
+        log_set_prefix(prefix);
+        if (dist_rank() != 0 && log_get_level() > LOG_WARN) log_set_level(LOG_WARN);  // rank 0 narrates
+    }
     if (rc == VLM_OK) rc = train_run(a);
     free(a);
-    return cli_report(rc);
+    rc = cli_report(rc);
+    dist_finalize();
+    return rc;
 }

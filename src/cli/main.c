@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "dist/dist.h"
 
 static const Command COMMANDS[] = {
     {"inspect", cmd_inspect, "list the tensors of a checkpoint file or model directory",
@@ -139,7 +140,7 @@ static const Command *find_command(const char *name) {
 }
 
 int cli_report(int code) {
-    if (code != VLM_OK) fprintf(stderr, "vlm: error: %s\n", vlm_last_error());
+    if (code != VLM_OK) fprintf(stderr, "vlm: error: %s%s\n", log_prefix(), vlm_last_error());
     return code;
 }
 
@@ -213,6 +214,11 @@ int cli_main(int argc, char **argv) {
     if (i >= argc) {
         print_help(stderr);
         return VLM_ERR_INPUT;
+    }
+    // ranks started by mpirun on one machine share its cores
+    if (threads == 0 && dist_env_local_size() > 1) {
+        threads = threads_available() / dist_env_local_size();
+        if (threads < 1) threads = 1;
     }
     threads_set(threads);
     const char *name = argv[i];

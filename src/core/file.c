@@ -7,6 +7,7 @@
 #include <pthread.h>   // pthread_mutex (the umask)
 #include <stdlib.h>    // free, mkstemp
 #include <string.h>    // strerror, strlen, strrchr
+#include <sys/file.h>  // flock (dir_lock)
 #include <sys/mman.h>  // mmap
 #include <sys/stat.h>  // fstat
 #include <unistd.h>    // close, fsync
@@ -283,4 +284,46 @@ int remove_tree(const char *path) {
     if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         return vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "cannot remove");
     return VLM_OK;
+}
+
+int dir_lock(const char *dir, const char *name, int *fd) {
+    *fd = -1;
+    char *path = path_join(dir, name);
+    if (!path) return VLM_ERR_FAIL;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) {
+        int rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "cannot create the lock file");
+        free(path);
+        return rc;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char holder[32] = "?";
+        ssize_t n = pread(f, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(f);
+        errno = err;
+        int rc = err == EWOULDBLOCK
+                     ? vlm_fail(VLM_ERR_INPUT, dir, NULL, "another run is using this output_dir (process %s holds %s)",
+                                holder, path)
+                     : vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "cannot lock");
+        free(path);
+        return rc;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len) {
+        int rc = vlm_fail_errno(VLM_ERR_FAIL, path, NULL, "cannot write the lock file");
+        close(f);
+        free(path);
+        return rc;
+    }
+    free(path);
+    *fd = f;
+    return VLM_OK;
+}
+
+void dir_unlock(int fd) {
+    if (fd >= 0) close(fd);
 }

@@ -57,4 +57,11 @@ void fsync_dir(const char *dir);
 // rm -rf: removes a file or a folder with everything in it (absent: OK).
 int remove_tree(const char *path);
 
+// Holds DIR/NAME locked (flock, exclusive) for as long as the process lives
+// or until dir_unlock: a second holder fails at once, naming the process that
+// holds it (its pid is in the file). The kernel drops the lock of a process
+// that dies, so no stale lock survives a crash. *fd receives the lock's fd.
+int dir_lock(const char *dir, const char *name, int *fd);
+void dir_unlock(int fd);
+
 #endif

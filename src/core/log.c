@@ -6,6 +6,10 @@
 #include <string.h>  // strcmp
 
 static LogLevel g_level = LOG_INFO;
+static char g_prefix[64];
+
+void log_set_prefix(const char *prefix) { snprintf(g_prefix, sizeof g_prefix, "%s", prefix); }
+const char *log_prefix(void) { return g_prefix; }
 
 void log_set_level(LogLevel level) { g_level = level; }
 LogLevel log_get_level(void) { return g_level; }
@@ -25,7 +29,7 @@ int log_parse_level(const char *name, LogLevel *out) {
 void log_msg(LogLevel level, const char *fmt, ...) {
     if (level > g_level) return;
     // info lines carry no prefix: they are the program's normal narration
-    if (level != LOG_INFO) fprintf(stderr, "vlm: %s: ", LEVEL_NAMES[level]);
+    if (level != LOG_INFO) fprintf(stderr, "vlm: %s: %s", LEVEL_NAMES[level], g_prefix);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

@@ -9,6 +9,10 @@ LogLevel log_get_level(void);
 // Parses "error", "warn", "info", "debug"; returns 0 on success, -1 otherwise.
 int log_parse_level(const char *name, LogLevel *out);
 
+// Text put after "vlm: LEVEL: " on warnings and errors (a rank's "rank 1 of 2: "); "" by default.
+void log_set_prefix(const char *prefix);
+const char *log_prefix(void);
+
 void log_msg(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -27,7 +27,8 @@ typedef struct {
 struct Loader {
     LoaderConfig cfg;
     int32_t pad_id;
-    uint64_t n_records, per_epoch;
+    uint64_t n_records, per_epoch;  // per_epoch: this rank's batches
+    int world;
     int32_t *lengths;           // modality lengths, when grouping
     uint64_t *order, order_epoch;
     bool order_valid;
@@ -73,9 +74,9 @@ static int assign(Loader *L, Slot *s, uint64_t g) {
     uint64_t epoch = g / L->per_epoch, k = g % L->per_epoch, B = (uint64_t)L->cfg.batch_size;
     int rc = ensure_order(L, epoch);
     if (rc != VLM_OK) return rc;
-    uint64_t first = k * B, end = first + B < L->n_records ? first + B : L->n_records;
-    s->n_assigned = (int)(end - first);
-    memcpy(s->assigned, L->order + first, sizeof(uint64_t) * s->n_assigned);
+    // several ranks: this rank's share of the epoch's order (sampler_shard_batch)
+    s->n_assigned = sampler_shard_batch(L->n_records, (int)B, L->world, L->cfg.rank, k, s->assigned);
+    for (int i = 0; i < s->n_assigned; i++) s->assigned[i] = L->order[s->assigned[i]];
     s->g = g;
     s->batch.epoch = epoch;
     s->batch.index = k;
@@ -285,7 +286,13 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
     if (!L) return VLM_ERR_FAIL;
     L->cfg = *cfg;
     L->n_records = cfg->data->count;
-    L->per_epoch = (L->n_records + cfg->batch_size - 1) / cfg->batch_size;
+    L->world = cfg->world > 1 ? cfg->world : 1;
+    if (cfg->rank < 0 || cfg->rank >= L->world) {
+        int world = L->world;
+        free(L);
+        return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "loader: rank %d outside a world of %d", cfg->rank, world);
+    }
+    L->per_epoch = sampler_shard_batches(L->n_records, cfg->batch_size, L->world);
     L->pad_id = loader_pad_id(cfg->tpl, cfg->tok);
     L->n_slots = cfg->workers == 0 ? 1 : (cfg->prefetch > cfg->workers ? cfg->prefetch : cfg->workers) + 1;
     L->slots = vlm_calloc((size_t)L->n_slots, sizeof(Slot));

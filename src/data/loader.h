@@ -3,7 +3,11 @@
 // Dataset hand the model, prepared ahead by background threads.
 //
 // Order: the sampler (random or modality-grouped) per epoch; batch k of an
-// epoch holds order[k*B .. k*B+B). Every batch is a pure function of
+// epoch holds order[k*B .. k*B+B). Several ranks (HF Trainer under accelerate:
+// BatchSamplerShard, even_batches): rank r's batch k is the epoch's batch
+// k * world + r, every rank reads and decodes only its own, and the last
+// ones are completed from the start of the order so that every rank gets
+// ceil(batches / world) full batches. Every batch is a pure function of
 // (seed, epoch, k), so the position (epoch, k) restores a run exactly, and the
 // thread count never changes a batch.
 //
@@ -45,6 +49,7 @@ typedef struct {
     int workers;             // background threads (0: batches are built in loader_next)
     int prefetch;            // batches prepared ahead (>= workers)
     BadRecordPolicy bad_records;
+    int rank, world;         // data parallel: this rank's share of each epoch (world 0 or 1: everything)
 } LoaderConfig;
 
 typedef struct {

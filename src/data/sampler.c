@@ -231,3 +231,17 @@ int sampler_modality_grouped(const int32_t *lengths, size_t n, int batch, int wo
     free(mm), free(lang), free(ctx.buf);
     return rc;
 }
+
+// ---- data parallel shards
+
+uint64_t sampler_shard_batches(uint64_t n, int batch, int world) {
+    uint64_t W = world > 1 ? (uint64_t)world : 1;
+    return ((n + (uint64_t)batch - 1) / (uint64_t)batch + W - 1) / W;
+}
+
+int sampler_shard_batch(uint64_t n, int batch, int world, int rank, uint64_t k, uint64_t *positions) {
+    uint64_t W = world > 1 ? (uint64_t)world : 1, B = (uint64_t)batch, first = (k * W + (uint64_t)rank) * B;
+    uint64_t end = W == 1 && first + B > n ? n : first + B, wrap = n < W * B ? n : W * B;
+    for (uint64_t p = first; p < end; p++) positions[p - first] = p < n ? p : (p - n) % wrap;
+    return (int)(end - first);
+}

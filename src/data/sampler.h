@@ -42,4 +42,14 @@ typedef struct {
 int sampler_group_with_perms(const int32_t *lengths, size_t n, int batch, int world, const GroupingPerms *perms,
                              uint64_t *order);
 
+// Data parallel (accelerate's BatchSamplerShard with even_batches, under HF
+// Trainer): rank's k-th batch of an epoch is batch k * world + rank of the
+// epoch's order cut into batches of `batch`; the last ones are completed from
+// the start of the order (positions past n wrap to (p - n) % min(n, world *
+// batch)), so every rank gets sampler_shard_batches() full batches. One
+// process keeps the last batch short, as Trainer without accelerate's shard.
+// positions (batch) receives indices into the order; returns their count.
+uint64_t sampler_shard_batches(uint64_t n, int batch, int world);
+int sampler_shard_batch(uint64_t n, int batch, int world, int rank, uint64_t k, uint64_t *positions);
+
 #endif

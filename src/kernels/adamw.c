@@ -15,8 +15,7 @@ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, AdamWS
 }
 
 double sumsq_kernel(const float *x, size_t n) {
-    double s = 0.0;
-#pragma omp parallel for reduction(+ : s)
+    double s = 0.0;  // serially: callers parallelise over blocks (grad_unit_sumsq), so no thread count changes a bit
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }

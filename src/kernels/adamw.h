@@ -22,8 +22,8 @@ typedef struct {
 // p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
 void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, AdamWScalars s);
 
-// sum over x (n) of x^2, accumulated in double: one OpenMP reduction, so the
-// order of the sum depends on the thread count (as the rest of the step's does not)
+// sum over x (n) of x^2, accumulated in double serially, in order (callers
+// parallelise over blocks: grad_unit_sumsq), so no thread count changes a bit
 double sumsq_kernel(const float *x, size_t n);
 
 #endif

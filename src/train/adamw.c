@@ -45,10 +45,42 @@ void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offse
     adamw_kernel(p, g, o->m + moment_offset, o->v + moment_offset, n, s);
 }
 
-double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges) {
+size_t grad_unit_count(const size_t *ranges, int n_ranges) {
+    size_t n = 0;
+    for (int r = 0; r < n_ranges; r++) n += (ranges[2 * r + 1] + GRAD_UNIT - 1) / GRAD_UNIT;
+    return n;
+}
+
+void grad_unit_sumsq(const float *grads, const size_t *ranges, int n_ranges, size_t lo, size_t hi, double *out) {
+    size_t first = 0;  // the range's first unit
+    for (int r = 0; r < n_ranges && first < hi; r++) {
+        size_t cnt = ranges[2 * r + 1], units = (cnt + GRAD_UNIT - 1) / GRAD_UNIT;
+        const float *g = grads + ranges[2 * r];
+        size_t a = lo > first ? lo - first : 0, b = hi - first < units ? hi - first : units;
+        // units in parallel, each one serially: no thread count changes a bit
+#pragma omp parallel for schedule(static) if (b - a > 1)
+        for (size_t k = a; k < b; k++) {
+            size_t len = cnt - k * GRAD_UNIT < GRAD_UNIT ? cnt - k * GRAD_UNIT : GRAD_UNIT;
+            out[first + k] = sumsq_kernel(g + k * GRAD_UNIT, len);
+        }
+        first += units;
+    }
+}
+
+double grad_units_norm(const double *sums, size_t n_units) {
     double total = 0.0;
-    for (int r = 0; r < n_ranges; r++) total += sumsq_kernel(grads + ranges[2 * r], ranges[2 * r + 1]);
+    for (size_t u = 0; u < n_units; u++) total += sums[u];
     return sqrt(total);
+}
+
+double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges) {
+    size_t n = grad_unit_count(ranges, n_ranges);
+    double *sums = vlm_malloc(sizeof(double) * (n ? n : 1));
+    if (!sums) return NAN;  // the caller reports a non-finite norm and updates nothing
+    grad_unit_sumsq(grads, ranges, n_ranges, 0, n, sums);
+    double norm = grad_units_norm(sums, n);
+    free(sums);
+    return norm;
 }
 
 void grad_clip_with_norm(float *grads, const size_t *ranges, int n_ranges, double norm, double max_norm) {

@@ -34,7 +34,18 @@ void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, si
 void adamw_update_packed(AdamW *o, float *p, const float *g, size_t moment_offset, size_t n, double lr, double wd,
                          long step);
 
-// The 2-norm of every gradient range together (ranges: pairs offset, count).
+// The gradient norm in units: every range cut into blocks of GRAD_UNIT floats
+// from its start, each block's sum of squares taken serially in double, the
+// blocks' sums added in order. The result is a function of the values alone:
+// the same for any thread count, and for any sharding of the ranges into
+// whole units over ranks (ZeRO), so every world size computes the same norm.
+enum { GRAD_UNIT = 1 << 16 };
+size_t grad_unit_count(const size_t *ranges, int n_ranges);
+// out[u] for the units u in [lo, hi) (out: grad_unit_count entries).
+void grad_unit_sumsq(const float *grads, const size_t *ranges, int n_ranges, size_t lo, size_t hi, double *out);
+// sqrt of out[0] + out[1] + ... in order.
+double grad_units_norm(const double *sums, size_t n_units);
+// The 2-norm of every gradient range together (ranges: pairs offset, count), by units.
 double grad_global_norm(const float *grads, const size_t *ranges, int n_ranges);
 // clip_grad_norm_: scales the ranges by min(1, max_norm / (norm + 1e-6)); returns norm.
 double grad_clip(float *grads, const size_t *ranges, int n_ranges, double max_norm);

@@ -12,6 +12,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/str.h"
+#include "dist/dist.h"
 #include "text/template.h"  // template_find, template_names
 
 // ---------------------------------------------------------------- option table
@@ -86,7 +87,9 @@ static const Opt OPTS[] = {
     {"fp16", T_BOOL, F(fp16), "False", NULL, "this CPU backend trains in float32"},
     {"tf32", T_BOOL, F(tf32), "False", NULL, "no TF32 on this CPU backend: float32 matmuls"},
     {"gradient_checkpointing", T_BOOL, F(gradient_checkpointing), "False", NULL, NULL},
-    {"deepspeed", T_STR, F(deepspeed), "", NULL, "one process: no DeepSpeed / ZeRO (the same numbers without sharding)"},
+    {"deepspeed", T_STR, F(deepspeed), "", NULL,
+     "no DeepSpeed engine: its ZeRO stage and gradient_clipping are read from the file (mpirun -np N for several processes)"},
+    {"ddp_timeout", T_LONG, F(ddp_timeout), "1800", NULL, NULL},
     {"report_to", T_STR, F(report_to), "all", NULL,
      "no logging integrations: metrics go to the console and OUTPUT_DIR/metrics.jsonl"},
     // upstream flags without an effect here, or with only their default supported
@@ -129,6 +132,7 @@ static const Opt OPTS[] = {
     {"resume", T_OPTPATH, F(resume_path), "", NULL, NULL},
     {"skip_bad_records", T_BOOL, F(skip_bad_records), "False", NULL, NULL},
     {"loss_reduction", T_ENUM, F(loss_reduction), "token_mean", "token_mean|micro_mean", NULL},
+    {"zero", T_INT, F(zero_stage), "0", NULL, NULL},
 };
 #undef F
 enum { N_OPTS = sizeof OPTS / sizeof *OPTS };
@@ -381,6 +385,19 @@ static bool active(const TrainArgs *a, const Opt *o) {
     }
 }
 
+// zero_optimization.stage of a DeepSpeed config, unless --zero is given.
+static int deepspeed_stage(TrainArgs *a, const json_t *j) {
+    const json_t *stage = json_object_get(json_object_get(j, "zero_optimization"), "stage");
+    if (!stage || a->source[find_opt("zero") - OPTS] == ARG_FLAG) return VLM_OK;
+    if (!json_is_integer(stage) || json_integer_value(stage) < 0 || json_integer_value(stage) > 3)
+        return vlm_fail(VLM_ERR_INPUT, a->deepspeed, "zero_optimization.stage", "expected 0, 1, 2 or 3");
+    a->zero_stage = (int)json_integer_value(stage);
+    char z[16];
+    snprintf(z, sizeof z, "%d", a->zero_stage);
+    note(a, "--zero %s: from %s (its zero_optimization.stage)\n", z, a->deepspeed);
+    return VLM_OK;
+}
+
 // Whether upstream's run clips: under DeepSpeed, HF Trainer's max_grad_norm
 // reaches the optimizer only through the config's "gradient_clipping": "auto"
 // (a number is used as it is; no key: DeepSpeed does not clip). So a
@@ -400,6 +417,7 @@ static int deepspeed_clipping(TrainArgs *a) {
     else if (json_is_number(clip)) value = json_number_value(clip);
     else if (!(json_is_string(clip) && strcmp(json_string_value(clip), "auto") == 0))
         rc = vlm_fail(VLM_ERR_INPUT, a->deepspeed, "gradient_clipping", "expected a number or \"auto\"");
+    rc = rc == VLM_OK ? deepspeed_stage(a, j) : rc;
     json_decref(j);
     if (rc != VLM_OK || a->source[find_opt("max_grad_norm") - OPTS] == ARG_FLAG || value == a->max_grad_norm) return rc;
     char v[32];
@@ -414,6 +432,8 @@ static int validate(TrainArgs *a) {
 #define NEED(cond, flag, ...) \
     if (!(cond)) return vlm_fail(VLM_ERR_INPUT, NULL, "--" flag, __VA_ARGS__)
     NEED(a->learning_rate >= 0, "learning_rate", "must be >= 0, got %g", a->learning_rate);
+    NEED(a->zero_stage >= 0 && a->zero_stage <= 3, "zero", "is a ZeRO stage: 0, 1, 2 or 3, got %d", a->zero_stage);
+    NEED(a->ddp_timeout > 0, "ddp_timeout", "must be > 0 seconds, got %ld", a->ddp_timeout);
     NEED(a->mm_projector_lr >= 0 || a->mm_projector_lr == -1.0, "mm_projector_lr", "must be >= 0, got %g",
          a->mm_projector_lr);
     NEED(a->weight_decay >= 0, "weight_decay", "must be >= 0, got %g", a->weight_decay);
@@ -545,6 +565,10 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
     if (rc == VLM_OK) rc = validate(a);
     if (rc == VLM_OK) rc = deepspeed_clipping(a);
     if (rc != VLM_OK) return rc;
+    if (a->zero_stage >= 2)
+        note(a, "--zero %s: gradients%s are not sharded yet: runs as ZeRO-1 (AdamW's moments sharded over the "
+                "ranks), with the same numbers as every stage\n", a->zero_stage == 3 ? "3" : "2",
+             a->zero_stage == 3 ? " and parameters" : "");
     for (int i = 0; i < N_OPTS; i++)
         if (OPTS[i].note && a->source[i] != ARG_DEFAULT && active(a, &OPTS[i]))
             note(a, "--%s: %s\n", OPTS[i].name, OPTS[i].note);
@@ -600,8 +624,9 @@ void train_args_print(const TrainArgs *a, FILE *f) {
     }
     fprintf(f, "  %-28s = vision %s, projector %s, language model %s\n", "trains", a->trainable[MODULE_VISION] ? "yes" : "no",
             a->trainable[MODULE_PROJECTOR] ? "yes" : "no", a->trainable[MODULE_LLM] ? "yes" : "no");
-    fprintf(f, "  %-28s = %d x %d = %d per optimizer step\n", "global batch", a->per_device_train_batch_size,
-            a->gradient_accumulation_steps, a->per_device_train_batch_size * a->gradient_accumulation_steps);
+    int world = dist_world();  // the processes mpirun started (1 before dist_init)
+    fprintf(f, "  %-28s = %d x %d x %d rank(s) = %d per optimizer step\n", "global batch", a->per_device_train_batch_size,
+            a->gradient_accumulation_steps, world, a->per_device_train_batch_size * a->gradient_accumulation_steps * world);
     if (a->needs_embedding_predictors)
         fprintf(f, "  %-28s = OLA-VLM's embedding predictors and task tokens train (distillation losses)\n", "ola");
 }

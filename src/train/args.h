@@ -65,7 +65,8 @@ typedef struct TrainArgs {
     int dataloader_num_workers;       // 0; used as the loader's decode-ahead threads
     bool bf16, fp16, tf32;          // accepted, noted: this backend trains in float32
     bool gradient_checkpointing;    // each layer's activations recomputed in the backward (the same numbers)
-    char deepspeed[TRAIN_PATH_MAX];
+    char deepspeed[TRAIN_PATH_MAX];   // its zero_optimization.stage sets zero_stage unless --zero is given
+    long ddp_timeout;                 // 1800: seconds a collective waits for the other ranks (dist.h)
     char report_to[256];              // "all" (4.37's default)
     // ---- accepted so upstream scripts run unchanged (validated: only upstream's defaults work)
     char optim[32];                   // adamw_torch (LLaVA's default) only
@@ -90,6 +91,7 @@ typedef struct TrainArgs {
     char resume_path[TRAIN_PATH_MAX]; // "" = the latest checkpoint-N in output_dir
     bool skip_bad_records;
     LossReduction loss_reduction;
+    int zero_stage;                   // --zero 0|1|2|3 (DeepSpeed's stages; 2 and 3 run as 1 for now, noted)
 
     // ---- resolved by train_args_parse
     bool trainable[MODULE_COUNT];     // see train_args_trainable

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "dist/dist.h"
 #include "model/llava.h"
 
 #define MB(x) ((double)(x) / (1 << 20))
@@ -42,7 +43,9 @@ static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch,
     for (int i = 0; i < p->n_specs; i++)
         if (param_trained(&p->specs[i], a->trainable)) trained += p->specs[i].numel;
     size_t S = (size_t)p->cfg.vision.image_size, per_sample = 2 * sizeof(int32_t) * (size_t)L + 3 * S * S * sizeof(float);
-    TrainMemory m = {.resident = resident, .params = lm.params, .grads = lm.grads, .moments = 2 * sizeof(float) * trained,
+    size_t world = (size_t)dist_world(), shards = a->zero_stage >= 1 ? world : 1;  // ZeRO-1: a slice of the moments
+    TrainMemory m = {.resident = resident, .params = lm.params, .grads = lm.grads,
+                     .moments = 2 * sizeof(float) * ((trained + shards - 1) / shards),
                      .activations = lm.activations, .workspace = lm.workspace, .batches = (size_t)(accumulation + 1) * batch * per_sample};
     m.total = m.resident + m.grads + m.moments + m.activations + m.workspace + m.batches;
     return m;
@@ -51,17 +54,18 @@ static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch,
 TrainMemory train_memory_plan(const TrainArgs *a, const LlavaParams *params) {
     TrainMemory m = plan_for(a, params, a->per_device_train_batch_size, a->gradient_accumulation_steps,
                              a->gradient_checkpointing, resident_bytes());
-    m.machine = machine_bytes();
+    m.machine = machine_bytes() / (size_t)dist_env_local_size();  // the ranks on this machine share it
     return m;
 }
 
 int train_memory_check(const TrainArgs *a, const LlavaParams *params) {
     TrainMemory m = train_memory_plan(a, params);
     int B = a->per_device_train_batch_size, A = a->gradient_accumulation_steps;
-    fprintf(stderr,
-            "memory plan: %.0f MB resident (parameters %.0f MB), gradients %.0f MB, optimizer moments %.0f MB, "
+    if (dist_rank() == 0)
+        fprintf(stderr,
+            "memory plan%s: %.0f MB resident (parameters %.0f MB), gradients %.0f MB, optimizer moments %.0f MB, "
             "activations %.0f MB (%d x %d tokens%s), BLAS workspace %.0f MB, batches %.0f MB: total %.0f MB of %.0f MB\n",
-            MB(m.resident), MB(m.params), MB(m.grads), MB(m.moments), MB(m.activations), B, a->model_max_length,
+            dist_world() > 1 ? " (per rank)" : "", MB(m.resident), MB(m.params), MB(m.grads), MB(m.moments), MB(m.activations), B, a->model_max_length,
             a->gradient_checkpointing ? ", layers recomputed" : "", MB(m.workspace), MB(m.batches), MB(m.total),
             MB(m.machine));
     if (m.total <= m.machine) return VLM_OK;

@@ -8,11 +8,12 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/str.h"
+#include "dist/dist.h"
 
 OptimizerConfig optimizer_config_from_args(const TrainArgs *a) {
     return (OptimizerConfig){.lr = a->learning_rate, .weight_decay = a->weight_decay, .projector_lr = a->mm_projector_lr,
                              .beta1 = a->adam_beta1, .beta2 = a->adam_beta2, .eps = a->adam_epsilon,
-                             .max_grad_norm = a->max_grad_norm};
+                             .max_grad_norm = a->max_grad_norm, .zero_stage = a->zero_stage > 1 ? 1 : a->zero_stage};
 }
 
 
@@ -47,9 +48,13 @@ bool param_decays(const LlavaConfig *cfg, const char *name) {
 void optimizer_free(Optimizer *o) {
     adamw_free(&o->adam);
     free(o->ranges), free(o->moment_offset), free(o->spec), free(o->decay), free(o->projector), free(o->steps);
-    o->ranges = o->moment_offset = NULL, o->spec = NULL, o->decay = o->projector = NULL, o->steps = NULL;
+    free(o->bounds), free(o->unit_sums);
+    o->ranges = o->moment_offset = o->bounds = NULL, o->spec = NULL, o->decay = o->projector = NULL, o->steps = NULL;
+    o->unit_sums = NULL;
     o->n_ranges = 0;
 }
+
+static void partition(Optimizer *o);
 
 int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg) {
     *o = (Optimizer){.cfg = *cfg};
@@ -73,15 +78,76 @@ int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg
         o->projector[r] = s->module == MODULE_PROJECTOR;
         total += s->numel;
     }
-    if (adamw_init(&o->adam, total, (AdamWConfig){cfg->beta1, cfg->beta2, cfg->eps}) != VLM_OK) goto oom;
+    o->n_packed = total;
+    o->world = dist_world(), o->rank = dist_rank();
+    o->n_units = grad_unit_count(o->ranges, o->n_ranges);
+    o->bounds = vlm_calloc((size_t)o->world + 1, sizeof(size_t));
+    o->unit_sums = vlm_calloc(o->n_units ? o->n_units : 1, sizeof(double));
+    if (!o->bounds || !o->unit_sums) goto oom;
+    partition(o);
+    bool sharded = cfg->zero_stage >= 1;
+    o->shard_lo = sharded ? o->bounds[o->rank] : 0, o->shard_hi = sharded ? o->bounds[o->rank + 1] : total;
+    if (adamw_init(&o->adam, o->shard_hi - o->shard_lo, (AdamWConfig){cfg->beta1, cfg->beta2, cfg->eps}) != VLM_OK)
+        goto oom;
     return VLM_OK;
 oom:
     optimizer_free(o);
     return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory for the optimizer state");
 }
 
+// The packed offset of unit u's first float, by walking the ranges' units.
+static size_t unit_start(const Optimizer *o, size_t u) {
+    size_t first = 0;
+    for (int r = 0; r < o->n_ranges; r++) {
+        size_t units = (o->ranges[2 * r + 1] + GRAD_UNIT - 1) / GRAD_UNIT;
+        if (u < first + units) return o->moment_offset[r] + (u - first) * GRAD_UNIT;
+        first += units;
+    }
+    return o->n_packed;
+}
+
+// The units this rank owns: [unit_of(lo), unit_of(hi)).
+static size_t unit_at(const Optimizer *o, size_t packed) {
+    size_t first = 0;
+    for (int r = 0; r < o->n_ranges; r++) {
+        size_t cnt = o->ranges[2 * r + 1], units = (cnt + GRAD_UNIT - 1) / GRAD_UNIT;
+        if (packed < o->moment_offset[r] + cnt) return first + (packed - o->moment_offset[r]) / GRAD_UNIT;
+        first += units;
+    }
+    return o->n_units;
+}
+
+// Rank r's slice starts at the first unit boundary at or after r * n / world:
+// whole units, so each unit's sum of squares is one rank's.
+static void partition(Optimizer *o) {
+    size_t u = 0;
+    for (int r = 0; r <= o->world; r++) {
+        size_t target = (size_t)((double)o->n_packed * r / o->world);
+        while (u < o->n_units && unit_start(o, u) < target) u++;
+        o->bounds[r] = r == o->world ? o->n_packed : unit_start(o, u);
+    }
+}
+
+static DistView view_of(const Optimizer *o, float *base) {
+    return (DistView){base, o->ranges, o->n_ranges, o->n_packed};
+}
+
+int optimizer_reduce(const Optimizer *o, float *grad) {
+    if (o->world == 1) return VLM_OK;
+    DistView v = view_of(o, grad);
+    int rc = dist_reduce_scatter(&v, o->bounds);
+    if (rc == VLM_OK && o->cfg.zero_stage == 0) rc = dist_allgather(&v, o->bounds);
+    return rc;
+}
+
 double optimizer_grad_norm(const Optimizer *o, const float *grad) {
-    return grad_global_norm(grad, o->ranges, o->n_ranges);
+    if (o->cfg.zero_stage == 0 || o->world == 1)  // every rank holds the summed gradients
+        return grad_global_norm(grad, o->ranges, o->n_ranges);
+    size_t lo = unit_at(o, o->shard_lo), hi = o->shard_hi == o->n_packed ? o->n_units : unit_at(o, o->shard_hi);
+    for (size_t u = 0; u < o->n_units; u++) o->unit_sums[u] = 0.0;
+    grad_unit_sumsq(grad, o->ranges, o->n_ranges, lo, hi, o->unit_sums);
+    if (dist_sum_f64_disjoint(o->unit_sums, o->n_units) != VLM_OK) return NAN;
+    return grad_units_norm(o->unit_sums, o->n_units);
 }
 
 int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_norm) {
@@ -95,10 +161,19 @@ int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_n
     double plr = (o->cfg.projector_lr >= 0 ? o->cfg.projector_lr : o->cfg.lr) * lr_factor;
     adamw_begin_step(&o->adam);
     for (int r = 0; r < o->n_ranges; r++) {
-        size_t off = o->ranges[2 * r], cnt = o->ranges[2 * r + 1];
         if (!llava_param_has_grad(m, &m->params.specs[o->spec[r]])) continue;  // torch: grad None, skipped
-        adamw_update_packed(&o->adam, m->params.data + off, m->grad + off, o->moment_offset[r], cnt,
-                            o->projector[r] ? plr : lr, o->decay[r] ? o->cfg.weight_decay : 0.0, ++o->steps[r]);
+        long step = ++o->steps[r];  // every rank counts every range's steps: the checkpoint holds them all
+        // the part of the range in this rank's slice
+        size_t moff = o->moment_offset[r], cnt = o->ranges[2 * r + 1];
+        size_t a = moff > o->shard_lo ? moff : o->shard_lo, b = moff + cnt < o->shard_hi ? moff + cnt : o->shard_hi;
+        if (a >= b) continue;
+        size_t off = o->ranges[2 * r] + (a - moff);
+        adamw_update_packed(&o->adam, m->params.data + off, m->grad + off, a - o->shard_lo, b - a,
+                            o->projector[r] ? plr : lr, o->decay[r] ? o->cfg.weight_decay : 0.0, step);
+    }
+    if (o->cfg.zero_stage >= 1 && o->world > 1) {
+        DistView v = view_of(o, m->params.data);
+        return dist_allgather(&v, o->bounds);
     }
     return VLM_OK;
 }

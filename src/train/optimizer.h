@@ -9,6 +9,16 @@
 // own base lr. Only trained tensors take part (reachable, of a trainable
 // module): torch skips parameters whose grad is None, in the step and in the
 // clipping norm. Every group's lr follows the same schedule multiplier.
+//
+// Several ranks (dist.h): the trained floats, packed in range order, are cut
+// into whole gradient units (adamw.h) and partitioned over the ranks, rank r
+// owning packed [bounds[r], bounds[r + 1]). ZeRO stage 0: every rank holds
+// every moment, the gradients are summed over the ranks in rank order
+// (reduce-scatter + allgather) and every rank takes the same step. Stage 1:
+// a rank holds the moments of its own slice only, the gradients are
+// reduce-scattered, each rank updates its slice and the parameters are
+// allgathered. Both give the same bits: the norm is the same sum of the same
+// unit sums, and AdamW is elementwise.
 #ifndef VLM_TRAIN_OPTIMIZER_H
 #define VLM_TRAIN_OPTIMIZER_H
 
@@ -24,16 +34,19 @@ typedef struct {
     double projector_lr;  // < 0: None, the projector uses lr
     double beta1, beta2, eps;
     double max_grad_norm;  // 0: no clipping
+    int zero_stage;        // 0 or 1 (see above)
 } OptimizerConfig;
 
 OptimizerConfig optimizer_config_from_args(const TrainArgs *a);
 
 typedef struct {
     OptimizerConfig cfg;
-    // the AdamW state: m and v hold only the trained tensors, packed in range
-    // order (range r's moments start at moment_offset[r]); adam.step counts
-    // steps taken. Save / restore adam.m, adam.v (adam.n floats) and adam.step
-    // to resume bit-exactly.
+    // the AdamW state: m and v hold the trained tensors' moments, packed in
+    // range order (range r starts at packed offset moment_offset[r]), for the
+    // packed floats [shard_lo, shard_hi) (all of them at stage 0): moment i
+    // of adam.m is packed float shard_lo + i. adam.step counts steps taken.
+    // Save / restore adam.m, adam.v (adam.n floats) and adam.step to resume
+    // bit-exactly.
     AdamW adam;
     int n_ranges;
     size_t *ranges;         // (offset, count) pairs into the parameter buffer
@@ -42,6 +55,12 @@ typedef struct {
     bool *decay;            // per range: in the weight-decay group
     bool *projector;        // per range: uses projector_lr
     long *steps;            // per range: the steps that updated it (torch's state["step"]; <= adam.step)
+    size_t n_packed;        // trained floats
+    int world, rank;
+    size_t *bounds;         // (world + 1) the ranks' packed slices, at unit boundaries
+    size_t shard_lo, shard_hi;  // the packed floats whose moments this rank holds
+    size_t n_units;         // gradient units (adamw.h)
+    double *unit_sums;      // (n_units) their sums of squares, this step
 } Optimizer;
 
 // HF Trainer's decay rule for a parameter name of cfg's layout: transformers
@@ -52,13 +71,19 @@ bool param_decays(const LlavaConfig *cfg, const char *name);
 // The trained ranges of m (its trainable flags as they are now).
 int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg);
 void optimizer_free(Optimizer *o);
-// The 2-norm of the trained gradients (clip_grad_norm_'s total norm).
+// The 2-norm of the trained gradients (clip_grad_norm_'s total norm), of the
+// gradients summed over the ranks (after optimizer_reduce); NAN when a
+// collective failed (its message recorded).
 double optimizer_grad_norm(const Optimizer *o, const float *grad);
+// Sums the gradients of every rank (rank order) where this rank needs them:
+// all of them at stage 0, its own slice at stage 1. One rank: nothing.
+int optimizer_reduce(const Optimizer *o, float *grad);
 // One step at lr = base lr x lr_factor (the schedule's lambda) for each group:
 // clips the gradients to max_grad_norm, then AdamW over the ranges that got a
 // gradient (llava_param_has_grad; the others keep their values, moments and steps). *grad_norm receives the
 // norm before clipping. A non-finite norm updates nothing and returns
-// VLM_ERR_FAIL naming it.
+// VLM_ERR_FAIL naming it. Call after optimizer_reduce; at stage 1 it ends with
+// the parameters' allgather.
 int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_norm);
 
 #endif

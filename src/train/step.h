@@ -52,7 +52,7 @@ typedef struct {
     double part_loss[EXT_MAX_PARTS];  // the auxiliary losses' parts (m->ext's names), mean over the micro-batches
     double grad_norm;  // before clipping
     double lr;         // the base learning rate x lr_factor (the LLM's / decay group's lr)
-    long n_targets;    // targets in the step
+    long n_targets;    // targets in the step (every rank's)
     bool skipped;      // no target at all: no update
     int empty_micro;   // micro-batches without a target
     int bad_micro;     // the micro-batch whose loss was not finite; -1

@@ -15,6 +15,7 @@
 #include "core/progress.h"  // format_duration
 #include "core/timer.h"
 #include "data/loader.h"
+#include "dist/dist.h"
 #include "model/open.h"
 #include "text/template.h"
 #include "train/memory_plan.h"
@@ -54,6 +55,8 @@ typedef struct {
     int pixels_per_image;
     char *model_dir;             // where the model came from (preprocessor_config.json)
     json_t *args_json;
+    int world, rank;             // data parallel (dist.h); rank 0 writes the logs, the model and the checkpoints' shared files
+    int lock_fd;                 // output_dir's lock, held by rank 0
     bool have_tok, have_data, have_model, have_opt, have_plan;
 } Run;
 
@@ -168,7 +171,8 @@ static int open_loader(Run *r) {
         .data = &r->data, .tpl = r->tpl, .tok = &r->tok, .mask = MASK_SPANS, .max_len = a->model_max_length,
         .batch_size = a->per_device_train_batch_size, .group_by_modality = a->group_by_modality_length,
         // LLaVATrainer: LengthGroupedSampler(world_size = GPUs x gradient_accumulation_steps)
-        .group_world = a->gradient_accumulation_steps, .seed = (uint64_t)a->seed,
+        .group_world = r->world * a->gradient_accumulation_steps, .seed = (uint64_t)a->seed,
+        .rank = r->rank, .world = r->world,
         .workers = a->dataloader_num_workers > 0 ? a->dataloader_num_workers : 1,
         .bad_records = a->skip_bad_records ? BAD_RECORD_SKIP : BAD_RECORD_STOP};
     lc.prefetch = 2 * lc.workers;
@@ -214,6 +218,7 @@ static void close_run(Run *r) {
     if (r->have_data) dataset_close(&r->data);
     json_decref(r->args_json);
     free(r->model_dir);
+    dir_unlock(r->lock_fd);
 }
 
 // ---------------------------------------------------------------------------
@@ -267,13 +272,15 @@ static int save_checkpoint(Run *r, long step) {
     const TrainArgs *a = r->a;
     long next = step < r->plan.n_steps ? r->plan.first[step] : r->plan.first[step - 1] + r->plan.count[step - 1];
     TrainState st = {.step = step, .total_steps = r->plan.n_steps, .epoch = (uint64_t)train_plan_epoch(&r->plan, next),
-                     .index = (uint64_t)train_plan_batch(&r->plan, next), .seed = (uint64_t)a->seed};
+                     .index = (uint64_t)train_plan_batch(&r->plan, next), .seed = (uint64_t)a->seed,
+                     .world = r->world};
     char path[TRAIN_PATH_MAX + 64];
     int rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->model_dir, path, sizeof path);
-    if (rc == VLM_OK) rc = save_projector(r, path);
+    if (rc != VLM_OK || r->rank != 0) return dist_agree(rc, NULL);
+    rc = save_projector(r, path);
     if (rc == VLM_OK) rc = train_checkpoint_rotate(a->output_dir, a->save_total_limit > 0 ? a->save_total_limit : 0);
     if (rc == VLM_OK) log_msg(LOG_INFO, "saved %s", path);
-    return rc;
+    return dist_agree(rc, NULL);
 }
 
 // The status line: a bar redrawn in place on a terminal, plain lines otherwise.
@@ -327,8 +334,14 @@ static int train_loop(Run *r, long start) {
     RunLog log;
     const Extension *ext = r->m.ext && r->m.ext->has_loss ? r->m.ext : NULL;  // its parts are logged
     int n_parts = ext ? ext->n_parts : 0;
-    int rc = run_log_open(&log, a->output_dir, start > 0 ? start : -1, n_parts, ext ? ext->part_names : NULL);
-    if (rc != VLM_OK) return rc;
+    bool main_rank = r->rank == 0;  // the one that writes metrics.jsonl and the plot
+    int rc = main_rank ? run_log_open(&log, a->output_dir, start > 0 ? start : -1, n_parts, ext ? ext->part_names : NULL)
+                       : VLM_OK;
+    rc = dist_agree(rc, NULL);
+    if (rc != VLM_OK) {
+        if (main_rank) run_log_close(&log);
+        return rc;
+    }
     bool tty = isatty(fileno(stderr));
     double t0 = timer_now_s(), t_log = t0, loss_sum = 0, text_sum = 0, part_sum[EXT_MAX_PARTS] = {0};
     long tokens = 0, targets = 0, n_loss = 0;
@@ -343,6 +356,7 @@ static int train_loop(Run *r, long start) {
                                       .aux_inputs = u->aux};
             tokens += u->tokens;
         }
+        rc = dist_agree(rc, NULL);  // a rank whose data failed stops every rank before the step
         if (rc != VLM_OK) break;
         StepResult res = {.bad_micro = -1};
         double lambda = schedule_lambda(&r->sched, s);
@@ -360,6 +374,7 @@ static int train_loop(Run *r, long start) {
         targets += res.n_targets;
         long step = s + 1;
         if (step % log_every == 0 || step == total) {
+            rc = dist_sum_long(&tokens, 1);  // every rank's: the run's throughput
             double now = timer_now_s();
             LogEntry e = {.step = step, .epoch = (double)(r->plan.first[s] + r->plan.count[s]) / (double)r->plan.len_dataloader,
                           .loss = n_loss ? loss_sum / (double)n_loss : NAN, .lr = res.lr, .grad_norm = res.grad_norm,
@@ -367,30 +382,36 @@ static int train_loop(Run *r, long start) {
                           .n_parts = n_parts, .text_loss = n_loss ? text_sum / (double)n_loss : NAN};
             for (int p = 0; p < n_parts; p++)
                 e.part_names[p] = ext->part_names[p], e.part_loss[p] = n_loss ? part_sum[p] / (double)n_loss : NAN, part_sum[p] = 0;
-            rc = run_log_append(&log, &e);
-            show_progress(tty, step, total, step - start, &e, now - t0);
+            if (main_rank) {
+                rc = run_log_append(&log, &e);
+                show_progress(tty, step, total, step - start, &e, now - t0);
+            }
             loss_sum = 0, text_sum = 0, n_loss = 0, tokens = 0, targets = 0, t_log = now;
         }
         bool epoch_end = step < total && train_plan_epoch(&r->plan, r->plan.first[step]) >
                                              train_plan_epoch(&r->plan, r->plan.first[s]);
         bool save = (a->save_strategy == INTERVAL_STEPS && step % save_every == 0) ||
                     (a->save_strategy == INTERVAL_EPOCH && epoch_end) || (a->save_strategy != INTERVAL_NO && step == total);
+        rc = dist_agree(rc, NULL);  // rank 0's log
         if (rc == VLM_OK && save) rc = save_checkpoint(r, step);
     }
     if (skipped) log_msg(LOG_WARN, "%ld bad records skipped (listed above)", skipped);
-    if (rc == VLM_OK) rc = plot_run(&log, a->output_dir);
-    run_log_close(&log);
+    if (main_rank && rc == VLM_OK) rc = plot_run(&log, a->output_dir);
+    if (main_rank) run_log_close(&log);
     return rc;
 }
 
 // The final model in output_dir itself (llava-hf layout, tokenizer and
 // preprocessor files beside it), as upstream saves it at the end.
 static int save_final(Run *r) {
-    int rc = llava_save_hf(&r->m.params, r->a->output_dir);
-    if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
-    if (rc == VLM_OK) rc = save_projector(r, r->a->output_dir);
-    if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);
-    return rc;
+    int rc = VLM_OK;
+    if (r->rank == 0) {  // every rank holds the same parameters
+        rc = llava_save_hf(&r->m.params, r->a->output_dir);
+        if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
+        if (rc == VLM_OK) rc = save_projector(r, r->a->output_dir);
+        if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);
+    }
+    return dist_agree(rc, NULL);
 }
 
 static void print_trainable(const LlavaModel *m, const Optimizer *o) {
@@ -405,16 +426,32 @@ static void print_trainable(const LlavaModel *m, const Optimizer *o) {
     fprintf(stderr, "  %-22s %12zu of %12zu\n", "total", total, m->params.numel);
 }
 
+// Rank 0 holds output_dir's lock for the run: a second run into it (another
+// mpirun, or several copies of a build without MPI) stops at once.
+static int lock_output_dir(Run *r) {
+    int rc = VLM_OK;
+    if (r->rank == 0) {
+        rc = dir_lock(r->a->output_dir, ".vlm-train.lock", &r->lock_fd);
+        if (rc != VLM_OK) vlm_fail_context(rc, "--output_dir");
+    }
+    return dist_agree(rc, NULL);
+}
+
 int train_run(const TrainArgs *a) {
     for (int i = 0; train_extensions[i]; i++) {
         int rc = train_extensions[i]->check_args(a);
         if (rc != VLM_OK) return rc;
     }
     if (!a->output_dir[0]) return vlm_fail(VLM_ERR_INPUT, NULL, "--output_dir", "required");
-    train_args_print(a, stderr);
-    if (a->notes[0]) fputs(a->notes, stderr);
-    if (make_dirs(a->output_dir) != VLM_OK) return vlm_fail_context(VLM_ERR_FAIL, "--output_dir");
-    Run r = {.a = a};
+    Run r = {.a = a, .world = dist_world(), .rank = dist_rank(), .lock_fd = -1};
+    if (r.rank == 0) {
+        train_args_print(a, stderr);
+        if (a->notes[0]) fputs(a->notes, stderr);
+    }
+    int rc0 = make_dirs(a->output_dir) != VLM_OK ? vlm_fail_context(VLM_ERR_FAIL, "--output_dir") : VLM_OK;
+    rc0 = dist_agree(rc0, NULL);
+    if (rc0 == VLM_OK) rc0 = lock_output_dir(&r);
+    if (rc0 != VLM_OK) return rc0;
     char *resume = resume_point(a);
     TrainState st = {0};
     int rc = resume ? train_checkpoint_read_state(resume, &st) : VLM_OK;
@@ -448,14 +485,27 @@ int train_run(const TrainArgs *a) {
         json_t *paths = json_array();
         for (int i = 0; i < a->n_data_path; i++) json_array_append_new(paths, json_string(a->data_path[i]));
         json_object_set_new(r.args_json, "data_path", paths);
-        print_trainable(&r.m, &r.opt);
-        fprintf(stderr, "plan: %ld micro-batches of %d per epoch, %d per step, %ld optimizer steps (%d epochs), "
-                        "%ld warmup, %s schedule\n",
-                r.plan.len_dataloader, a->per_device_train_batch_size, a->gradient_accumulation_steps, r.plan.n_steps,
-                r.plan.n_epochs, r.sched.warmup, schedule_name(r.sched.type));
+        if (r.rank == 0) {
+            print_trainable(&r.m, &r.opt);
+            fprintf(stderr, "plan: %ld micro-batches of %d per epoch%s, %d per step, %ld optimizer steps (%d epochs), "
+                            "%ld warmup, %s schedule\n",
+                    r.plan.len_dataloader, a->per_device_train_batch_size, r.world > 1 ? " on each rank" : "",
+                    a->gradient_accumulation_steps, r.plan.n_steps, r.plan.n_epochs, r.sched.warmup,
+                    schedule_name(r.sched.type));
+            if (r.world > 1)
+                fprintf(stderr, "data parallel: %d ranks, global batch %d (%d per device x %d accumulation x %d ranks), "
+                                "ZeRO-%d%s\n", r.world, a->per_device_train_batch_size * a->gradient_accumulation_steps * r.world,
+                        a->per_device_train_batch_size, a->gradient_accumulation_steps, r.world, r.opt.cfg.zero_stage,
+                        r.opt.cfg.zero_stage ? ": each rank holds 1 / world of AdamW's moments" : "");
+        }
     }
+    rc = dist_agree(rc, NULL);  // a rank that could not set up (a file missing on its machine) stops every rank
+    if (rc == VLM_OK && resume && st.world != r.world && r.rank == 0)
+        fprintf(stderr, "note: %s was saved by %d rank(s), this run has %d: AdamW's moments are re-sharded and the "
+                        "run continues at step %ld of this world's plan (exact up to the data order)\n",
+                resume, st.world, r.world, st.step);
     if (rc == VLM_OK && resume) {
-        if (st.total_steps != r.plan.n_steps || st.seed != (uint64_t)a->seed)
+        if ((st.world == r.world && st.total_steps != r.plan.n_steps) || st.seed != (uint64_t)a->seed)
             rc = vlm_fail(VLM_ERR_INPUT, resume, NULL,
                           "planned for %ld steps with seed %llu; these arguments give %ld steps with seed %ld: "
                           "resume with the run's own arguments",
@@ -466,7 +516,8 @@ int train_run(const TrainArgs *a) {
             rc = loader_seek(r.loader, (LoaderPosition){(uint64_t)train_plan_epoch(&r.plan, g),
                                                          (uint64_t)train_plan_batch(&r.plan, g)});
         }
-        if (rc == VLM_OK) fprintf(stderr, "resuming from %s at step %ld\n", resume, st.step);
+        rc = dist_agree(rc, NULL);
+        if (rc == VLM_OK && r.rank == 0) fprintf(stderr, "resuming from %s at step %ld\n", resume, st.step);
     }
     if (rc == VLM_OK) rc = train_loop(&r, resume ? st.step : 0);
     if (rc == VLM_OK) rc = save_final(&r);

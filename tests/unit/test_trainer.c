@@ -239,7 +239,7 @@ START_TEST(train_resume_after_sigkill_is_exact) {
     ck_assert_msg(system(cmd) == 0, "the resumed run's final model differs");
     // rotation kept the newest two checkpoints; the final model loads
     snprintf(path, sizeof path, "%s/whole", dir);
-    ck_assert_int_eq(count_dir_entries(path), 2 + 5);  // checkpoint-11, -12, config, model, tokenizer, metrics, plot
+    ck_assert_int_eq(count_dir_entries(path), 2 + 6);  // checkpoint-11, -12, config, model, tokenizer, metrics, plot, the run's lock
     snprintf(path2, sizeof path2, "%s/whole/training.png", dir);
     ck_assert(file_exists(path2));
     LlavaParams p;
