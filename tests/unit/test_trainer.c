@@ -144,41 +144,6 @@ END_TEST
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE], err[OUT_SIZE];
 
-// DIR/cfg.json, DIR/base (a fresh tiny model + the tokenizer), DIR/data.json
-// (image and text-only records; one text-only record says `poison`).
-static void make_run_inputs(const char *dir, const char *poison) {
-    char path[600];
-    init_model(dir, "base", "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
-               "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
-               "\"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 48, "
-               "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 32064}, "
-               "\"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 48, "
-               "\"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"projection_dim\": 16}}\n",
-               3);
-    snprintf(path, sizeof path, "%s/base/tokenizer.model", dir);
-    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
-    static const char *const photos[] = {"211.jpg", "extreme_ironing.jpg", "llava_logo.png", "sausage.jpg", "waterview.jpg"};
-    char *json = malloc(1 << 16);
-    size_t at = (size_t)sprintf(json, "[");
-    for (int i = 0; i < 36; i++) {
-        const char *photo = photos[i % 5];
-        if (i == 17 && poison)
-            at += (size_t)sprintf(json + at, "%s{\"id\": \"poisoned\", \"conversations\": [{\"from\": \"human\", \"value\": \"Say %s\"}, "
-                                              "{\"from\": \"gpt\", \"value\": \"%s.\"}]}", i ? "," : "", poison, poison);
-        else if (i % 6 == 4)
-            at += (size_t)sprintf(json + at, "%s{\"id\": \"text%d\", \"conversations\": [{\"from\": \"human\", \"value\": \"Count to %d.\"}, "
-                                              "{\"from\": \"gpt\", \"value\": \"%d\"}]}", i ? "," : "", i, i % 10, i % 10);
-        else
-            at += (size_t)sprintf(json + at, "%s{\"id\": \"img%d\", \"image\": \"%s\", \"conversations\": [{\"from\": \"human\", "
-                                              "\"value\": \"<image>\\nWhat is in picture %d?\"}, {\"from\": \"gpt\", \"value\": \"The file %s.\"}]}",
-                                  i ? "," : "", i, photo, i, photo);
-    }
-    sprintf(json + at, "]\n");
-    snprintf(path, sizeof path, "%s/data.json", dir);
-    write_text_file(path, json);
-    free(json);
-}
-
 static void train_args(char *args, size_t size, const char *dir, const char *model, const char *output, const char *extra) {
     snprintf(args, size,
              "--threads 2 train --model_name_or_path %s/%s --version v1 --data_path %s/data.json --image_folder %s "
@@ -187,21 +152,6 @@ static void train_args(char *args, size_t size, const char *dir, const char *mod
              "--save_steps 2 --save_total_limit 2 --model_max_length 96 --image_aspect_ratio pad "
              "--group_by_modality_length True %s",
              dir, model, dir, PHOTOS, dir, output, extra);
-}
-
-// The "loss" of each line of a metrics.jsonl, as written (strings compare bit-exact values).
-static int read_losses(const char *path, char losses[][32], int max) {
-    char *text;
-    size_t size;
-    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
-    int n = 0;
-    for (char *p = text; (p = strstr(p, "\"loss\": ")) && n < max; n++) {
-        p += 8;
-        size_t len = strcspn(p, ",");
-        snprintf(losses[n], 32, "%.*s", (int)len, p);
-    }
-    free(text);
-    return n;
 }
 
 // A run killed with SIGKILL (at whatever point it is, saving included) and

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/error.h"
+#include "core/file.h"
 #include "model/walk.h"  // qkv_reorder
 
 const char *fixture(const char *relative) {
@@ -130,3 +132,57 @@ void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char
                       s->name, sqrt(diff), sqrt(norm));
     }
 }
+
+// DIR/cfg.json, DIR/base (a fresh tiny model + the tokenizer), DIR/data.json
+// (image and text-only records; one text-only record says `poison`).
+#define LLAMA2 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"
+#define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
+
+void make_run_inputs(const char *dir, const char *poison) {
+    char path[600];
+    init_model(dir, "base", "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
+               "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
+               "\"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+               "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 32064}, "
+               "\"vision_config\": {\"model_type\": \"clip_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+               "\"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"projection_dim\": 16}}\n",
+               3);
+    snprintf(path, sizeof path, "%s/base/tokenizer.model", dir);
+    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
+    static const char *const photos[] = {"211.jpg", "extreme_ironing.jpg", "llava_logo.png", "sausage.jpg", "waterview.jpg"};
+    char *json = malloc(1 << 16);
+    size_t at = (size_t)sprintf(json, "[");
+    for (int i = 0; i < 36; i++) {
+        const char *photo = photos[i % 5];
+        if (i == 17 && poison)
+            at += (size_t)sprintf(json + at, "%s{\"id\": \"poisoned\", \"conversations\": [{\"from\": \"human\", \"value\": \"Say %s\"}, "
+                                              "{\"from\": \"gpt\", \"value\": \"%s.\"}]}", i ? "," : "", poison, poison);
+        else if (i % 6 == 4)
+            at += (size_t)sprintf(json + at, "%s{\"id\": \"text%d\", \"conversations\": [{\"from\": \"human\", \"value\": \"Count to %d.\"}, "
+                                              "{\"from\": \"gpt\", \"value\": \"%d\"}]}", i ? "," : "", i, i % 10, i % 10);
+        else
+            at += (size_t)sprintf(json + at, "%s{\"id\": \"img%d\", \"image\": \"%s\", \"conversations\": [{\"from\": \"human\", "
+                                              "\"value\": \"<image>\\nWhat is in picture %d?\"}, {\"from\": \"gpt\", \"value\": \"The file %s.\"}]}",
+                                  i ? "," : "", i, photo, i, photo);
+    }
+    sprintf(json + at, "]\n");
+    snprintf(path, sizeof path, "%s/data.json", dir);
+    write_text_file(path, json);
+    free(json);
+}
+
+// The "loss" of each line of a metrics.jsonl, as written (strings compare bit-exact values).
+int read_losses(const char *path, char losses[][32], int max) {
+    char *text;
+    size_t size;
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
+    int n = 0;
+    for (char *p = text; (p = strstr(p, "\"loss\": ")) && n < max; n++) {
+        p += 8;
+        size_t len = strcspn(p, ",");
+        snprintf(losses[n], 32, "%.*s", (int)len, p);
+    }
+    free(text);
+    return n;
+}
+

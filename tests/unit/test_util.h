@@ -34,6 +34,11 @@ const void *ref_tensor(const SafetensorsFile *f, const char *name, const TensorI
 // in exact arithmetic, so both sides hold rounding noise of ~1e-7 there).
 void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char *label);
 
+// `vlm train`'s inputs: DIR/base (a fresh tiny LLaVA + LLaMA-2's tokenizer) and DIR/data.json
+// (36 records, image and text-only, over the shared photos; record 17 says `poison` when not NULL).
+void make_run_inputs(const char *dir, const char *poison);
+// The "loss" of each line of a metrics.jsonl as written (strings compare bit-exact values); their count.
+int read_losses(const char *path, char losses[][32], int max);
 // One suite of one case holding the given tests; tags "" for none, timeout 0 for the default.
 Suite *suite_of(const char *name, const char *tags, int timeout_s, const TTest *const *tests, size_t n);
 #define SUITE(name, tags, timeout_s, ...)                                                  \
@@ -61,6 +66,7 @@ Suite *demo_suite(void);
 Suite *train_suite(void);
 Suite *eval_suite(void);
 Suite *trainer_suite(void);
+Suite *dist_suite(void);
 Suite *ola_suite(void);
 Suite *owl2_suite(void);
 Suite *build_suite(void);

@@ -1,0 +1,285 @@
+// Training on several processes: `mpirun -np 2 build/vlm train` on localhost
+// against one process, the ZeRO stages against each other, resume across
+// world sizes, and the faults that must never hang (a rank with bad data, a
+// rank killed, a rank that hangs, a second run into a busy output_dir).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "dist/dist.h"
+#include "formats/safetensors.h"
+#include "test_util.h"
+
+#define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
+enum { OUT_SIZE = 1 << 16 };
+
+// mpirun as root in a container: OpenMPI wants both variables; no CMA (ptrace is often denied)
+#define MPIRUN                                                                                              \
+    "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none " \
+    "mpirun -np 2 --oversubscribe --bind-to none "
+
+static void args_for(char *args, size_t size, const char *dir, const char *output, const char *extra) {
+    snprintf(args, size,
+             "train --model_name_or_path %s/base --version v1 --data_path %s/data.json --image_folder %s "
+             "--output_dir %s/%s --num_train_epochs 1 --learning_rate 2e-3 --warmup_ratio 0.1 --lr_scheduler_type cosine "
+             "--weight_decay 0.01 --logging_steps 1 --save_steps 2 --model_max_length 96 --image_aspect_ratio pad "
+             "--group_by_modality_length True --seed 5 %s",
+             dir, dir, PHOTOS, dir, output, extra);
+}
+
+// Runs `mpirun -np 2 vlm ARGS` (ranks > 1) or `vlm --threads 1 ARGS`; stderr to DIR/NAME.log; the exit code.
+static int run(const char *dir, const char *name, int ranks, const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "timeout 300 %s%s %s %s > %s/%s.log 2>&1", ranks > 1 ? MPIRUN : "", VLM_BINARY,
+             ranks > 1 ? "-q" : "-q --threads 1", args, dir, name);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *log_of(const char *dir, const char *name) {
+    static char text[OUT_SIZE];
+    char path[600], *t = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/%s.log", dir, name);
+    text[0] = '\0';
+    // the end of the log: libcheck's messages hold at most a few kB
+    if (file_read_all(path, 1 << 24, &t, &n) == VLM_OK) snprintf(text, 3000, "%s", n > 2900 ? t + n - 2900 : t);
+    free(t);
+    return text;
+}
+
+// Whether DIR/NAME.log holds needle anywhere.
+static bool log_has(const char *dir, const char *name, const char *needle) {
+    char path[600], *t = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/%s.log", dir, name);
+    bool found = file_read_all(path, 1 << 24, &t, &n) == VLM_OK && strstr(t, needle);
+    free(t);
+    return found;
+}
+
+static bool same_file(const char *dir, const char *a, const char *b) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/%s %s/%s", dir, a, dir, b);
+    return system(cmd) == 0;
+}
+
+// Every tensor of two model files within `tol` of its norm; returns the worst relative difference.
+static double model_diff(const char *dir, const char *a, const char *b, double tol) {
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a), snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    SafetensorsFile x, y;
+    ck_assert_int_eq(safetensors_open(&x, pa), VLM_OK);
+    ck_assert_int_eq(safetensors_open(&y, pb), VLM_OK);
+    ck_assert_int_eq(x.count, y.count);
+    double worst = 0;
+    for (int i = 0; i < x.count; i++) {
+        const TensorInfo *ti;
+        const float *u = safetensors_tensor_data(&x, i), *v = ref_tensor(&y, x.tensors[i].name, &ti);
+        ck_assert_uint_eq(ti->nbytes, x.tensors[i].nbytes);
+        double diff = 0, norm = 0;
+        for (size_t k = 0; k < ti->nbytes / sizeof(float); k++)
+            diff += ((double)u[k] - v[k]) * ((double)u[k] - v[k]), norm += (double)v[k] * v[k];
+        double rel = norm > 0 ? sqrt(diff / norm) : sqrt(diff);
+        ck_assert_msg(rel <= tol, "%s: %s and %s differ by %g of its norm", x.tensors[i].name, a, b, rel);
+        worst = fmax(worst, rel);
+    }
+    safetensors_close(&x), safetensors_close(&y);
+    return worst;
+}
+
+// loss and grad_norm of each metrics.jsonl line
+static int read_metrics(const char *dir, const char *run_name, double (*m)[2], int max) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run_name);
+    char *text;
+    size_t size;
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
+    int n = 0;
+    for (char *p = text; (p = strstr(p, "\"loss\": ")) && n < max; n++) {
+        m[n][0] = strtod(p + 8, NULL);
+        char *g = strstr(p, "\"grad_norm\": ");
+        ck_assert_ptr_nonnull(g);
+        m[n][1] = strtod(g + 13, NULL);
+        p = g;
+    }
+    free(text);
+    return n;
+}
+
+// Two ranks x 2 samples against one process accumulating 2 micro-batches of 2 (the same
+// micro-batches) and one process with batches of 4 (the same samples per step): losses and
+// gradient norms to 1e-6, parameters to 1e-5 of each tensor's norm (the weight gradients'
+// products add a micro-batch onto the accumulated gradient in blocks of rows, where the ranks
+// sum two finished gradients: the same sum, rounded in another order).
+START_TEST(two_ranks_as_one_process) {
+    ck_assert_msg(dist_built_with_mpi(), "this build has no MPI: make installs libopenmpi-dev (scripts/install-deps.sh)");
+    char dir[] = "/tmp/vlm-dist-XXXXXX", args[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    args_for(args, sizeof args, dir, "w2", "--per_device_train_batch_size 2 --max_steps 6");
+    ck_assert_msg(run(dir, "w2", 2, args) == 0, "%s", log_of(dir, "w2"));
+    ck_assert(log_has(dir, "w2", "data parallel: 2 ranks, global batch 4"));
+    args_for(args, sizeof args, dir, "acc2", "--per_device_train_batch_size 2 --gradient_accumulation_steps 2 --max_steps 6");
+    ck_assert_msg(run(dir, "acc2", 1, args) == 0, "%s", log_of(dir, "acc2"));
+    args_for(args, sizeof args, dir, "b4", "--per_device_train_batch_size 4 --max_steps 6");
+    ck_assert_msg(run(dir, "b4", 1, args) == 0, "%s", log_of(dir, "b4"));
+    double w2[8][2], acc2[8][2], b4[8][2];
+    ck_assert_int_eq(read_metrics(dir, "w2", w2, 8), 6);
+    ck_assert_int_eq(read_metrics(dir, "acc2", acc2, 8), 6);
+    ck_assert_int_eq(read_metrics(dir, "b4", b4, 8), 6);
+    for (int s = 0; s < 6; s++)
+        for (int k = 0; k < 2; k++) {
+            ck_assert_msg(fabs(w2[s][k] - acc2[s][k]) <= 1e-6 * fabs(acc2[s][k]), "step %d %s: %.9g vs %.9g", s + 1,
+                          k ? "grad_norm" : "loss", w2[s][k], acc2[s][k]);
+            ck_assert_msg(fabs(w2[s][k] - b4[s][k]) <= 1e-6 * fabs(b4[s][k]), "step %d %s: %.9g vs %.9g (batch 4)",
+                          s + 1, k ? "grad_norm" : "loss", w2[s][k], b4[s][k]);
+        }
+    ck_assert_msg(w2[0][0] != w2[5][0], "the loss never moved");
+    model_diff(dir, "w2/model.safetensors", "acc2/model.safetensors", 1e-5);
+    model_diff(dir, "w2/model.safetensors", "b4/model.safetensors", 1e-5);
+
+    // bitwise repeatable; ZeRO-1 gives ZeRO-0's bits and writes one moment shard per rank
+    args_for(args, sizeof args, dir, "again", "--per_device_train_batch_size 2 --max_steps 6");
+    ck_assert_msg(run(dir, "again", 2, args) == 0, "%s", log_of(dir, "again"));
+    ck_assert(same_file(dir, "w2/model.safetensors", "again/model.safetensors"));
+    args_for(args, sizeof args, dir, "z1", "--per_device_train_batch_size 2 --max_steps 6 --zero 1");
+    ck_assert_msg(run(dir, "z1", 2, args) == 0, "%s", log_of(dir, "z1"));
+    ck_assert(same_file(dir, "w2/model.safetensors", "z1/model.safetensors"));
+    char path[600];
+    snprintf(path, sizeof path, "%s/z1/checkpoint-4/optimizer.rank-1-of-2.safetensors", dir);
+    ck_assert(file_exists(path));
+    snprintf(path, sizeof path, "%s/z1/checkpoint-4/optimizer.safetensors", dir);
+    ck_assert(!file_exists(path));
+
+    // resume: ZeRO-1 from its own checkpoint, bitwise; the same checkpoint in one process, as close as above
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir %s/r1 %s/r0 && cp -r %s/z1/checkpoint-2 %s/r1/ && cp -r %s/z1/checkpoint-2 %s/r0/",
+             dir, dir, dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    args_for(args, sizeof args, dir, "r1", "--per_device_train_batch_size 2 --max_steps 6 --zero 1");
+    ck_assert_msg(run(dir, "r1", 2, args) == 0, "%s", log_of(dir, "r1"));
+    ck_assert(log_has(dir, "r1", "resuming from"));
+    ck_assert(same_file(dir, "z1/model.safetensors", "r1/model.safetensors"));
+    args_for(args, sizeof args, dir, "r0", "--per_device_train_batch_size 2 --gradient_accumulation_steps 2 --max_steps 6");
+    ck_assert_msg(run(dir, "r0", 1, args) == 0, "%s", log_of(dir, "r0"));
+    ck_assert(log_has(dir, "r0", "was saved by 2 rank(s), this run has 1"));
+    model_diff(dir, "z1/model.safetensors", "r0/model.safetensors", 1e-5);
+    remove_tree(dir);
+}
+END_TEST
+
+// A record only one rank reads is bad: every rank stops at that step, the failing one
+// naming the file and the record, the others naming the rank; nothing is saved after it.
+START_TEST(a_rank_with_bad_data_stops_every_rank) {
+    char dir[] = "/tmp/vlm-dist-XXXXXX", args[4096], path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    // every image record's file exists but one
+    snprintf(path, sizeof path, "%s/data.json", dir);
+    char *text;
+    size_t n;
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &n), VLM_OK);
+    char *at = strstr(text, "\"image\": \"sausage.jpg\"");
+    ck_assert_ptr_nonnull(at);
+    memcpy(at, "\"image\": \"missing.jpg\"", 22);
+    write_text_file(path, text);
+    free(text);
+    args_for(args, sizeof args, dir, "bad", "--per_device_train_batch_size 2 --save_steps 1");
+    int rc = run(dir, "bad", 2, args);
+    const char *log = log_of(dir, "bad");
+    ck_assert_msg(rc != 0 && rc != 124, "exit %d (124: it hung)\n%s", rc, log);
+    ck_assert_msg(strstr(log, "missing.jpg") && strstr(log, "of 2: "), "%s", log);
+    ck_assert_msg(strstr(log, "failed (see its message)"), "the other rank does not say who failed:\n%s", log);
+    snprintf(path, sizeof path, "%s/bad/model.safetensors", dir);
+    ck_assert(!file_exists(path));
+    remove_tree(dir);
+}
+END_TEST
+
+// A rank killed (SIGKILL) mid-run stops every rank within seconds; every checkpoint on disk
+// is complete and the run resumes from the newest. A rank that hangs (SIGSTOP) is noticed by
+// the others' collective timeout (--ddp_timeout), which stops every rank.
+START_TEST(a_killed_or_hung_rank_never_hangs_the_run) {
+    char dir[] = "/tmp/vlm-dist-XXXXXX", args[4096], cmd[12288], path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    const char *signals[] = {"KILL", "STOP"};
+    for (int i = 0; i < 2; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "sig%s", signals[i]);
+        args_for(args, sizeof args, dir, name, "--per_device_train_batch_size 2 --save_steps 1 --save_total_limit 2 --num_train_epochs 20 --max_steps 60 --ddp_timeout 4");
+        // rank 1 is the process whose environment says so
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && (timeout 120 " MPIRUN "%s -q %s > %s.log 2>&1; echo $? > %s.rc) & "
+                 "i=0; while [ ! -d %s/%s/checkpoint-2 ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i+1)); done; "
+                 "for p in $(pgrep -f 'output_dir %s/%s '); do "
+                 "  if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then kill -%s $p; fi; "
+                 "done; wait; exit 0",
+                 dir, VLM_BINARY, args, name, name, dir, name, dir, name, signals[i]);
+        double t0 = (double)time(NULL);
+        ck_assert_int_eq(system(cmd), 0);
+        double took = (double)time(NULL) - t0;
+        char *rc_text;
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s.rc", dir, name);
+        ck_assert_int_eq(file_read_all(path, 64, &rc_text, &n), VLM_OK);
+        int rc = atoi(rc_text);
+        free(rc_text);
+        const char *log = log_of(dir, name);
+        ck_assert_msg(rc != 0 && rc != 124, "SIG%s: exit %d (124: it hung)\n%s", signals[i], rc, log);
+        ck_assert_msg(took < 60, "SIG%s: the run took %.0f s to stop", signals[i], took);
+        if (i == 1) ck_assert_msg(strstr(log, "waited more than 4 s"), "no timeout message:\n%s", log);
+        snprintf(path, sizeof path, "%s/%s/model.safetensors", dir, name);
+        ck_assert_msg(!file_exists(path), "the run finished before the signal: the test proves nothing");
+        // the checkpoints that exist are whole
+        snprintf(cmd, sizeof cmd,
+                 "cd %s/%s && for c in checkpoint-*; do [ -f $c/trainer_state.json ] && [ -f $c/model.safetensors ] && "
+                 "[ -f $c/optimizer.safetensors ] || exit 1; done",
+                 dir, name);
+        ck_assert_msg(system(cmd) == 0, "a partial checkpoint is in place in %s/%s", dir, name);
+    }
+    // the killed run resumes from its newest checkpoint and finishes
+    args_for(args, sizeof args, dir, "sigKILL",
+             "--per_device_train_batch_size 2 --save_steps 1 --save_total_limit 2 --num_train_epochs 20 --max_steps 60 --ddp_timeout 4");
+    ck_assert_msg(run(dir, "resumed", 2, args) == 0, "%s", log_of(dir, "resumed"));
+    ck_assert(log_has(dir, "resumed", "resuming from"));
+    snprintf(path, sizeof path, "%s/sigKILL/model.safetensors", dir);
+    ck_assert(file_exists(path));
+    remove_tree(dir);
+}
+END_TEST
+
+// A second run into an output_dir that a live run holds stops at once, naming the holder.
+START_TEST(a_busy_output_dir_is_refused) {
+    char dir[] = "/tmp/vlm-dist-XXXXXX", args[4096], cmd[12288];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    args_for(args, sizeof args, dir, "busy", "--per_device_train_batch_size 2 --num_train_epochs 20 --save_strategy no");
+    snprintf(cmd, sizeof cmd,
+             "%s -q --threads 1 %s > %s/first.log 2>&1 & pid=$!; i=0; while [ ! -s %s/busy/metrics.jsonl ] && [ $i -lt 1500 ]; "
+             "do sleep 0.02; i=$((i+1)); done; %s -q --threads 1 %s > %s/second.log 2>&1; echo $? > %s/second.rc; "
+             "kill -9 $pid; wait $pid 2>/dev/null; exit 0",
+             VLM_BINARY, args, dir, dir, VLM_BINARY, args, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *log = log_of(dir, "second");
+    ck_assert_msg(strstr(log, "another run is using this output_dir (process "), "%s", log);
+    char path[600], *rc;
+    size_t n;
+    snprintf(path, sizeof path, "%s/second.rc", dir);
+    ck_assert_int_eq(file_read_all(path, 64, &rc, &n), VLM_OK);
+    ck_assert_int_eq(atoi(rc), 2);
+    free(rc);
+    remove_tree(dir);
+}
+END_TEST
+
+Suite *dist_suite(void) {
+    return SUITE("dist", "", 900, two_ranks_as_one_process, a_rank_with_bad_data_stops_every_rank,
+                 a_killed_or_hung_rank_never_hangs_the_run, a_busy_output_dir_is_refused);
+}
