@@ -9,10 +9,15 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/error.h"
 #include "core/file.h"
 #include "dist/dist.h"
+#include "data/sampler.h"
 #include "formats/safetensors.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
 #include "test_util.h"
 
 #define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
@@ -279,7 +284,157 @@ START_TEST(a_busy_output_dir_is_refused) {
 }
 END_TEST
 
+
+// ---------------------------------------------------------------- against HF Trainer on 2 processes
+
+// `mpirun -np 2 vlm_tests --dist-worker OUT.json`: each rank replays transformers 4.37.2's Trainer
+// under torchrun (tools/make_dist_trainer_fixtures.py: the tiny LLaVA, 10 samples in order,
+// 2 per device, accumulation 2, micro_mean) with this rank's micro-batches as vlm's loader
+// shards them (sampler_shard_batch), the step's collectives over MPI; rank 0 writes per step
+// the samples of each micro-batch, loss, lr, gradient norm, and per trained tensor its
+// distance to Trainer's after 5 steps (relative to the norm and to the update).
+int dist_trainer_worker(const char *out_path) {
+    if (dist_init() != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+    int rank = dist_rank(), world = dist_world();
+    SafetensorsFile ref;
+    LlavaParams params;
+    if (safetensors_open(&ref, fixture("trainer/dist_reference.safetensors")) != VLM_OK ||
+        llava_load_hf(&params, fixture("model/tiny_gqa")) != VLM_OK)
+        return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+    LlavaModel m;
+    if (llava_model_init(&m, &params, &(LlavaPlan){2, 2, 16, 48, false}) != VLM_OK) return 1;
+    m.trainable[MODULE_VISION] = false;  // as the fixture's IFT-like run
+    static char line[] = "--output_dir o --per_device_train_batch_size 2 --gradient_accumulation_steps 2 --learning_rate 1e-3 "
+                         "--weight_decay 0.1 --warmup_ratio 0.2 --lr_scheduler_type cosine --max_steps 5 --max_grad_norm 1.0 "
+                         "--loss_reduction micro_mean";
+    char *argv[64];
+    int argc = 0;
+    for (char *t = strtok(line, " "); t && argc < 64; t = strtok(NULL, " ")) argv[argc++] = t;
+    TrainArgs a;
+    TrainPlan plan;
+    Optimizer o;
+    OptimizerConfig oc;
+    if (train_args_parse(&a, argc, argv) != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+    oc = optimizer_config_from_args(&a);
+    long per_rank = (long)sampler_shard_batches(10, 2, world);
+    if (train_plan(&plan, per_rank, 2, a.num_train_epochs, a.max_steps) != VLM_OK || optimizer_init(&o, &m, &oc) != VLM_OK)
+        return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+    float *initial = malloc(sizeof(float) * m.params.numel);
+    memcpy(initial, m.params.data, sizeof(float) * m.params.numel);
+    Schedule sched = schedule_from_args(&a, plan.n_steps);
+    StepConfig sc = {LOSS_MICRO_MEAN, 2, 0};
+    Collated *c = malloc(sizeof(Collated) * 2);
+    json_t *steps = json_array();
+    for (long k = 0; k < plan.n_steps; k++) {
+        MicroBatch mb[2];
+        json_t *micro = json_array();
+        for (int i = 0; i < plan.count[k]; i++) {
+            long g = plan.first[k] + i;
+            uint64_t pos[2];
+            int n = sampler_shard_batch(10, 2, world, rank, (uint64_t)train_plan_batch(&plan, g), pos);
+            int samples[2] = {(int)pos[0], (int)pos[1]};  // SequentialSampler: the order is the index
+            if (collate_samples(&ref, samples, n, &c[i]) != 0) return fprintf(stderr, "samples %d %d\n", samples[0], samples[1]), 1;
+            mb[i] = c[i].mb;
+            json_array_append_new(micro, json_pack("[i, i]", samples[0], samples[1]));
+        }
+        StepResult r;
+        if (train_step(&m, &o, &sc, mb, plan.count[k], schedule_lambda(&sched, k), &r) != VLM_OK)
+            return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+        json_array_append_new(steps, json_pack("{s:f, s:f, s:f, s:o}", "loss", r.loss, "lr", r.lr, "grad_norm", r.grad_norm,
+                                               "micro_batches", micro));
+    }
+    json_t *params_diff = json_object();
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        char key[200];
+        snprintf(key, sizeof key, "step5.%s", s->name);
+        int t = safetensors_find(&ref, key);
+        if (t < 0) continue;
+        const float *want = safetensors_tensor_data(&ref, t), *ours = m.params.data + s->offset, *start = initial + s->offset;
+        double diff = 0, norm = 0, update = 0;
+        for (size_t j = 0; j < s->numel; j++) {
+            diff += ((double)ours[j] - want[j]) * ((double)ours[j] - want[j]);
+            norm += (double)want[j] * want[j];
+            update += ((double)want[j] - start[j]) * ((double)want[j] - start[j]);
+        }
+        json_object_set_new(params_diff, s->name, json_pack("[f, f]", sqrt(diff / norm), sqrt(diff / update)));
+    }
+    // every rank's micro-batches, rank-major, for the comparison with Trainer's
+    char *mine = json_dumps(steps, JSON_COMPACT);
+    int rc = VLM_OK;
+    for (int r = 0; r < world && rc == VLM_OK; r++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s.rank%d", out_path, r);
+        if (r == rank) rc = atomic_write_text(path, mine);
+    }
+    if (rc == VLM_OK && rank == 0) {
+        json_t *j = json_pack("{s:o, s:o}", "steps", steps, "parameters", params_diff);
+        char *text = json_dumps(j, JSON_INDENT(1));
+        rc = atomic_write_text(out_path, text);
+        free(text);
+        json_decref(j);
+    } else {
+        json_decref(steps), json_decref(params_diff);
+    }
+    free(mine), free(c), free(initial);
+    optimizer_free(&o), train_plan_free(&plan), llava_model_free(&m), safetensors_close(&ref);
+    dist_finalize();
+    return rc == VLM_OK ? 0 : 1;
+}
+
+START_TEST(two_ranks_like_hf_trainer) {
+    char dir[] = "/tmp/vlm-dist-XXXXXX", cmd[2048], path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "timeout 300 " MPIRUN "%s --dist-worker %s/out.json > %s/worker.log 2>&1", VLM_TEST_BINARY,
+             dir, dir);
+    ck_assert_msg(system(cmd) == 0, "%s", log_of(dir, "worker"));
+    json_t *e = fixture_json("trainer/dist_expected.json");
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    json_t *got = json_load_file(path, 0, NULL);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_nonnull(got);
+    json_t *want = json_object_get(e, "steps"), *ours = json_object_get(got, "steps");
+    ck_assert_int_eq(json_array_size(want), 5);
+    ck_assert_int_eq(json_array_size(ours), 5);
+    for (size_t k = 0; k < 5; k++) {
+        json_t *w = json_array_get(want, k), *o = json_array_get(ours, k);
+        double loss = json_number_value(json_object_get(w, "loss")), norm = json_number_value(json_object_get(w, "grad_norm"));
+        double lr = json_number_value(json_object_get(w, "lr"));
+        double our_loss = json_number_value(json_object_get(o, "loss")), our_norm = json_number_value(json_object_get(o, "grad_norm"));
+        if (getenv("VLM_TEST_VERBOSE"))
+            fprintf(stderr, "step %zu loss %.9g (%.3g) norm %.9g (%.3g)\n", k + 1, our_loss, fabs(our_loss - loss) / loss,
+                    our_norm, fabs(our_norm - norm) / norm);
+        // Trainer keeps tr_loss in float32: 1e-5 as the one-process fixture
+        ck_assert_msg(fabs(our_loss - loss) <= 1e-5 * loss, "step %zu: loss %.9g, Trainer %.9g", k + 1, our_loss, loss);
+        ck_assert_msg(fabs(json_number_value(json_object_get(o, "lr")) - lr) <= 1e-12, "step %zu: lr", k + 1);
+        ck_assert_msg(fabs(our_norm - norm) <= 1e-5 * norm, "step %zu: grad norm %.9g, Trainer %.9g", k + 1, our_norm, norm);
+        // rank 0's micro-batches (the others' are in out.json.rankN) are Trainer's rank 0's
+        json_t *wm = json_object_get(json_array_get(json_object_get(w, "ranks"), 0), "micro_batches");
+        ck_assert(json_equal(wm, json_object_get(o, "micro_batches")));
+    }
+    snprintf(path, sizeof path, "%s/out.json.rank1", dir);
+    json_t *r1 = json_load_file(path, 0, NULL);
+    ck_assert_ptr_nonnull(r1);
+    for (size_t k = 0; k < 5; k++) {
+        json_t *wm = json_object_get(json_array_get(json_object_get(json_array_get(want, k), "ranks"), 1), "micro_batches");
+        ck_assert_msg(json_equal(wm, json_object_get(json_array_get(r1, k), "micro_batches")),
+                      "step %zu: rank 1's micro-batches differ from Trainer's (accelerate's even_batches wrap)", k + 1);
+    }
+    const char *name;
+    json_t *v;
+    int n = 0;
+    json_object_foreach(json_object_get(got, "parameters"), name, v) {
+        double rel = json_number_value(json_array_get(v, 0)), upd = json_number_value(json_array_get(v, 1));
+        ck_assert_msg(rel <= 1e-5 || upd <= 1e-3, "%s after 5 steps differs by %g of its norm, %g of its update", name, rel, upd);
+        n++;
+    }
+    ck_assert_int_eq(n, (int)json_array_size(json_object_get(e, "trained_parameters")));
+    json_decref(r1), json_decref(got), json_decref(e);
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *dist_suite(void) {
-    return SUITE("dist", "", 900, two_ranks_as_one_process, a_rank_with_bad_data_stops_every_rank,
+    return SUITE("dist", "", 900, two_ranks_as_one_process, two_ranks_like_hf_trainer, a_rank_with_bad_data_stops_every_rank,
                  a_killed_or_hung_rank_never_hangs_the_run, a_busy_output_dir_is_refused);
 }

@@ -4,14 +4,15 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "core/threads.h"
 #include "test_util.h"
 
 int main(int argc, char **argv) {
-    (void)argc;
     threads_choose_blas_kernels(argv);  // the kernels vlm itself runs with (core/threads.h)
+    if (argc == 3 && strcmp(argv[1], "--dist-worker") == 0) return dist_trainer_worker(argv[2]);  // test_dist.c, under mpirun
     // the real tokenizer files and photos live in shared/ beside the checkout (as in CI)
     struct stat st;
     const char *assets = VLM_SOURCE_DIR "/../shared/assets/tokenizers";

@@ -262,43 +262,6 @@ static const void *tensor(const SafetensorsFile *f, const char *name, const Tens
     return safetensors_tensor_data(f, i);
 }
 
-// The fixture's samples, collated like LLaVA's DataCollatorForSupervisedDataset (right padding).
-typedef struct {
-    int32_t ids[8 * 16], labels[8 * 16];
-    int lengths[8];
-    float pixels[8 * 3 * 16 * 16];
-    MicroBatch mb;
-} Collated;
-
-static void collate(const SafetensorsFile *ref, const int *samples, int n, Collated *c) {
-    int T = 0;
-    const TensorInfo *info;
-    for (int b = 0; b < n; b++) {
-        char key[64];
-        snprintf(key, sizeof key, "sample.%d.input_ids", samples[b]);
-        ck_assert_ptr_nonnull(tensor(ref, key, &info));
-        c->lengths[b] = (int)info->shape[0];
-        if (c->lengths[b] > T) T = c->lengths[b];
-    }
-    ck_assert_int_le(T, 16);
-    size_t image = 0, S2 = 3 * 16 * 16;
-    for (int b = 0; b < n; b++) {
-        char key[64];
-        snprintf(key, sizeof key, "sample.%d.input_ids", samples[b]);
-        const int32_t *ids = tensor(ref, key, NULL);
-        snprintf(key, sizeof key, "sample.%d.labels", samples[b]);
-        const int32_t *labels = tensor(ref, key, NULL);
-        for (int t = 0; t < T; t++) {
-            c->ids[b * T + t] = t < c->lengths[b] ? ids[t] : 0;
-            c->labels[b * T + t] = t < c->lengths[b] ? labels[t] : -100;
-        }
-        snprintf(key, sizeof key, "sample.%d.pixel_values", samples[b]);
-        const float *px = tensor(ref, key, NULL);
-        if (px) memcpy(c->pixels + S2 * image++, px, S2 * sizeof(float));
-    }
-    c->mb = (MicroBatch){c->ids, c->labels, c->lengths, n, T, c->pixels, (int)image, NULL};
-}
-
 static void load_tiny(LlavaModel *m, int max_batch) {
     LlavaParams params;
     ck_assert_msg(llava_load_hf(&params, fixture("model/tiny_gqa")) == VLM_OK, "%s", vlm_last_error());

@@ -186,3 +186,47 @@ int read_losses(const char *path, char losses[][32], int max) {
     return n;
 }
 
+
+// A tensor of a reference file, or NULL when it has none.
+static const void *opt_tensor(const SafetensorsFile *f, const char *name, const TensorInfo **info) {
+    int i = safetensors_find(f, name);
+    if (i < 0) return NULL;
+    if (info) *info = &f->tensors[i];
+    return safetensors_tensor_data(f, i);
+}
+
+
+int collate_samples(const SafetensorsFile *ref, const int *samples, int n, Collated *c) {
+    int T = 0;
+    const TensorInfo *info;
+    for (int b = 0; b < n; b++) {
+        char key[64];
+        snprintf(key, sizeof key, "sample.%d.input_ids", samples[b]);
+        if (!opt_tensor(ref, key, &info)) return -1;
+        c->lengths[b] = (int)info->shape[0];
+        if (c->lengths[b] > T) T = c->lengths[b];
+    }
+    if (T > 16) return -1;
+    size_t image = 0, S2 = 3 * 16 * 16;
+    for (int b = 0; b < n; b++) {
+        char key[64];
+        snprintf(key, sizeof key, "sample.%d.input_ids", samples[b]);
+        const int32_t *ids = opt_tensor(ref, key, NULL);
+        snprintf(key, sizeof key, "sample.%d.labels", samples[b]);
+        const int32_t *labels = opt_tensor(ref, key, NULL);
+        for (int t = 0; t < T; t++) {
+            c->ids[b * T + t] = t < c->lengths[b] ? ids[t] : 0;
+            c->labels[b * T + t] = t < c->lengths[b] ? labels[t] : -100;
+        }
+        snprintf(key, sizeof key, "sample.%d.pixel_values", samples[b]);
+        const float *px = opt_tensor(ref, key, NULL);
+        if (px) memcpy(c->pixels + S2 * image++, px, S2 * sizeof(float));
+    }
+    c->mb = (MicroBatch){c->ids, c->labels, c->lengths, n, T, c->pixels, (int)image, NULL};
+    return 0;
+}
+
+void collate(const SafetensorsFile *ref, const int *samples, int n, Collated *c) {
+    ck_assert_msg(collate_samples(ref, samples, n, c) == 0, "samples missing from the reference or longer than 16");
+}
+

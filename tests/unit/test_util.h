@@ -6,6 +6,7 @@
 
 #include "formats/safetensors.h"
 #include "model/llava.h"
+#include "train/step.h"
 
 // Absolute path of a file under tests/fixtures (static buffer, one at a time).
 const char *fixture(const char *relative);
@@ -39,6 +40,18 @@ void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char
 void make_run_inputs(const char *dir, const char *poison);
 // The "loss" of each line of a metrics.jsonl as written (strings compare bit-exact values); their count.
 int read_losses(const char *path, char losses[][32], int max);
+// The fixture's samples, collated like LLaVA's DataCollatorForSupervisedDataset (right padding).
+typedef struct {
+    int32_t ids[8 * 16], labels[8 * 16];
+    int lengths[8];
+    float pixels[8 * 3 * 16 * 16];
+    MicroBatch mb;
+} Collated;
+// Samples (indices of sample.N.input_ids / labels / pixel_values in ref) into c; -1 when one is
+// missing or longer than 16 (collate_samples, for code outside a libcheck test: the worker).
+int collate_samples(const SafetensorsFile *ref, const int *samples, int n, Collated *c);
+void collate(const SafetensorsFile *ref, const int *samples, int n, Collated *c);
+
 // One suite of one case holding the given tests; tags "" for none, timeout 0 for the default.
 Suite *suite_of(const char *name, const char *tags, int timeout_s, const TTest *const *tests, size_t n);
 #define SUITE(name, tags, timeout_s, ...)                                                  \
@@ -67,6 +80,8 @@ Suite *train_suite(void);
 Suite *eval_suite(void);
 Suite *trainer_suite(void);
 Suite *dist_suite(void);
+// One rank of the HF Trainer comparison (test_dist.c), run by mpirun from that test.
+int dist_trainer_worker(const char *out_path);
 Suite *ola_suite(void);
 Suite *owl2_suite(void);
 Suite *build_suite(void);
