@@ -38,7 +38,7 @@ import transformers
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_trainer_fixtures import ARGS, OUT, Recorder, load_model, make_samples, run  # noqa: E402
+from make_trainer_fixtures import ARGS, OUT, Recorder, load_model, make_samples, run, sample_tensors  # noqa: E402
 
 N_SAMPLES = 10
 DIST_ARGS = dict(ddp_backend="gloo")  # run() adds use_cpu, dataloader_drop_last=False, save_strategy "no", report_to []
@@ -111,12 +111,7 @@ def main():
         assert [x["micro_batches"] for x in steps[k]["ranks"]] == [x["micro_batches"] for x in steps[k - 3]["ranks"]]
         assert steps[k]["loss"] < steps[k - 3]["loss"], (k, steps[k]["loss"], steps[k - 3]["loss"])
 
-    tensors = {}
-    for i, (ids, labels, px) in enumerate(samples):
-        tensors[f"sample.{i}.input_ids"] = ids.int()
-        tensors[f"sample.{i}.labels"] = labels.int()
-        if px is not None:
-            tensors[f"sample.{i}.pixel_values"] = px
+    tensors = sample_tensors(samples)
     for n in trained:
         tensors["step5." + n] = r0["params"][n]
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(OUT, "dist_reference.safetensors"))

@@ -68,6 +68,17 @@ def make_samples(cfg, n):
     return out[:n]
 
 
+def sample_tensors(samples):
+    """sample.{i}.input_ids / labels (int32) / pixel_values (image samples only), as the C tests read them."""
+    tensors = {}
+    for i, (ids, labels, px) in enumerate(samples):
+        tensors[f"sample.{i}.input_ids"] = ids.int()
+        tensors[f"sample.{i}.labels"] = labels.int()
+        if px is not None:
+            tensors[f"sample.{i}.pixel_values"] = px
+    return tensors
+
+
 class Samples(Dataset):
     def __init__(self, samples, cfg):
         self.s, self.img = samples, cfg.image_token_index
@@ -150,12 +161,7 @@ def main():
     model0 = load_model()
     cfg = model0.config
     samples = make_samples(cfg, 8)
-    tensors = {}
-    for i, (ids, labels, px) in enumerate(samples):
-        tensors[f"sample.{i}.input_ids"] = ids.int()
-        tensors[f"sample.{i}.labels"] = labels.int()
-        if px is not None:
-            tensors[f"sample.{i}.pixel_values"] = px
+    tensors = sample_tensors(samples)
     decay = Trainer.get_decay_parameter_names(None, model0)
     all_names = [n for n, _ in model0.named_parameters()]
     trained = [n for n, p in model0.named_parameters() if p.requires_grad]
