@@ -26,6 +26,7 @@
 #include "model/llava.h"
 #include "text/template.h"
 #include "train/adamw.h"
+#include "small_config.h"
 
 static double sgemm_peak_gflops(void) {
     int n = 1536;
@@ -48,18 +49,7 @@ int main(int argc, char **argv) {
     threads_choose_blas_kernels(argv);  // as vlm runs (core/threads.h)
     int steps = argc > 1 ? atoi(argv[1]) : 3;
     bool owl2 = argc > 5 && strcmp(argv[5], "owl2") == 0;
-    LlavaConfig cfg = {
-        .vision = {.hidden = 384, .intermediate = 1536, .layers = 6, .heads = 6, .image_size = 224, .patch = 16, .eps = 1e-5f},
-        .text = {.hidden = 512, .intermediate = 1376, .layers = 8, .heads = 8, .kv_heads = 4, .vocab = 32000,
-                 .rms_eps = 1e-5f, .rope = {.theta = 10000.0f}},
-        .projector = PROJECTOR_MLP2X_GELU, .feature_layer = -2, .image_token_index = 32000 - 1};
-    if (owl2) {
-        cfg.arch = ARCH_MPLUG_OWL2, cfg.projector = PROJECTOR_ABSTRACTOR, cfg.feature_layer = -1, cfg.feature_full = true;
-        cfg.vision.eps = 1e-6f, cfg.vision.post_norm = true;
-        cfg.text.kv_heads = 8, cfg.text.rms_eps = 1e-6f, cfg.text.multiway = true;
-        cfg.abstractor = (AbstractorConfig){.hidden = 384, .encoder_hidden = 384, .layers = 2, .heads = 6,
-                                            .intermediate = 1024, .queries = 64, .grid = 14, .eps = 1e-6f};
-    }
+    LlavaConfig cfg = bench_small_config(owl2);
     int SEQ = argc > 2 ? atoi(argv[2]) : 256, B = argc > 3 ? atoi(argv[3]) : 4;
     bool recompute = argc > 4 && atoi(argv[4]) != 0;
     int F = llava_image_tokens(&cfg), T = SEQ - F + 1, S = cfg.vision.image_size;

@@ -153,3 +153,25 @@ for name, o, r in (("without checkpointing", o0, r0), ("with checkpointing", o1,
 print(f"checkpointing costs vlm.c {o0['tokens_per_s'] / o1['tokens_per_s'] - 1:.0%} per token "
       f"(PyTorch {r0['tokens_per_s'] / r1['tokens_per_s'] - 1:.0%}) and saves {o0['peak_rss_mb'] - o1['peak_rss_mb']:.0f} MB")
 PY
+
+# ---- data parallel: 2 ranks x 1 thread against 1 process x 2 threads (the same global batch of 4),
+# and what each rank holds at each ZeRO stage (mpirun as root needs OpenMPI's two variables)
+echo "== data parallel, small LLaVA config, global batch 4 x 256 tokens: 1 process x $(nproc) threads vs mpirun -np 2"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+one=$(build/bench_dist 3 4 0)
+runs=()
+for z in 0 1 2 3; do runs+=("$(mpirun -np 2 --bind-to none build/bench_dist 3 2 $z)"); done
+python3 - "$one" "${runs[@]}" <<'PY'
+import json, sys
+one, *zs = (json.loads(a) for a in sys.argv[1:])
+print(f"1 process x {one['threads']} threads: {one['tokens_per_s']:.0f} tokens/s ({one['step_s']:.2f} s/step), "
+      f"peak {one['ranks'][0]['peak_rss_mb']:.0f} MB")
+base = None
+for z in zs:
+    r = max(z["ranks"], key=lambda x: x["peak_rss_mb"])
+    held = r["params_mb"] + r["grads_mb"] + r["moments_mb"]
+    base = base or held
+    print(f"2 ranks x {z['threads']} thread, ZeRO-{z['zero']}: {z['tokens_per_s']:.0f} tokens/s "
+          f"({z['tokens_per_s'] / one['tokens_per_s']:.2f}x; gradient reduction {z['reduce_s']:.2f} s of {z['step_s']:.2f} s/step), "
+          f"per rank peak {r['peak_rss_mb']:.0f} MB, parameters + gradients + moments {held:.0f} MB ({held / base:.2f} of ZeRO-0's)")
+PY

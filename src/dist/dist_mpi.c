@@ -165,6 +165,17 @@ static void view_copy(const DistView *v, size_t at, size_t len, float *buf, bool
     }
 }
 
+// The packed floats [at, at + len) of v as one pointer when they lie in one range, else NULL.
+static float *view_piece(const DistView *v, size_t at, size_t len) {
+    size_t start = 0;
+    for (int i = 0; i < v->n_ranges; i++) {
+        size_t cnt = v->ranges[2 * i + 1];
+        if (at < start + cnt) return at + len <= start + cnt ? v->base + v->ranges[2 * i] + (at - start) : NULL;
+        start += cnt;
+    }
+    return NULL;
+}
+
 int dist_reduce_scatter(const DistView *v, const size_t *bounds) {
     if (!g_mpi) return VLM_OK;
     size_t most = 0;
@@ -178,9 +189,10 @@ int dist_reduce_scatter(const DistView *v, const size_t *bounds) {
             size_t lo = bounds[owner] + at, hi = bounds[owner + 1];
             if (lo >= hi) continue;
             int len = (int)(hi - lo < CHUNK ? hi - lo : CHUNK);
-            view_copy(v, lo, (size_t)len, send, true);
+            float *piece = view_piece(v, lo, (size_t)len);  // no staging copy when the piece is one tensor's
+            if (!piece) view_copy(v, lo, (size_t)len, piece = send, true);
             begin("the gradients' reduce-scatter");
-            int err = MPI_Gather(send, len, MPI_FLOAT, recv, len, MPI_FLOAT, owner, MPI_COMM_WORLD);
+            int err = MPI_Gather(piece, len, MPI_FLOAT, recv, len, MPI_FLOAT, owner, MPI_COMM_WORLD);
             end();
             if (err != MPI_SUCCESS) {
                 rc = mpi_fail(err, "the gradients' reduce-scatter");
@@ -206,12 +218,13 @@ int dist_allgather(const DistView *v, const size_t *bounds) {
     for (int owner = 0; owner < g_world && rc == VLM_OK; owner++)
         for (size_t lo = bounds[owner]; lo < bounds[owner + 1] && rc == VLM_OK; lo += CHUNK) {
             int len = (int)(bounds[owner + 1] - lo < CHUNK ? bounds[owner + 1] - lo : CHUNK);
-            if (owner == g_rank) view_copy(v, lo, (size_t)len, buf, true);
-            begin("the parameters' allgather");
-            int err = MPI_Bcast(buf, len, MPI_FLOAT, owner, MPI_COMM_WORLD);
+            float *piece = view_piece(v, lo, (size_t)len);  // sent and received in place when it is one tensor's
+            if (!piece && owner == g_rank) view_copy(v, lo, (size_t)len, buf, true);
+            begin("the allgather");
+            int err = MPI_Bcast(piece ? piece : buf, len, MPI_FLOAT, owner, MPI_COMM_WORLD);
             end();
-            if (err != MPI_SUCCESS) rc = mpi_fail(err, "the parameters' allgather");
-            else if (owner != g_rank) view_copy(v, lo, (size_t)len, buf, false);
+            if (err != MPI_SUCCESS) rc = mpi_fail(err, "the allgather");
+            else if (!piece && owner != g_rank) view_copy(v, lo, (size_t)len, buf, false);
         }
     free(buf);
     return rc;

@@ -1,0 +1,88 @@
+// Data-parallel training steps on the small LLaVA config (small_config.h),
+// run under mpirun or alone: train_step over every module (HF Trainer's
+// AdamW, clipping at 1.0) with the gradients reduced over the ranks, so two
+// ranks x B can be timed against one process x 2B. Prints one JSON line
+// (rank 0): global tokens/s, seconds per step, and per rank the peak RSS and
+// the parameter, gradient and AdamW-moment bytes it holds.
+// Usage: [mpirun -np N] bench_dist STEPS BATCH_PER_RANK ZERO_STAGE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "core/timer.h"
+#include "dist/dist.h"
+#include "text/template.h"
+#include "train/optimizer.h"
+#include "train/step.h"
+#include "small_config.h"
+
+int main(int argc, char **argv) {
+    threads_choose_blas_kernels(argv);  // as vlm runs (core/threads.h)
+    int steps = argc > 1 ? atoi(argv[1]) : 3, B = argc > 2 ? atoi(argv[2]) : 4, zero = argc > 3 ? atoi(argv[3]) : 0;
+    if (dist_init() != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+    int rank = dist_rank(), world = dist_world();
+    if (dist_env_local_size() > 1) threads_set(threads_available() / dist_env_local_size());
+    LlavaConfig cfg = bench_small_config(false);
+    int SEQ = 256, F = llava_image_tokens(&cfg), T = SEQ - F + 1, S = cfg.vision.image_size;
+    LlavaParams params;
+    if (llava_params_alloc(&params, &cfg) != VLM_OK) return 1;
+    Rng rng;
+    rng_init(&rng, 1, 0);  // the same weights on every rank
+    for (size_t i = 0; i < params.numel; i++) params.data[i] = 0.02f * rng_normal(&rng);
+    LlavaModel m;
+    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, false}) != VLM_OK) return 1;
+    for (int i = 0; i < MODULE_COUNT; i++) m.trainable[i] = true;
+    int32_t *ids = malloc(sizeof(int32_t) * B * T), *labels = malloc(sizeof(int32_t) * B * T);
+    int *lengths = malloc(sizeof(int) * B);
+    float *pixels = malloc(sizeof(float) * B * 3 * S * S);
+    rng_init(&rng, 2, (uint64_t)rank);  // each rank its own samples
+    for (int b = 0; b < B; b++) {
+        lengths[b] = T;
+        for (int t = 0; t < T; t++) {
+            ids[b * T + t] = t == 1 ? IMAGE_TOKEN_INDEX : (int32_t)rng_below(&rng, 31000) + 2;
+            labels[b * T + t] = t < 8 ? IGNORE_INDEX : ids[b * T + t];
+        }
+    }
+    for (long i = 0; i < (long)B * 3 * S * S; i++) pixels[i] = rng_normal(&rng);
+    Optimizer o;
+    OptimizerConfig oc = {.lr = 1e-4, .weight_decay = 0.0, .projector_lr = -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                          .max_grad_norm = 1.0, .zero_stage = zero > 1 ? 1 : zero};
+    if (optimizer_init(&o, &m, &oc) != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+    MicroBatch mb = {ids, labels, lengths, B, T, pixels, B, NULL};
+    StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
+    StepResult r;
+    double total = 0;
+    for (int s = 0; s <= steps; s++) {  // step 0 warms up
+        dist_barrier();
+        double t0 = timer_now_s();
+        if (train_step(&m, &o, &sc, &mb, 1, 1.0, &r) != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+        if (s > 0) total += timer_now_s() - t0;
+    }
+    double t0 = timer_now_s();  // the gradients' reduction alone (ZeRO-0: reduce-scatter + allgather)
+    for (int s = 0; s < 3; s++) optimizer_reduce(&o, m.grad);
+    double reduce_s = (timer_now_s() - t0) / 3;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mine[4] = {ru.ru_maxrss / 1024.0, (double)m.params.numel * 4 / (1 << 20), (double)m.params.numel * 4 / (1 << 20),
+                      (double)o.adam.n * 8 / (1 << 20)};
+    double *all = malloc(sizeof(double) * 4 * (size_t)world);
+    if (dist_allgather_f64(mine, 4, all) != VLM_OK) return 1;
+    if (rank == 0) {
+        double step_s = total / steps;
+        printf("{\"world\": %d, \"threads\": %d, \"zero\": %d, \"batch_per_rank\": %d, \"tokens_per_s\": %.1f, "
+               "\"step_s\": %.3f, \"reduce_s\": %.3f, \"loss\": %.4f, \"ranks\": [",
+               world, threads_get(), zero, B, (double)world * B * SEQ / step_s, step_s, reduce_s, r.loss);
+        for (int k = 0; k < world; k++)
+            printf("%s{\"peak_rss_mb\": %.0f, \"params_mb\": %.1f, \"grads_mb\": %.1f, \"moments_mb\": %.1f}", k ? ", " : "",
+                   all[4 * k], all[4 * k + 1], all[4 * k + 2], all[4 * k + 3]);
+        printf("]}\n");
+    }
+    free(all), free(ids), free(labels), free(lengths), free(pixels);
+    optimizer_free(&o);
+    llava_model_free(&m);
+    dist_finalize();
+    return 0;
+}

@@ -1,0 +1,26 @@
+// The benchmarks' "small" configs (bench_model.c describes them): LLaVA, or
+// mPLUG-Owl2 with the same ViT and LLaMA sizes.
+#ifndef VLM_BENCH_SMALL_CONFIG_H
+#define VLM_BENCH_SMALL_CONFIG_H
+
+#include <stdbool.h>
+
+#include "model/llava.h"
+
+static inline LlavaConfig bench_small_config(bool owl2) {
+    LlavaConfig cfg = {
+        .vision = {.hidden = 384, .intermediate = 1536, .layers = 6, .heads = 6, .image_size = 224, .patch = 16, .eps = 1e-5f},
+        .text = {.hidden = 512, .intermediate = 1376, .layers = 8, .heads = 8, .kv_heads = 4, .vocab = 32000,
+                 .rms_eps = 1e-5f, .rope = {.theta = 10000.0f}},
+        .projector = PROJECTOR_MLP2X_GELU, .feature_layer = -2, .image_token_index = 32000 - 1};
+    if (owl2) {
+        cfg.arch = ARCH_MPLUG_OWL2, cfg.projector = PROJECTOR_ABSTRACTOR, cfg.feature_layer = -1, cfg.feature_full = true;
+        cfg.vision.eps = 1e-6f, cfg.vision.post_norm = true;
+        cfg.text.kv_heads = 8, cfg.text.rms_eps = 1e-6f, cfg.text.multiway = true;
+        cfg.abstractor = (AbstractorConfig){.hidden = 384, .encoder_hidden = 384, .layers = 2, .heads = 6,
+                                            .intermediate = 1024, .queries = 64, .grid = 14, .eps = 1e-6f};
+    }
+    return cfg;
+}
+
+#endif
