@@ -27,8 +27,8 @@ build-sanitize: deps
 	@cmake --build build-sanitize -j $(JOBS) -- --no-print-directory
 
 test-sanitize: build-sanitize
-	@echo "== parser tests under ASan + UBSan"
-	@CK_INCLUDE_TAGS=parser CK_VERBOSITY=minimal build-sanitize/vlm_tests
+	@echo "== parser tests (and the launcher check of a build without MPI) under ASan + UBSan"
+	@CK_INCLUDE_TAGS="parser launch" CK_VERBOSITY=minimal build-sanitize/vlm_tests
 
 # make test's fuzz stage: the corpus replayed, then a fixed number of runs from a fixed seed
 test-fuzz: build-sanitize

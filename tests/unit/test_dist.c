@@ -434,6 +434,32 @@ START_TEST(two_ranks_like_hf_trainer) {
 }
 END_TEST
 
+// What the launcher's environment says (either build), and a build without MPI that mpirun
+// started twice: it refuses instead of training two copies into one output_dir. The
+// sanitizer build (make test's first stage) is built without MPI, so both sides are run.
+START_TEST(a_launcher_without_mpi_is_refused) {
+    setenv("OMPI_COMM_WORLD_SIZE", "3", 1), setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+    ck_assert_int_eq(dist_env_world(), 3);
+    ck_assert_int_eq(dist_env_local_size(), 2);
+    setenv("OMPI_COMM_WORLD_SIZE", "x", 1), unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    setenv("PMI_SIZE", "2", 1);  // MPICH's hydra
+    ck_assert_int_eq(dist_env_world(), 2);
+    ck_assert_int_eq(dist_env_local_size(), 1);
+    if (!dist_built_with_mpi()) {
+        ck_assert_int_eq(dist_init(), VLM_ERR_INPUT);
+        ck_assert_msg(strstr(vlm_last_error(), "a launcher started 2 processes, but this vlm was built without MPI"), "%s",
+                      vlm_last_error());
+    }
+    unsetenv("PMI_SIZE"), unsetenv("OMPI_COMM_WORLD_SIZE");
+    ck_assert_int_eq(dist_env_world(), 1);
+    ck_assert_int_eq(dist_init(), VLM_OK);  // no launcher: a world of one, MPI never started
+    ck_assert_int_eq(dist_world(), 1);
+    ck_assert_int_eq(dist_rank(), 0);
+}
+END_TEST
+
+Suite *dist_env_suite(void) { return SUITE("dist_env", "launch", 0, a_launcher_without_mpi_is_refused); }
+
 Suite *dist_suite(void) {
     return SUITE("dist", "", 900, two_ranks_as_one_process, two_ranks_like_hf_trainer, a_rank_with_bad_data_stops_every_rank,
                  a_killed_or_hung_rank_never_hangs_the_run, a_busy_output_dir_is_refused);
