@@ -1,7 +1,7 @@
 // Embeddings and the image splice, see embedding.h.
 #include "kernels/embedding.h"
 
-#include <omp.h>     // omp_get_num_threads
+#include <stdlib.h>  // qsort, realloc
 #include <string.h>  // memcpy, memset
 
 void embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C) {
@@ -12,19 +12,58 @@ void embedding_forward(float *out, const int32_t *ids, const float *table, int N
     }
 }
 
+// Row indices ordered by id, then by position (stable): each id's rows in order.
+static const int32_t *ids_of;
+static int by_id(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (ids_of[x] != ids_of[y]) return ids_of[x] < ids_of[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+// The rows' order buffer: grown at the first calls, kept (the backward runs on one thread).
+static int *order_for(int N) {
+    static int *order, cap;
+    if (N > cap) {
+        int *grown = realloc(order, sizeof(int) * (size_t)N);
+        if (!grown) return NULL;
+        order = grown, cap = N;
+    }
+    return order;
+}
+
+enum { EMB_COLS = 256 };  // columns summed at a time per thread (on the stack)
+
 void embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int V, int C) {
     (void)V;  // the table's rows, for the reader: ids index them
-    // rows of one token may repeat: each thread owns a contiguous range of
-    // columns and walks the rows in order (deterministic, no two writers)
-#pragma omp parallel
-    {
-        int threads = omp_get_num_threads(), t = omp_get_thread_num();
-        int c0 = (int)((long)C * t / threads), c1 = (int)((long)C * (t + 1) / threads);
-        for (int n = 0; n < N; n++) {
-            if (ids[n] < 0) continue;
-            float *row = dtable + (long)ids[n] * C;
-            const float *d = dout + (long)n * C;
-            for (int c = c0; c < c1; c++) row[c] += d[c];
+    // each id's rows are summed in order first and added to its row once (gradients.h: so
+    // micro-batches accumulate as ranks sum); threads own blocks of columns (no two writers)
+    int *order = order_for(N);
+    if (!order) {  // no memory for the order: row by row into the table (the same sum, rounded otherwise)
+#pragma omp parallel for
+        for (int c0 = 0; c0 < C; c0 += EMB_COLS)
+            for (int n = 0; n < N; n++)
+                for (int c = c0; ids[n] >= 0 && c < C && c < c0 + EMB_COLS; c++) dtable[(long)ids[n] * C + c] += dout[(long)n * C + c];
+        return;
+    }
+    for (int n = 0; n < N; n++) order[n] = n;
+    ids_of = ids;
+    qsort(order, (size_t)N, sizeof *order, by_id);
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += EMB_COLS) {
+        int w = C - c0 < EMB_COLS ? C - c0 : EMB_COLS;
+        float s[EMB_COLS];
+        for (int i = 0; i < N;) {
+            int id = ids[order[i]], j = i;
+            for (int c = 0; c < w; c++) s[c] = 0.0f;
+            for (; j < N && ids[order[j]] == id; j++) {
+                const float *d = dout + (long)order[j] * C + c0;
+                for (int c = 0; c < w; c++) s[c] += d[c];
+            }
+            if (id >= 0) {
+                float *row = dtable + (long)id * C + c0;
+                for (int c = 0; c < w; c++) row[c] += s[c];
+            }
+            i = j;
         }
     }
 }

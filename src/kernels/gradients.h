@@ -2,7 +2,10 @@
 // backend needs no zeroing pass before a call):
 //   - parameter gradients ACCUMULATE (+=): micro-batches, tied weights and a
 //     weight used by several rows sum into one buffer, zeroed once per step
-//     (llava_zero_grad);
+//     (llava_zero_grad). Each call forms its own contribution in full (a
+//     product into a scratch block, a sum over its rows) and adds it once, as
+//     torch's AccumulateGrad does: so one rank accumulating W micro-batches
+//     rounds exactly as W ranks each computing one and summing in rank order;
 //   - activation gradients are WRITTEN (=): linear_backward's dinp, the
 //     activations', attention's dq / dk / dv, the splice's and the row
 //     movers' inputs, crossentropy's dlogits, distill_loss's dpred;

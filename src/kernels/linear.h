@@ -23,7 +23,10 @@ void linear_backward_acc(float *dinp, float *dweight, float *dbias, const float 
 // the bound), so up to max_rows x 512 floats for the product with the most
 // rows: the N input rows, or LINEAR_DW_ROWS (the weight gradient is computed
 // in blocks of that many output rows). One thread packs block by block.
+// Plus the weight gradient's block (LINEAR_DW_SCRATCH floats, one for the
+// process): each block of dweight is formed in full there, then added.
 #define LINEAR_DW_ROWS 4096
+#define LINEAR_DW_SCRATCH (1 << 20)
 size_t linear_workspace_bytes(size_t max_rows);
 
 #endif

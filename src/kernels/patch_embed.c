@@ -45,14 +45,14 @@ void vit_embed_backward(float *dpatches, float *dcls, float *dpos, const float *
 #pragma omp parallel for
         for (int b = 0; b < B; b++)
             memcpy(dpatches + (size_t)b * NP * C, demb + ((size_t)b * T + 1) * C, sizeof(float) * (size_t)NP * C);
-    // each position sums its images in order: the same result for any thread count
+    // each position sums its images in order (the same for any thread count), then adds the sum
+    // to the parameter's gradient once (gradients.h)
 #pragma omp parallel for
     for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            const float *d = demb + ((size_t)b * T + t) * C;
-            if (dpos)
-                for (int i = 0; i < C; i++) dpos[(size_t)t * C + i] += d[i];
-            if (t == 0 && dcls)
-                for (int i = 0; i < C; i++) dcls[i] += d[i];
+        for (int i = 0; i < C; i++) {
+            float s = 0.0f;
+            for (int b = 0; b < B; b++) s += demb[((size_t)b * T + t) * C + i];
+            if (dpos) dpos[(size_t)t * C + i] += s;
+            if (t == 0 && dcls) dcls[i] += s;
         }
 }
