@@ -75,7 +75,11 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
     patch_embed_forward(a->patches, a->cols, w->patch_w, n, NP, v->patch, C);
     vit_embed_forward(a->emb, a->patches, w->cls, w->pos, n, NP, C);
     layernorm_forward(a->x[0], a->pre_mean, a->pre_rstd, a->emb, w->pre_ln_w, w->pre_ln_b, N, C, v->eps);
-    for (int l = 0; l < a->layers; l++) layer_forward(a, v, &w->vl[l], l, n);
+    for (int l = 0; l < a->layers; l++) {
+        param_hook(a->hooks, HOOK_FETCH, MODULE_VISION, l);
+        layer_forward(a, v, &w->vl[l], l, n);
+        param_hook(a->hooks, HOOK_RELEASE, MODULE_VISION, l);
+    }
     if (a->post)
         layernorm_forward(a->post, a->post_mean, a->post_rstd, a->x[a->layers], w->post_ln_w, w->post_ln_b, N, C, v->eps);
     a->top_fresh = true;
@@ -94,6 +98,7 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         const ClipLayerWeights *W = &w->vl[l];
         ClipLayerWeights *G = &g->vl[l];
         ClipLayerActs *L = &a->l[l];
+        param_hook(a->hooks, HOOK_FETCH, MODULE_VISION, l);
         // refills the shared activations; the top layer's are still there after its forward
         if (a->recompute && !(l == a->layers - 1 && a->top_fresh)) layer_forward(a, v, W, l, n);
         a->top_fresh = false;
@@ -109,6 +114,8 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
                            NH, HS, 0, a->att_scratch);
         linear_backward(a->tmp, G->qkv_w, G->qkv_b, a->dqkv, L->ln1, W->qkv_w, N, C, 3 * C);
         layernorm_backward(dx, G->ln1_w, G->ln1_b, a->tmp, a->x[l], W->ln1_w, L->ln1_mean, L->ln1_rstd, N, C);
+        param_hook(a->hooks, HOOK_GRADS, MODULE_VISION, l);
+        param_hook(a->hooks, HOOK_RELEASE, MODULE_VISION, l);
     }
     // pre_layrnorm (no skip connection: a zeroed gradient), positions, class token, patch embedding
     vlm_zero(a->tmp, (size_t)N * C);
@@ -116,4 +123,13 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
     // the patch rows, packed (N, NP, C), feed the conv weight's gradient
     vit_embed_backward(a->dqkv, g->cls, g->pos, a->tmp, n, NP, C);  // dqkv: scratch of (N, NP, C) here
     patch_embed_backward(g->patch_w, a->dqkv, a->cols, n, NP, v->patch, C);
+}
+
+void clip_walk_hooks(const ClipActs *a, bool backward) {
+    for (int k = 0; k < a->layers; k++) {
+        int l = backward ? a->layers - 1 - k : k;
+        param_hook(a->hooks, HOOK_FETCH, MODULE_VISION, l);
+        if (backward) param_hook(a->hooks, HOOK_GRADS, MODULE_VISION, l);
+        param_hook(a->hooks, HOOK_RELEASE, MODULE_VISION, l);
+    }
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "model/carve.h"
+#include "model/param_hooks.h"
 #include "model/weights.h"
 
 typedef struct {
@@ -27,11 +28,15 @@ typedef struct {
     float *tmp;                    // (N, T, C) a branch's output before its residual add, or its input's gradient
     float *dqkv, *dfc, *dact;      // backward scratch
     float *att_scratch;            // attention's forward and backward scratch
+    const ParamHooks *hooks;       // each layer's parameter events (model/param_hooks.h); NULL: none
 } ClipActs;
 
 // Lays out the activations for up to max_images images on c (call twice, see carve.h).
 // recompute: only the residual states x are kept per layer (see llama.h).
 void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute);
+// The layers' parameter events of a forward (or a backward) without computing: a batch
+// without images walks them as one with images does (param_hooks.h).
+void clip_walk_hooks(const ClipActs *a, bool backward);
 // The tower's output (N, NP+1, C): x[layers], or its post_layernorm (post_norm).
 static inline const float *clip_output(const ClipActs *a) { return a->post ? a->post : a->x[a->layers]; }
 // pixels (N,3,S,S) -> clip_output (N, NP+1, C)

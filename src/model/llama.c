@@ -91,7 +91,11 @@ static void layer_forward(LlamaActs *a, const TextConfig *t, const LlamaLayerWei
 void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, const int *lengths, int B, int T,
                    const int32_t *rows, int n_rows) {
     int N = B * T, H = t->hidden;
-    for (int l = 0; l < t->layers; l++) layer_forward(a, t, &w->tl[l], l, lengths, B, T);
+    for (int l = 0; l < t->layers; l++) {
+        param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, l);
+        layer_forward(a, t, &w->tl[l], l, lengths, B, T);
+        param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, l);
+    }
     a->top_fresh = true;
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, NULL, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
@@ -118,6 +122,7 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL;
         LlamaLayerActs *L = &a->l[l];
+        param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, l);
         // refills the shared activations; the top layer's are still there after its forward
         if (a->recompute && !(l == t->layers - 1 && a->top_fresh)) layer_forward(a, t, W, l, lengths, B, T);
         a->top_fresh = false;
@@ -140,5 +145,15 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         linear_backward(a->tmp, G ? G->qkv_w : NULL, NULL, a->dqkv, L->ln1, W->qkv_w, N, H, QKV);
         if (a->n_vis) embedding_backward(a->tmp, a->dx1, a->vis_rows, a->n_vis, N, H);  // tmp[vis_rows[r]] += dx1[r]
         rmsnorm_backward(a->dx, G ? G->ln1_w : NULL, a->tmp, a->x[l], W->ln1_w, a->modality, L->ln1_rstd, N, H);
+        param_hook(a->hooks, HOOK_GRADS, MODULE_LLM, l);
+        param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, l);
+    }
+}
+
+void llama_walk_hooks(const LlamaActs *a, const TextConfig *t) {
+    for (int l = t->layers - 1; l >= 0; l--) {
+        param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, l);
+        param_hook(a->hooks, HOOK_GRADS, MODULE_LLM, l);
+        param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, l);
     }
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "model/carve.h"
+#include "model/param_hooks.h"
 #include "model/weights.h"
 
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
     int32_t *vis_rows;
     int n_vis;
     float *x1, *dx1, *kv1, *dkv1;
+    const ParamHooks *hooks;        // each layer's parameter events (model/param_hooks.h); NULL: none
 } LlamaActs;
 
 // recompute (--gradient_checkpointing): only the residual states x are kept
@@ -60,5 +62,9 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
 // layers the output of layer h, h == layers the final norm's output.
 void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
                     float *const *dstates, const int *lengths, int B, int T);
+
+// The layers' parameter events of a backward without computing (a micro-batch without a
+// target still walks them as the other ranks' backward does: param_hooks.h).
+void llama_walk_hooks(const LlamaActs *a, const TextConfig *t);
 
 #endif

@@ -112,6 +112,7 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
     connector_init(&m->conn, &m->params.cfg);
     llava_weights_view(&m->params, m->grad, &m->g);
     llava_zero_grad(m);
+    m->vis.hooks = m->llm.hooks = &m->hooks;  // none until a caller sets m->hooks (the LlavaModel stays where it is)
     return VLM_OK;
 }
 
@@ -215,9 +216,16 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     if (rc != VLM_OK) return rc;
     m->input_ids = input_ids, m->n_images = n_images, m->B = B, m->T_text = T_text;
     int T = m->T, N = B * T;
+    // every group's parameter events, images or not (param_hooks.h: the same on every rank)
+    const ParamHooks *h = &m->hooks;
+    if (m->ext) param_hook(h, HOOK_FETCH, m->ext->module, -1);
     // images -> features -> projector
+    param_hook(h, HOOK_FETCH, MODULE_VISION, -1);
+    if (n_images > 0) clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
+    else clip_walk_hooks(&m->vis, false);
+    param_hook(h, HOOK_RELEASE, MODULE_VISION, -1);
+    param_hook(h, HOOK_FETCH, MODULE_PROJECTOR, -1);
     if (n_images > 0) {
-        clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
         token_slice_forward(m->feat, clip_output(&m->vis), n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
         connector_forward(&m->conn, cfg, w, m->feat, m->proj, n_images);
         int extra = m->ext ? m->ext->span_rows : 0;
@@ -226,6 +234,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
             image_span_forward(m->img, m->proj, m->extra, n_images, n_feat, extra, H);
         }
     }
+    param_hook(h, HOOK_RELEASE, MODULE_PROJECTOR, -1);
     // a multiway decoder's modalities: 1 for the image rows (mPLUG-Owl2's modality_indicators,
     // vit_eos included), 0 for text and padding (host-side bookkeeping over the splice map)
     if (cfg->text.multiway) {
@@ -241,6 +250,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     m->saw_modality[1] |= cfg->text.multiway && m->llm.n_vis > 0;
     m->saw_modality[0] |= real > (cfg->text.multiway ? m->llm.n_vis : 0);
     // text embeddings, the splice, the decoder
+    param_hook(h, HOOK_FETCH, MODULE_LLM, -1);
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
     splice_forward(m->llm.x[0], m->src, m->text, m->img, N, H);
     // next-token targets: label t+1 for position t; the positions that have one (host-side
@@ -259,6 +269,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     } else {
         llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T, m->rows, n_rows);
     }
+    param_hook(h, HOOK_RELEASE, MODULE_LLM, -1);
     double sum = crossentropy_forward(m->llm.logits, m->row_targets, n_rows, cfg->text.vocab, &m->n_targets, m->lse);
     m->loss = m->n_targets ? sum / (double)m->n_targets : NAN;
     *loss = m->loss;
@@ -267,6 +278,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
         memset(m->ext->part, 0, sizeof m->ext->part);  // host-side scalars
         SpliceInfo s = splice_info(m);
         if (m->ext->has_loss && m->ext->inputs) m->ext->ops->loss_forward(m->ext, cfg, w, &m->llm, &s);
+        param_hook(h, HOOK_RELEASE, m->ext->module, -1);
     }
     return VLM_OK;
 }
@@ -299,32 +311,80 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     const LlavaConfig *cfg = &m->params.cfg;
     const LlavaWeights *w = &m->params.w;
     LlavaWeights *g = &m->g;
+    const ParamHooks *h = &m->hooks;
     int B = m->B, T = m->T, N = B * T, H = cfg->text.hidden, Cv = cfg->vision.hidden, V = cfg->text.vocab;
     int n_feat = llava_image_tokens(cfg), span = llava_image_span(cfg), NP = vision_patches(&cfg->vision);
     int feat_rows = llava_feature_rows(cfg);
     bool aux = llava_aux_samples(m) > 0 && aux_scale != 0.0f, ext = m->ext && m->trainable[m->ext->module];
-    if (m->n_targets == 0 && !aux) return;
-    // the logits buffer becomes dlogits (each row is read before it is written)
-    crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, ce_scale);
-    float *const *dstates = NULL;  // the auxiliary losses first: their gradients enter the LLM at the states they read
-    SpliceInfo s = splice_info(m);
-    if (aux) dstates = m->ext->ops->loss_backward(m->ext, cfg, w, ext ? g : NULL, &m->llm, &s, aux_scale);
-    llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, dstates, m->seq_len, B, T);
+    // nothing to back-propagate: only the parameter events, which every rank makes alike (param_hooks.h)
+    bool run = m->n_targets > 0 || aux;
     bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
-    bool need_image = m->n_images > 0 && (proj || vision || ext);
-    splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
-                    B * m->T_text, m->n_images * span);
-    if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
-    if (!need_image) return;
+    bool need_image = run && m->n_images > 0 && (proj || vision || ext);
+    if (m->ext) param_hook(h, HOOK_FETCH, m->ext->module, -1);
+    param_hook(h, HOOK_FETCH, MODULE_LLM, -1);
+    if (run) {
+        // the logits buffer becomes dlogits (each row is read before it is written)
+        crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, ce_scale);
+        float *const *dstates = NULL;  // the auxiliary losses first: their gradients enter the LLM at the states they read
+        SpliceInfo s = splice_info(m);
+        if (aux) dstates = m->ext->ops->loss_backward(m->ext, cfg, w, ext ? g : NULL, &m->llm, &s, aux_scale);
+        llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, dstates, m->seq_len,
+                       B, T);
+        splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
+                        B * m->T_text, m->n_images * span);
+        if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
+    } else {
+        llama_walk_hooks(&m->llm, &cfg->text);
+    }
+    param_hook(h, HOOK_GRADS, MODULE_LLM, -1);
+    param_hook(h, HOOK_RELEASE, MODULE_LLM, -1);
     int extra = m->ext ? m->ext->span_rows : 0;
-    if (extra) {
+    if (need_image && extra) {
         image_span_backward(proj || vision ? m->dproj : NULL, ext ? m->dextra : NULL, m->dimg, m->n_images, n_feat, extra,
                             H);
         if (ext) m->ext->ops->rows_backward(m->ext, cfg, g, m->dextra);
     }
-    if (!proj && !vision) return;
-    connector_backward(&m->conn, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, m->n_images);
-    if (!vision) return;
-    token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
-    clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
+    if (m->ext) {
+        param_hook(h, HOOK_GRADS, m->ext->module, -1);
+        param_hook(h, HOOK_RELEASE, m->ext->module, -1);
+    }
+    param_hook(h, HOOK_FETCH, MODULE_PROJECTOR, -1);
+    if (need_image && (proj || vision))
+        connector_backward(&m->conn, cfg, w, proj ? g : NULL, m->dproj, m->feat, vision ? m->dfeat : NULL, m->n_images);
+    param_hook(h, HOOK_GRADS, MODULE_PROJECTOR, -1);
+    param_hook(h, HOOK_RELEASE, MODULE_PROJECTOR, -1);
+    param_hook(h, HOOK_FETCH, MODULE_VISION, -1);
+    if (need_image && vision) {
+        token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
+        clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
+    } else {
+        clip_walk_hooks(&m->vis, true);
+    }
+    param_hook(h, HOOK_GRADS, MODULE_VISION, -1);
+    param_hook(h, HOOK_RELEASE, MODULE_VISION, -1);
+}
+
+void llava_walk_hooks(LlavaModel *m) {
+    const ParamHooks *h = &m->hooks;
+    Module e = m->ext ? m->ext->module : MODULE_COUNT;
+    static const Module order[] = {MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM};
+    // the forward's events
+    if (m->ext) param_hook(h, HOOK_FETCH, e, -1);
+    for (int i = 0; i < 3; i++) {
+        param_hook(h, HOOK_FETCH, order[i], -1);
+        if (order[i] == MODULE_VISION) clip_walk_hooks(&m->vis, false);
+        if (order[i] == MODULE_LLM)
+            for (int l = 0; l < m->params.cfg.text.layers; l++)
+                param_hook(h, HOOK_FETCH, MODULE_LLM, l), param_hook(h, HOOK_RELEASE, MODULE_LLM, l);
+        param_hook(h, HOOK_RELEASE, order[i], -1);
+    }
+    if (m->ext) param_hook(h, HOOK_RELEASE, e, -1);
+    // the backward's, as llava_backward_scaled makes them without a target
+    long targets = m->n_targets;
+    int samples = m->ext ? m->ext->samples : 0;
+    m->n_targets = 0;
+    if (m->ext) m->ext->samples = 0;
+    llava_backward_scaled(m, 0.0f, 0.0f);
+    m->n_targets = targets;
+    if (m->ext) m->ext->samples = samples;
 }

@@ -44,6 +44,9 @@ typedef struct {
     long n_targets;
     // since the last llava_zero_grad: whether any forward had rows of modality 0 / 1 (multiway)
     bool saw_modality[2];
+    // where the forward and backward use each parameter group (param_hooks.h); fn NULL: none.
+    // The towers' acts point at it: a LlavaModel is not moved after llava_model_init.
+    ParamHooks hooks;
 } LlavaModel;
 
 // Whether s got a gradient since the last llava_zero_grad: a multiway
@@ -98,6 +101,9 @@ void llava_backward(LlavaModel *m);
 // 1 / micro-batches for the mean of the per-micro-batch auxiliary losses (as
 // HF's Trainer divides each micro-batch's loss).
 void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale);
+// A forward's and a backward's parameter events without computing anything (param_hooks.h):
+// a rank with fewer micro-batches in a step, or one whose forward failed, still makes them.
+void llava_walk_hooks(LlavaModel *m);
 // Upstream's cut to model_max_length after the splice: LLaVA cuts the
 // spliced sequence (prepare_inputs_labels_for_multimodal), mPLUG-Owl2 only
 // the text (its collator, before the image rows go in), so its sequences
