@@ -3,11 +3,27 @@
 // AdamW, clipping at 1.0) with the gradients reduced over the ranks, so two
 // ranks x B can be timed against one process x 2B. Prints one JSON line
 // (rank 0): global tokens/s, seconds per step, and per rank the peak RSS and
-// the parameter, gradient and AdamW-moment bytes it holds.
+// the parameter, gradient and AdamW-moment memory it holds between steps
+// (resident pages, mincore).
 // Usage: [mpirun -np N] bench_dist STEPS BATCH_PER_RANK ZERO_STAGE
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>  // mincore
 #include <sys/resource.h>
+#include <unistd.h>
+
+// The resident part of n bytes at p (whole pages counted), in MB.
+static double resident_mb(const void *p, size_t n) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1), b = ((uintptr_t)p + n + page - 1) & ~(uintptr_t)(page - 1);
+    size_t pages = (b - a) / page, in = 0;
+    unsigned char *v = malloc(pages ? pages : 1);
+    if (v && mincore((void *)a, b - a, v) == 0)
+        for (size_t i = 0; i < pages; i++) in += v[i] & 1;
+    free(v);
+    return (double)(in * page) / (1 << 20);
+}
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -49,8 +65,9 @@ int main(int argc, char **argv) {
     for (long i = 0; i < (long)B * 3 * S * S; i++) pixels[i] = rng_normal(&rng);
     Optimizer o;
     OptimizerConfig oc = {.lr = 1e-4, .weight_decay = 0.0, .projector_lr = -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                          .max_grad_norm = 1.0, .zero_stage = zero > 1 ? 1 : zero};
-    if (optimizer_init(&o, &m, &oc) != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
+                          .max_grad_norm = 1.0, .zero_stage = zero};
+    if (optimizer_init(&o, &m, &oc) != VLM_OK || optimizer_attach_model(&o, &m) != VLM_OK)
+        return fprintf(stderr, "%s\n", vlm_last_error()), 1;
     MicroBatch mb = {ids, labels, lengths, B, T, pixels, B, NULL};
     StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
     StepResult r;
@@ -61,13 +78,14 @@ int main(int argc, char **argv) {
         if (train_step(&m, &o, &sc, &mb, 1, 1.0, &r) != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
         if (s > 0) total += timer_now_s() - t0;
     }
-    double t0 = timer_now_s();  // the gradients' reduction alone (ZeRO-0: reduce-scatter + allgather)
+    double t0 = timer_now_s();  // the gradients' reduction alone at stages 0 and 1 (2, 3: inside the backward)
     for (int s = 0; s < 3; s++) optimizer_reduce(&o, m.grad);
     double reduce_s = (timer_now_s() - t0) / 3;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double mine[4] = {ru.ru_maxrss / 1024.0, (double)m.params.numel * 4 / (1 << 20), (double)m.params.numel * 4 / (1 << 20),
-                      (double)o.adam.n * 8 / (1 << 20)};
+    // what each rank holds between steps: the resident pages of the parameters, gradients and moments
+    double mine[4] = {ru.ru_maxrss / 1024.0, resident_mb(m.params.data, m.params.numel * 4),
+                      resident_mb(m.grad, m.params.numel * 4), resident_mb(o.adam.m, o.adam.n * 4) + resident_mb(o.adam.v, o.adam.n * 4)};
     double *all = malloc(sizeof(double) * 4 * (size_t)world);
     if (dist_allgather_f64(mine, 4, all) != VLM_OK) return 1;
     if (rank == 0) {

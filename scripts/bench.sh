@@ -173,5 +173,6 @@ for z in zs:
     base = base or held
     print(f"2 ranks x {z['threads']} thread, ZeRO-{z['zero']}: {z['tokens_per_s']:.0f} tokens/s "
           f"({z['tokens_per_s'] / one['tokens_per_s']:.2f}x; gradient reduction {z['reduce_s']:.2f} s of {z['step_s']:.2f} s/step), "
-          f"per rank peak {r['peak_rss_mb']:.0f} MB, parameters + gradients + moments {held:.0f} MB ({held / base:.2f} of ZeRO-0's)")
+          f"per rank peak {r['peak_rss_mb']:.0f} MB, parameters + gradients + moments held between steps {held:.0f} MB "
+          f"({held / base:.2f} of ZeRO-0's)")
 PY

@@ -78,5 +78,8 @@ int dist_allgather(const DistView *v, const size_t *bounds);
 // Root's n bytes to every rank.
 int dist_broadcast(void *buf, size_t n, int root);
 int dist_barrier(void);
+// A collective failed where no error can be returned (inside the model's
+// parameter events): prints why, with the rank, and stops every rank.
+_Noreturn void dist_abort(const char *why);
 
 #endif

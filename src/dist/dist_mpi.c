@@ -238,6 +238,13 @@ int dist_broadcast(void *buf, size_t n, int root) {
     return VLM_OK;
 }
 
+_Noreturn void dist_abort(const char *why) {
+    fprintf(stderr, "vlm: error: rank %d of %d: %s; stopping every rank\n", g_rank, g_world, why);
+    fflush(stderr);
+    if (g_mpi) MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1);
+}
+
 int dist_barrier(void) {
     if (g_mpi) CALL("waiting for every rank", MPI_Barrier(MPI_COMM_WORLD));
     return VLM_OK;

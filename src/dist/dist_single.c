@@ -1,5 +1,8 @@
 // A world of one process: the build without MPI, see dist.h.
 #ifndef VLM_HAVE_MPI
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "core/error.h"
 #include "dist/dist.h"
 
@@ -37,4 +40,9 @@ int dist_reduce_scatter(const DistView *v, const size_t *bounds) { return (void)
 int dist_allgather(const DistView *v, const size_t *bounds) { return (void)v, (void)bounds, VLM_OK; }
 int dist_broadcast(void *buf, size_t n, int root) { return (void)buf, (void)n, (void)root, VLM_OK; }
 int dist_barrier(void) { return VLM_OK; }
+
+_Noreturn void dist_abort(const char *why) {
+    fprintf(stderr, "vlm: error: %s\n", why);
+    exit(1);
+}
 #endif

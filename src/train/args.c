@@ -565,10 +565,7 @@ int train_args_parse(TrainArgs *a, int argc, char **argv) {
     if (rc == VLM_OK) rc = validate(a);
     if (rc == VLM_OK) rc = deepspeed_clipping(a);
     if (rc != VLM_OK) return rc;
-    if (a->zero_stage >= 2)
-        note(a, "--zero %s: gradients%s are not sharded yet: runs as ZeRO-1 (AdamW's moments sharded over the "
-                "ranks), with the same numbers as every stage\n", a->zero_stage == 3 ? "3" : "2",
-             a->zero_stage == 3 ? " and parameters" : "");
+
     for (int i = 0; i < N_OPTS; i++)
         if (OPTS[i].note && a->source[i] != ARG_DEFAULT && active(a, &OPTS[i]))
             note(a, "--%s: %s\n", OPTS[i].name, OPTS[i].note);

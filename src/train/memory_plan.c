@@ -43,11 +43,15 @@ static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch,
     for (int i = 0; i < p->n_specs; i++)
         if (param_trained(&p->specs[i], a->trainable)) trained += p->specs[i].numel;
     size_t S = (size_t)p->cfg.vision.image_size, per_sample = 2 * sizeof(int32_t) * (size_t)L + 3 * S * S * sizeof(float);
-    size_t world = (size_t)dist_world(), shards = a->zero_stage >= 1 ? world : 1;  // ZeRO-1: a slice of the moments
-    TrainMemory m = {.resident = resident, .params = lm.params, .grads = lm.grads,
+    // ZeRO-1: a slice of the moments; 2: of the trained gradients too; 3: of the trained parameters
+    // too (plus, at 2 and 3, the parameter group in flight: one layer, or the embeddings and LM head)
+    size_t world = (size_t)dist_world(), shards = a->zero_stage >= 1 ? world : 1;
+    size_t slice = sizeof(float) * (trained - (trained + world - 1) / world);  // the others' part of the trained
+    TrainMemory m = {.resident = resident, .params = lm.params, .grads = lm.grads - (a->zero_stage >= 2 ? slice : 0),
                      .moments = 2 * sizeof(float) * ((trained + shards - 1) / shards),
                      .activations = lm.activations, .workspace = lm.workspace, .batches = (size_t)(accumulation + 1) * batch * per_sample};
     m.total = m.resident + m.grads + m.moments + m.activations + m.workspace + m.batches;
+    if (a->zero_stage == 3 && m.total > slice) m.total -= slice;  // the loaded parameters' others' part is dropped
     return m;
 }
 

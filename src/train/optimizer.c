@@ -9,11 +9,12 @@
 #include "core/error.h"
 #include "core/str.h"
 #include "dist/dist.h"
+#include "train/zero.h"
 
 OptimizerConfig optimizer_config_from_args(const TrainArgs *a) {
     return (OptimizerConfig){.lr = a->learning_rate, .weight_decay = a->weight_decay, .projector_lr = a->mm_projector_lr,
                              .beta1 = a->adam_beta1, .beta2 = a->adam_beta2, .eps = a->adam_epsilon,
-                             .max_grad_norm = a->max_grad_norm, .zero_stage = a->zero_stage > 1 ? 1 : a->zero_stage};
+                             .max_grad_norm = a->max_grad_norm, .zero_stage = a->zero_stage};
 }
 
 
@@ -45,7 +46,11 @@ bool param_decays(const LlavaConfig *cfg, const char *name) {
     return !llava_is_ola_layernorm(name);
 }
 
+int optimizer_attach_model(Optimizer *o, LlavaModel *m) { return zero_attach(&o->zero, o, m); }
+
 void optimizer_free(Optimizer *o) {
+    zero_free(o->zero);
+    o->zero = NULL;
     adamw_free(&o->adam);
     free(o->ranges), free(o->moment_offset), free(o->spec), free(o->decay), free(o->projector), free(o->steps);
     free(o->bounds), free(o->unit_sums);
@@ -133,7 +138,7 @@ static DistView view_of(const Optimizer *o, float *base) {
 }
 
 int optimizer_reduce(const Optimizer *o, float *grad) {
-    if (o->world == 1) return VLM_OK;
+    if (o->world == 1 || o->cfg.zero_stage >= 2) return VLM_OK;  // stages 2, 3: each group as the backward ends it (zero.h)
     DistView v = view_of(o, grad);
     int rc = dist_reduce_scatter(&v, o->bounds);
     if (rc == VLM_OK && o->cfg.zero_stage == 0) rc = dist_allgather(&v, o->bounds);
@@ -150,12 +155,23 @@ double optimizer_grad_norm(const Optimizer *o, const float *grad) {
     return grad_units_norm(o->unit_sums, o->n_units);
 }
 
+// clip_grad_norm_'s scaling of the gradients this rank updates with (all of them at stage 0):
+// a sharded rank leaves the others' parts alone (at stages 2 and 3 they are not even held)
+static void clip_slice(const Optimizer *o, float *grad, double norm) {
+    for (int r = 0; r < o->n_ranges; r++) {
+        size_t moff = o->moment_offset[r], cnt = o->ranges[2 * r + 1];
+        size_t a = moff > o->shard_lo ? moff : o->shard_lo, b = moff + cnt < o->shard_hi ? moff + cnt : o->shard_hi;
+        size_t part[2] = {o->ranges[2 * r] + (a - moff), b - a};
+        if (a < b) grad_clip_with_norm(grad, part, 1, norm, o->cfg.max_grad_norm);
+    }
+}
+
 int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_norm) {
     double norm = optimizer_grad_norm(o, m->grad);
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm))
         return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "gradient norm is %g: no parameter updated", norm);
-    if (o->cfg.max_grad_norm > 0) grad_clip_with_norm(m->grad, o->ranges, o->n_ranges, norm, o->cfg.max_grad_norm);
+    if (o->cfg.max_grad_norm > 0) clip_slice(o, m->grad, norm);
     // LambdaLR: each group's lr = its base lr * lambda, in Python floats
     double lr = o->cfg.lr * lr_factor;
     double plr = (o->cfg.projector_lr >= 0 ? o->cfg.projector_lr : o->cfg.lr) * lr_factor;
@@ -171,7 +187,7 @@ int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_n
         adamw_update_packed(&o->adam, m->params.data + off, m->grad + off, a - o->shard_lo, b - a,
                             o->projector[r] ? plr : lr, o->decay[r] ? o->cfg.weight_decay : 0.0, step);
     }
-    if (o->cfg.zero_stage >= 1 && o->world > 1) {
+    if ((o->cfg.zero_stage == 1 || o->cfg.zero_stage == 2) && o->world > 1) {  // stage 3 gathers as the model reads
         DistView v = view_of(o, m->params.data);
         return dist_allgather(&v, o->bounds);
     }

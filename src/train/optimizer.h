@@ -18,7 +18,8 @@
 // a rank holds the moments of its own slice only, the gradients are
 // reduce-scattered, each rank updates its slice and the parameters are
 // allgathered. Both give the same bits: the norm is the same sum of the same
-// unit sums, and AdamW is elementwise.
+// unit sums, and AdamW is elementwise. Stages 2 and 3 (zero.h) shard the
+// gradients and the parameters too, as the model's parameter events come.
 #ifndef VLM_TRAIN_OPTIMIZER_H
 #define VLM_TRAIN_OPTIMIZER_H
 
@@ -34,7 +35,7 @@ typedef struct {
     double projector_lr;  // < 0: None, the projector uses lr
     double beta1, beta2, eps;
     double max_grad_norm;  // 0: no clipping
-    int zero_stage;        // 0 or 1 (see above)
+    int zero_stage;        // 0 to 3 (see above; 2 and 3: train/zero.h)
 } OptimizerConfig;
 
 OptimizerConfig optimizer_config_from_args(const TrainArgs *a);
@@ -61,6 +62,7 @@ typedef struct {
     size_t shard_lo, shard_hi;  // the packed floats whose moments this rank holds
     size_t n_units;         // gradient units (adamw.h)
     double *unit_sums;      // (n_units) their sums of squares, this step
+    struct Zero *zero;      // stages 2 and 3 over several ranks (train/zero.h), NULL: none
 } Optimizer;
 
 // HF Trainer's decay rule for a parameter name of cfg's layout: transformers
@@ -71,6 +73,10 @@ bool param_decays(const LlavaConfig *cfg, const char *name);
 // The trained ranges of m (its trainable flags as they are now).
 int optimizer_init(Optimizer *o, const LlavaModel *m, const OptimizerConfig *cfg);
 void optimizer_free(Optimizer *o);
+// Stages 2 and 3 over several ranks: sets m's parameter hooks (zero.h) for
+// the run; stage 3 drops the others' parts of the trained parameters now.
+// Nothing to do otherwise. Call once after optimizer_init, before training.
+int optimizer_attach_model(Optimizer *o, LlavaModel *m);
 // The 2-norm of the trained gradients (clip_grad_norm_'s total norm), of the
 // gradients summed over the ranks (after optimizer_reduce); NAN when a
 // collective failed (its message recorded).

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "dist/dist.h"
+#include "train/zero.h"
 
 // The step's results summed over the ranks in rank order, so every world
 // size that splits the same micro-batches adds them up the same way:
@@ -26,25 +27,46 @@ static int sum_over_ranks(double *x, int n) {
 }
 
 // The micro-batches' forwards and backwards on this rank; *sum: token_mean's
-// sum of token losses, micro_mean's sum of micro means.
-static int forward_backward(LlavaModel *m, const StepConfig *c, const MicroBatch *mb, int n_micro, int accumulation,
-                            long total, double *sum, StepResult *r) {
-    int world = dist_world();
+// sum of token losses, micro_mean's sum of micro means. With a ZeRO-2 / 3
+// engine every rank makes the same parameter events (collectives) in every
+// micro-batch: a micro-batch without targets still runs its (empty) backward,
+// and after a failure the remaining ones are walked without computing.
+static int forward_backward(LlavaModel *m, Optimizer *o, const StepConfig *c, const MicroBatch *mb, int n_micro,
+                            int accumulation, long total, double *sum, StepResult *r) {
+    int world = dist_world(), rc = VLM_OK;
     for (int i = 0; i < n_micro; i++) {
+        if (rc != VLM_OK) {  // another micro-batch failed: only the events, as the other ranks' passes make them
+            if (!o->zero) break;
+            llava_walk_hooks(m);
+            zero_finish_micro(o->zero);
+            continue;
+        }
         const MicroBatch *b = &mb[i];
         double loss;
         llava_set_aux_inputs(m, b->aux_inputs);
-        int rc = llava_forward(m, b->input_ids, b->labels, b->lengths, b->B, b->T_text, b->pixels, b->n_images,
-                               c->max_len, &loss);
-        if (rc != VLM_OK) return vlm_fail_context(rc, "micro-batch %d of %d", i + 1, n_micro);
+        rc = llava_forward(m, b->input_ids, b->labels, b->lengths, b->B, b->T_text, b->pixels, b->n_images, c->max_len,
+                           &loss);
+        if (rc != VLM_OK) {
+            rc = vlm_fail_context(rc, "micro-batch %d of %d", i + 1, n_micro);
+            if (o->zero) llava_walk_hooks(m), zero_finish_micro(o->zero);  // its forward made no event: it failed first
+            continue;
+        }
         if (m->n_targets == 0) r->empty_micro++;  // only in micro_mean can this matter: no text loss from it
         double aux = llava_aux_loss(m);
-        if (m->n_targets == 0 && llava_aux_samples(m) == 0) continue;
-        if ((m->n_targets > 0 && !isfinite(loss)) || !isfinite(aux)) {
+        bool empty = m->n_targets == 0 && llava_aux_samples(m) == 0;
+        if (!empty && ((m->n_targets > 0 && !isfinite(loss)) || !isfinite(aux))) {
             r->bad_micro = i;
-            return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "micro-batch %d of %d: %s is %g: no parameter updated", i + 1,
-                            n_micro, isfinite(aux) ? "loss" : "the auxiliary loss", isfinite(aux) ? loss : aux);
+            rc = vlm_fail(VLM_ERR_FAIL, NULL, NULL, "micro-batch %d of %d: %s is %g: no parameter updated", i + 1,
+                          n_micro, isfinite(aux) ? "loss" : "the auxiliary loss", isfinite(aux) ? loss : aux);
+            if (o->zero) {  // the backward's events without its arithmetic
+                m->n_targets = 0;
+                if (m->ext) m->ext->samples = 0;
+                llava_backward_scaled(m, 0.0f, 0.0f);
+                zero_finish_micro(o->zero);
+            }
+            continue;
         }
+        if (empty && !o->zero) continue;
         float scale = 0.0f;
         if (m->n_targets > 0 && c->reduction == LOSS_MICRO_MEAN) {
             // HF under DDP: each rank's micro mean / accumulation, the gradients averaged over the ranks
@@ -55,10 +77,20 @@ static int forward_backward(LlavaModel *m, const StepConfig *c, const MicroBatch
             scale = (float)(1.0 / (double)total);
         }
         llava_backward_scaled(m, scale, (float)(1.0 / ((double)accumulation * world)));
+        if (o->zero) zero_finish_micro(o->zero);
         if (llava_aux_samples(m) > 0)
             for (int p = 0; p < m->ext->n_parts; p++) r->part_loss[p] += m->ext->part[p] / accumulation;
     }
-    return VLM_OK;
+    if (!o->zero) return rc;
+    // ranks with fewer micro-batches in this step (records skipped) walk the others' extra passes
+    double mine = n_micro, *all = vlm_malloc(sizeof(double) * (size_t)world);
+    if (!all || dist_allgather_f64(&mine, 1, all) != VLM_OK) dist_abort("cannot agree on the step's micro-batches");
+    int most = n_micro;
+    for (int k = 0; k < world; k++)
+        if ((int)all[k] > most) most = (int)all[k];
+    free(all);
+    for (int i = n_micro; i < most; i++) llava_walk_hooks(m), zero_finish_micro(o->zero);
+    return rc;
 }
 
 int train_step(LlavaModel *m, Optimizer *o, const StepConfig *c, const MicroBatch *mb, int n_micro,
@@ -80,9 +112,10 @@ int train_step(LlavaModel *m, Optimizer *o, const StepConfig *c, const MicroBatc
         r->empty_micro = n_micro;
         return VLM_OK;
     }
-    llava_zero_grad(m);
+    if (o->zero) zero_zero_grad(o->zero);
+    else llava_zero_grad(m);
     double sum = 0.0;
-    rc = forward_backward(m, c, mb, n_micro, accumulation, total, &sum, r);
+    rc = forward_backward(m, o, c, mb, n_micro, accumulation, total, &sum, r);
     // a rank that failed stops every rank here, before any gradient is exchanged
     rc = dist_agree(rc, NULL);
     if (rc != VLM_OK) {

@@ -25,6 +25,7 @@
 #include "train/step.h"
 #include "train/train_checkpoint.h"
 #include "train/train_extension.h"
+#include "train/zero.h"
 
 // One micro-batch copied out of the loader (whose batch is valid only until
 // the next one), so a step can count the targets of all of them first.
@@ -275,7 +276,10 @@ static int save_checkpoint(Run *r, long step) {
                      .index = (uint64_t)train_plan_batch(&r->plan, next), .seed = (uint64_t)a->seed,
                      .world = r->world};
     char path[TRAIN_PATH_MAX + 64];
-    int rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->model_dir, path, sizeof path);
+    int rc = zero_gather_all(r->opt.zero);  // ZeRO-3: the whole model for rank 0 to write
+    if (rc == VLM_OK)
+        rc = train_checkpoint_save(a->output_dir, &r->m, &r->opt, &st, r->args_json, r->model_dir, path, sizeof path);
+    zero_release_all(r->opt.zero);
     if (rc != VLM_OK || r->rank != 0) return dist_agree(rc, NULL);
     rc = save_projector(r, path);
     if (rc == VLM_OK) rc = train_checkpoint_rotate(a->output_dir, a->save_total_limit > 0 ? a->save_total_limit : 0);
@@ -404,7 +408,7 @@ static int train_loop(Run *r, long start) {
 // The final model in output_dir itself (llava-hf layout, tokenizer and
 // preprocessor files beside it), as upstream saves it at the end.
 static int save_final(Run *r) {
-    int rc = VLM_OK;
+    int rc = zero_gather_all(r->opt.zero);  // ZeRO-3: the whole model for rank 0 to write
     if (r->rank == 0) {  // every rank holds the same parameters
         rc = llava_save_hf(&r->m.params, r->a->output_dir);
         if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
@@ -464,6 +468,7 @@ int train_run(const TrainArgs *a) {
         OptimizerConfig oc = optimizer_config_from_args(a);
         rc = optimizer_init(&r.opt, &r.m, &oc);
         r.have_opt = rc == VLM_OK;
+        if (rc == VLM_OK) rc = optimizer_attach_model(&r.opt, &r.m);  // ZeRO-2 / 3: the model's parameter events
     }
     if (rc == VLM_OK) {
         rc = train_plan(&r.plan, (long)loader_batches_per_epoch(r.loader), a->gradient_accumulation_steps,
