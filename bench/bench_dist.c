@@ -55,14 +55,7 @@ int main(int argc, char **argv) {
     int *lengths = malloc(sizeof(int) * B);
     float *pixels = malloc(sizeof(float) * B * 3 * S * S);
     rng_init(&rng, 2, (uint64_t)rank);  // each rank its own samples
-    for (int b = 0; b < B; b++) {
-        lengths[b] = T;
-        for (int t = 0; t < T; t++) {
-            ids[b * T + t] = t == 1 ? IMAGE_TOKEN_INDEX : (int32_t)rng_below(&rng, 31000) + 2;
-            labels[b * T + t] = t < 8 ? IGNORE_INDEX : ids[b * T + t];
-        }
-    }
-    for (long i = 0; i < (long)B * 3 * S * S; i++) pixels[i] = rng_normal(&rng);
+    bench_random_batch(&rng, B, T, S, ids, labels, lengths, pixels);
     Optimizer o;
     OptimizerConfig oc = {.lr = 1e-4, .weight_decay = 0.0, .projector_lr = -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                           .max_grad_norm = 1.0, .zero_stage = zero};

@@ -64,14 +64,7 @@ int main(int argc, char **argv) {
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *labels = malloc(sizeof(int32_t) * B * T);
     int *lengths = malloc(sizeof(int) * B);
     float *pixels = malloc(sizeof(float) * B * 3 * S * S);
-    for (int b = 0; b < B; b++) {
-        lengths[b] = T;
-        for (int t = 0; t < T; t++) {
-            ids[b * T + t] = t == 1 ? IMAGE_TOKEN_INDEX : (int32_t)rng_below(&rng, 31000) + 2;
-            labels[b * T + t] = t < 8 ? IGNORE_INDEX : ids[b * T + t];
-        }
-    }
-    for (long i = 0; i < (long)B * 3 * S * S; i++) pixels[i] = rng_normal(&rng);
+    bench_random_batch(&rng, B, T, S, ids, labels, lengths, pixels);
     AdamW opt;
     adamw_init(&opt, numel, (AdamWConfig){0.9, 0.999, 1e-8});
     size_t *ranges = malloc(sizeof(size_t) * 2 * m.params.n_specs);

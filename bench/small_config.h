@@ -5,7 +5,9 @@
 
 #include <stdbool.h>
 
+#include "core/rng.h"
 #include "model/llava.h"
+#include "text/template.h"  // IGNORE_INDEX
 
 static inline LlavaConfig bench_small_config(bool owl2) {
     LlavaConfig cfg = {
@@ -21,6 +23,20 @@ static inline LlavaConfig bench_small_config(bool owl2) {
                                             .intermediate = 1024, .queries = 64, .grid = 14, .eps = 1e-6f};
     }
     return cfg;
+}
+
+// B samples of T tokens, each with one image (3 x S x S) after its first token, the first 8
+// tokens without a target; random ids and pixels from rng.
+static inline void bench_random_batch(Rng *rng, int B, int T, int S, int32_t *ids, int32_t *labels, int *lengths,
+                                      float *pixels) {
+    for (int b = 0; b < B; b++) {
+        lengths[b] = T;
+        for (int t = 0; t < T; t++) {
+            ids[b * T + t] = t == 1 ? IMAGE_TOKEN_INDEX : (int32_t)rng_below(rng, 31000) + 2;
+            labels[b * T + t] = t < 8 ? IGNORE_INDEX : ids[b * T + t];
+        }
+    }
+    for (long i = 0; i < (long)B * 3 * S * S; i++) pixels[i] = rng_normal(rng);
 }
 
 #endif
