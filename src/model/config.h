@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kernels/rope.h"
 
@@ -116,6 +117,16 @@ int ola_config_check(const OlaConfig *o, int llm_layers, const char *path);
 // One configuration for the LLaVA family: a vision tower, a connector
 // (projector), the splice, a LLaMA decoder; arch names the checkpoint layout
 // (tensor names, config.json) and the variant's parts.
+// LoRA adapters on the LLM's linear layers (PEFT's LoraConfig, as LLaVA's
+// train.py builds it: find_all_linear_names' targets, every nn.Linear of the
+// LLM but lm_head; mPLUG-Owl2's k_proj / v_proj in both modality branches).
+// r 0: none. Not a config.json key: the run's flags or adapter_config.json.
+typedef struct {
+    int r;
+    float alpha, dropout;  // scale alpha / r; dropout on each adapter's input (training only)
+    uint64_t seed;         // the dropout masks' (the run's --seed)
+} LoraConfig;
+
 typedef struct {                  // LlavaConfig, MPLUGOwl2Config
     Arch arch;
     VisionConfig vision;
@@ -127,6 +138,7 @@ typedef struct {                  // LlavaConfig, MPLUGOwl2Config
     float projector_init_range;   // LlavaPreTrainedModel's std for the projector (random init only)
     OlaConfig ola;                // OLA-VLM's task tokens and embedding predictors (enabled false: none)
     AbstractorConfig abstractor;  // projector PROJECTOR_ABSTRACTOR
+    LoraConfig lora;              // r 0: none
 } LlavaConfig;
 
 // section: where the keys sit, for messages ("text_config" in a llava-hf

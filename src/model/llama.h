@@ -17,6 +17,7 @@ typedef struct {
     float *lse, *ao, *mid, *ln2, *ln2_rstd;  // lse: attention's state (attention_state_floats)
     float *gu;                      // (B*T, 2I): each row gate, up
     float *act;
+    float *lora_t[LORA_TARGETS];    // each adapter's dropout(x) A^T (B*T, r); NULL: no LoRA
 } LlamaLayerActs;
 
 typedef struct {
@@ -40,13 +41,20 @@ typedef struct {
     int32_t *vis_rows;
     int n_vis;
     float *x1, *dx1, *kv1, *dkv1;
+    // LoRA (LlavaConfig.lora, r 0: none): dropout applies while lora_train; lora_pass numbers the
+    // forward (its masks' stream; a recomputing backward makes the same). Scratch for the backward.
+    LoraConfig lora;
+    bool lora_train;
+    uint64_t lora_pass;
+    float *lora_dt, *lora_xd, *lora_w;
     const ParamHooks *hooks;        // each layer's parameter events (model/param_hooks.h); NULL: none
 } LlamaActs;
 
 // recompute (--gradient_checkpointing): only the residual states x are kept
 // per layer; one layer's activations are shared, and the backward recomputes
 // each layer's before its gradients (bitwise the same numbers).
-void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, int max_batch, int max_seq, bool recompute);
+void llama_acts_carve(LlamaActs *a, Carve *c, const TextConfig *t, const LoraConfig *lora, int max_batch, int max_seq,
+                      bool recompute);
 // Fills the rotary tables for positions 0..max_seq-1 (once, after carving).
 void llama_rope_init(LlamaActs *a, const TextConfig *t);
 // a->x[0] (B,T,H) holds the input; lengths (B) the real tokens of each sample.
@@ -60,8 +68,9 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
 // (layers + 1 pointers, may be NULL; NULL entries: none) adds gradients of
 // HF's hidden_states[h] (B*T, H) from elsewhere (OLA-VLM's predictors): h <
 // layers the output of layer h, h == layers the final norm's output.
-void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, const float *dlogits,
-                    float *const *dstates, const int *lengths, int B, int T);
+// g: the LLM's own weight gradients (NULL: frozen); lg: the LoRA adapters' (NULL: frozen or none).
+void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, LlavaWeights *g, LlavaWeights *lg,
+                    const float *dlogits, float *const *dstates, const int *lengths, int B, int T);
 
 // The layers' parameter events of a backward without computing (a micro-batch without a
 // target still walks them as the other ranks' backward does: param_hooks.h).

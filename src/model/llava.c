@@ -22,7 +22,7 @@ static bool carve_all(LlavaModel *m, Carve *c) {
     size_t span_rows = (size_t)m->max_images * llava_image_span(cfg);
     size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
     clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images, m->recompute);
-    llama_acts_carve(&m->llm, c, &cfg->text, m->max_batch, m->max_seq, m->recompute);
+    llama_acts_carve(&m->llm, c, &cfg->text, &cfg->lora, m->max_batch, m->max_seq, m->recompute);
     m->feat = carve(c, feat_rows * Cv), m->img = carve(c, span_rows * H);
     connector_acts_carve(&m->conn, c, cfg, m->max_images);
     m->text = carve(c, (size_t)m->max_batch * m->max_text * H);
@@ -328,7 +328,8 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
         float *const *dstates = NULL;  // the auxiliary losses first: their gradients enter the LLM at the states they read
         SpliceInfo s = splice_info(m);
         if (aux) dstates = m->ext->ops->loss_backward(m->ext, cfg, w, ext ? g : NULL, &m->llm, &s, aux_scale);
-        llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->llm.logits, dstates, m->seq_len,
+        llama_backward(&m->llm, &cfg->text, w, m->trainable[MODULE_LLM] ? g : NULL, m->trainable[MODULE_LORA] ? g : NULL,
+                       m->llm.logits, dstates, m->seq_len,
                        B, T);
         splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
                         B * m->T_text, m->n_images * span);

@@ -18,8 +18,10 @@
 #include "model/walk.h"
 
 const char *module_name(const LlavaConfig *c, Module m) {
-    static const char *const llava[] = {"vision_tower", "multi_modal_projector", "language_model", "embedding_predictors"};
-    static const char *const owl2[] = {"vision_model", "visual_abstractor", "language_model", "embedding_predictors"};
+    static const char *const llava[] = {"vision_tower", "multi_modal_projector", "language_model", "embedding_predictors",
+                                        "lora_adapters"};
+    static const char *const owl2[] = {"vision_model", "visual_abstractor", "language_model", "embedding_predictors",
+                                       "lora_adapters"};
     return (c && c->arch == ARCH_MPLUG_OWL2 ? owl2 : llava)[m];
 }
 
@@ -117,11 +119,42 @@ static void walk_ola(Walk *k, const LlavaConfig *c, OlaWeights *w) {
 #undef SLOT
 }
 
+// The LLM linears' LoRA adapters (LlavaConfig.lora), after every other tensor so the model's own
+// keep their offsets: per layer and target (LoraTarget's order) lora_A (r, in), lora_B (out, r),
+// named as the module they adapt + PEFT's ".lora_A.weight" / ".lora_B.weight".
+static void walk_lora(Walk *k, const LlavaConfig *c) {
+    const TextConfig *t = &c->text;
+    int H = t->hidden, HS = H / t->heads, Q = t->heads * HS, KV = t->kv_heads * HS, I = t->intermediate, r = c->lora.r;
+    bool owl2 = c->arch == ARCH_MPLUG_OWL2;
+    const char *prefix = owl2 ? "model.layers" : "language_model.model.layers";
+    static const char *const llava_names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                              "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    static const char *const owl2_names[] = {"self_attn.q_proj", "self_attn.k_proj.multiway.0", "self_attn.v_proj.multiway.0",
+                                             "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+                                             "self_attn.k_proj.multiway.1", "self_attn.v_proj.multiway.1"};
+    const int in[LORA_TARGETS] = {H, H, H, Q, H, H, I, H, H}, out[LORA_TARGETS] = {Q, KV, KV, H, I, I, H, KV, KV};
+    float *dummy;
+    for (int l = 0; l < t->layers; l++)
+        for (int g = 0; g < (t->multiway ? LORA_TARGETS : LORA_K1); g++) {
+            LlamaLayerWeights *L = k->base ? &k->w->tl[l] : NULL;
+            char n[160];
+            const char *module = owl2 ? owl2_names[g] : llava_names[g];
+            snprintf(n, sizeof n, "%s.%d.%s.lora_A.weight", prefix, l, module);
+            reg(k, L ? &L->lora[g][0] : &dummy, MODULE_LORA, n, 2, r, in[g], 0, 0, true);
+            snprintf(n, sizeof n, "%s.%d.%s.lora_B.weight", prefix, l, module);
+            reg(k, L ? &L->lora[g][1] : &dummy, MODULE_LORA, n, 2, out[g], r, 0, 0, true);
+        }
+}
+
+static void walk_arch(Walk *k, const LlavaConfig *c);
+
 static void walk(Walk *k, const LlavaConfig *c) {
-    if (c->arch == ARCH_MPLUG_OWL2) {
-        owl2_walk(k, c);
-        return;
-    }
+    if (c->arch == ARCH_MPLUG_OWL2) owl2_walk(k, c);
+    else walk_arch(k, c);
+    if (c->lora.r > 0) walk_lora(k, c);
+}
+
+static void walk_arch(Walk *k, const LlavaConfig *c) {
     const VisionConfig *v = &c->vision;
     const TextConfig *t = &c->text;
     LlavaWeights *w = k->w;

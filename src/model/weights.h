@@ -12,7 +12,8 @@
 #include "model/config.h"
 
 // MODULE_OLA: OLA-VLM's task tokens, embedding predictors and logit scales.
-typedef enum { MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM, MODULE_OLA, MODULE_COUNT } Module;
+// MODULE_LORA: LoRA adapters on the LLM's linear layers (LlavaConfig.lora).
+typedef enum { MODULE_VISION, MODULE_PROJECTOR, MODULE_LLM, MODULE_OLA, MODULE_LORA, MODULE_COUNT } Module;
 // The module as the architecture calls it (llava-hf's, mPLUG-Owl2's; c NULL: llava-hf's).
 const char *module_name(const LlavaConfig *c, Module m);
 
@@ -23,6 +24,10 @@ typedef struct {
     float *qkv_w, *qkv_b;  // (3C, C), (3C): q, k, v
 } ClipLayerWeights;
 
+// The LLM linears LoRA adapts: PEFT's target modules (find_all_linear_names), in the
+// layer's order; K1 / V1 are a multiway layer's visual-branch k_proj / v_proj.
+typedef enum { LORA_Q, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, LORA_K1, LORA_V1, LORA_TARGETS } LoraTarget;
+
 typedef struct {
     float *ln1_w, *q_w, *k_w, *v_w, *o_w, *ln2_w, *gate_w, *up_w, *down_w;
     // fused views, laid out adjacent by the walk (checked once, in llava_weights_view):
@@ -31,6 +36,8 @@ typedef struct {
     // a multiway (modality-adaptive) layer: ln1_w and ln2_w are (2, H), one row per modality;
     // k_w, v_w are modality 0's (text), kv1_w (2 KV, H) modality 1's k, v (visual rows)
     float *kv1_w;
+    // LoRA (LlavaConfig.lora): lora[target][0] A (r, in), [1] B (out, r); NULL without
+    float *lora[LORA_TARGETS][2];
 } LlamaLayerWeights;
 
 // One layer of mPLUG-Owl2's visual abstractor (crossattention.*), nn.Linear

@@ -1,0 +1,158 @@
+// LoRA against PEFT 0.8.2 (tools/make_lora_fixtures.sh: tests/fixtures/lora): the tiny LLaVA
+// with r 4, alpha 8 adapters on every linear of its LLM (LLaVA's find_all_linear_names), the
+// projector trained in full at its own lr, the base frozen.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "formats/safetensors.h"
+#include "model/llava.h"
+#include "model/lora.h"
+#include "test_util.h"
+#include "train/optimizer.h"
+#include "train/step.h"
+
+#define PEFT "base_model.model."  // PEFT's prefix of the wrapped model's names
+
+// tiny_gqa with LoRA r 4 / alpha 8 laid out, the adapters' values from the reference
+static void load_lora_model(LlavaParams *p, const SafetensorsFile *ref) {
+    ck_assert_msg(llava_load_hf(p, fixture("model/tiny_gqa")) == VLM_OK, "%s", vlm_last_error());
+    LlavaConfig cfg = p->cfg;
+    cfg.lora = (LoraConfig){.r = 4, .alpha = 8.0f, .dropout = 0.0f};
+    bool kept;
+    ck_assert_int_eq(llava_params_relayout(p, &cfg, &kept), VLM_OK);
+    ck_assert(!kept);  // the adapters are new
+    int n = 0;
+    for (int i = 0; i < p->n_specs; i++) {
+        const ParamSpec *s = &p->specs[i];
+        if (s->module != MODULE_LORA) continue;
+        char key[220];
+        snprintf(key, sizeof key, PEFT "%s", s->name);
+        const TensorInfo *info;
+        const float *v = ref_tensor(ref, key, &info);
+        ck_assert_uint_eq(info->nbytes, s->numel * sizeof(float));
+        memcpy(p->data + s->offset, v, info->nbytes);
+        n++;
+    }
+    ck_assert_int_eq(n, 2 * 7 * 2);  // 2 layers x 7 linears x (A, B): PEFT's adapter_model.safetensors
+}
+
+// |ours - want| within tol of |want| over every trained tensor (want: PREFIX + PEFT + name)
+static void check_trained(const LlavaModel *m, const float *base, const SafetensorsFile *ref, const char *prefix,
+                          double tol, double abs_tol) {
+    int n = 0;
+    for (int i = 0; i < m->params.n_specs; i++) {
+        const ParamSpec *s = &m->params.specs[i];
+        if (!param_trained(s, m->trainable)) continue;
+        char key[240];
+        snprintf(key, sizeof key, "%s" PEFT "%s", prefix, s->name);
+        const float *want = ref_tensor(ref, key, NULL), *ours = base + s->offset;
+        double diff = 0, norm = 0;
+        for (size_t k = 0; k < s->numel; k++)
+            diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]), norm += (double)want[k] * want[k];
+        if (getenv("VLM_TEST_VERBOSE")) fprintf(stderr, "%s%s %.3g\n", prefix, s->name, sqrt(diff / norm));
+        ck_assert_msg(sqrt(diff) <= tol * sqrt(norm) + abs_tol, "%s%s differs by %g of its norm", prefix, s->name,
+                      sqrt(diff / norm));
+        n++;
+    }
+    ck_assert_int_eq(n, 28 + 4);  // the adapters and the projector's four tensors
+}
+
+static void check_logits(LlavaModel *m, const float *want, size_t rows, int V, double tol, const char *what) {
+    double diff = 0, norm = 0;
+    size_t row = 0;
+    for (int b = 0; b < m->B; b++)
+        for (int t = 0; t < m->seq_len[b]; t++, row++) {
+            const float *ours = llava_logits(m, b, t), *w = want + row * V;
+            for (int v = 0; v < V; v++) diff += ((double)ours[v] - w[v]) * ((double)ours[v] - w[v]), norm += (double)w[v] * w[v];
+        }
+    ck_assert_uint_eq(row, rows);
+    ck_assert_msg(sqrt(diff) <= tol * sqrt(norm), "%s: logits differ by %g of their norm", what, sqrt(diff / norm));
+}
+
+// The LoRA forward's logits and loss, every adapter's and the projector's gradient, 3 AdamW
+// steps with LLaVA's two learning rates, and the model merged after them (merge_and_unload).
+START_TEST(lora_like_peft) {
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, fixture("lora/reference.safetensors")), VLM_OK);
+    LlavaParams p;
+    load_lora_model(&p, &ref);
+    const TensorInfo *ids_info, *pix_info, *logit_info;
+    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
+    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
+    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
+    const float *ref_logits = ref_tensor(&ref, "ref.logits", &logit_info);
+    float ref_loss = *(const float *)ref_tensor(&ref, "ref.loss", NULL);
+    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0], lengths[8];
+    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    int F = llava_image_tokens(&p.cfg), V = p.cfg.text.vocab;
+    LlavaModel m;
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+    bool trains[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LORA] = true};
+    memcpy(m.trainable, trains, sizeof trains);
+    double loss;
+    m.all_logits = true;
+    ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    check_logits(&m, ref_logits, (size_t)logit_info->shape[0], V, 1e-5, "LoRA");
+    ck_assert_msg(fabs(loss - ref_loss) <= 1e-5 * ref_loss, "loss %.8f, PEFT %.8f", loss, (double)ref_loss);
+    m.all_logits = false;
+    ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    llava_zero_grad(&m);
+    llava_backward(&m);
+    check_trained(&m, m.grad, &ref, "grad.", 1e-4, 1e-6);
+    // the frozen base got no gradient
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        if (s->module != MODULE_LLM) continue;
+        for (size_t k = 0; k < s->numel; k++) ck_assert_msg(m.grad[s->offset + k] == 0.0f, "%s got a gradient", s->name);
+    }
+    // 3 steps: HF's AdamW groups with --mm_projector_lr, clip_grad_norm_(1.0)
+    float *frozen = malloc(sizeof(float) * m.params.numel);
+    memcpy(frozen, m.params.data, sizeof(float) * m.params.numel);
+    OptimizerConfig oc = {.lr = 1e-3, .weight_decay = 0.0, .projector_lr = 2e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                          .max_grad_norm = 1.0};
+    Optimizer o;
+    ck_assert_int_eq(optimizer_init(&o, &m, &oc), VLM_OK);
+    size_t trained = 0;
+    for (int i = 0; i < m.params.n_specs; i++)
+        if (param_trained(&m.params.specs[i], m.trainable)) trained += m.params.specs[i].numel;
+    ck_assert_uint_eq(o.adam.n, trained);  // moments for the adapters and the projector only
+    json_t *e = fixture_json("lora/expected.json");
+    ck_assert_ptr_nonnull(e);
+    StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
+    MicroBatch mb = {ids, labels, lengths, B, T, pixels, n_images, NULL};
+    for (int k = 0; k < 3; k++) {
+        StepResult r;
+        ck_assert_int_eq(train_step(&m, &o, &sc, &mb, 1, 1.0, &r), VLM_OK);
+        json_t *want = json_array_get(json_object_get(e, "steps"), (size_t)k);
+        double wl = json_number_value(json_object_get(want, "loss")), wn = json_number_value(json_object_get(want, "grad_norm"));
+        ck_assert_msg(fabs(r.loss - wl) <= 1e-5 * wl, "step %d: loss %.8f, PEFT %.8f", k + 1, r.loss, wl);
+        ck_assert_msg(fabs(r.grad_norm - wn) <= 1e-5 * wn, "step %d: grad norm %.8f, PEFT %.8f", k + 1, r.grad_norm, wn);
+    }
+    check_trained(&m, m.params.data, &ref, "step3.", 1e-5, 1e-7);
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        if (!param_trained(s, m.trainable))
+            ck_assert_msg(!memcmp(frozen + s->offset, m.params.data + s->offset, s->numel * sizeof(float)), "%s changed",
+                          s->name);
+    }
+    // merged: W + alpha / r B A, then the model without adapters gives PEFT's merged logits
+    ck_assert_int_eq(llava_lora_merge(&m.params), VLM_OK);
+    ck_assert_int_eq(m.params.cfg.lora.r, 0);
+    LlavaModel merged;
+    ck_assert_int_eq(llava_model_init(&merged, &m.params, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+    merged.all_logits = true;
+    ck_assert_int_eq(llava_forward(&merged, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    check_logits(&merged, ref_tensor(&ref, "merged.logits", NULL), (size_t)logit_info->shape[0], V, 2e-5, "merged");
+    llava_model_free(&merged);
+    json_decref(e);
+    free(frozen);
+    optimizer_free(&o);
+    llava_model_free(&m);
+    safetensors_close(&ref);
+}
+END_TEST
+
+Suite *lora_suite(void) { return SUITE("lora", "", 0, lora_like_peft); }
