@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
                           .max_grad_norm = 1.0, .zero_stage = zero};
     if (optimizer_init(&o, &m, &oc) != VLM_OK || optimizer_attach_model(&o, &m) != VLM_OK)
         return fprintf(stderr, "%s\n", vlm_last_error()), 1;
-    MicroBatch mb = {ids, labels, lengths, B, T, pixels, B, NULL};
+    MicroBatch mb = {ids, labels, lengths, B, T, pixels, B, NULL, 0};
     StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
     StepResult r;
     double total = 0;

@@ -1,6 +1,8 @@
 // Aligned and checked allocation, see alloc.h.
 #include "core/alloc.h"
 
+#include <sys/mman.h>  // mmap
+
 #include <stdlib.h>  // aligned_alloc, malloc, free
 #include <string.h>  // memset, strlen, memcpy
 
@@ -45,4 +47,15 @@ char *vlm_strdup(const char *s) {
     char *d = vlm_malloc(n);
     if (d) memcpy(d, s, n);
     return d;
+}
+
+void *vlm_map_zeroed(size_t bytes) {
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) return p;
+    vlm_fail_errno(VLM_ERR_FAIL, NULL, NULL, "cannot map %zu bytes", bytes);
+    return NULL;
+}
+
+void vlm_unmap(void *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 1);
 }

@@ -24,4 +24,10 @@ char *vlm_strdup(const char *s);
 static inline bool size_mul(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 static inline bool size_add(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
 
+// bytes of zeros the kernel hands out page by page as they are first written (an anonymous
+// mapping): a buffer of which only parts are ever touched (the gradients of a partly frozen
+// model, ZeRO's shards) costs only those parts. NULL (recorded) on failure; free with vlm_unmap.
+void *vlm_map_zeroed(size_t bytes);
+void vlm_unmap(void *p, size_t bytes);
+
 #endif

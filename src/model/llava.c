@@ -89,7 +89,8 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
     Carve count = {NULL, 0};
     carve_all(m, &count);
     m->memory = vlm_alloc_aligned(count.used * sizeof(float));
-    m->grad = vlm_alloc_aligned(m->params.numel * sizeof(float));
+    m->grad_bytes = m->params.numel * sizeof(float);
+    m->grad = vlm_map_zeroed(m->grad_bytes);  // touched only where trained (llava_zero_grad)
     size_t tokens = (size_t)max_batch * max_seq;
     m->src = vlm_malloc(sizeof(int32_t) * tokens);
     m->targets = vlm_malloc(sizeof(int32_t) * tokens);
@@ -111,7 +112,7 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
     llama_rope_init(&m->llm, &m->params.cfg.text);
     connector_init(&m->conn, &m->params.cfg);
     llava_weights_view(&m->params, m->grad, &m->g);
-    llava_zero_grad(m);
+    m->saw_modality[0] = m->saw_modality[1] = false;  // the gradients start as the mapping's zeros
     m->vis.hooks = m->llm.hooks = &m->hooks;  // none until a caller sets m->hooks (the LlavaModel stays where it is)
     return VLM_OK;
 }
@@ -119,7 +120,7 @@ int llava_model_init(LlavaModel *m, LlavaParams *params, const LlavaPlan *plan) 
 void llava_model_free(LlavaModel *m) {
     llava_params_free(&m->params);
     vlm_free_aligned(m->memory);
-    vlm_free_aligned(m->grad);
+    vlm_unmap(m->grad, m->grad_bytes);
     free(m->g.vl), free(m->g.tl), free(m->g.al);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
     free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len), free(m->image_pos);
@@ -129,7 +130,12 @@ void llava_model_free(LlavaModel *m) {
 }
 
 void llava_zero_grad(LlavaModel *m) {
-    vlm_zero(m->grad, m->params.numel);
+    // the trained tensors' only: a frozen one is never written, so its pages are never touched
+    // (a LoRA run's frozen base costs no gradient memory)
+    for (int i = 0; i < m->params.n_specs; i++) {
+        const ParamSpec *s = &m->params.specs[i];
+        if (param_trained(s, m->trainable)) vlm_zero(m->grad + s->offset, s->numel);
+    }
     m->saw_modality[0] = m->saw_modality[1] = false;
 }
 

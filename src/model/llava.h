@@ -17,7 +17,8 @@
 
 typedef struct {
     LlavaParams params;            // owned
-    float *grad;                   // params.numel floats, same layout
+    float *grad;                   // params.numel floats, same layout (a zeroed mapping: only trained tensors' pages are ever touched)
+    size_t grad_bytes;
     LlavaWeights g;
     bool trainable[MODULE_COUNT];
     bool all_logits;               // logits at every position (inspection); default: only where a target is

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "model/lora.h"
 
 // config.json's mm_vision_tower (a fresh string, or NULL).
 static char *configured_vision_tower(const char *dir) {
@@ -50,7 +51,33 @@ const char *llava_layout_name(ModelLayout layout) {
     }
 }
 
+// A PEFT adapter folder: its base (o->model_base, or adapter_config.json's base_model_name_or_path, as
+// given or beside the adapter folder), then the adapters and non_lora_trainables.bin over it.
+static int open_adapter(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, ModelLayout *layout) {
+    char *cfg = path_join(dir, "adapter_config.json");
+    json_t *j = cfg ? vlm_json_load_file(cfg, 0, NULL) : NULL;
+    const char *named = json_string_value(json_object_get(j, "base_model_name_or_path"));
+    char *base = o->model_base ? strdup(o->model_base) : NULL, *parent = path_dirname(dir);
+    if (!base && named && named[0]) base = dir_exists(named) || !parent ? strdup(named) : path_join(parent, named);
+    int rc = VLM_OK;
+    if (!base || !dir_exists(base))
+        rc = vlm_fail(VLM_ERR_INPUT, cfg, "base_model_name_or_path",
+                      "the adapters' base model '%s' is not a local folder: pass the base model's folder (--model-base)",
+                      base ? base : named ? named : "");
+    LlavaOpenOptions with = *o;
+    with.model_base = NULL;
+    if (rc == VLM_OK) rc = llava_open(p, base, &with, layout);
+    if (rc == VLM_OK) {
+        rc = lora_load_adapter(p, dir);
+        if (rc != VLM_OK) llava_params_free(p);
+    }
+    json_decref(j);
+    free(cfg), free(base), free(parent);
+    return rc;
+}
+
 int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, ModelLayout *layout) {
+    if (lora_adapter_dir(dir)) return open_adapter(p, dir, o, layout);
     ModelLayout l;
     int rc = llava_detect_layout(dir, &l);
     if (rc != VLM_OK) return rc;

@@ -29,8 +29,11 @@ typedef struct {
     bool feature_full;          // parts layout: mm_vision_select_feature "cls_patch"
     ProjectorType projector_type;  // parts layout
     unsigned long long seed;    // a fresh projector's initialisation
+    const char *model_base;     // a LoRA adapter folder's base model; NULL: its adapter_config.json's
 } LlavaOpenOptions;
 
+// dir may also be a PEFT LoRA adapter folder (adapter_config.json, model/lora.h): the base model
+// it names (base_model_name_or_path, or o->model_base) is opened and the adapters added, unmerged.
 int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, ModelLayout *layout);
 
 #endif

@@ -102,6 +102,11 @@ static const Opt OPTS[] = {
     {"mm_patch_merge_type", T_STR, F(mm_patch_merge_type), "flat", "flat", NULL},
     {"bits", T_INT, F(bits), "16", NULL, NULL},
     {"lora_enable", T_BOOL, F(lora_enable), "False", NULL, NULL},
+    {"lora_r", T_INT, F(lora_r), "64", NULL, NULL},
+    {"lora_alpha", T_INT, F(lora_alpha), "16", NULL, NULL},
+    {"lora_dropout", T_DOUBLE, F(lora_dropout), "0.05", NULL, NULL},
+    {"lora_weight_path", T_STR, F(lora_weight_path), "", NULL, "unused by upstream's train.py too"},
+    {"lora_bias", T_STR, F(lora_bias), "none", "none", NULL},
     // OLA-VLM's embedding distillation (ola_vlm_train_mem.py)
     // (ModelArguments' defaults; the teachers' names are accepted: their embeddings are read precomputed)
     {"mode", T_STR, F(mode), "gen-depth-seg", NULL, NULL},
@@ -354,7 +359,9 @@ const char *train_args_closest(const char *name) {
 void train_args_trainable(const TrainArgs *a, bool t[MODULE_COUNT]) {
     t[MODULE_VISION] = (a->unfreeze_mm_vision_tower || !a->freeze_vision_model) && !a->tune_mm_mlp_adapter;
     t[MODULE_PROJECTOR] = !a->freeze_mm_mlp_adapter;
-    t[MODULE_LLM] = !a->tune_mm_mlp_adapter && !a->freeze_backbone;
+    t[MODULE_LLM] = !a->tune_mm_mlp_adapter && !a->freeze_backbone && !a->lora_enable;
+    // LoRA: PEFT freezes the LLM and trains its adapters (the projector, made after get_peft_model, trains)
+    t[MODULE_LORA] = a->lora_enable && !a->tune_mm_mlp_adapter;
     // upstream creates the predictors after freezing the model (requires_grad True); freeze_task_token is refused
     t[MODULE_OLA] = a->needs_embedding_predictors;
 }
@@ -462,8 +469,12 @@ static int validate(TrainArgs *a) {
     NEED(!a->mm_use_im_start_end, "mm_use_im_start_end",
          "True is not supported (LLaVA-1.5 and every recipe here use False: no <im_start>/<im_end> tokens)");
     NEED(!(a->bf16 && a->fp16), "fp16", "and --bf16 cannot both be True");
-    NEED(a->bits == 16, "bits", "%d-bit (quantised) training is not supported: use 16 (float32 here)", a->bits);
-    NEED(!a->lora_enable, "lora_enable", "LoRA is not supported: full fine-tuning of the trainable modules only");
+    NEED(a->bits == 16, "bits",
+         "%d-bit (quantised, QLoRA's bitsandbytes) training is not supported: use 16 (the frozen base is held in float32 "
+         "here)", a->bits);
+    NEED(a->lora_r >= 1, "lora_r", "must be >= 1, got %d", a->lora_r);
+    NEED(a->lora_alpha > 0, "lora_alpha", "must be > 0, got %d", a->lora_alpha);
+    NEED(a->lora_dropout >= 0 && a->lora_dropout < 1, "lora_dropout", "must be in [0, 1), got %g", a->lora_dropout);
     NEED(a->use_contrastive, "use_contrastive", "False is not supported (OLA-VLM's released models use the InfoNCE term)");
     NEED(a->pass_text_to_aux, "pass_text_to_aux", "False is not supported (upstream's default True is)");
     NEED(!a->freeze_task_token, "freeze_task_token", "True is not supported (the task tokens train with the predictors)");
@@ -619,8 +630,9 @@ void train_args_print(const TrainArgs *a, FILE *f) {
         if (a->source[i] == ARG_RECIPE) fprintf(f, "  (recipe %s)\n", a->recipe);
         else fprintf(f, "  (%s)\n", a->source[i] == ARG_FLAG ? "flag" : "default");
     }
-    fprintf(f, "  %-28s = vision %s, projector %s, language model %s\n", "trains", a->trainable[MODULE_VISION] ? "yes" : "no",
-            a->trainable[MODULE_PROJECTOR] ? "yes" : "no", a->trainable[MODULE_LLM] ? "yes" : "no");
+    fprintf(f, "  %-28s = vision %s, projector %s, language model %s%s\n", "trains",
+            a->trainable[MODULE_VISION] ? "yes" : "no", a->trainable[MODULE_PROJECTOR] ? "yes" : "no",
+            a->trainable[MODULE_LLM] ? "yes" : "no", a->trainable[MODULE_LORA] ? ", its LoRA adapters yes" : "");
     int world = dist_world();  // the processes mpirun started (1 before dist_init)
     fprintf(f, "  %-28s = %d x %d x %d rank(s) = %d per optimizer step\n", "global batch", a->per_device_train_batch_size,
             a->gradient_accumulation_steps, world, a->per_device_train_batch_size * a->gradient_accumulation_steps * world);

@@ -74,7 +74,11 @@ typedef struct TrainArgs {
     char cache_dir[TRAIN_PATH_MAX], run_name[256], logging_dir[TRAIN_PATH_MAX], mpt_attn_impl[32];
     char mm_patch_merge_type[16];     // flat only
     int bits;                         // 16 only (no 4/8-bit QLoRA)
-    bool lora_enable;                 // False only
+    // LoRA (LLaVA's / mPLUG-Owl2's TrainingArguments): adapters on the LLM's linears, the LLM frozen
+    bool lora_enable;
+    int lora_r, lora_alpha;           // 64, 16
+    double lora_dropout;              // 0.05
+    char lora_weight_path[TRAIN_PATH_MAX], lora_bias[16];  // unused upstream; "none" only
     // OLA-VLM's embedding-distillation flags (scripts/train/pretrain.sh): --mode
     // sets needs_embedding_predictors
     char mode[64], layer_indices[128], loss_weights[128];

@@ -47,7 +47,9 @@ static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch,
     // too (plus, at 2 and 3, the parameter group in flight: one layer, or the embeddings and LM head)
     size_t world = (size_t)dist_world(), shards = a->zero_stage >= 1 ? world : 1;
     size_t slice = sizeof(float) * (trained - (trained + world - 1) / world);  // the others' part of the trained
-    TrainMemory m = {.resident = resident, .params = lm.params, .grads = lm.grads - (a->zero_stage >= 2 ? slice : 0),
+    // gradients: the trained tensors' (a frozen one's pages are never touched, llava_zero_grad)
+    (void)lm.grads;
+    TrainMemory m = {.resident = resident, .params = lm.params, .grads = sizeof(float) * trained - (a->zero_stage >= 2 ? slice : 0),
                      .moments = 2 * sizeof(float) * ((trained + shards - 1) / shards),
                      .activations = lm.activations, .workspace = lm.workspace, .batches = (size_t)(accumulation + 1) * batch * per_sample};
     m.total = m.resident + m.grads + m.moments + m.activations + m.workspace + m.batches;

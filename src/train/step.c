@@ -44,6 +44,7 @@ static int forward_backward(LlavaModel *m, Optimizer *o, const StepConfig *c, co
         const MicroBatch *b = &mb[i];
         double loss;
         llava_set_aux_inputs(m, b->aux_inputs);
+        m->llm.lora_pass = b->index;  // LoRA's dropout masks: a function of the micro-batch, so a resumed run draws alike
         rc = llava_forward(m, b->input_ids, b->labels, b->lengths, b->B, b->T_text, b->pixels, b->n_images, c->max_len,
                            &loss);
         if (rc != VLM_OK) {

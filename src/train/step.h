@@ -38,6 +38,7 @@ typedef struct {  // llava_forward's inputs
     const float *pixels;                // (n_images, 3, S, S)
     int n_images;
     const void *aux_inputs;             // the model extension's (llava_set_aux_inputs); NULL: no auxiliary losses
+    uint64_t index;                     // which micro-batch of the run (all ranks'): LoRA's dropout masks
 } MicroBatch;
 
 typedef struct {

@@ -14,6 +14,7 @@
 #include "core/str.h"
 #include "dist/dist.h"
 #include "formats/safetensors.h"
+#include "model/lora.h"
 
 static const char *const MODEL_FILES[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
                                           "special_tokens_map.json", "added_tokens.json", "preprocessor_config.json"};
@@ -160,7 +161,9 @@ int train_checkpoint_save(const char *output_dir, const LlavaModel *model, const
     rc = dist_agree(rc, NULL);  // the folder exists for every rank
     if (rc == VLM_OK && sharded(o)) rc = save_moment_shard(tmp, o);
     if (rc == VLM_OK && main) {
-        rc = llava_save_hf(&model->params, tmp);
+        // a LoRA run's: the adapters and the other trained tensors (resumed over the run's base)
+        rc = model->params.cfg.lora.r > 0 ? lora_save_adapter(&model->params, tmp, model->trainable, tokenizer)
+                                          : llava_save_hf(&model->params, tmp);
         if (rc == VLM_OK && !sharded(o)) rc = save_moments(opt, model, o);
         if (rc == VLM_OK && tokenizer) rc = train_copy_model_files(tokenizer, tmp);
         if (rc == VLM_OK) {

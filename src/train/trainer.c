@@ -16,6 +16,7 @@
 #include "core/timer.h"
 #include "data/loader.h"
 #include "dist/dist.h"
+#include "model/lora.h"
 #include "model/open.h"
 #include "text/template.h"
 #include "train/memory_plan.h"
@@ -24,6 +25,7 @@
 #include "train/schedule.h"
 #include "train/step.h"
 #include "train/train_checkpoint.h"
+#include "train/lora_train.h"
 #include "train/train_extension.h"
 #include "train/zero.h"
 
@@ -128,7 +130,9 @@ static int open_model(Run *r, const char *resume) {
     const TrainArgs *a = r->a;
     LlavaParams params;
     int rc;
-    if (resume) {
+    // a LoRA run's checkpoint holds its adapters (and projector): the base comes from the run's model
+    bool adapters = resume && lora_adapter_dir(resume);
+    if (resume && !adapters) {
         rc = llava_load_hf(&params, resume);
     } else {
         LlavaOpenOptions o = {
@@ -144,6 +148,7 @@ static int open_model(Run *r, const char *resume) {
         if (rc == VLM_OK) log_msg(LOG_INFO, "model: %s (%s)", a->model_name_or_path, llava_layout_name(layout));
     }
     if (rc == VLM_OK) rc = prepare_model(a, &params);
+    if (rc == VLM_OK) rc = adapters ? lora_load_adapter(&params, resume) : resume ? VLM_OK : lora_prepare(a, &params);
     if (rc != VLM_OK) return rc;
     r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;
@@ -160,6 +165,7 @@ static int open_model(Run *r, const char *resume) {
     if (rc != VLM_OK) return rc;
     r->have_model = true;
     memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);
+    r->m.llm.lora_train = true;  // LoRA's dropout (lora_dropout) while training
     r->ext = train_extension_of(&r->m);
     int side = r->m.params.cfg.vision.image_size;
     r->pixels_per_image = 3 * side * side;
@@ -357,7 +363,8 @@ static int train_loop(Run *r, long start) {
             if (rc != VLM_OK || u->B == 0) continue;  // every record of it skipped
             r->mb[n++] = (MicroBatch){.input_ids = u->ids, .labels = u->labels, .lengths = u->lengths, .B = u->B,
                                       .T_text = u->T, .pixels = u->pixels, .n_images = u->n_images,
-                                      .aux_inputs = u->aux};
+                                      .aux_inputs = u->aux,
+                                      .index = (uint64_t)(r->plan.first[s] + i) * (uint64_t)r->world + (uint64_t)r->rank};
             tokens += u->tokens;
         }
         rc = dist_agree(rc, NULL);  // a rank whose data failed stops every rank before the step
@@ -410,7 +417,10 @@ static int train_loop(Run *r, long start) {
 static int save_final(Run *r) {
     int rc = zero_gather_all(r->opt.zero);  // ZeRO-3: the whole model for rank 0 to write
     if (r->rank == 0) {  // every rank holds the same parameters
-        rc = llava_save_hf(&r->m.params, r->a->output_dir);
+        // a LoRA run leaves what LLaVA's train.py does: the adapters (PEFT's save_pretrained) and
+        // non_lora_trainables.bin; `vlm lora merge` makes the full model
+        rc = r->m.params.cfg.lora.r > 0 ? lora_save_adapter(&r->m.params, r->a->output_dir, r->m.trainable, r->model_dir)
+                                        : llava_save_hf(&r->m.params, r->a->output_dir);
         if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
         if (rc == VLM_OK) rc = save_projector(r, r->a->output_dir);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);

@@ -122,7 +122,7 @@ START_TEST(lora_like_peft) {
     json_t *e = fixture_json("lora/expected.json");
     ck_assert_ptr_nonnull(e);
     StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
-    MicroBatch mb = {ids, labels, lengths, B, T, pixels, n_images, NULL};
+    MicroBatch mb = {ids, labels, lengths, B, T, pixels, n_images, NULL, 0};
     for (int k = 0; k < 3; k++) {
         StepResult r;
         ck_assert_int_eq(train_step(&m, &o, &sc, &mb, 1, 1.0, &r), VLM_OK);

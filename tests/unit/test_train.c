@@ -110,7 +110,10 @@ START_TEST(args_errors_name_the_flag) {
     ck_assert_int_eq(parse_line(&a, "--output_dir o stray"), VLM_ERR_INPUT);
     ck_assert_int_eq(parse_line(&a, "--learning_rate 1e-3"), VLM_ERR_INPUT);
     ck_assert_msg(strstr(vlm_last_error(), "--output_dir: is required"), "%s", vlm_last_error());
-    ck_assert_int_eq(parse_line(&a, "--output_dir o --lora_enable True"), VLM_ERR_INPUT);
+    ck_assert_int_eq(parse_line(&a, "--output_dir o --lora_enable True --lora_bias all"), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "--lora_bias"), "%s", vlm_last_error());
+    ck_assert_int_eq(parse_line(&a, "--output_dir o --lora_enable True --lora_r 0"), VLM_ERR_INPUT);
+    ck_assert_int_eq(parse_line(&a, "--output_dir o --lora_enable True --lora_dropout 1"), VLM_ERR_INPUT);
     ck_assert_int_eq(parse_line(&a, "--output_dir o --bits 4"), VLM_ERR_INPUT);
     ck_assert_int_eq(parse_line(&a, "--output_dir o --optim adafactor"), VLM_ERR_INPUT);
 }

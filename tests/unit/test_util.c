@@ -222,7 +222,7 @@ int collate_samples(const SafetensorsFile *ref, const int *samples, int n, Colla
         const float *px = opt_tensor(ref, key, NULL);
         if (px) memcpy(c->pixels + S2 * image++, px, S2 * sizeof(float));
     }
-    c->mb = (MicroBatch){c->ids, c->labels, c->lengths, n, T, c->pixels, (int)image, NULL};
+    c->mb = (MicroBatch){c->ids, c->labels, c->lengths, n, T, c->pixels, (int)image, NULL, 0};
     return 0;
 }
 
