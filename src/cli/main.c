@@ -118,6 +118,12 @@ static const Command COMMANDS[] = {
      "              holding depth [576, 1024], seg [1536, 24, 24], gen [1024] (sizes as the --*_head_* flags)\n"
      "  writes OUTPUT_DIR/checkpoint-N (model, optimizer, trainer_state.json), metrics.jsonl,\n"
      "  training.png and the final model (llava-hf layout)\n"},
+    {"lora", cmd_lora, "merge a LoRA adapter into its base model (PEFT's merge_and_unload)",
+     "vlm lora merge BASE ADAPTER OUT\n"
+     "  BASE      the base model folder the adapter was trained on\n"
+     "  ADAPTER   PEFT's adapter folder (adapter_config.json, adapter_model.safetensors) and LLaVA's\n"
+     "            non_lora_trainables.bin, as `vlm train --lora_enable True` or upstream's train.py writes them\n"
+     "  OUT       the merged full model (config, weights, tokenizer files)\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

@@ -6,11 +6,17 @@
 
 #include "core/alloc.h"     // vlm_malloc
 #include "core/error.h"     // vlm_fail
+#include "model/lora.h"     // lora_adapter_dir
+#include "model/open.h"     // llava_open
 #include "text/template.h"  // IMAGE_TOKEN_INDEX, IGNORE_INDEX
 
 int infer_open(Infer *s, const char *model_dir, const char *vision_tower, bool pad) {
     memset(s, 0, sizeof *s);
-    int rc = vision_tower ? llava_load_original(&s->params, model_dir, vision_tower) : llava_load_hf(&s->params, model_dir);
+    // a LoRA adapter folder runs unmerged over the base its adapter_config.json names (model/open.h)
+    LlavaOpenOptions adapter = {.vision_tower = vision_tower};
+    int rc = lora_adapter_dir(model_dir) ? llava_open(&s->params, model_dir, &adapter, NULL)
+             : vision_tower             ? llava_load_original(&s->params, model_dir, vision_tower)
+                                        : llava_load_hf(&s->params, model_dir);
     if (rc != VLM_OK) return rc;
     s->cfg = s->params.cfg;
     int S = s->cfg.vision.image_size;

@@ -26,6 +26,8 @@ typedef struct {
 
 // Loads a llava-hf directory, or with vision_tower an original LLaVA
 // directory and its CLIP directory. pad: LLaVA's image_aspect_ratio pad.
+// model_dir: a llava-hf / mPLUG-Owl2 folder, an original LLaVA one with vision_tower, or a LoRA
+// adapter folder (PEFT's files; run unmerged over the base its adapter_config.json names).
 int infer_open(Infer *s, const char *model_dir, const char *vision_tower, bool pad);
 void infer_close(Infer *s);
 

@@ -149,6 +149,7 @@ static int open_model(Run *r, const char *resume) {
     }
     if (rc == VLM_OK) rc = prepare_model(a, &params);
     if (rc == VLM_OK) rc = adapters ? lora_load_adapter(&params, resume) : resume ? VLM_OK : lora_prepare(a, &params);
+    if (rc == VLM_OK && adapters) params.cfg.lora.seed = (uint64_t)a->seed;  // the dropout masks' seed, as the run began
     if (rc != VLM_OK) return rc;
     r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;

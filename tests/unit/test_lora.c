@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/error.h"
+#include "core/file.h"
 #include "formats/safetensors.h"
 #include "model/llava.h"
 #include "model/lora.h"
@@ -155,4 +158,77 @@ START_TEST(lora_like_peft) {
 }
 END_TEST
 
-Suite *lora_suite(void) { return SUITE("lora", "", 0, lora_like_peft); }
+// ---- `vlm train --lora_enable True` end to end
+
+#define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
+enum { OUT_SIZE = 1 << 16 };
+static char out[OUT_SIZE], err[OUT_SIZE], out2[OUT_SIZE];
+
+static void lora_args(char *args, size_t size, const char *dir, const char *output, const char *extra) {
+    // LLaVA's finetune_lora.sh's LoRA flags (r / alpha scaled down to the tiny model)
+    snprintf(args, size,
+             "--threads 2 train --model_name_or_path %s/base --version v1 --data_path %s/data.json --image_folder %s "
+             "--output_dir %s/%s --lora_enable True --lora_r 8 --lora_alpha 16 --lora_dropout 0.05 --mm_projector_lr 2e-4 "
+             "--per_device_train_batch_size 4 --gradient_accumulation_steps 1 --max_steps 4 --learning_rate 2e-3 "
+             "--logging_steps 1 --save_steps 2 --model_max_length 96 --image_aspect_ratio pad --seed 3 %s",
+             dir, dir, PHOTOS, dir, output, extra);
+}
+
+// The run leaves PEFT's adapter folder and LLaVA's non_lora_trainables.bin (no full model), the
+// base untouched; resumed from its checkpoint it gives the same adapters bit for bit (dropout
+// included); `vlm forward` runs the adapter folder unmerged, and `vlm lora merge` writes a full
+// model that predicts the same.
+START_TEST(lora_train_save_resume_merge) {
+    char dir[] = "/tmp/vlm-lora-XXXXXX", args[4096], path[700], cmd[2400];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    lora_args(args, sizeof args, dir, "run", "");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "its LoRA adapters yes"), "%s", err);
+    static const char *const files[] = {"adapter_config.json", "adapter_model.safetensors", "non_lora_trainables.bin",
+                                        "tokenizer.model", "metrics.jsonl"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/run/%s", dir, files[i]);
+        ck_assert_msg(file_exists(path), "%s missing", path);
+    }
+    snprintf(path, sizeof path, "%s/run/model.safetensors", dir);
+    ck_assert(!file_exists(path));
+    // PEFT's names and LLaVA's
+    SafetensorsFile st;
+    snprintf(path, sizeof path, "%s/run/adapter_model.safetensors", dir);
+    ck_assert_int_eq(safetensors_open(&st, path), VLM_OK);
+    ck_assert_int_eq(st.count, 2 * 7 * 2);
+    ck_assert(safetensors_find(&st, PEFT "language_model.model.layers.1.mlp.down_proj.lora_B.weight") >= 0);
+    safetensors_close(&st);
+    json_t *cfg = json_load_file((snprintf(path, sizeof path, "%s/run/adapter_config.json", dir), path), 0, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(json_integer_value(json_object_get(cfg, "r")), 8);
+    ck_assert_int_eq(json_integer_value(json_object_get(cfg, "lora_alpha")), 16);
+    ck_assert_int_eq((int)json_array_size(json_object_get(cfg, "target_modules")), 14);
+    json_decref(cfg);
+    // resumed from checkpoint-2: the same adapters and projector
+    snprintf(cmd, sizeof cmd, "mkdir %s/again && cp -r %s/run/checkpoint-2 %s/again/", dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    lora_args(args, sizeof args, dir, "again", "");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "resuming from"), "%s", err);
+    for (int i = 1; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "cmp -s %s/run/%s %s/again/%s", dir, files[i], dir, files[i]);
+        ck_assert_msg(system(cmd) == 0, "the resumed run's %s differs", files[i]);
+    }
+    // unmerged (the adapter folder over its base) and merged predict the same
+    snprintf(cmd, sizeof cmd, "lora merge %s/base %s/run %s/merged", dir, dir, dir);
+    ck_assert_msg(run_vlm(cmd, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "forward --model %s/run --ids 1,450,4996,338,263,3367 --top 3", dir);
+    ck_assert_msg(run_vlm(cmd, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "forward --model %s/merged --ids 1,450,4996,338,263,3367 --top 3", dir);
+    ck_assert_msg(run_vlm(cmd, out2, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strcmp(out, out2) == 0, "unmerged:\n%s\nmerged:\n%s", out, out2);
+    snprintf(cmd, sizeof cmd, "forward --model %s/base --ids 1,450,4996,338,263,3367 --top 3", dir);
+    ck_assert_msg(run_vlm(cmd, out2, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strcmp(out, out2) != 0, "the adapters changed nothing");
+    remove_tree(dir);
+}
+END_TEST
+
+Suite *lora_suite(void) { return SUITE("lora", "", 0, lora_like_peft, lora_train_save_resume_merge); }
