@@ -5,7 +5,10 @@
 // (rank 0): global tokens/s, seconds per step, and per rank the peak RSS and
 // the parameter, gradient and AdamW-moment memory it holds between steps
 // (resident pages, mincore).
-// Usage: [mpirun -np N] bench_dist STEPS BATCH_PER_RANK ZERO_STAGE
+// Usage: [mpirun -np N] bench_dist STEPS BATCH_PER_RANK ZERO_STAGE [LORA_R]
+// LORA_R > 0: LoRA fine-tuning instead (LLaVA's finetune_lora.sh: adapters of rank R, alpha 2R,
+// dropout 0.05 on every LLM linear, the projector in full at its own lr, the vision tower and
+// the LLM frozen).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +41,12 @@ static double resident_mb(const void *p, size_t n) {
 int main(int argc, char **argv) {
     threads_choose_blas_kernels(argv);  // as vlm runs (core/threads.h)
     int steps = argc > 1 ? atoi(argv[1]) : 3, B = argc > 2 ? atoi(argv[2]) : 4, zero = argc > 3 ? atoi(argv[3]) : 0;
+    int lora_r = argc > 4 ? atoi(argv[4]) : 0;
     if (dist_init() != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
     int rank = dist_rank(), world = dist_world();
     if (dist_env_local_size() > 1) threads_set(threads_available() / dist_env_local_size());
     LlavaConfig cfg = bench_small_config(false);
+    if (lora_r > 0) cfg.lora = (LoraConfig){.r = lora_r, .alpha = 2.0f * lora_r, .dropout = 0.05f, .seed = 1};
     int SEQ = 256, F = llava_image_tokens(&cfg), T = SEQ - F + 1, S = cfg.vision.image_size;
     LlavaParams params;
     if (llava_params_alloc(&params, &cfg) != VLM_OK) return 1;
@@ -50,14 +55,15 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < params.numel; i++) params.data[i] = 0.02f * rng_normal(&rng);
     LlavaModel m;
     if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, false}) != VLM_OK) return 1;
-    for (int i = 0; i < MODULE_COUNT; i++) m.trainable[i] = true;
+    for (int i = 0; i < MODULE_COUNT; i++) m.trainable[i] = lora_r > 0 ? i == MODULE_PROJECTOR || i == MODULE_LORA : true;
+    m.llm.lora_train = true;
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *labels = malloc(sizeof(int32_t) * B * T);
     int *lengths = malloc(sizeof(int) * B);
     float *pixels = malloc(sizeof(float) * B * 3 * S * S);
     rng_init(&rng, 2, (uint64_t)rank);  // each rank its own samples
     bench_random_batch(&rng, B, T, S, ids, labels, lengths, pixels);
     Optimizer o;
-    OptimizerConfig oc = {.lr = 1e-4, .weight_decay = 0.0, .projector_lr = -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+    OptimizerConfig oc = {.lr = lora_r > 0 ? 2e-4 : 1e-4, .weight_decay = 0.0, .projector_lr = lora_r > 0 ? 2e-5 : -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                           .max_grad_norm = 1.0, .zero_stage = zero};
     if (optimizer_init(&o, &m, &oc) != VLM_OK || optimizer_attach_model(&o, &m) != VLM_OK)
         return fprintf(stderr, "%s\n", vlm_last_error()), 1;
@@ -83,9 +89,9 @@ int main(int argc, char **argv) {
     if (dist_allgather_f64(mine, 4, all) != VLM_OK) return 1;
     if (rank == 0) {
         double step_s = total / steps;
-        printf("{\"world\": %d, \"threads\": %d, \"zero\": %d, \"batch_per_rank\": %d, \"tokens_per_s\": %.1f, "
+        printf("{\"lora_r\": %d, \"trained_params\": %zu, \"world\": %d, \"threads\": %d, \"zero\": %d, \"batch_per_rank\": %d, \"tokens_per_s\": %.1f, "
                "\"step_s\": %.3f, \"reduce_s\": %.3f, \"loss\": %.4f, \"ranks\": [",
-               world, threads_get(), zero, B, (double)world * B * SEQ / step_s, step_s, reduce_s, r.loss);
+               lora_r, o.n_packed, world, threads_get(), zero, B, (double)world * B * SEQ / step_s, step_s, reduce_s, r.loss);
         for (int k = 0; k < world; k++)
             printf("%s{\"peak_rss_mb\": %.0f, \"params_mb\": %.1f, \"grads_mb\": %.1f, \"moments_mb\": %.1f}", k ? ", " : "",
                    all[4 * k], all[4 * k + 1], all[4 * k + 2], all[4 * k + 3]);

@@ -125,6 +125,7 @@ typedef struct {
     int r;
     float alpha, dropout;  // scale alpha / r; dropout on each adapter's input (training only)
     uint64_t seed;         // the dropout masks' (the run's --seed)
+    bool original_names;   // saved under the original LLaVA layout's names (model/lora.h)
 } LoraConfig;
 
 typedef struct {                  // LlavaConfig, MPLUGOwl2Config

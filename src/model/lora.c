@@ -82,12 +82,20 @@ static size_t module_len(const char *name) {
     return a ? (size_t)(a - name) : 0;
 }
 
-static int write_config(const LlavaParams *p, const char *dir, const char *base) {
+// A spec's name in the chosen layout (see lora_save_adapter).
+static void layout_name(const LlavaParams *p, const char *name, bool original, char *out, size_t size) {
+    if (original) llava_original_name(&p->cfg, name, out, size);
+    else snprintf(out, size, "%s", name);
+}
+
+static int write_config(const LlavaParams *p, const char *dir, const char *base, bool original) {
     const LoraConfig *c = &p->cfg.lora;
     json_t *targets = json_array();
     for (int i = 0; i < p->n_specs; i++) {
-        size_t n = module_len(p->specs[i].name);
-        if (p->specs[i].module == MODULE_LORA && n) json_array_append_new(targets, json_stringn(p->specs[i].name, n));
+        char name[200];
+        layout_name(p, p->specs[i].name, original, name, sizeof name);
+        size_t n = module_len(name);
+        if (p->specs[i].module == MODULE_LORA && n) json_array_append_new(targets, json_stringn(name, n));
     }
     // the keys PEFT 0.8.2 writes, its defaults where vlm has nothing to say
     json_t *j = json_pack("{s:{}, s:n, s:s, s:s, s:b, s:b, s:b, s:n, s:n, s:{}, s:i, s:f, s:n, s:s, s:n, s:s, s:i, s:{}, "
@@ -106,14 +114,16 @@ static int write_config(const LlavaParams *p, const char *dir, const char *base)
 }
 
 // Every spec of module m (or, trained != NULL, of the trained modules but LoRA) under PEFT's names.
-static int collect(const LlavaParams *p, bool lora, const bool *trained, TensorInfo *infos, const void **datas,
-                   char (*names)[200]) {
+static int collect(const LlavaParams *p, bool lora, const bool *trained, bool original, TensorInfo *infos,
+                   const void **datas, char (*names)[200]) {
     int n = 0;
     for (int i = 0; i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
         bool take = lora ? s->module == MODULE_LORA : trained && s->module != MODULE_LORA && trained[s->module] && s->reachable;
         if (!take) continue;
-        snprintf(names[n], sizeof names[n], PEFT_PREFIX "%s", s->name);
+        char name[180];
+        layout_name(p, s->name, original, name, sizeof name);
+        snprintf(names[n], sizeof names[n], PEFT_PREFIX "%s", name);
         infos[n] = (TensorInfo){.name = names[n], .dtype = DT_F32, .ndim = s->ndim};
         for (int d = 0; d < s->ndim; d++) infos[n].shape[d] = s->shape[d];
         tensor_info_sizes(&infos[n]);
@@ -123,19 +133,20 @@ static int collect(const LlavaParams *p, bool lora, const bool *trained, TensorI
 }
 
 int lora_save_adapter(const LlavaParams *p, const char *dir, const bool *trained, const char *base) {
+    bool original = p->cfg.lora.original_names;
     if (p->cfg.lora.r <= 0) return vlm_fail(VLM_ERR_FAIL, dir, NULL, "the model has no LoRA adapters to save");
     TensorInfo *infos = vlm_calloc((size_t)p->n_specs, sizeof(TensorInfo));
     const void **datas = vlm_calloc((size_t)p->n_specs, sizeof(void *));
     char (*names)[200] = vlm_calloc((size_t)p->n_specs, sizeof *names);
     char *st = path_join(dir, "adapter_model.safetensors"), *bin = path_join(dir, "non_lora_trainables.bin");
     int rc = infos && datas && names && st && bin ? make_dirs(dir) : VLM_ERR_FAIL;
-    if (rc == VLM_OK) rc = write_config(p, dir, base);
+    if (rc == VLM_OK) rc = write_config(p, dir, base, original);
     if (rc == VLM_OK) {
-        int n = collect(p, true, NULL, infos, datas, names);
+        int n = collect(p, true, NULL, original, infos, datas, names);
         rc = safetensors_write(st, infos, datas, n, NULL);
     }
     if (rc == VLM_OK && trained) {
-        int n = collect(p, false, trained, infos, datas, names);
+        int n = collect(p, false, trained, original, infos, datas, names);
         TorchSaveTensor *t = vlm_calloc((size_t)(n ? n : 1), sizeof *t);
         rc = t ? VLM_OK : VLM_ERR_FAIL;
         for (int i = 0; rc == VLM_OK && i < n; i++) {
@@ -157,8 +168,11 @@ static int read_into(LlavaParams *p, Checkpoint *ck, const char *path, bool lora
         const TensorInfo *info = ck->tensors[i].info;
         const char *name = str_has_prefix(info->name, PEFT_PREFIX) ? info->name + strlen(PEFT_PREFIX) : info->name;
         int k = -1;
-        for (int j = 0; j < p->n_specs && k < 0; j++)
-            if (strcmp(p->specs[j].name, name) == 0) k = j;
+        for (int j = 0; j < p->n_specs && k < 0; j++) {
+            char orig[200];
+            llava_original_name(&p->cfg, p->specs[j].name, orig, sizeof orig);
+            if (strcmp(p->specs[j].name, name) == 0 || strcmp(orig, name) == 0) k = j;  // either layout's name
+        }
         if (k < 0 || (p->specs[k].module == MODULE_LORA) != lora)
             rc = vlm_fail(VLM_ERR_INPUT, path, info->name, "not a tensor of this model's %s", lora ? "adapters" : "modules");
         else if (info->numel != p->specs[k].numel)

@@ -24,10 +24,14 @@ int llava_lora_merge(LlavaParams *p);
 // other trained tensors, the projector's: base_model.model.NAME).
 bool lora_adapter_dir(const char *dir);
 // trained: which modules' tensors go into non_lora_trainables.bin (NULL: none);
-// base: adapter_config.json's base_model_name_or_path.
+// base: adapter_config.json's base_model_name_or_path. Names: the original
+// LLaVA layout's when cfg.lora.original_names (LlavaLlamaForCausalLM:
+// base_model.model.model.layers..., ...model.mm_projector.0.weight), as
+// upstream's train.py writes them over an LLM + CLIP + projector start; else
+// the model's own (llava-hf, mPLUG-Owl2).
 int lora_save_adapter(const LlavaParams *p, const char *dir, const bool *trained, const char *base);
 // Lays p out with the folder's adapters (its r and alpha) and reads them, and
-// non_lora_trainables.bin when there is one. Missing, unexpected or
+// non_lora_trainables.bin when there is one (either layout's names). Missing, unexpected or
 // mis-shaped tensors are one error naming them.
 int lora_load_adapter(LlavaParams *p, const char *dir);
 

@@ -654,6 +654,12 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
     return rc;
 }
 
+void llava_original_name(const LlavaConfig *c, const char *param, char *out, size_t size) {
+    char orig[MAX_SOURCES][200];
+    original_names(c, param, orig);
+    snprintf(out, size, "%s", orig[0][0] ? orig[0] : param);
+}
+
 // The IFT start: LlamaForCausalLM names (model.*, lm_head) in the LLM
 // directory, vision_model.* in the CLIP directory, model.mm_projector.0/2 in
 // the projector file.

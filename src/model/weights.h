@@ -130,6 +130,11 @@ void llava_params_free(LlavaParams *p);
 // caller frees them.
 void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out);
 
+// A llava-hf parameter name as the original LLaVA layout (LlavaLlamaForCausalLM) names it:
+// language_model.model.* -> model.*, multi_modal_projector.linear_1 -> model.mm_projector.0, ...
+// (other names unchanged).
+void llava_original_name(const LlavaConfig *c, const char *param, char *out, size_t size);
+
 // A parameter name of OLA-VLM's parts (MODULE_OLA).
 bool llava_is_ola_name(const char *name);
 // One of its predictors' nn.LayerNorm parameters (attention's norm1 / norm2,

@@ -60,6 +60,7 @@ typedef struct {
     json_t *args_json;
     int world, rank;             // data parallel (dist.h); rank 0 writes the logs, the model and the checkpoints' shared files
     int lock_fd;                 // output_dir's lock, held by rank 0
+    ModelLayout layout;          // the starting model's
     bool have_tok, have_data, have_model, have_opt, have_plan;
 } Run;
 
@@ -130,6 +131,7 @@ static int open_model(Run *r, const char *resume) {
     const TrainArgs *a = r->a;
     LlavaParams params;
     int rc;
+    ModelLayout layout = LAYOUT_HF;
     // a LoRA run's checkpoint holds its adapters (and projector): the base comes from the run's model
     bool adapters = resume && lora_adapter_dir(resume);
     if (resume && !adapters) {
@@ -143,13 +145,16 @@ static int open_model(Run *r, const char *resume) {
             .projector_type = strcmp(a->mm_projector_type, "linear") == 0 ? PROJECTOR_LINEAR : PROJECTOR_MLP2X_GELU,
             .seed = (unsigned long long)a->seed,
         };
-        ModelLayout layout;
         rc = llava_open(&params, a->model_name_or_path, &o, &layout);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model: %s (%s)", a->model_name_or_path, llava_layout_name(layout));
     }
     if (rc == VLM_OK) rc = prepare_model(a, &params);
     if (rc == VLM_OK) rc = adapters ? lora_load_adapter(&params, resume) : resume ? VLM_OK : lora_prepare(a, &params);
     if (rc == VLM_OK && adapters) params.cfg.lora.seed = (uint64_t)a->seed;  // the dropout masks' seed, as the run began
+    // over an LLM + CLIP + projector (LLaVA's finetune_lora.sh) or an original LLaVA folder, the
+    // adapters are saved under LLaVA's own names, for its load_pretrained_model
+    params.cfg.lora.original_names = layout == LAYOUT_PARTS || layout == LAYOUT_ORIGINAL;
+    r->layout = layout;
     if (rc != VLM_OK) return rc;
     r->model_dir = strdup(a->model_name_or_path);  // its tokenizer and preprocessor files, also when resuming
     int B = a->per_device_train_batch_size, L = a->model_max_length;
@@ -422,6 +427,7 @@ static int save_final(Run *r) {
         // non_lora_trainables.bin; `vlm lora merge` makes the full model
         rc = r->m.params.cfg.lora.r > 0 ? lora_save_adapter(&r->m.params, r->a->output_dir, r->m.trainable, r->model_dir)
                                         : llava_save_hf(&r->m.params, r->a->output_dir);
+        if (rc == VLM_OK && r->m.params.cfg.lora.r > 0) rc = lora_write_base_config(r->a, r->model_dir, r->layout, r->a->output_dir);
         if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
         if (rc == VLM_OK) rc = save_projector(r, r->a->output_dir);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);

@@ -231,4 +231,4 @@ START_TEST(lora_train_save_resume_merge) {
 }
 END_TEST
 
-Suite *lora_suite(void) { return SUITE("lora", "", 0, lora_like_peft, lora_train_save_resume_merge); }
+Suite *lora_suite(void) { return SUITE("lora", "", 600, lora_like_peft, lora_train_save_resume_merge); }
