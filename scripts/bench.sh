@@ -30,7 +30,7 @@ fi
 python3 -m venv tools/.venv-bench 2>/dev/null || true
 printf '*\n' > tools/.venv-bench/.gitignore
 tools/.venv-bench/bin/pip install -q transformers==4.37.2 tokenizers==0.15.2 sentencepiece==0.1.99 protobuf tiktoken==0.7.0 \
-  pillow==13.0.0 "numpy<2" torch==2.15.0
+  pillow==13.0.0 "numpy<2" torch==2.15.0 peft==0.8.2 accelerate==0.26.1
 echo "== tokenizer throughput, one thread, $(du -h $corpus | cut -f1) corpus"
 ours2=$(build/bench_tokenizer $llama2 $corpus 3)
 ours3=$(build/bench_tokenizer $llama3 $corpus 3)
@@ -175,4 +175,21 @@ for z in zs:
           f"({z['tokens_per_s'] / one['tokens_per_s']:.2f}x; gradient reduction {z['reduce_s']:.2f} s of {z['step_s']:.2f} s/step), "
           f"per rank peak {r['peak_rss_mb']:.0f} MB, parameters + gradients + moments held between steps {held:.0f} MB "
           f"({held / base:.2f} of ZeRO-0's)")
+PY
+
+# ---- LoRA (LLaVA's finetune_lora.sh: r 128, alpha 256, dropout 0.05, projector at 2e-5) against
+# full fine-tuning of every module and against PyTorch + PEFT 0.8.2, the small LLaVA config
+echo "== LoRA r 128 training step, small LLaVA config, batch 4 x 256 tokens, $(nproc) threads"
+lora=$(build/bench_dist 3 4 0 128)
+full=$(build/bench_dist 3 4 0)
+peft=$(tools/.venv-bench/bin/python bench/bench_lora_ref.py 3 128 2>/dev/null | tail -1)
+python3 - "$lora" "$full" "$peft" <<'PY'
+import json, sys
+l, f, p = (json.loads(a) for a in sys.argv[1:4])
+lr, fr = l["ranks"][0], f["ranks"][0]
+print(f"vlm.c LoRA: {l['tokens_per_s']:.0f} tokens/s, peak {lr['peak_rss_mb']:.0f} MB ({l['trained_params']} trained); "
+      f"full fine-tuning {f['tokens_per_s']:.0f} tokens/s, peak {fr['peak_rss_mb']:.0f} MB")
+print(f"PyTorch + PEFT LoRA: {p['tokens_per_s']:.0f} tokens/s, peak {p['peak_rss_mb']:.0f} MB ({p['trainable_params']} trained)")
+print(f"ratio against PEFT: {l['tokens_per_s'] / p['tokens_per_s']:.2f}x throughput, "
+      f"{p['peak_rss_mb'] / lr['peak_rss_mb']:.2f}x less memory")
 PY
