@@ -5,13 +5,14 @@
 // (rank 0): global tokens/s, seconds per step, and per rank the peak RSS and
 // the parameter, gradient and AdamW-moment memory it holds between steps
 // (resident pages, mincore).
-// Usage: [mpirun -np N] bench_dist STEPS BATCH_PER_RANK ZERO_STAGE [LORA_R]
+// Usage: [mpirun -np N] bench_dist STEPS BATCH_PER_RANK ZERO_STAGE [LORA_R [bf16]]
 // LORA_R > 0: LoRA fine-tuning instead (LLaVA's finetune_lora.sh: adapters of rank R, alpha 2R,
 // dropout 0.05 on every LLM linear, the projector in full at its own lr, the vision tower and
-// the LLM frozen).
+// the LLM frozen); bf16: the frozen LLM's layers held in bf16 (--bits 16 --bf16 True).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>  // mincore
 #include <sys/resource.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@ static double resident_mb(const void *p, size_t n) {
 #include "core/threads.h"
 #include "core/timer.h"
 #include "dist/dist.h"
+#include "model/half_store.h"
 #include "text/template.h"
 #include "train/optimizer.h"
 #include "train/step.h"
@@ -42,6 +44,7 @@ int main(int argc, char **argv) {
     threads_choose_blas_kernels(argv);  // as vlm runs (core/threads.h)
     int steps = argc > 1 ? atoi(argv[1]) : 3, B = argc > 2 ? atoi(argv[2]) : 4, zero = argc > 3 ? atoi(argv[3]) : 0;
     int lora_r = argc > 4 ? atoi(argv[4]) : 0;
+    bool half = argc > 5 && strcmp(argv[5], "bf16") == 0;
     if (dist_init() != VLM_OK) return fprintf(stderr, "%s\n", vlm_last_error()), 1;
     int rank = dist_rank(), world = dist_world();
     if (dist_env_local_size() > 1) threads_set(threads_available() / dist_env_local_size());
@@ -65,7 +68,9 @@ int main(int argc, char **argv) {
     Optimizer o;
     OptimizerConfig oc = {.lr = lora_r > 0 ? 2e-4 : 1e-4, .weight_decay = 0.0, .projector_lr = lora_r > 0 ? 2e-5 : -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                           .max_grad_norm = 1.0, .zero_stage = zero};
-    if (optimizer_init(&o, &m, &oc) != VLM_OK || optimizer_attach_model(&o, &m) != VLM_OK)
+    HalfStore *hs = NULL;
+    if (optimizer_init(&o, &m, &oc) != VLM_OK || optimizer_attach_model(&o, &m) != VLM_OK ||
+        (half && half_store_attach(&hs, &m, DT_BF16) != VLM_OK))
         return fprintf(stderr, "%s\n", vlm_last_error()), 1;
     MicroBatch mb = {ids, labels, lengths, B, T, pixels, B, NULL, 0};
     StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
@@ -89,15 +94,16 @@ int main(int argc, char **argv) {
     if (dist_allgather_f64(mine, 4, all) != VLM_OK) return 1;
     if (rank == 0) {
         double step_s = total / steps;
-        printf("{\"lora_r\": %d, \"trained_params\": %zu, \"world\": %d, \"threads\": %d, \"zero\": %d, \"batch_per_rank\": %d, \"tokens_per_s\": %.1f, "
+        printf("{\"bf16_base\": %s, \"lora_r\": %d, \"trained_params\": %zu, \"world\": %d, \"threads\": %d, \"zero\": %d, \"batch_per_rank\": %d, \"tokens_per_s\": %.1f, "
                "\"step_s\": %.3f, \"reduce_s\": %.3f, \"loss\": %.4f, \"ranks\": [",
-               lora_r, o.n_packed, world, threads_get(), zero, B, (double)world * B * SEQ / step_s, step_s, reduce_s, r.loss);
+               half ? "true" : "false", lora_r, o.n_packed, world, threads_get(), zero, B, (double)world * B * SEQ / step_s, step_s, reduce_s, r.loss);
         for (int k = 0; k < world; k++)
             printf("%s{\"peak_rss_mb\": %.0f, \"params_mb\": %.1f, \"grads_mb\": %.1f, \"moments_mb\": %.1f}", k ? ", " : "",
                    all[4 * k], all[4 * k + 1], all[4 * k + 2], all[4 * k + 3]);
         printf("]}\n");
     }
     free(all), free(ids), free(labels), free(lengths), free(pixels);
+    half_store_free(hs);
     optimizer_free(&o);
     llava_model_free(&m);
     dist_finalize();

@@ -181,14 +181,17 @@ PY
 # full fine-tuning of every module and against PyTorch + PEFT 0.8.2, the small LLaVA config
 echo "== LoRA r 128 training step, small LLaVA config, batch 4 x 256 tokens, $(nproc) threads"
 lora=$(build/bench_dist 3 4 0 128)
+lora16=$(build/bench_dist 3 4 0 128 bf16)
 full=$(build/bench_dist 3 4 0)
 peft=$(tools/.venv-bench/bin/python bench/bench_lora_ref.py 3 128 2>/dev/null | tail -1)
-python3 - "$lora" "$full" "$peft" <<'PY'
+python3 - "$lora" "$full" "$peft" "$lora16" <<'PY'
 import json, sys
-l, f, p = (json.loads(a) for a in sys.argv[1:4])
+l, f, p, h = (json.loads(a) for a in sys.argv[1:5])
 lr, fr = l["ranks"][0], f["ranks"][0]
 print(f"vlm.c LoRA: {l['tokens_per_s']:.0f} tokens/s, peak {lr['peak_rss_mb']:.0f} MB ({l['trained_params']} trained); "
       f"full fine-tuning {f['tokens_per_s']:.0f} tokens/s, peak {fr['peak_rss_mb']:.0f} MB")
+print(f"vlm.c LoRA over a bf16 base (--bits 16 --bf16 True): {h['tokens_per_s']:.0f} tokens/s, "
+      f"peak {h['ranks'][0]['peak_rss_mb']:.0f} MB")
 print(f"PyTorch + PEFT LoRA: {p['tokens_per_s']:.0f} tokens/s, peak {p['peak_rss_mb']:.0f} MB ({p['trainable_params']} trained)")
 print(f"ratio against PEFT: {l['tokens_per_s'] / p['tokens_per_s']:.2f}x throughput, "
       f"{p['peak_rss_mb'] / lr['peak_rss_mb']:.2f}x less memory")

@@ -1,10 +1,11 @@
 // Aligned and checked allocation, see alloc.h.
 #include "core/alloc.h"
 
-#include <sys/mman.h>  // mmap
-
-#include <stdlib.h>  // aligned_alloc, malloc, free
-#include <string.h>  // memset, strlen, memcpy
+#include <stdint.h>    // uintptr_t
+#include <stdlib.h>    // aligned_alloc, malloc, free
+#include <string.h>    // memset, strlen, memcpy
+#include <sys/mman.h>  // mmap, madvise
+#include <unistd.h>    // sysconf
 
 #include "core/error.h"
 
@@ -58,4 +59,18 @@ void *vlm_map_zeroed(size_t bytes) {
 
 void vlm_unmap(void *p, size_t bytes) {
     if (p) munmap(p, bytes ? bytes : 1);
+}
+
+void vlm_drop_floats(float *p, size_t n) {
+    if (n == 0) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *a = (char *)p, *b = (char *)(p + n);
+    char *pa = (char *)(((uintptr_t)a + page - 1) & ~(uintptr_t)(page - 1)), *pb = (char *)((uintptr_t)b & ~(uintptr_t)(page - 1));
+    if (pa >= pb) {
+        memset(a, 0, (size_t)(b - a));
+        return;
+    }
+    memset(a, 0, (size_t)(pa - a));
+    memset(pb, 0, (size_t)(b - pb));
+    if (madvise(pa, (size_t)(pb - pa), MADV_DONTNEED) != 0) memset(pa, 0, (size_t)(pb - pa));
 }

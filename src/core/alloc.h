@@ -30,4 +30,9 @@ static inline bool size_add(size_t a, size_t b, size_t *out) { return !__builtin
 void *vlm_map_zeroed(size_t bytes);
 void vlm_unmap(void *p, size_t bytes);
 
+// Hands the n floats at p back to the kernel: the whole pages among them dropped (madvise
+// MADV_DONTNEED: they read as zeros when next touched and cost nothing until then), the
+// partial pages at either end zeroed. For private anonymous memory (what vlm allocates).
+void vlm_drop_floats(float *p, size_t n);
+
 #endif

@@ -16,6 +16,7 @@
 #include "core/timer.h"
 #include "data/loader.h"
 #include "dist/dist.h"
+#include "model/half_store.h"
 #include "model/lora.h"
 #include "model/open.h"
 #include "text/template.h"
@@ -61,6 +62,7 @@ typedef struct {
     int world, rank;             // data parallel (dist.h); rank 0 writes the logs, the model and the checkpoints' shared files
     int lock_fd;                 // output_dir's lock, held by rank 0
     ModelLayout layout;          // the starting model's
+    HalfStore *half;             // the frozen base's 16-bit layers (LoRA with --bf16 / --fp16), NULL: none
     bool have_tok, have_data, have_model, have_opt, have_plan;
 } Run;
 
@@ -225,6 +227,7 @@ static void close_run(Run *r) {
     free_micro(r);
     if (r->loader) loader_close(r->loader);
     if (r->have_plan) train_plan_free(&r->plan);
+    half_store_free(r->half);  // before the optimizer's ZeRO hooks it chains to
     if (r->have_opt) optimizer_free(&r->opt);
     if (r->have_model) llava_model_free(&r->m);
     if (r->have_tok) tokenizer_free(&r->tok);
@@ -486,6 +489,9 @@ int train_run(const TrainArgs *a) {
         rc = optimizer_init(&r.opt, &r.m, &oc);
         r.have_opt = rc == VLM_OK;
         if (rc == VLM_OK) rc = optimizer_attach_model(&r.opt, &r.m);  // ZeRO-2 / 3: the model's parameter events
+        // LoRA with --bits 16 and --bf16 / --fp16: the frozen LLM's layers held in 16 bits (chained after ZeRO's)
+        if (rc == VLM_OK && a->lora_enable && a->bits == 16 && (a->bf16 || a->fp16))
+            rc = half_store_attach(&r.half, &r.m, a->bf16 ? DT_BF16 : DT_F16);
     }
     if (rc == VLM_OK) {
         rc = train_plan(&r.plan, (long)loader_batches_per_epoch(r.loader), a->gradient_accumulation_steps,

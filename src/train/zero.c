@@ -3,8 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>  // madvise
-#include <unistd.h>    // sysconf
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -46,22 +44,6 @@ static DistView range_view(const Zero *z, int r, float *base) {
     return (DistView){base, &o->ranges[2 * r], 1, cnt};
 }
 
-// Hands n floats at p back to the kernel: whole pages dropped (they read as zeros when next
-// touched), the partial pages at either end zeroed.
-static void drop_floats(float *p, size_t n) {
-    if (n == 0) return;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    char *a = (char *)p, *b = (char *)(p + n);
-    char *pa = (char *)(((uintptr_t)a + page - 1) & ~(uintptr_t)(page - 1)), *pb = (char *)((uintptr_t)b & ~(uintptr_t)(page - 1));
-    if (pa >= pb) {
-        memset(a, 0, (size_t)(b - a));
-        return;
-    }
-    memset(a, 0, (size_t)(pa - a));
-    memset(pb, 0, (size_t)(b - pb));
-    if (madvise(pa, (size_t)(pb - pa), MADV_DONTNEED) != 0) memset(pa, 0, (size_t)(pb - pa));
-}
-
 // This rank's part of range r: [*a, *b) of its cnt floats (empty: a == b).
 static void own_part(const Optimizer *o, int r, size_t *a, size_t *b) {
     size_t moff = o->moment_offset[r], end = moff + o->ranges[2 * r + 1];
@@ -77,8 +59,8 @@ static void drop_others(const Zero *z, int r, float *base) {
     size_t cnt = o->ranges[2 * r + 1], a, b;
     own_part(o, r, &a, &b);
     float *p = base + o->ranges[2 * r];
-    drop_floats(p, a);
-    drop_floats(p + b, cnt - b);
+    vlm_drop_floats(p, a);
+    vlm_drop_floats(p + b, cnt - b);
 }
 
 static void reduce_range(Zero *z, int r) {

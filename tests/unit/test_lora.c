@@ -11,6 +11,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "formats/safetensors.h"
+#include "formats/dtype.h"
+#include "model/half_store.h"
 #include "model/llava.h"
 #include "model/lora.h"
 #include "test_util.h"
@@ -158,6 +160,54 @@ START_TEST(lora_like_peft) {
 }
 END_TEST
 
+// --bits 16 --bf16 True: the frozen LLM's layer matrices held in bf16 and widened only while their
+// layer runs give, bit for bit, the model whose matrices were rounded to bf16 once.
+START_TEST(half_store_is_the_rounded_base) {
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, fixture("lora/reference.safetensors")), VLM_OK);
+    const TensorInfo *ids_info, *pix_info;
+    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
+    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
+    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
+    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0], lengths[8];
+    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    LlavaModel m[2];
+    HalfStore *half = NULL;
+    for (int k = 0; k < 2; k++) {
+        LlavaParams p;
+        load_lora_model(&p, &ref);
+        if (k == 1)  // rounded once, by hand
+            for (int i = 0; i < p.n_specs; i++) {
+                const ParamSpec *s = &p.specs[i];
+                if (s->module != MODULE_LLM || s->ndim != 2 || !strstr(s->name, ".layers.")) continue;
+                for (size_t j = 0; j < s->numel; j++) {
+                    uint16_t h = f32_to_bf16(p.data[s->offset + j]);
+                    dtype_to_f32(DT_BF16, &h, &p.data[s->offset + j], 1);
+                }
+            }
+        int F = llava_image_tokens(&p.cfg);
+        ck_assert_int_eq(llava_model_init(&m[k], &p, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+        bool trains[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LORA] = true};
+        memcpy(m[k].trainable, trains, sizeof trains);
+        if (k == 0) ck_assert_int_eq(half_store_attach(&half, &m[0], DT_BF16), VLM_OK);
+        ck_assert_uint_gt(k == 0 ? half_store_saved_bytes(half) : 1, 0);
+        double loss;
+        for (int pass = 0; pass < 2; pass++) {  // twice: the layers widened again after their pages went back
+            llava_zero_grad(&m[k]);
+            ck_assert_int_eq(llava_forward(&m[k], ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+            llava_backward(&m[k]);
+        }
+    }
+    ck_assert_double_eq(m[0].loss, m[1].loss);
+    ck_assert_msg(!memcmp(m[0].grad, m[1].grad, m[0].params.numel * sizeof(float)), "the gradients differ");
+    half_store_free(half);
+    ck_assert_msg(!memcmp(m[0].params.data, m[1].params.data, m[0].params.numel * sizeof(float)),
+                  "the widened base is not the rounded one");
+    llava_model_free(&m[0]), llava_model_free(&m[1]);
+    safetensors_close(&ref);
+}
+END_TEST
+
 // ---- `vlm train --lora_enable True` end to end
 
 #define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
@@ -231,4 +281,6 @@ START_TEST(lora_train_save_resume_merge) {
 }
 END_TEST
 
-Suite *lora_suite(void) { return SUITE("lora", "", 600, lora_like_peft, lora_train_save_resume_merge); }
+Suite *lora_suite(void) {
+    return SUITE("lora", "", 600, lora_like_peft, half_store_is_the_rounded_base, lora_train_save_resume_merge);
+}
