@@ -74,8 +74,8 @@ PeftModel.from_pretrained) to step3.logits.
 expected.json: versions, seeds, the LoRA config with upstream's target list (as given and sorted),
 the trained parameter names (both copies), which base/other grads are None / exactly zero, per-step
 loss and clip_grad_norm_'s total norm (both copies), adapter and non_lora_trainables key names,
-merged-vs-unmerged and reload differences, whether the zero-B PEFT model reproduces the owl2
-fixture's logits.
+merged-vs-unmerged and reload differences, whether the zero-B PEFT model reproduces the bare
+model's logits (bitwise, same machine) and the owl2 fixture's (to rounding: made on another CPU).
 
 Usage: tools/make_owl2_lora_fixtures.sh
        (or MPLUG_OWL_DIR=/path/to/mPLUG-Owl tools/make_owl2_lora_fixtures.sh)
@@ -198,14 +198,19 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
 
+    # PEFT with lora_B = 0 computes what the bare model computes here (bitwise), and the owl2 fixture's
+    # logits up to rounding (that fixture was made on another CPU: its BLAS rounds differently)
+    base_logits = logits_of(load_base(), batch)
+
     def zero_b_check(pm):
         lg = logits_of(pm, batch)
-        return {"logits_equal": bool(torch.equal(lg, owl2_ref["logits"])),
-                "logits_maxdiff": float((lg - owl2_ref["logits"]).abs().max())}
+        return {"equals_base_here": bool(torch.equal(lg, base_logits)),
+                "owl2_fixture_logits_equal": bool(torch.equal(lg, owl2_ref["logits"])),
+                "owl2_fixture_logits_maxdiff": float((lg - owl2_ref["logits"]).abs().max())}
 
     # ---- upstream's wrap: every non-ViT parameter trains
     pm, targets, zero_b = wrap(True, zero_b_check)
-    assert zero_b["logits_maxdiff"] <= 1e-6, zero_b
+    assert zero_b["equals_base_here"] and zero_b["owl2_fixture_logits_maxdiff"] <= 1e-4, zero_b
     trainable = [(n, p) for n, p in pm.named_parameters() if p.requires_grad]
     lora = [n for n, _ in trainable if "lora_" in n]
     assert len(lora) == 2 * len(targets)

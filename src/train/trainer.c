@@ -174,6 +174,14 @@ static int open_model(Run *r, const char *resume) {
     r->have_model = true;
     memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);
     r->m.llm.lora_train = true;  // LoRA's dropout (lora_dropout) while training
+    if (a->lora_enable && r->m.params.cfg.arch == ARCH_MPLUG_OWL2 && !a->tune_mm_mlp_adapter && !a->freeze_backbone) {
+        // upstream's mplug_owl2/train/train.py calls model.requires_grad_(True) after get_peft_model:
+        // the LLM trains in full beside its adapters (its non_lora_trainables.bin holds it)
+        r->m.trainable[MODULE_LLM] = true;
+        if (r->rank == 0)
+            fprintf(stderr, "note: --lora_enable on mPLUG-Owl2: the language model trains in full beside its adapters, "
+                            "as upstream's train.py (model.requires_grad_(True) after get_peft_model) does\n");
+    }
     r->ext = train_extension_of(&r->m);
     int side = r->m.params.cfg.vision.image_size;
     r->pixels_per_image = 3 * side * side;

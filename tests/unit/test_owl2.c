@@ -26,6 +26,7 @@
 #include "text/template.h"
 #include "text/tokenizer.h"
 #include "train/optimizer.h"
+#include "train/step.h"
 
 typedef struct {
     const int32_t *ids, *labels;
@@ -458,7 +459,108 @@ START_TEST(owl2_v1_labels_match_upstream) {
 }
 END_TEST
 
+// LoRA on mPLUG-Owl2 against upstream's train.py --lora_enable wrap (PEFT 0.4.0, transformers 4.31.0;
+// tools/make_owl2_lora_fixtures.sh): adapters on q, o, gate, up, down and on both modality branches
+// of k_proj / v_proj. Upstream's model.requires_grad_(True) after get_peft_model trains every
+// parameter but the ViT beside the adapters: the forward and every such gradient against it. Then
+// 3 AdamW steps of the LLM-frozen variant (adapters at 1e-3, the abstractor at 2e-4).
+START_TEST(owl2_lora_matches_upstream) {
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, fixture("owl2_lora/reference.safetensors")), VLM_OK);
+    json_t *exp = fixture_json("owl2_lora/expected.json");
+    ck_assert_ptr_nonnull(exp);
+    LlavaParams params;
+    load(&params, "owl2/tiny_owl2");
+    LlavaConfig cfg = params.cfg;
+    cfg.lora = (LoraConfig){.r = 4, .alpha = 8.0f};
+    ck_assert_int_eq(llava_params_relayout(&params, &cfg, NULL), VLM_OK);
+    int adapters = 0;
+    for (int i = 0; i < params.n_specs; i++) {
+        const ParamSpec *s = &params.specs[i];
+        if (s->module != MODULE_LORA) continue;
+        char key[220];
+        snprintf(key, sizeof key, "base_model.model.%s", s->name);
+        const TensorInfo *info;
+        const float *v = ref_tensor(&ref, key, &info);
+        ck_assert_uint_eq(info->nbytes, s->numel * sizeof(float));
+        memcpy(params.data + s->offset, v, info->nbytes);
+        adapters++;
+    }
+    ck_assert_int_eq(adapters, 2 * 9 * 2);  // 2 layers x 9 linears (k, v twice) x (A, B)
+    Batch b;
+    read_batch(&ref, "batch.", &b);
+    LlavaModel m;
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    bool upstream[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LLM] = true, [MODULE_LORA] = true};
+    memcpy(m.trainable, upstream, sizeof upstream);
+    check_forward(&m, &ref, &b, "logits", *(const float *)ref_tensor(&ref, "loss", NULL), "owl2 LoRA");
+    m.all_logits = false;
+    double loss;
+    ck_assert_int_eq(llava_forward(&m, b.ids, b.labels, b.lengths, b.B, b.T, b.pixels, b.n_images, 0, &loss), VLM_OK);
+    llava_zero_grad(&m);
+    llava_backward(&m);
+    int n = 0;
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        if (!param_trained(s, m.trainable)) continue;
+        char key[240];
+        snprintf(key, sizeof key, "grad.base_model.model.%s", s->name);
+        const float *want = ref_tensor(&ref, key, NULL), *ours = m.grad + s->offset;
+        double diff = 0, norm = 0;
+        for (size_t k = 0; k < s->numel; k++)
+            diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]), norm += (double)want[k] * want[k];
+        ck_assert_msg(sqrt(diff) <= 1e-4 * sqrt(norm) + 1e-6, "gradient of %s differs by %g of its norm", s->name,
+                      sqrt(diff / norm));
+        n++;
+    }
+    ck_assert_int_eq(n, 113);  // what upstream trains: all but the ViT
+    // the LLM frozen: 3 steps, the adapters at lr 1e-3, the abstractor at 2e-4
+    m.trainable[MODULE_LLM] = false;
+    OptimizerConfig oc = {.lr = 1e-3, .projector_lr = 2e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_grad_norm = 1.0};
+    Optimizer o;
+    ck_assert_int_eq(optimizer_init(&o, &m, &oc), VLM_OK);
+    StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
+    MicroBatch mb = {b.ids, b.labels, b.lengths, b.B, b.T, b.pixels, b.n_images, NULL, 0};
+    json_t *steps = json_object_get(json_object_get(exp, "frozen"), "steps");
+    for (int k = 0; k < 3; k++) {
+        StepResult r;
+        ck_assert_int_eq(train_step(&m, &o, &sc, &mb, 1, 1.0, &r), VLM_OK);
+        double wl = json_number_value(json_object_get(json_array_get(steps, (size_t)k), "loss"));
+        double wn = json_number_value(json_object_get(json_array_get(steps, (size_t)k), "grad_norm"));
+        ck_assert_msg(fabs(r.loss - wl) <= 1e-5 * wl, "step %d: loss %.8f, upstream %.8f", k + 1, r.loss, wl);
+        ck_assert_msg(fabs(r.grad_norm - wn) <= 1e-5 * wn, "step %d: grad norm %.8f, upstream %.8f", k + 1, r.grad_norm, wn);
+    }
+    n = 0;
+    for (int i = 0; i < m.params.n_specs; i++) {
+        const ParamSpec *s = &m.params.specs[i];
+        if (!param_trained(s, m.trainable)) continue;
+        char key[240];
+        snprintf(key, sizeof key, "frozen.step3.base_model.model.%s", s->name);
+        // a key projection's bias has gradient zero in exact arithmetic: both sides step on rounding noise
+        bool noise = false;
+        const json_t *rounding = json_object_get(exp, "grad_rounding_only");
+        for (size_t k = 0; k < json_array_size(rounding); k++)
+            noise |= strcmp(json_string_value(json_array_get(rounding, k)), key + strlen("frozen.step3.")) == 0;
+        n++;
+        if (noise) continue;
+        const float *want = ref_tensor(&ref, key, NULL), *ours = m.params.data + s->offset;
+        double diff = 0, norm = 0;
+        for (size_t k = 0; k < s->numel; k++)
+            diff += ((double)ours[k] - want[k]) * ((double)ours[k] - want[k]), norm += (double)want[k] * want[k];
+        ck_assert_msg(sqrt(diff) <= 1e-5 * sqrt(norm) + 1e-7, "%s after 3 steps differs by %g of its norm", s->name,
+                      sqrt(diff / norm));
+    }
+    ck_assert_int_eq(n, 84);
+    optimizer_free(&o);
+    json_decref(exp);
+    llava_model_free(&m);
+    free(b.pixels);
+    safetensors_close(&ref);
+}
+END_TEST
+
 Suite *owl2_suite(void) {
     return SUITE("owl2", "", 60, owl2_matches_upstream, owl2_converter_layout, owl2_text_only_and_adamw,
-                 owl2_save_load_round_trip, owl2_config_errors, owl2_random_init, owl2_v1_labels_match_upstream);
+                 owl2_save_load_round_trip, owl2_config_errors, owl2_random_init, owl2_v1_labels_match_upstream,
+                 owl2_lora_matches_upstream);
 }
