@@ -190,7 +190,9 @@ static int read_into(LlavaParams *p, Checkpoint *ck, const char *path, bool lora
 }
 
 int lora_load_adapter(LlavaParams *p, const char *dir) {
+    // PEFT >= 0.6 writes safetensors, earlier ones (mPLUG-Owl2's pin, 0.4.0) a pickled .bin
     char *cfg_path = path_join(dir, "adapter_config.json"), *st = path_join(dir, "adapter_model.safetensors");
+    if (st && !file_exists(st)) free(st), st = path_join(dir, "adapter_model.bin");
     char *bin = path_join(dir, "non_lora_trainables.bin");
     if (!cfg_path || !st || !bin) return free(cfg_path), free(st), free(bin), VLM_ERR_FAIL;
     json_error_t err;

@@ -551,6 +551,30 @@ START_TEST(owl2_lora_matches_upstream) {
                       sqrt(diff / norm));
     }
     ck_assert_int_eq(n, 84);
+    // upstream's adapter folder after its 3 steps (PEFT 0.4.0's adapter_model.bin, non_lora_trainables.bin
+    // with the LLM and the abstractor) over the base: upstream's merged model's logits
+    LlavaParams loaded;
+    LlavaOpenOptions with = {.model_base = fixture("owl2/tiny_owl2")};
+    char adapter[600];
+    snprintf(adapter, sizeof adapter, "%s", fixture("owl2_lora/adapter"));
+    ck_assert_msg(llava_open(&loaded, adapter, &with, NULL) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_int_eq(loaded.cfg.lora.r, 4);
+    LlavaModel lm;
+    ck_assert_int_eq(llava_model_init(&lm, &loaded, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    lm.all_logits = true;
+    ck_assert_int_eq(llava_forward(&lm, b.ids, b.labels, b.lengths, b.B, b.T, b.pixels, b.n_images, 0, &loss), VLM_OK);
+    const TensorInfo *li;
+    const float *merged = ref_tensor(&ref, "merged.logits", &li);
+    int T = (int)li->shape[1], V = (int)li->shape[2];
+    double worst = 0, scale = 0;
+    for (int s = 0; s < b.B; s++)
+        for (int t = 0; t < lm.seq_len[s]; t++)
+            for (int v = 0; v < V; v++) {
+                double w = merged[((size_t)s * T + t) * V + v];
+                worst = fmax(worst, fabs(llava_logits(&lm, s, t)[v] - w)), scale = fmax(scale, fabs(w));
+            }
+    ck_assert_msg(worst <= 1e-4 * scale, "upstream's adapter folder: logits differ by %g (scale %g)", worst, scale);
+    llava_model_free(&lm);
     optimizer_free(&o);
     json_decref(exp);
     llava_model_free(&m);
