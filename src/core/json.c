@@ -382,3 +382,25 @@ const char *vlm_json_nonfinite(double x) {
     if (isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
     return NULL;
 }
+
+char *vlm_json_dumps(const json_t *j, size_t flags) {
+    char *text = json_dumps(j, flags);
+    if (!text) return NULL;
+    // a marker is dumped as "\u0000LITERAL" (the literal is digits, a sign, '.', 'e' or letters: no quote)
+    static const char open[] = "\"\\u0000";
+    char *w = text;
+    for (const char *r = text; *r;) {
+        if (strncmp(r, open, sizeof open - 1) == 0) {
+            const char *end = strchr(r + sizeof open - 1, '"');
+            if (end) {
+                size_t n = (size_t)(end - (r + sizeof open - 1));
+                memmove(w, r + sizeof open - 1, n);
+                w += n, r = end + 1;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return text;
+}

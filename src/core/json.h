@@ -94,4 +94,9 @@ const char *vlm_json_number_text(const json_t *v, char *buf, size_t size);
 // (and vlm_json_load*) read its logs back.
 const char *vlm_json_nonfinite(double x);
 
+// json_dumps, with every marker written back as the literal it stands for
+// (1000000000000000019884624838656, NaN, ...): a config read with the
+// loaders above and written again keeps what Python's json wrote. Free the result.
+char *vlm_json_dumps(const json_t *j, size_t flags);
+
 #endif

@@ -66,7 +66,29 @@ static int open_adapter(LlavaParams *p, const char *dir, const LlavaOpenOptions 
                       base ? base : named ? named : "");
     LlavaOpenOptions with = *o;
     with.model_base = NULL;
+    // over an LLM-only base (LLaVA's finetune_lora.sh start), the adapter folder's own config.json
+    // (LLaVA's, as its train.py saves it) names the vision tower and the projector's kind; the
+    // projector itself is in non_lora_trainables.bin
+    ModelLayout base_layout = LAYOUT_HF;
+    char *tower = NULL;
+    if (rc == VLM_OK && llava_detect_layout(base, &base_layout) == VLM_OK && base_layout == LAYOUT_PARTS &&
+        !with.vision_tower && (tower = configured_vision_tower(dir))) {
+        char *path = path_join(dir, "config.json");
+        json_t *c = path ? vlm_json_load_file(path, 0, NULL) : NULL;
+        const char *type = json_string_value(json_object_get(c, "mm_projector_type"));
+        const char *feature = json_string_value(json_object_get(c, "mm_vision_select_feature"));
+        long long layer = -2;
+        if (json_object_get(c, "mm_vision_select_layer"))
+            vlm_json_int(json_object_get(c, "mm_vision_select_layer"), -64, 64, &layer, path, "mm_vision_select_layer");
+        with.vision_tower = tower;
+        with.projector_type = type && strcmp(type, "linear") == 0 ? PROJECTOR_LINEAR : PROJECTOR_MLP2X_GELU;
+        with.feature_layer = (int)layer;
+        with.feature_full = feature && strcmp(feature, "cls_patch") == 0;
+        json_decref(c);
+        free(path);
+    }
     if (rc == VLM_OK) rc = llava_open(p, base, &with, layout);
+    free(tower);
     if (rc == VLM_OK) {
         rc = lora_load_adapter(p, dir);
         if (rc != VLM_OK) llava_params_free(p);

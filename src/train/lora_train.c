@@ -48,7 +48,7 @@ int lora_write_base_config(const TrainArgs *a, const char *base_dir, ModelLayout
         if (a->mm_projector_lr >= 0) json_object_set_new(j, "mm_projector_lr", json_real(a->mm_projector_lr));
         else json_object_set_new(j, "mm_projector_lr", json_null());
     }
-    char *text = rc == VLM_OK ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    char *text = rc == VLM_OK ? vlm_json_dumps(j, JSON_INDENT(2)) : NULL;  // the base's big integers as written
     if (rc == VLM_OK) rc = text ? atomic_write_text(dst, text) : VLM_ERR_FAIL;
     free(text), free(src), free(dst);
     json_decref(j);

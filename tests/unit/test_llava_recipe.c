@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "formats/checkpoint.h"
 #include "formats/dtype.h"
 #include "formats/safetensors.h"
@@ -121,6 +122,18 @@ static void make_inputs(const char *dir) {
     "--lr_scheduler_type \"cosine\" --logging_steps 1 --tf32 True --model_max_length 2048 --gradient_checkpointing True " \
     "--dataloader_num_workers 4 --lazy_preprocess True --report_to wandb"
 
+// scripts/v1_5/finetune_lora.sh's flags, every one (its LoRA flags first, as upstream writes them)
+#define FINETUNE_LORA_SH                                                                                               \
+    "train --lora_enable True --lora_r 128 --lora_alpha 256 --mm_projector_lr 2e-5 --deepspeed ./scripts/zero3.json " \
+    "--model_name_or_path %s/vicuna --version v1 --data_path %s/llava_v1_5_mix665k.json --image_folder %s "            \
+    "--vision_tower %s/clip --pretrain_mm_mlp_adapter %s --mm_projector_type mlp2x_gelu --mm_vision_select_layer -2 "   \
+    "--mm_use_im_start_end False --mm_use_im_patch_token False --image_aspect_ratio pad --group_by_modality_length True " \
+    "--bf16 True --output_dir %s --num_train_epochs 1 --per_device_train_batch_size 16 --per_device_eval_batch_size 4 " \
+    "--gradient_accumulation_steps 1 --evaluation_strategy \"no\" --save_strategy \"steps\" --save_steps 50000 "        \
+    "--save_total_limit 1 --learning_rate 2e-4 --weight_decay 0. --warmup_ratio 0.03 --lr_scheduler_type \"cosine\" "   \
+    "--logging_steps 1 --tf32 True --model_max_length 2048 --gradient_checkpointing True --dataloader_num_workers 4 "   \
+    "--lazy_preprocess True --report_to wandb"
+
 // mm_projector.bin holds the four model.mm_projector.* tensors in bf16, equal
 // to the bf16 rounding of the projector in model (a llava-hf folder).
 static void check_projector_file(const char *bin, const char *model) {
@@ -149,7 +162,7 @@ static void check_projector_file(const char *bin, const char *model) {
 }
 
 START_TEST(pretrain_then_finetune_with_upstream_flags) {
-    char dir[] = "/tmp/vlm-recipe-XXXXXX", args[8192], path[700], path2[700];
+    char dir[] = "/tmp/vlm-recipe-XXXXXX", args[8192], path[800], path2[700];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     make_inputs(dir);
     snprintf(args, sizeof args, PRETRAIN_SH, dir, dir, PHOTOS, dir, dir);
@@ -167,6 +180,29 @@ START_TEST(pretrain_then_finetune_with_upstream_flags) {
     snprintf(args, sizeof args, FINETUNE_SH, dir, dir, PHOTOS, dir, path, path2);
     ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
     check_projector_file(path, path2);
+    // finetune_lora.sh from the same start: LLaVA's own files, names and config (its load_pretrained_model's input)
+    snprintf(path2, sizeof path2, "%s/checkpoints/llava-v1.5-13b-lora", dir);
+    snprintf(args, sizeof args, FINETUNE_LORA_SH, dir, dir, PHOTOS, dir, path, path2);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "its LoRA adapters yes"), "%.3000s", err);
+    Checkpoint a;
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", path2);
+    ck_assert_int_eq(checkpoint_open(&a, path), VLM_OK);
+    ck_assert_msg(checkpoint_find(&a, "base_model.model.model.layers.1.mlp.down_proj.lora_A.weight") >= 0, "LLaVA's names");
+    checkpoint_close(&a);
+    snprintf(path, sizeof path, "%s/non_lora_trainables.bin", path2);
+    ck_assert_int_eq(checkpoint_open(&a, path), VLM_OK);
+    ck_assert_int_eq(a.count, 4);
+    ck_assert(checkpoint_find(&a, "base_model.model.model.mm_projector.2.weight") >= 0);
+    checkpoint_close(&a);
+    snprintf(path, sizeof path, "%s/config.json", path2);
+    json_t *cfg = vlm_json_load_file(path, 0, NULL);  // the LLM's model_max_length 1e30 kept as written
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(json_string_value(json_object_get(cfg, "model_type")), "llava_llama");
+    ck_assert_str_eq(json_string_value(json_object_get(cfg, "mm_projector_type")), "mlp2x_gelu");
+    json_decref(cfg);
+    snprintf(args, sizeof args, "forward --model %s --ids 1,450,4996,338 --top 3", path2);  // the adapters over their base
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
     // a wrong adapter file is named: a file that is not one, and one of another model's sizes
     // (fresh output folders: one with checkpoints resumes from them, as upstream's train.py)
     snprintf(path, sizeof path, "%s/llava_v1_5_mix665k.json", dir);
