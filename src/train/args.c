@@ -55,6 +55,10 @@ static const Opt OPTS[] = {
     {"freeze_mm_mlp_adapter", T_BOOL, F(freeze_mm_mlp_adapter), "False", NULL, NULL},
     {"model_max_length", T_INT, F(model_max_length), "512", NULL, NULL},
     {"mm_projector_lr", T_DOUBLE, F(mm_projector_lr), "None", NULL, NULL},
+    // mPLUG-Owl2's: its optimizer groups parameters whose *name* holds "visual_abstractor_lr", so
+    // it matches none and every parameter trains at --learning_rate (as here)
+    {"visual_abstractor_lr", T_DOUBLE, F(visual_abstractor_lr), "None", NULL,
+     "matches no parameter in upstream's optimizer either: every parameter trains at --learning_rate"},
     {"group_by_modality_length", T_BOOL, F(group_by_modality_length), "False", NULL, NULL},
     {"tune_visual_abstractor", T_BOOL, F(tune_visual_abstractor), "True", NULL, NULL},
     {"freeze_vision_model", T_BOOL, F(freeze_vision_model), "True", NULL, NULL},

@@ -47,6 +47,7 @@ typedef struct TrainArgs {
     bool freeze_mm_mlp_adapter, group_by_modality_length;
     bool tune_visual_abstractor, freeze_vision_model;  // mPLUG-Owl2: True, True
     double mm_projector_lr;                            // < 0: None (the projector uses learning_rate)
+    double visual_abstractor_lr;                       // mPLUG-Owl2's; accepted, without effect (as upstream's)
     int model_max_length;                              // default 512
     // ---- transformers 4.37 TrainingArguments
     char output_dir[TRAIN_PATH_MAX];

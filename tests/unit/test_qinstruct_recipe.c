@@ -11,6 +11,7 @@
 #include <unistd.h>  // chdir, getcwd
 
 #include "core/error.h"
+#include "formats/checkpoint.h"
 #include "core/file.h"
 #include "model/open.h"
 #include "test_util.h"
@@ -72,6 +73,17 @@ static void make_inputs(const char *dir) {
     "--save_total_limit 1 --learning_rate 2e-5 --weight_decay 0. --warmup_ratio 0.03 --lr_scheduler_type \"cosine\" " \
     "--logging_steps 1 --tf32 True --model_max_length 2048 --gradient_checkpointing True --tune_visual_abstractor True " \
     "--freeze_vision_model False --dataloader_num_workers 4 --lazy_preprocess True --report_to tensorboard%s"
+
+// mPLUG-Owl2's scripts/finetune_lora.sh's flags, every one (its LoRA ones first, as upstream writes them)
+#define FINETUNE_LORA_SH                                                                                               \
+    "train --lora_enable True --lora_r 128 --lora_alpha 256 --visual_abstractor_lr 2e-5 --deepspeed ./scripts/zero3.json " \
+    "--model_name_or_path %s/mplug-owl2 --version v1 --data_path %s/mix_cleaned_labels.json --image_folder %s "         \
+    "--image_aspect_ratio pad --group_by_modality_length True --bf16 True --output_dir %s --num_train_epochs 1 "        \
+    "--per_device_train_batch_size 2 --per_device_eval_batch_size 4 --gradient_accumulation_steps 8 "                   \
+    "--evaluation_strategy \"no\" --save_strategy \"steps\" --save_steps 10 --save_total_limit 1 --learning_rate 1e-4 "  \
+    "--weight_decay 0. --warmup_ratio 0.03 --lr_scheduler_type \"cosine\" --logging_steps 1 --tf32 True "               \
+    "--model_max_length 2048 --gradient_checkpointing True --tune_visual_abstractor True --freeze_vision_model True "  \
+    "--dataloader_num_workers 4 --lazy_preprocess True --report_to tensorboard"
 
 static void run_script(const char *dir, const char *output, const char *extra) {
     char args[8192], cwd[1024];
@@ -142,4 +154,40 @@ START_TEST(mix_q_instruct_with_upstream_flags) {
 }
 END_TEST
 
-Suite *qinstruct_recipe_suite(void) { return SUITE("qinstruct_recipe", "", 300, mix_q_instruct_with_upstream_flags); }
+// finetune_lora.sh on the tiny mPLUG-Owl2: adapters on both modality branches, the LLM trained beside
+// them as upstream's requires_grad_(True) does (its non_lora_trainables.bin holds it), the folder
+// runs in vlm forward over its base.
+START_TEST(finetune_lora_with_upstream_flags) {
+    char dir[] = "/tmp/vlm-qinstruct-XXXXXX", path[800], a[200], args[8192], cwd[1024];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_inputs(dir);
+    snprintf(a, sizeof a, "%s/checkpoints/mplug-owl2-finetune-lora", dir);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0);
+    snprintf(args, sizeof args, FINETUNE_LORA_SH, dir, dir, PHOTOS, a);
+    int rc = run_vlm(args, out, OUT_SIZE, err, OUT_SIZE);
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_msg(strstr(err, "the language model trains in full beside its adapters"), "%.3000s", err);
+    Checkpoint ck;
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", a);
+    ck_assert_int_eq(checkpoint_open(&ck, path), VLM_OK);
+    ck_assert(checkpoint_find(&ck, "base_model.model.model.layers.0.self_attn.k_proj.multiway.1.lora_A.weight") >= 0);
+    ck_assert(checkpoint_find(&ck, "base_model.model.model.layers.0.self_attn.v_proj.multiway.0.lora_B.weight") >= 0);
+    checkpoint_close(&ck);
+    snprintf(path, sizeof path, "%s/non_lora_trainables.bin", a);
+    ck_assert_int_eq(checkpoint_open(&ck, path), VLM_OK);
+    ck_assert(checkpoint_find(&ck, "base_model.model.model.embed_tokens.weight") >= 0);
+    ck_assert(checkpoint_find(&ck, "base_model.model.model.visual_abstractor.visual_fc.weight") >= 0);
+    ck_assert(checkpoint_find(&ck, "base_model.model.model.vision_model.embeddings.cls_token") < 0);  // frozen
+    checkpoint_close(&ck);
+    snprintf(args, sizeof args, "forward --model %s --prompt \"USER: <|image|>How is the quality? ASSISTANT:\" --image %s/211.jpg",
+             a, PHOTOS);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    remove_tree(dir);
+}
+END_TEST
+
+Suite *qinstruct_recipe_suite(void) {
+    return SUITE("qinstruct_recipe", "", 300, mix_q_instruct_with_upstream_flags, finetune_lora_with_upstream_flags);
+}
