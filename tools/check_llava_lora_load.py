@@ -1,20 +1,25 @@
 """Trains LoRA with `vlm train --lora_enable True` from the start LLaVA's
 scripts/v1_5/finetune_lora.sh uses (an LLM folder + a CLIP folder + PT's
-mm_projector.bin), then loads the output folder with upstream LLaVA's own
+mm_projector.bin, that script's flags at tiny sizes), then loads the output
+folder with upstream LLaVA's own
 llava.model.builder.load_pretrained_model(OUT, LLM, "llava-tiny-lora")
 (transformers 4.37.2, PEFT 0.8.2, CPU) and compares the merged model's
-next-token logits with `vlm forward --model OUT` on one image prompt and one
-text-only prompt.
+next-token logits with `vlm forward --model OUT --ids ... --pixels ...` on a
+vicuna_v1 prompt with 211.jpg (LLaVA's tokenizer_image_token and
+process_images, pad) and a text-only one.
 
 The start: tests/fixtures/model/tiny_gqa_llm, its vocabulary widened from
 101 to the LLaMA-2 tokenizer's 32000 rows (rows 0-100 as they are, the rest
-N(0, 0.02) seeded), with that tokenizer.model beside it; tiny_gqa_clip plus
-the preprocessor_config.json that LLaVA's CLIPVisionTower needs
+N(0, 0.02) seeded), with that tokenizer.model beside it (with 101 rows the
+tokenizer's ids fall outside the embedding, and the loader's
+resize_token_embeddings(len(tokenizer)) would grow it); tiny_gqa_clip plus
+the preprocessor_config.json that LLaVA's CLIPVisionTower.load_model needs
 (CLIPImageProcessor at the tower's 16 px); tiny_gqa_mm_projector.bin.
 
 load_pretrained_model runs twice, its code unchanged:
-  as it is   it forces torch_dtype float16 (its `else` when neither 8 nor 4 bit);
-             logits compared with an fp16-sized tolerance
+  as it is   it forces torch_dtype float16 (its `else` when neither 8 nor 4 bit,
+             set after the caller's kwargs, so a torch_dtype kwarg cannot win);
+             logits compared with an fp16-sized tolerance (5e-2 relative)
   float32    the same call with the builder module's `torch` seen through a proxy
              whose float16 is float32 (every other name is torch's), so
              from_pretrained, the merge and vision_tower.to() run in fp32;
@@ -23,8 +28,14 @@ Every nn.Module.load_state_dict call is observed (passed through unchanged):
 the non_lora_trainables call (strict=False) must report no unexpected key and
 none of mm_projector.* missing; PEFT's adapter call no unexpected key and no
 lora_ key missing. The projector after loading must equal the file's, and
-merge_and_unload must have changed every wrapped linear.
+each wrapped linear must be base + (alpha / r) B A after merge_and_unload.
+vlm's own image preprocessing (`vlm image preprocess --pad`, `vlm forward
+--image --pad`) is compared with process_images too.
 
+If the folder as written does not load, the error is printed and the check
+fails; when its config.json lacks mm_hidden_size (which LLaVA's
+initialize_vision_modules sets to the tower's width and build_vision_projector
+reads), the rest runs on a copy with it added, OUT-mm_hidden_size.
 Usage: tools/check_llava_lora_load.sh [WORKDIR]   (kept when given; VLM=path of vlm, default build/vlm)
 """
 import json
@@ -124,6 +135,10 @@ def load(out, llm, fp32):
 
     proxy = Fp32Torch("torch")
     proxy.float16 = torch.float32
+    # from_pretrained sets torch's default dtype to its torch_dtype and does not put it back when the
+    # model's __init__ raises: a failed load would leave float16 behind, and CLIPVisionTower.load_model
+    # (from_pretrained without a torch_dtype) would then build the next tower in float16
+    default = torch.get_default_dtype()
     torch.nn.Module.load_state_dict = recording
     if fp32:
         builder.torch = proxy
@@ -133,6 +148,7 @@ def load(out, llm, fp32):
     finally:
         torch.nn.Module.load_state_dict = original
         builder.torch = torch
+        torch.set_default_dtype(default)
     return tokenizer, model.eval(), processor, calls
 
 

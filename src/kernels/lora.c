@@ -3,22 +3,37 @@
 
 #include <cblas.h>
 
-// splitmix64 of (seed, stream, i): the dropout mask of element i, made alike by forward and backward
-static inline int keep(uint64_t seed, uint64_t stream, size_t i, uint32_t threshold) {
-    uint64_t z = seed ^ (stream * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)i * 0xBF58476D1CE4E5B9ull);
+// splitmix64 of (seed, stream, i / 4): 16 bits for each of elements i .. i + 3, an element kept
+// when its bits are at least the threshold; the dropout mask, made alike by forward and backward
+static inline uint64_t mask_bits(uint64_t seed, uint64_t stream, size_t block) {
+    uint64_t z = seed ^ (stream * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)block * 0xBF58476D1CE4E5B9ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (uint32_t)(z >> 32) >= threshold;
+    return z ^ (z >> 31);
 }
 
-// xd = dropout(x) (the mask times 1 / (1 - p)); x itself when there is none
+// The mask's threshold: p of the 65536 16-bit values dropped (p rounded to 1 / 65536)
+static uint32_t threshold_of(float p) { return (uint32_t)((double)p * 65536.0 + 0.5); }
+
+// out[i] (+)= x[i] * mask_i / (1 - p) for i < n; acc: add into out, else write it
+static void apply_mask(float *out, const float *x, size_t n, LoraDropout d, int acc) {
+    uint32_t threshold = threshold_of(d.p);
+    float s = 1.0f / (1.0f - d.p);
+    size_t blocks = (n + 3) / 4;
+#pragma omp parallel for if (n > 65536)
+    for (size_t b = 0; b < blocks; b++) {
+        uint64_t z = mask_bits(d.seed, d.stream, b);
+        for (size_t i = 4 * b, k = 0; i < n && k < 4; i++, k++) {
+            float v = ((uint32_t)(z >> (16 * k)) & 0xFFFF) >= threshold ? x[i] * s : 0.0f;
+            out[i] = acc ? out[i] + v : v;
+        }
+    }
+}
+
+// xd = dropout(x); x itself when there is none
 static const float *dropped(const float *x, float *xd, size_t n, LoraDropout d) {
     if (d.p <= 0.0f) return x;
-    uint32_t threshold = (uint32_t)((double)d.p * 4294967296.0);
-    float s = 1.0f / (1.0f - d.p);
-#pragma omp parallel for if (n > 65536)
-    for (size_t i = 0; i < n; i++) xd[i] = keep(d.seed, d.stream, i, threshold) ? x[i] * s : 0.0f;
+    apply_mask(xd, x, n, d, 0);
     return xd;
 }
 
@@ -57,12 +72,7 @@ void lora_backward(float *dx, float *dA, float *dB, const float *dy, int ldy, co
     }
     // dx += (dt A) * the mask / (1 - p): the product into xd, then through the mask again
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, r, 1.0f, dt, r, A, in, 0.0f, xd, in);
-    uint32_t threshold = (uint32_t)((double)d.p * 4294967296.0);
-    float s = 1.0f / (1.0f - d.p);
-    size_t n = (size_t)N * in;
-#pragma omp parallel for if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-        if (keep(d.seed, d.stream, i, threshold)) dx[i] += xd[i] * s;
+    apply_mask(dx, xd, (size_t)N * in, d, 1);
 }
 
 void lora_merge(float *W, const float *A, const float *B, int in, int out, int r, float scale) {
