@@ -173,6 +173,17 @@ static int splice_layout(LlavaModel *m, const int32_t *ids, const int32_t *label
     }
     if (T > m->max_seq)
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "a spliced sequence of %d tokens exceeds the planned %d", T, m->max_seq);
+    // every text token must be a row of the embedding (a tokenizer larger than the model's vocabulary:
+    // upstream's embedding lookup raises IndexError; here the error names it)
+    int V = m->params.cfg.text.vocab;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < lengths[b]; t++) {
+            int32_t id = ids[(size_t)b * T_text + t];
+            if (id != IMAGE_TOKEN_INDEX && (id < 0 || id >= V))
+                return vlm_fail(VLM_ERR_INPUT, NULL, NULL,
+                                "sample %d, token %d: id %d is outside the model's vocabulary of %d (a tokenizer with "
+                                "more tokens than the model's embedding?)", b, t, (int)id, V);
+        }
     for (int b = 0; b < B; b++) {
         int pos = 0;
         int32_t *src = m->src + (size_t)b * T, *lab = labels_out + (size_t)b * T;

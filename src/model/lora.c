@@ -98,12 +98,14 @@ static int write_config(const LlavaParams *p, const char *dir, const char *base,
         if (p->specs[i].module == MODULE_LORA && n) json_array_append_new(targets, json_stringn(name, n));
     }
     // the keys PEFT 0.8.2 writes, its defaults where vlm has nothing to say
+    char drop[32];  // the flag's value as written (0.05), not its float32 rounding
+    snprintf(drop, sizeof drop, "%.7g", (double)c->dropout);
     json_t *j = json_pack("{s:{}, s:n, s:s, s:s, s:b, s:b, s:b, s:n, s:n, s:{}, s:i, s:f, s:n, s:s, s:n, s:s, s:i, s:{}, "
                           "s:n, s:o, s:s, s:b}",
                           "alpha_pattern", "auto_mapping", "base_model_name_or_path", base ? base : "", "bias", "none",
                           "fan_in_fan_out", 0, "inference_mode", 1, "init_lora_weights", 1, "layers_pattern",
                           "layers_to_transform", "loftq_config", "lora_alpha", (int)c->alpha, "lora_dropout",
-                          (double)c->dropout, "megatron_config", "megatron_core", "megatron.core", "modules_to_save",
+                          strtod(drop, NULL), "megatron_config", "megatron_core", "megatron.core", "modules_to_save",
                           "peft_type", "LORA", "r", c->r, "rank_pattern", "revision", "target_modules", targets,
                           "task_type", "CAUSAL_LM", "use_rslora", 0);
     char *path = path_join(dir, "adapter_config.json"), *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;

@@ -24,7 +24,8 @@ int lora_prepare(const TrainArgs *a, LlavaParams *p) {
     return VLM_OK;
 }
 
-int lora_write_base_config(const TrainArgs *a, const char *base_dir, ModelLayout layout, const char *out_dir) {
+int lora_write_base_config(const TrainArgs *a, const char *base_dir, ModelLayout layout, int vision_hidden,
+                           const char *out_dir) {
     char *src = path_join(base_dir, "config.json"), *dst = path_join(out_dir, "config.json");
     json_error_t err;
     json_t *j = src ? vlm_json_load_file(src, 0, &err) : NULL;
@@ -34,6 +35,7 @@ int lora_write_base_config(const TrainArgs *a, const char *base_dir, ModelLayout
         json_object_set_new(j, "model_type", json_string("llava_llama"));
         json_object_set_new(j, "mm_vision_tower", json_string(a->vision_tower));
         json_object_set_new(j, "mm_projector_type", json_string(a->mm_projector_type));
+        json_object_set_new(j, "mm_hidden_size", json_integer(vision_hidden));  // LLaVA's builder reads it
         json_object_set_new(j, "mm_vision_select_layer", json_integer(a->mm_vision_select_layer));
         json_object_set_new(j, "mm_vision_select_feature", json_string(a->mm_vision_select_feature));
         json_object_set_new(j, "mm_use_im_start_end", json_false());

@@ -16,6 +16,8 @@ int lora_prepare(const TrainArgs *a, LlavaParams *p);
 // which its load_pretrained_model reads with the base: the base's own config.json, and over an
 // LLM + CLIP + projector start (layout LAYOUT_PARTS) the LLM's with LLaVA's multimodal keys from
 // the run's flags (model_type llava_llama, mm_vision_tower, mm_projector_type, ...).
-int lora_write_base_config(const TrainArgs *a, const char *base_dir, ModelLayout layout, const char *out_dir);
+// vision_hidden: the tower's width (mm_hidden_size).
+int lora_write_base_config(const TrainArgs *a, const char *base_dir, ModelLayout layout, int vision_hidden,
+                           const char *out_dir);
 
 #endif

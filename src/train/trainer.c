@@ -438,7 +438,7 @@ static int save_final(Run *r) {
         // non_lora_trainables.bin; `vlm lora merge` makes the full model
         rc = r->m.params.cfg.lora.r > 0 ? lora_save_adapter(&r->m.params, r->a->output_dir, r->m.trainable, r->model_dir)
                                         : llava_save_hf(&r->m.params, r->a->output_dir);
-        if (rc == VLM_OK && r->m.params.cfg.lora.r > 0) rc = lora_write_base_config(r->a, r->model_dir, r->layout, r->a->output_dir);
+        if (rc == VLM_OK && r->m.params.cfg.lora.r > 0) rc = lora_write_base_config(r->a, r->model_dir, r->layout, r->m.params.cfg.vision.hidden, r->a->output_dir);
         if (rc == VLM_OK) rc = train_copy_model_files(r->model_dir, r->a->output_dir);
         if (rc == VLM_OK) rc = save_projector(r, r->a->output_dir);
         if (rc == VLM_OK) log_msg(LOG_INFO, "model saved to %s", r->a->output_dir);

@@ -208,6 +208,21 @@ START_TEST(half_store_is_the_rounded_base) {
 }
 END_TEST
 
+// A token id past the model's vocabulary (a larger tokenizer) is an error naming it, never a read past the table.
+START_TEST(token_outside_the_vocabulary) {
+    LlavaParams p;
+    ck_assert_int_eq(llava_load_hf(&p, fixture("model/tiny_gqa")), VLM_OK);
+    LlavaModel m;
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 1, 8, 8, false}), VLM_OK);
+    int32_t ids[4] = {1, 5, 101, 7}, labels[4] = {-100, 5, 101, 7};
+    int len = 4;
+    double loss;
+    ck_assert_int_eq(llava_forward(&m, ids, labels, &len, 1, 4, NULL, 0, 0, &loss), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "token 2: id 101 is outside the model's vocabulary of 101"), "%s", vlm_last_error());
+    llava_model_free(&m);
+}
+END_TEST
+
 // ---- `vlm train --lora_enable True` end to end
 
 #define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
@@ -282,5 +297,6 @@ START_TEST(lora_train_save_resume_merge) {
 END_TEST
 
 Suite *lora_suite(void) {
-    return SUITE("lora", "", 600, lora_like_peft, half_store_is_the_rounded_base, lora_train_save_resume_merge);
+    return SUITE("lora", "", 600, lora_like_peft, half_store_is_the_rounded_base, token_outside_the_vocabulary,
+                 lora_train_save_resume_merge);
 }
