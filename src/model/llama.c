@@ -135,11 +135,13 @@ void llama_forward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, con
         param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, l);
     }
     a->top_fresh = true;
+    param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, PARAM_GROUP_HEAD);
     rmsnorm_forward(a->norm, a->norm_rstd, a->x[t->layers], w->norm_w, NULL, N, H, t->rms_eps);
     a->n_rows = rows ? n_rows : N;
     for (int r = 0; r < a->n_rows; r++) a->rows[r] = rows ? rows[r] : r;  // host-side bookkeeping
     row_select_forward(a->head_in, a->norm, a->rows, a->n_rows, H);
     linear_forward(a->logits, a->head_in, w->lm_head, NULL, a->n_rows, H, t->vocab);
+    param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, PARAM_GROUP_HEAD);
 }
 
 #define GRAD(field) (g ? g->field : NULL)
@@ -150,12 +152,15 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
     int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV;
     size_t NxH = (size_t)N * H;
     // the LM head over the rows that had logits (dhead); the other rows get no gradient
+    param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, PARAM_GROUP_HEAD);
     linear_backward(a->dhead, GRAD(lm_head), NULL, dlogits, a->head_in, w->lm_head, a->n_rows, H, t->vocab);
     row_select_backward(a->tmp, a->dhead, a->rows, a->n_rows, N, H);
     if (dstates && dstates[t->layers]) residual_forward(a->tmp, a->tmp, dstates[t->layers], NxH);
     // dx: the residual stream's gradient, which every norm's backward adds into
     vlm_zero(a->dx, NxH);  // the final norm has no skip connection
     rmsnorm_backward(a->dx, GRAD(norm_w), a->tmp, a->x[t->layers], w->norm_w, NULL, a->norm_rstd, N, H);
+    param_hook(a->hooks, HOOK_GRADS, MODULE_LLM, PARAM_GROUP_HEAD);
+    param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, PARAM_GROUP_HEAD);
     for (int l = t->layers - 1; l >= 0; l--) {
         const LlamaLayerWeights *W = &w->tl[l];
         LlamaLayerWeights *G = g ? &g->tl[l] : NULL, *LG = lg ? &lg->tl[l] : NULL;
@@ -198,6 +203,9 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
 }
 
 void llama_walk_hooks(const LlamaActs *a, const TextConfig *t) {
+    param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, PARAM_GROUP_HEAD);
+    param_hook(a->hooks, HOOK_GRADS, MODULE_LLM, PARAM_GROUP_HEAD);
+    param_hook(a->hooks, HOOK_RELEASE, MODULE_LLM, PARAM_GROUP_HEAD);
     for (int l = t->layers - 1; l >= 0; l--) {
         param_hook(a->hooks, HOOK_FETCH, MODULE_LLM, l);
         param_hook(a->hooks, HOOK_GRADS, MODULE_LLM, l);

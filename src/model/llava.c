@@ -269,6 +269,7 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     // text embeddings, the splice, the decoder
     param_hook(h, HOOK_FETCH, MODULE_LLM, -1);
     embedding_forward(m->text, input_ids, w->embed, B * T_text, H);
+    param_hook(h, HOOK_RELEASE, MODULE_LLM, -1);  // the head (and tied embeddings) come again at the decoder's end
     splice_forward(m->llm.x[0], m->src, m->text, m->img, N, H);
     // next-token targets: label t+1 for position t; the positions that have one (host-side
     // bookkeeping over int labels, like the splice map: a backend uploads it once per forward)
@@ -286,7 +287,6 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     } else {
         llama_forward(&m->llm, &cfg->text, w, m->seq_len, B, T, m->rows, n_rows);
     }
-    param_hook(h, HOOK_RELEASE, MODULE_LLM, -1);
     double sum = crossentropy_forward(m->llm.logits, m->row_targets, n_rows, cfg->text.vocab, &m->n_targets, m->lse);
     m->loss = m->n_targets ? sum / (double)m->n_targets : NAN;
     *loss = m->loss;
@@ -338,7 +338,6 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     bool proj = m->trainable[MODULE_PROJECTOR], vision = m->trainable[MODULE_VISION];
     bool need_image = run && m->n_images > 0 && (proj || vision || ext);
     if (m->ext) param_hook(h, HOOK_FETCH, m->ext->module, -1);
-    param_hook(h, HOOK_FETCH, MODULE_LLM, -1);
     if (run) {
         // the logits buffer becomes dlogits (each row is read before it is written)
         crossentropy_backward(m->llm.logits, m->llm.logits, m->row_targets, m->lse, m->llm.n_rows, V, ce_scale);
@@ -350,9 +349,11 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
                        B, T);
         splice_backward(m->trainable[MODULE_LLM] ? m->dtext : NULL, need_image ? m->dimg : NULL, m->llm.dx, m->src, N, H,
                         B * m->T_text, m->n_images * span);
+        param_hook(h, HOOK_FETCH, MODULE_LLM, -1);
         if (m->trainable[MODULE_LLM]) embedding_backward(g->embed, m->dtext, m->input_ids, B * m->T_text, V, H);
     } else {
         llama_walk_hooks(&m->llm, &cfg->text);
+        param_hook(h, HOOK_FETCH, MODULE_LLM, -1);
     }
     param_hook(h, HOOK_GRADS, MODULE_LLM, -1);
     param_hook(h, HOOK_RELEASE, MODULE_LLM, -1);
@@ -391,9 +392,14 @@ void llava_walk_hooks(LlavaModel *m) {
     for (int i = 0; i < 3; i++) {
         param_hook(h, HOOK_FETCH, order[i], -1);
         if (order[i] == MODULE_VISION) clip_walk_hooks(&m->vis, false);
-        if (order[i] == MODULE_LLM)
+        if (order[i] == MODULE_LLM) {  // as llava_forward: the embeddings, the layers, the head
+            param_hook(h, HOOK_RELEASE, MODULE_LLM, -1);
             for (int l = 0; l < m->params.cfg.text.layers; l++)
                 param_hook(h, HOOK_FETCH, MODULE_LLM, l), param_hook(h, HOOK_RELEASE, MODULE_LLM, l);
+            param_hook(h, HOOK_FETCH, MODULE_LLM, PARAM_GROUP_HEAD);
+            param_hook(h, HOOK_RELEASE, MODULE_LLM, PARAM_GROUP_HEAD);
+            continue;
+        }
         param_hook(h, HOOK_RELEASE, order[i], -1);
     }
     if (m->ext) param_hook(h, HOOK_RELEASE, e, -1);

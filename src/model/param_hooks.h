@@ -2,7 +2,11 @@
 // whoever keeps only part of them at hand (ZeRO-3 gathers a group before it
 // is used and drops it after; ZeRO-2 reduces a group's gradients as soon as
 // they are complete). A group is a module's layer l, or its other tensors
-// (layer -1; the projector / abstractor and an extension are one group each).
+// (layer -1; the projector / abstractor and an extension are one group each),
+// and for the LLM its head (PARAM_GROUP_HEAD: the final norm and lm_head; with
+// tied embeddings the head's events stand for the embeddings' group, and its
+// HOOK_GRADS for nothing: the embeddings' gradient is complete only after the
+// embedding's backward).
 //
 // The contract the model keeps: the same sequence of events on every call
 // with the same shapes planned, whatever the batch holds (a batch without
@@ -18,6 +22,7 @@
 #include "model/weights.h"
 
 typedef enum { HOOK_FETCH, HOOK_RELEASE, HOOK_GRADS } HookEvent;
+enum { PARAM_GROUP_HEAD = -2 };
 
 typedef struct {
     void (*fn)(void *ctx, HookEvent event, Module module, int layer);

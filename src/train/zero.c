@@ -6,12 +6,14 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/str.h"
 #include "dist/dist.h"
 
 struct Zero {
     Optimizer *o;
     LlavaModel *m;
     int stage, max_layer;
+    bool tied;                     // the LM head is the embeddings
     int n_keys;
     int *first, *count, *members;  // per group key: its ranges (members[first .. first + count))
     int *held;                     // per range: fetches not yet released (stage 3)
@@ -24,12 +26,14 @@ struct Zero {
 static int layer_of(const ParamSpec *s) {
     if (s->module != MODULE_VISION && s->module != MODULE_LLM) return -1;  // the connector, an extension: one group
     const char *p = strstr(s->name, ".layers.");
-    return p ? atoi(p + 8) : -1;
+    if (p) return atoi(p + 8);
+    bool head = s->module == MODULE_LLM && (str_has_suffix(s->name, "lm_head.weight") || str_has_suffix(s->name, "model.norm.weight"));
+    return head ? PARAM_GROUP_HEAD : -1;
 }
 
 static int key_of(const Zero *z, Module module, int layer) {
-    if (layer < -1 || layer > z->max_layer) return -1;
-    return (int)module * (z->max_layer + 2) + layer + 1;
+    if (layer < PARAM_GROUP_HEAD || layer > z->max_layer) return -1;
+    return (int)module * (z->max_layer + 3) + layer + 2;
 }
 
 // ---- one range: the partition clipped to it, this rank's part, the others' parts dropped
@@ -79,6 +83,10 @@ static void gather_range(Zero *z, int r) {
 
 static void on_event(void *ctx, HookEvent event, Module module, int layer) {
     Zero *z = ctx;
+    if (z->tied && module == MODULE_LLM && layer == PARAM_GROUP_HEAD) {  // the head is the embeddings (param_hooks.h)
+        if (event == HOOK_GRADS) return;
+        layer = -1;
+    }
     int key = key_of(z, module, layer);
     if (key < 0) return;
     for (int i = 0; i < z->count[key]; i++) {
@@ -106,8 +114,9 @@ int zero_attach(Zero **out, Optimizer *o, LlavaModel *m) {
     if (!z) return vlm_fail(VLM_ERR_FAIL, NULL, NULL, "out of memory");
     const LlavaConfig *cfg = &m->params.cfg;
     *z = (Zero){.o = o, .m = m, .stage = o->cfg.zero_stage,
-                .max_layer = cfg->vision.layers > cfg->text.layers ? cfg->vision.layers : cfg->text.layers};
-    z->n_keys = MODULE_COUNT * (z->max_layer + 2);
+                .max_layer = cfg->vision.layers > cfg->text.layers ? cfg->vision.layers : cfg->text.layers,
+                .tied = cfg->text.tie_embeddings};
+    z->n_keys = MODULE_COUNT * (z->max_layer + 3);
     int n = o->n_ranges ? o->n_ranges : 1;
     z->first = vlm_calloc((size_t)z->n_keys, sizeof(int)), z->count = vlm_calloc((size_t)z->n_keys, sizeof(int));
     z->members = vlm_calloc((size_t)n, sizeof(int)), z->held = vlm_calloc((size_t)n, sizeof(int));
