@@ -4,6 +4,7 @@
 #include <zip.h>      // zip_libzip_version
 
 #include "cli/cli.h"
+#include "dist/dist.h"
 #include "core/threads.h"
 
 #ifndef VLM_VERSION
@@ -22,6 +23,7 @@ int cmd_version(int argc, char **argv) {
 #endif
     printf("blas: %s\n", openblas_get_config());
     printf("jansson: %s, libzip: %s\n", JANSSON_VERSION, zip_libzip_version());
+    printf("mpi: %s\n", dist_built_with_mpi() ? "yes (mpirun -np N build/vlm train ...)" : "no (one process per run)");
 #ifdef VLM_HAVE_CUDA
     printf("cuda: compiled in\n");
 #else
