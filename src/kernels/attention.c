@@ -17,11 +17,14 @@
 
 #define ATT_BLOCK 64
 
-// keys query t of a sample with len real tokens sees: [0, n)
+// keys query t of a sample with len real tokens sees: [keys_first, keys_visible)
 static inline int keys_visible(int t, int len, int T, int causal) {
     int n = causal ? t + 1 : T;
     return n < len ? n : len;
 }
+
+// a sliding window (causal = W > 1): only the last W keys, t - W + 1 .. t
+static inline int keys_first(int t, int causal) { return causal > 1 && t - causal + 1 > 0 ? t - causal + 1 : 0; }
 
 size_t attention_state_floats(int B, int NH, int T) { return (size_t)B * NH * T; }
 
@@ -55,14 +58,16 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, scale, qh, ld, kh, ld, 0.0f, p, nk);
                 for (int t = 0; t < m; t++) {
                     float *row = p + (size_t)t * nk;
-                    int n = keys_visible(r0 + t, len, T, causal);
+                    int n = keys_visible(r0 + t, len, T, causal), j0 = keys_first(r0 + t, causal);
+                    if (j0 > n) j0 = n;
                     float maxv = -INFINITY, sum = 0.0f;
-                    for (int j = 0; j < n; j++) maxv = row[j] > maxv ? row[j] : maxv;
-                    for (int j = 0; j < n; j++) sum += (row[j] = expf(row[j] - maxv));
-                    float inv = n ? 1.0f / sum : 0.0f;
-                    for (int j = 0; j < n; j++) row[j] *= inv;
+                    for (int j = j0; j < n; j++) maxv = row[j] > maxv ? row[j] : maxv;
+                    for (int j = j0; j < n; j++) sum += (row[j] = expf(row[j] - maxv));
+                    float inv = n > j0 ? 1.0f / sum : 0.0f;
+                    for (int j = j0; j < n; j++) row[j] *= inv;
+                    memset(row, 0, sizeof(float) * j0);
                     memset(row + n, 0, sizeof(float) * (nk - n));
-                    l[t] = n ? maxv + logf(sum) : INFINITY;
+                    l[t] = n > j0 ? maxv + logf(sum) : INFINITY;
                 }
                 // out_h (m,HS) = p v_h
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, p, nk, vh, ld, 0.0f, o, ldo);
@@ -98,8 +103,10 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, HS, scale, q + qo, ld, k + ko, ld, 0.0f, p, nk);
                 for (int t = 0; t < m; t++) {
                     float *row = p + (size_t)t * nk;
-                    int n = keys_visible(r0 + t, len, T, causal);
-                    for (int j = 0; j < n; j++) row[j] = expf(row[j] - l[t]);
+                    int n = keys_visible(r0 + t, len, T, causal), j0 = keys_first(r0 + t, causal);
+                    if (j0 > n) j0 = n;
+                    for (int j = j0; j < n; j++) row[j] = expf(row[j] - l[t]);
+                    memset(row, 0, sizeof(float) * j0);
                     memset(row + n, 0, sizeof(float) * (nk - n));
                 }
                 // dv_h += p^T dout_h ; dp = dout_h v_h^T
@@ -110,9 +117,9 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                     const float *pr = p + (size_t)t * nk, *dor = dout + oo + (size_t)t * ldo;
                     const float *orow = out + oo + (size_t)t * ldo;
                     float *d = ds + (size_t)t * nk, D = 0.0f;
-                    int n = keys_visible(r0 + t, len, T, causal);
+                    int n = keys_visible(r0 + t, len, T, causal), j0 = keys_first(r0 + t, causal);
                     for (int c = 0; c < HS; c++) D += dor[c] * orow[c];
-                    for (int j = 0; j < nk; j++) d[j] = j < n ? pr[j] * (d[j] - D) * scale : 0.0f;
+                    for (int j = 0; j < nk; j++) d[j] = j >= j0 && j < n ? pr[j] * (d[j] - D) * scale : 0.0f;
                 }
                 // dq_h += ds k_h ; dk_h += ds^T q_h
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, nk, 1.0f, ds, nk, k + ko, ld, 1.0f, dq + qo, ld);

@@ -15,7 +15,9 @@
 // (B,T,ld) holding NKV heads (separate buffers: ld = NH*HS = NKV*HS; one
 // packed q|k|v buffer: ld its row) -> out (B,T,NH,HS) and lse (B,NH,T), the
 // log-sum-exp of each row's scaled scores (+inf where a row sees no key),
-// kept for backward. lengths (B) or NULL for no padding.
+// kept for backward. lengths (B) or NULL for no padding. causal: 0
+// bidirectional, 1 causal, W > 1 causal within a sliding window of the last W
+// keys (query t sees keys t - W + 1 .. t: Phi-3 / Mistral's sliding_window).
 // scratch: attention_scratch_floats(T) floats.
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
                        const int *lengths, int B, int T, int NH, int NKV, int HS, int causal, float *scratch);

@@ -104,7 +104,21 @@ int text_config_from_json(TextConfig *c, const json_t *j, const char *section, c
     json_t *tie = json_object_get(j, "tie_word_embeddings");
     c->tie_embeddings = tie && json_is_true(tie);
     c->rope.factor = 0;
+    // Phi-3 (model_type phi3; OLA-VLM's / LLaVA's llava_phi3 wrap it): fused names, a sliding window
+    const char *type = json_string_value(json_object_get(j, "model_type"));
+    c->fused_names = type && strstr(type, "phi3") != NULL;
+    c->sliding_window = 0;
+    if (!rc && c->fused_names && json_object_get(j, "sliding_window") && !json_is_null(json_object_get(j, "sliding_window")))
+        rc = config_get_int(j, s, "sliding_window", 0, 1, MAX_POSITIONS, &c->sliding_window, path);
+    if (!rc && c->fused_names && json_object_get(j, "partial_rotary_factor") &&
+        vlm_json_number(json_object_get(j, "partial_rotary_factor")) != 1.0)
+        rc = vlm_fail(VLM_ERR_INPUT, path, key_name(section, "partial_rotary_factor", name, sizeof name),
+                      "only a full rotary embedding (1.0) is supported");
     json_t *scaling = json_object_get(j, "rope_scaling");
+    if (!rc && scaling && !json_is_null(scaling) && c->fused_names)
+        return vlm_fail(VLM_ERR_INPUT, path, key_name(section, "rope_scaling", name, sizeof name),
+                        "Phi-3's long-context rope (su / longrope: the 128k models) is not supported; the 4k models "
+                        "(rope_scaling null) are");
     if (!rc && scaling && !json_is_null(scaling)) {
         const char *where = key_name(section, "rope_scaling", name, sizeof name);
         const char *type = json_string_value(json_object_get(scaling, "rope_type"));
@@ -187,13 +201,16 @@ json_t *llava_config_to_json(const LlavaConfig *c) {
                                "layer_norm_eps", (double)c->vision.eps, "hidden_act", "quick_gelu",
                                "initializer_range", (double)c->vision.init_range, "initializer_factor",
                                (double)c->vision.init_factor);
-    json_t *text = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s}", "model_type", "llama",
+    json_t *text = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s}", "model_type",
+                             c->text.fused_names ? "phi3" : "llama",
                              "hidden_size", c->text.hidden, "intermediate_size", c->text.intermediate,
                              "num_hidden_layers", c->text.layers, "num_attention_heads", c->text.heads,
                              "num_key_value_heads", c->text.kv_heads, "vocab_size", c->text.vocab, "rms_norm_eps",
                              (double)c->text.rms_eps, "rope_theta", (double)c->text.rope.theta,
                              "tie_word_embeddings", c->text.tie_embeddings, "hidden_act", "silu");
     json_object_set_new(text, "initializer_range", json_real(c->text.init_range));
+    if (c->text.fused_names)  // Phi-3's: its window (null: none)
+        json_object_set_new(text, "sliding_window", c->text.sliding_window ? json_integer(c->text.sliding_window) : json_null());
     if (c->text.pad_token_id >= 0) json_object_set_new(text, "pad_token_id", json_integer(c->text.pad_token_id));
     if (c->text.rope.factor > 0)
         json_object_set_new(text, "rope_scaling",

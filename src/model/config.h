@@ -28,6 +28,10 @@ typedef struct {                  // LlamaConfig
     // mPLUG-Owl2's modality-adaptive LLaMA: input_layernorm, post_attention_layernorm, k_proj
     // and v_proj exist per modality (0 text, 1 visual rows), everything else is shared
     bool multiway;
+    // Phi-3 (Phi3ForCausalLM): the LLaMA decoder with its q|k|v and gate|up products stored fused
+    // (self_attn.qkv_proj, mlp.gate_up_proj), as vlm lays them out anyway
+    bool fused_names;
+    int sliding_window;           // > 0: each query sees itself and the sliding_window keys before it (Phi-3); 0: all
 } TextConfig;
 
 // mlp2x_gelu: linear_1 (H, Cv) -> GELU -> linear_2 (H, H). linear: LLaVA's

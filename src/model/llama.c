@@ -69,6 +69,10 @@ void llama_rope_init(LlamaActs *a, const TextConfig *t) {
     rope_tables(a->cos_t, a->sin_t, a->inv_freq, a->max_seq, HS);
 }
 
+// The attention's mask: causal, within Phi-3's sliding window when it has one (attention.h:
+// query t sees itself and the sliding_window keys before it, as transformers' mask gives it)
+static int causal_of(const TextConfig *t) { return t->sliding_window > 0 ? t->sliding_window + 1 : 1; }
+
 // ---- LoRA: each target's input and output inside the layer's products
 
 // Adapter g of layer l on n rows: x (n, in) -> y (n, out) at stride ldy.
@@ -111,7 +115,7 @@ static void layer_forward(LlamaActs *a, const TextConfig *t, const LlamaLayerWei
         row_put_cols_forward(L->qkv, QKV, Q, a->kv1, a->vis_rows, a->n_vis, 2 * KV);
     }
     rope_forward(L->qkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
-    attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1,
+    attention_forward(L->ao, L->lse, L->qkv, L->qkv + Q, L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, causal_of(t),
                       a->att_scratch);
     linear_forward(a->tmp, L->ao, W->o_w, NULL, N, NH * HS, H);
     lora_fwd(a, W, L, l, LORA_O, a->tmp, H, L->ao, N, Q, H);
@@ -182,7 +186,7 @@ void llama_backward(LlamaActs *a, const TextConfig *t, const LlavaWeights *w, Ll
         linear_backward(a->dao, G ? G->o_w : NULL, NULL, a->dx, L->ao, W->o_w, N, Q, H);
         lora_bwd(a, W, LG, L, l, LORA_O, a->dao, a->dx, H, L->ao, N, Q, H);
         attention_backward(a->dqkv, a->dqkv + Q, a->dqkv + Q + KV, a->dao, L->ao, L->lse, L->qkv, L->qkv + Q,
-                           L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, 1, a->att_scratch);
+                           L->qkv + Q + KV, QKV, lengths, B, T, NH, NKV, HS, causal_of(t), a->att_scratch);
         rope_backward(a->dqkv, a->cos_t, a->sin_t, B, T, NH + NKV, HS, QKV);
         if (a->n_vis) {  // the visual rows' k, v: their own weights' (modality 0's got no gradient there)
             row_put_cols_backward(a->dkv1, a->dqkv, QKV, Q, a->vis_rows, a->n_vis, 2 * KV);

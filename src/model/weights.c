@@ -218,13 +218,24 @@ static void walk_arch(Walk *k, const LlavaConfig *c) {
 #define TL(field, suffix, ndim, a, b)                                                          \
     snprintf(n, sizeof n, "language_model.model.layers.%d.%s", l, suffix);                     \
     reg(k, L ? &L->field : &dummy, MODULE_LLM, n, ndim, a, b, 0, 0, true)
-        TL(q_w, "self_attn.q_proj.weight", 2, t->heads * HS, H);
-        TL(k_w, "self_attn.k_proj.weight", 2, t->kv_heads * HS, H);
-        TL(v_w, "self_attn.v_proj.weight", 2, t->kv_heads * HS, H);
-        TL(o_w, "self_attn.o_proj.weight", 2, H, t->heads * HS);
-        TL(gate_w, "mlp.gate_proj.weight", 2, t->intermediate, H);
-        TL(up_w, "mlp.up_proj.weight", 2, t->intermediate, H);
-        TL(down_w, "mlp.down_proj.weight", 2, H, t->intermediate);
+        if (t->fused_names) {  // Phi-3 stores the products vlm fuses as they are: [q; k; v], [gate; up]
+            TL(q_w, "self_attn.qkv_proj.weight", 2, (t->heads + 2 * t->kv_heads) * HS, H);
+            TL(o_w, "self_attn.o_proj.weight", 2, H, t->heads * HS);
+            TL(gate_w, "mlp.gate_up_proj.weight", 2, 2 * t->intermediate, H);
+            TL(down_w, "mlp.down_proj.weight", 2, H, t->intermediate);
+            if (L) {
+                L->k_w = L->q_w + (size_t)t->heads * HS * H, L->v_w = L->k_w + (size_t)t->kv_heads * HS * H;
+                L->up_w = L->gate_w + (size_t)t->intermediate * H;
+            }
+        } else {
+            TL(q_w, "self_attn.q_proj.weight", 2, t->heads * HS, H);
+            TL(k_w, "self_attn.k_proj.weight", 2, t->kv_heads * HS, H);
+            TL(v_w, "self_attn.v_proj.weight", 2, t->kv_heads * HS, H);
+            TL(o_w, "self_attn.o_proj.weight", 2, H, t->heads * HS);
+            TL(gate_w, "mlp.gate_proj.weight", 2, t->intermediate, H);
+            TL(up_w, "mlp.up_proj.weight", 2, t->intermediate, H);
+            TL(down_w, "mlp.down_proj.weight", 2, H, t->intermediate);
+        }
         TL(ln1_w, "input_layernorm.weight", 1, H, 0);
         TL(ln2_w, "post_attention_layernorm.weight", 1, H, 0);
 #undef TL

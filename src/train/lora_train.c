@@ -13,6 +13,10 @@
 
 int lora_prepare(const TrainArgs *a, LlavaParams *p) {
     if (!a->lora_enable) return VLM_OK;
+    if (p->cfg.text.fused_names)
+        return vlm_fail(VLM_ERR_INPUT, NULL, "--lora_enable",
+                        "LoRA on Phi-3's fused qkv_proj / gate_up_proj (one adapter per fused module, as PEFT targets "
+                        "them) is not supported yet");
     LlavaConfig cfg = p->cfg;
     cfg.lora = (LoraConfig){.r = a->lora_r, .alpha = (float)a->lora_alpha, .dropout = (float)a->lora_dropout,
                             .seed = (uint64_t)a->seed};
