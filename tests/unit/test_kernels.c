@@ -221,9 +221,9 @@ START_TEST(grad_attention) {
     rng_init(&rng, 5, 0);
     // cases: bidirectional on separate q, k, v; causal with padding and grouped-query heads on one packed q|k|v
     // buffer; then the same at T = 70 (more than one block of query rows, the last one partly padded; the
-    // bidirectional one padded too)
-    for (int cs = 0; cs < 4; cs++) {
-        int B = 2, T = cs < 2 ? 7 : 70, NH = 4, causal = cs % 2, NKV = causal ? 2 : 4, HS = 5;
+    // bidirectional one padded too); then the causal ones within a sliding window of 4 keys (Phi-3's)
+    for (int cs = 0; cs < 6; cs++) {
+        int B = 2, T = cs < 2 || cs == 4 ? 7 : 70, NH = 4, causal = cs >= 4 ? 4 : cs % 2, NKV = causal ? 2 : 4, HS = 5;
         int lengths[2] = {T, T - 3}, ld = causal ? (NH + 2 * NKV) * HS : NH * HS;
         size_t nq = (size_t)B * T * NH * HS, n = causal ? (size_t)B * T * ld : 3 * nq;  // all of q, k, v
         float *qkv = randn(n, 1), *dqkv = zeros(n);
@@ -235,6 +235,16 @@ START_TEST(grad_attention) {
         attention_backward(dqkv, dqkv + ko, dqkv + vo, p.R, p.out, c.lse, c.q, c.k, c.v, ld, c.lengths, B, T, NH, NKV,
                            HS, causal, c.scratch);
         check_grad("attention dq, dk, dv", &p, qkv, dqkv, n);
+        if (cs == 4) {  // the window: query 6 sees keys 3..6 only; key 2 changed, its output is the same
+            float *before = zeros(nq), *after = zeros(nq);
+            att_fn(&c, before);
+            for (int i = 0; i < NKV * HS; i++) c.k[(size_t)2 * ld + i] += 1.0f, c.v[(size_t)2 * ld + i] += 1.0f;
+            att_fn(&c, after);
+            for (int i = 0; i < NH * HS; i++) ck_assert_float_eq(before[(size_t)6 * NH * HS + i], after[(size_t)6 * NH * HS + i]);
+            float moved = 0;
+            for (int i = 0; i < NH * HS; i++) moved += fabsf(before[(size_t)5 * NH * HS + i] - after[(size_t)5 * NH * HS + i]);
+            ck_assert_msg(moved > 0, "query 5 sees key 2 (5 - 4 + 1 = 2)");
+        }
         if (cs == 1) {
             // masked keys: the padded sample's keys 4..6 get no gradient, the first token sees only itself
             for (int t = 4; t < 7; t++)
