@@ -340,6 +340,43 @@ START_TEST(train_ola_pt) {
 }
 END_TEST
 
+// OLA-VLM's Phi-3 combination (CLIP-ViT + Phi-3, its llava_phi_3 template): PT with the predictors
+// on a tiny llava-hf model whose text_config is Phi-3's (fused products, a sliding window), saved
+// with both, and IFT from it.
+START_TEST(train_ola_pt_phi3) {
+    char dir[] = "/tmp/vlm-train-XXXXXX", args[4096], path[600], extra[1200];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    init_model(dir, "phi3", "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", "
+               "\"image_token_index\": 32000, \"vision_feature_layer\": -2, \"vision_feature_select_strategy\": \"default\", "
+               "\"text_config\": {\"model_type\": \"phi3\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+               "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 4, \"vocab_size\": 32064, "
+               "\"sliding_window\": 7, \"rope_scaling\": null}, \"vision_config\": {\"model_type\": \"clip_vision_model\", "
+               "\"hidden_size\": 32, \"intermediate_size\": 48, \"image_size\": 32, \"patch_size\": 8, "
+               "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"projection_dim\": 16}}\n",
+               5);
+    snprintf(path, sizeof path, "%s/phi3/tokenizer.model", dir);
+    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
+    snprintf(path, sizeof path, "%s/targets", dir);
+    write_targets(path);
+    snprintf(extra, sizeof extra, OLA_FLAGS " --teacher_embeddings %s/targets --version llava_phi_3", dir);
+    train_args(args, sizeof args, dir, "phi3", "pt", extra);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/pt", dir);
+    LlavaParams p;
+    ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(p.cfg.ola.enabled && p.cfg.text.fused_names && p.cfg.text.sliding_window == 7);
+    llava_params_free(&p);
+    train_args(args, sizeof args, dir, "pt", "ift", "--recipe ola-ift --version llava_phi_3 --max_steps 1 --save_strategy no");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/ift", dir);
+    ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(!p.cfg.ola.enabled && p.cfg.text.fused_names);
+    llava_params_free(&p);
+    remove_tree(dir);
+}
+END_TEST
+
 // DIR/m: a LLaVA of 19M parameters (most in the 32000-token embedding and LM
 // head) with the LLaMA-2 tokenizer, and DIR/long.json: text-only records whose
 // answers outrun 256 tokens, so every micro-batch fills the planned length.
@@ -432,6 +469,6 @@ END_TEST
 
 Suite *trainer_suite(void) {
     return SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
-                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt,
+                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt, train_ola_pt_phi3,
                  train_memory_plan_matches_peak_rss, train_memory_plan_refuses_what_cannot_fit);
 }
