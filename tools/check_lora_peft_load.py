@@ -10,15 +10,14 @@ Usage: tools/check_lora_peft_load.sh ADAPTER_DIR [IDS]   (ids comma-separated; b
 """
 import json
 import os
-import re
-import subprocess
 import sys
 
 import torch
 from peft import PeftModel
 from transformers import LlavaForConditionalGeneration
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forward_check import next_logits, same_top5  # noqa: E402
 
 
 def main():
@@ -33,17 +32,8 @@ def main():
     model = PeftModel.from_pretrained(model, adapter)
     n_lora = sum(1 for n, _ in model.named_parameters() if "lora_" in n)
     model.eval()
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([[int(x) for x in ids.split(",")]])).logits[0, -1]
-    top = torch.topk(logits, 5)
-    out = subprocess.run([os.path.join(ROOT, "build", "vlm"), "forward", "--model", adapter, "--ids", ids, "--top", "5"],
-                         capture_output=True, text=True, check=True).stdout
     print(f"PEFT: {n_lora} adapter tensors, {len(extra)} non-LoRA tensors loaded")
-    print("PEFT top 5:", [(int(i), round(float(v), 5)) for v, i in zip(top.values, top.indices)])
-    print("vlm.c forward:\n" + out)
-    ours = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^\s*(\d+)\s+p=\S+\s+logit=(\S+)", out, re.M)}
-    ok = n_lora > 0 and all(int(i) in ours and abs(ours[int(i)] - float(v)) <= 1e-4 * max(1.0, abs(float(v)))
-                            for v, i in zip(top.values, top.indices))
+    ok = n_lora > 0 and same_top5(next_logits(model, ids), adapter, ids, "PEFT")
     print("OK" if ok else "FAILED")
     sys.exit(0 if ok else 1)
 

@@ -8,14 +8,13 @@ within 1e-4.
 Usage: tools/check_phi3_load.sh DIR [IDS]   (ids comma-separated)
 """
 import os
-import re
-import subprocess
 import sys
 
 import torch
 from transformers import LlavaForConditionalGeneration
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forward_check import next_logits, same_top5  # noqa: E402
 
 
 def main():
@@ -24,18 +23,10 @@ def main():
     model, info = LlavaForConditionalGeneration.from_pretrained(folder, torch_dtype=torch.float32,
                                                                 attn_implementation="eager", output_loading_info=True)
     model.eval()
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([[int(x) for x in ids.split(",")]])).logits[0, -1]
-    top = torch.topk(logits, 5)
-    out = subprocess.run([os.path.join(ROOT, "build", "vlm"), "forward", "--model", folder, "--ids", ids, "--top", "5"],
-                         capture_output=True, text=True, check=True).stdout
-    ours = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^\s*(\d+)\s+p=\S+\s+logit=(\S+)", out, re.M)}
     print(f"text_config: {model.config.text_config.model_type}, sliding_window {model.config.text_config.sliding_window}")
     print(f"missing: {info['missing_keys']}\nunexpected: {info['unexpected_keys']}")
-    print("transformers top 5:", [(int(i), round(float(v), 6)) for v, i in zip(top.values, top.indices)])
-    print("vlm.c:", ours)
-    ok = not info["missing_keys"] and not info["unexpected_keys"] and all(
-        int(i) in ours and abs(ours[int(i)] - float(v)) <= 1e-4 * max(1.0, abs(float(v))) for v, i in zip(top.values, top.indices))
+    ok = not info["missing_keys"] and not info["unexpected_keys"] and same_top5(next_logits(model, ids), folder, ids,
+                                                                                "transformers")
     print("OK" if ok else "FAILED")
     sys.exit(0 if ok else 1)
 
