@@ -296,6 +296,59 @@ START_TEST(lora_train_save_resume_merge) {
 }
 END_TEST
 
+// A bad adapter folder is an error naming the file and the key, never a crash (also under ASan):
+// malformed JSON, a missing r, another PEFT method, another bias, a missing or mis-shaped adapter.
+START_TEST(bad_adapter_folders) {
+    char dir[] = "/tmp/vlm-adapter-XXXXXX", path[700];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    // a good folder first: PEFT's own adapter of the fixture (r 4), copied
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "cp %s/* %s/", fixture("lora/adapter"), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    LlavaParams p;
+    ck_assert_int_eq(llava_load_hf(&p, fixture("model/tiny_gqa")), VLM_OK);
+    ck_assert_msg(lora_load_adapter(&p, dir) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_int_eq(p.cfg.lora.r, 4);
+    llava_params_free(&p);
+    static const struct { const char *config, *want; } bad[] = {
+        {"{\"r\": 4, \"lora_alpha\": 8", "adapter_config.json"},
+        {"{\"lora_alpha\": 8, \"peft_type\": \"LORA\"}", "r"},
+        {"{\"r\": 4, \"lora_alpha\": 8, \"peft_type\": \"PREFIX_TUNING\"}", "only LoRA adapters"},
+        {"{\"r\": 4, \"lora_alpha\": 8, \"bias\": \"all\"}", "bias"},
+        {"{\"r\": 4, \"lora_alpha\": -1}", "lora_alpha"},
+        {"{\"r\": 8, \"lora_alpha\": 16}", "elements"},  // the file's A is (4, in): not r 8's
+    };
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_text_file(path, bad[i].config);
+        ck_assert_int_eq(llava_load_hf(&p, fixture("model/tiny_gqa")), VLM_OK);
+        int rc = lora_load_adapter(&p, dir);
+        ck_assert_msg(rc == VLM_ERR_INPUT && strstr(vlm_last_error(), bad[i].want), "case %zu: %d %s", i, rc,
+                      vlm_last_error());
+        llava_params_free(&p);
+    }
+    // an adapter tensor missing: the count of what is missing
+    write_text_file(path, "{\"r\": 4, \"lora_alpha\": 8}");
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    SafetensorsFile f;
+    ck_assert_int_eq(safetensors_open(&f, path), VLM_OK);
+    TensorInfo infos[1] = {f.tensors[0]};
+    const void *datas[1] = {safetensors_tensor_data(&f, 0)};
+    char keep[700];
+    snprintf(keep, sizeof keep, "%s/one.safetensors", dir);
+    ck_assert_int_eq(safetensors_write(keep, infos, datas, 1, NULL), VLM_OK);
+    safetensors_close(&f);
+    ck_assert_int_eq(rename(keep, path), 0);
+    ck_assert_int_eq(llava_load_hf(&p, fixture("model/tiny_gqa")), VLM_OK);
+    ck_assert_int_eq(lora_load_adapter(&p, dir), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "27 of the model's 28 adapter tensors are missing"), "%s", vlm_last_error());
+    llava_params_free(&p);
+    remove_tree(dir);
+}
+END_TEST
+
+Suite *lora_files_suite(void) { return SUITE("lora_files", "parser", 60, bad_adapter_folders); }
+
 Suite *lora_suite(void) {
     return SUITE("lora", "", 600, lora_like_peft, half_store_is_the_rounded_base, token_outside_the_vocabulary,
                  lora_train_save_resume_merge);
