@@ -162,6 +162,14 @@ START_TEST(two_ranks_as_one_process) {
     args_for(args, sizeof args, dir, "z1", "--per_device_train_batch_size 2 --max_steps 6 --zero 1");
     ck_assert_msg(run(dir, "z1", 2, args) == 0, "%s", log_of(dir, "z1"));
     ck_assert(same_file(dir, "w2/model.safetensors", "z1/model.safetensors"));
+    // a sharded checkpoint with a rank's file missing stops the resume naming that file
+    char cmd0b[2048];
+    snprintf(cmd0b, sizeof cmd0b, "mkdir %s/broken && cp -r %s/z1/checkpoint-2 %s/broken/ && "
+             "rm %s/broken/checkpoint-2/optimizer.rank-1-of-2.safetensors", dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd0b), 0);
+    args_for(args, sizeof args, dir, "broken", "--per_device_train_batch_size 2 --max_steps 6 --zero 1");
+    ck_assert_int_ne(run(dir, "broken", 2, args), 0);
+    ck_assert_msg(log_has(dir, "broken", "optimizer.rank-1-of-2.safetensors"), "%s", log_of(dir, "broken"));
     // ZeRO-2 / 3 (gradients, then parameters sharded, one layer at a time): the same bits with one
     // micro-batch per step, also through batches where one rank has images and the other text only
     args_for(args, sizeof args, dir, "z2", "--per_device_train_batch_size 2 --max_steps 6 --zero 2");
