@@ -15,12 +15,7 @@ struct HalfStore {
     uint16_t **half;   // per stored spec: its 16-bit values
 };
 
-// A frozen LLM layer's matrix: layers.N. in its name, 2-D
-static int stored_layer(const LlavaModel *m, const ParamSpec *s) {
-    if (s->module != MODULE_LLM || m->trainable[MODULE_LLM] || s->ndim != 2) return -1;
-    const char *p = strstr(s->name, ".layers.");
-    return p ? atoi(p + 8) : -1;
-}
+bool half_store_holds(const ParamSpec *s) { return s->module == MODULE_LLM && s->ndim == 2 && param_layer(s) >= 0; }
 
 static void widen(HalfStore *h, int i) {
     const ParamSpec *s = &h->m->params.specs[h->spec[i]];
@@ -68,8 +63,8 @@ int half_store_attach(HalfStore **out, LlavaModel *m, DType dtype) {
                      .half = h->half};
     for (int k = 0; k < n; k++) {
         const ParamSpec *s = &m->params.specs[k];
-        int l = stored_layer(m, s);
-        if (l < 0) continue;
+        if (m->trainable[MODULE_LLM] || !half_store_holds(s)) continue;
+        int l = param_layer(s);
         uint16_t *q = vlm_malloc(s->numel * sizeof(uint16_t));
         if (!q) {
             half_store_free(h);

@@ -14,6 +14,9 @@
 
 typedef struct HalfStore HalfStore;
 
+// What a store keeps in 16 bits when the LLM is frozen: an LLM layer's matrix.
+bool half_store_holds(const ParamSpec *s);
+
 // dtype DT_BF16 or DT_F16. Only tensors of frozen modules are stored (m->trainable as it is now).
 int half_store_attach(HalfStore **out, LlavaModel *m, DType dtype);
 // Every stored tensor widened back into the parameter buffer for good (to save the model), and the hooks restored.

@@ -403,7 +403,10 @@ void llava_walk_hooks(LlavaModel *m) {
         param_hook(h, HOOK_RELEASE, order[i], -1);
     }
     if (m->ext) param_hook(h, HOOK_RELEASE, e, -1);
-    // the backward's, as llava_backward_scaled makes them without a target
+    llava_walk_backward_hooks(m);
+}
+
+void llava_walk_backward_hooks(LlavaModel *m) {  // as llava_backward_scaled makes them without a target
     long targets = m->n_targets;
     int samples = m->ext ? m->ext->samples : 0;
     m->n_targets = 0;

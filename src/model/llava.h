@@ -105,6 +105,8 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale);
 // A forward's and a backward's parameter events without computing anything (param_hooks.h):
 // a rank with fewer micro-batches in a step, or one whose forward failed, still makes them.
 void llava_walk_hooks(LlavaModel *m);
+// The backward's alone (a forward that ran but whose loss cannot be back-propagated).
+void llava_walk_backward_hooks(LlavaModel *m);
 // Upstream's cut to model_max_length after the splice: LLaVA cuts the
 // spliced sequence (prepare_inputs_labels_for_multimodal), mPLUG-Owl2 only
 // the text (its collator, before the image rows go in), so its sequences

@@ -17,6 +17,11 @@
 #include "model/init.h"
 #include "model/walk.h"
 
+int param_layer(const ParamSpec *s) {
+    const char *p = strstr(s->name, ".layers.");
+    return p ? atoi(p + 8) : -1;
+}
+
 const char *module_name(const LlavaConfig *c, Module m) {
     static const char *const llava[] = {"vision_tower", "multi_modal_projector", "language_model", "embedding_predictors",
                                         "lora_adapters"};

@@ -101,6 +101,9 @@ typedef struct {
     int modality;
 } ParamSpec;
 
+// The layer of a ".layers.N." tensor (a ViT's, an LLM's, an abstractor's), -1 for any other.
+int param_layer(const ParamSpec *s);
+
 // The optimiser updates s: reachable, in a trainable module (torch skips
 // parameters whose grad is None; frozen modules have requires_grad False).
 static inline bool param_trained(const ParamSpec *s, const bool trainable[MODULE_COUNT]) {

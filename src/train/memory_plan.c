@@ -2,12 +2,12 @@
 #include "train/memory_plan.h"
 
 #include <stdio.h>
-#include <string.h>  // strstr
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "dist/dist.h"
+#include "model/half_store.h"
 #include "model/llava.h"
 
 #define MB(x) ((double)(x) / (1 << 20))
@@ -49,14 +49,13 @@ static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch,
     size_t world = (size_t)dist_world(), shards = a->zero_stage >= 1 ? world : 1;
     size_t slice = sizeof(float) * (trained - (trained + world - 1) / world);  // the others' part of the trained
     // gradients: the trained tensors' (a frozen one's pages are never touched, llava_zero_grad)
-    (void)lm.grads;
     TrainMemory m = {.resident = resident, .params = lm.params, .grads = sizeof(float) * trained - (a->zero_stage >= 2 ? slice : 0),
                      .moments = 2 * sizeof(float) * ((trained + shards - 1) / shards),
                      .activations = lm.activations, .workspace = lm.workspace, .batches = (size_t)(accumulation + 1) * batch * per_sample};
     // LoRA with --bits 16 and --bf16 / --fp16: the frozen LLM's layer matrices held in 16 bits (model/half_store.h)
     if (a->lora_enable && a->bits == 16 && (a->bf16 || a->fp16))
         for (int i = 0; i < p->n_specs; i++)
-            if (p->specs[i].module == MODULE_LLM && p->specs[i].ndim == 2 && strstr(p->specs[i].name, ".layers."))
+            if (half_store_holds(&p->specs[i]))
                 m.params -= p->specs[i].numel * 2, m.resident -= m.resident > p->specs[i].numel * 2 ? p->specs[i].numel * 2 : 0;
     m.total = m.resident + m.grads + m.moments + m.activations + m.workspace + m.batches;
     if (a->zero_stage == 3 && m.total > slice) m.total -= slice;  // the loaded parameters' others' part is dropped

@@ -133,6 +133,13 @@ static void partition(Optimizer *o) {
     }
 }
 
+bool optimizer_range_slice(const Optimizer *o, int r, size_t *a, size_t *b) {
+    size_t moff = o->moment_offset[r], end = moff + o->ranges[2 * r + 1];
+    *a = moff > o->shard_lo ? moff : o->shard_lo, *b = end < o->shard_hi ? end : o->shard_hi;
+    if (*a >= *b) *a = *b = moff;  // empty, at the range's start
+    return *a < *b;
+}
+
 static DistView view_of(const Optimizer *o, float *base) {
     return (DistView){base, o->ranges, o->n_ranges, o->n_packed};
 }
@@ -159,10 +166,10 @@ double optimizer_grad_norm(const Optimizer *o, const float *grad) {
 // a sharded rank leaves the others' parts alone (at stages 2 and 3 they are not even held)
 static void clip_slice(const Optimizer *o, float *grad, double norm) {
     for (int r = 0; r < o->n_ranges; r++) {
-        size_t moff = o->moment_offset[r], cnt = o->ranges[2 * r + 1];
-        size_t a = moff > o->shard_lo ? moff : o->shard_lo, b = moff + cnt < o->shard_hi ? moff + cnt : o->shard_hi;
-        size_t part[2] = {o->ranges[2 * r] + (a - moff), b - a};
-        if (a < b) grad_clip_with_norm(grad, part, 1, norm, o->cfg.max_grad_norm);
+        size_t a, b;
+        if (!optimizer_range_slice(o, r, &a, &b)) continue;
+        size_t part[2] = {o->ranges[2 * r] + (a - o->moment_offset[r]), b - a};
+        grad_clip_with_norm(grad, part, 1, norm, o->cfg.max_grad_norm);
     }
 }
 
@@ -179,11 +186,9 @@ int optimizer_step(Optimizer *o, LlavaModel *m, double lr_factor, double *grad_n
     for (int r = 0; r < o->n_ranges; r++) {
         if (!llava_param_has_grad(m, &m->params.specs[o->spec[r]])) continue;  // torch: grad None, skipped
         long step = ++o->steps[r];  // every rank counts every range's steps: the checkpoint holds them all
-        // the part of the range in this rank's slice
-        size_t moff = o->moment_offset[r], cnt = o->ranges[2 * r + 1];
-        size_t a = moff > o->shard_lo ? moff : o->shard_lo, b = moff + cnt < o->shard_hi ? moff + cnt : o->shard_hi;
-        if (a >= b) continue;
-        size_t off = o->ranges[2 * r] + (a - moff);
+        size_t a, b;  // the part of the range in this rank's slice
+        if (!optimizer_range_slice(o, r, &a, &b)) continue;
+        size_t off = o->ranges[2 * r] + (a - o->moment_offset[r]);
         adamw_update_packed(&o->adam, m->params.data + off, m->grad + off, a - o->shard_lo, b - a,
                             o->projector[r] ? plr : lr, o->decay[r] ? o->cfg.weight_decay : 0.0, step);
     }

@@ -81,6 +81,9 @@ int optimizer_attach_model(Optimizer *o, LlavaModel *m);
 // gradients summed over the ranks (after optimizer_reduce); NAN when a
 // collective failed (its message recorded).
 double optimizer_grad_norm(const Optimizer *o, const float *grad);
+// The packed floats [*a, *b) of range r that lie in this rank's slice (all
+// of it at stage 0); false when none do.
+bool optimizer_range_slice(const Optimizer *o, int r, size_t *a, size_t *b);
 // Sums the gradients of every rank (rank order) where this rank needs them:
 // all of them at stage 0, its own slice at stage 1. One rank: nothing.
 int optimizer_reduce(const Optimizer *o, float *grad);

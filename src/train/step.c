@@ -59,12 +59,7 @@ static int forward_backward(LlavaModel *m, Optimizer *o, const StepConfig *c, co
             r->bad_micro = i;
             rc = vlm_fail(VLM_ERR_FAIL, NULL, NULL, "micro-batch %d of %d: %s is %g: no parameter updated", i + 1,
                           n_micro, isfinite(aux) ? "loss" : "the auxiliary loss", isfinite(aux) ? loss : aux);
-            if (o->zero) {  // the backward's events without its arithmetic
-                m->n_targets = 0;
-                if (m->ext) m->ext->samples = 0;
-                llava_backward_scaled(m, 0.0f, 0.0f);
-                zero_finish_micro(o->zero);
-            }
+            if (o->zero) llava_walk_backward_hooks(m), zero_finish_micro(o->zero);  // its backward's events alone
             continue;
         }
         if (empty && !o->zero) continue;

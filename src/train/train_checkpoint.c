@@ -226,8 +226,8 @@ static int read_named_moments(const char *path, const LlavaModel *model, Optimiz
     if (rc != VLM_OK) return rc;
     for (int r = 0; r < o->n_ranges && rc == VLM_OK; r++) {
         const ParamSpec *s = &model->params.specs[o->spec[r]];
-        size_t moff = o->moment_offset[r];
-        size_t a = moff > o->shard_lo ? moff : o->shard_lo, b = moff + s->numel < o->shard_hi ? moff + s->numel : o->shard_hi;
+        size_t moff = o->moment_offset[r], a, b;
+        bool mine = optimizer_range_slice(o, r, &a, &b);
         for (int k = 0; k < 2 && rc == VLM_OK; k++) {
             char name[200];
             snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", s->name);
@@ -236,7 +236,7 @@ static int read_named_moments(const char *path, const LlavaModel *model, Optimiz
                 rc = vlm_fail(VLM_ERR_INPUT, path, name, "missing (was the checkpoint trained with other modules?)");
             else if (f.tensors[t].dtype != DT_F32 || f.tensors[t].nbytes != s->numel * sizeof(float))
                 rc = vlm_fail(VLM_ERR_INPUT, path, name, "expected F32 with %zu elements", s->numel);
-            else if (a < b)
+            else if (mine)
                 copy_slice(o, k, a, b, (const float *)safetensors_tensor_data(&f, t) + (a - moff));
         }
     }

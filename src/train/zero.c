@@ -25,8 +25,8 @@ struct Zero {
 
 static int layer_of(const ParamSpec *s) {
     if (s->module != MODULE_VISION && s->module != MODULE_LLM) return -1;  // the connector, an extension: one group
-    const char *p = strstr(s->name, ".layers.");
-    if (p) return atoi(p + 8);
+    int layer = param_layer(s);
+    if (layer >= 0) return layer;
     bool head = s->module == MODULE_LLM && (str_has_suffix(s->name, "lm_head.weight") || str_has_suffix(s->name, "model.norm.weight"));
     return head ? PARAM_GROUP_HEAD : -1;
 }
@@ -48,13 +48,10 @@ static DistView range_view(const Zero *z, int r, float *base) {
     return (DistView){base, &o->ranges[2 * r], 1, cnt};
 }
 
-// This rank's part of range r: [*a, *b) of its cnt floats (empty: a == b).
+// This rank's part of range r: [*a, *b) of its floats, counted from the range's start (empty: a == b).
 static void own_part(const Optimizer *o, int r, size_t *a, size_t *b) {
-    size_t moff = o->moment_offset[r], end = moff + o->ranges[2 * r + 1];
-    size_t lo = o->shard_lo > moff ? o->shard_lo : moff, hi = o->shard_hi < end ? o->shard_hi : end;
-    if (lo > end) lo = end;
-    if (hi < lo) hi = lo;
-    *a = lo - moff, *b = hi - moff;
+    optimizer_range_slice(o, r, a, b);
+    *a -= o->moment_offset[r], *b -= o->moment_offset[r];
 }
 
 // Range r's floats in base outside this rank's slice, dropped.
