@@ -68,6 +68,17 @@ static bool log_has(const char *dir, const char *name, const char *needle) {
     return found;
 }
 
+// The exit code a shell command left in DIR/NAME.rc (echo $? > NAME.rc).
+static int exit_code_of(const char *dir, const char *name) {
+    char path[600], *text;
+    size_t n;
+    snprintf(path, sizeof path, "%s/%s.rc", dir, name);
+    ck_assert_int_eq(file_read_all(path, 64, &text, &n), VLM_OK);
+    int rc = atoi(text);
+    free(text);
+    return rc;
+}
+
 static bool same_file(const char *dir, const char *a, const char *b) {
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "cmp -s %s/%s %s/%s", dir, a, dir, b);
@@ -269,12 +280,7 @@ START_TEST(a_killed_or_hung_rank_never_hangs_the_run) {
         double t0 = (double)time(NULL);
         ck_assert_int_eq(system(cmd), 0);
         double took = (double)time(NULL) - t0;
-        char *rc_text;
-        size_t n;
-        snprintf(path, sizeof path, "%s/%s.rc", dir, name);
-        ck_assert_int_eq(file_read_all(path, 64, &rc_text, &n), VLM_OK);
-        int rc = atoi(rc_text);
-        free(rc_text);
+        int rc = exit_code_of(dir, name);
         const char *log = log_of(dir, name);
         ck_assert_msg(rc != 0 && rc != 124, "SIG%s: exit %d (124: it hung)\n%s", signals[i], rc, log);
         ck_assert_msg(took < 60, "SIG%s: the run took %.0f s to stop", signals[i], took);
@@ -313,12 +319,7 @@ START_TEST(a_busy_output_dir_is_refused) {
     ck_assert_int_eq(system(cmd), 0);
     const char *log = log_of(dir, "second");
     ck_assert_msg(strstr(log, "another run is using this output_dir (process "), "%s", log);
-    char path[600], *rc;
-    size_t n;
-    snprintf(path, sizeof path, "%s/second.rc", dir);
-    ck_assert_int_eq(file_read_all(path, 64, &rc, &n), VLM_OK);
-    ck_assert_int_eq(atoi(rc), 2);
-    free(rc);
+    ck_assert_int_eq(exit_code_of(dir, "second"), 2);
     remove_tree(dir);
 }
 END_TEST

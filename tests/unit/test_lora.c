@@ -84,26 +84,23 @@ START_TEST(lora_like_peft) {
     ck_assert_int_eq(safetensors_open(&ref, fixture("lora/reference.safetensors")), VLM_OK);
     LlavaParams p;
     load_lora_model(&p, &ref);
-    const TensorInfo *ids_info, *pix_info, *logit_info;
-    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
-    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
-    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
+    const TensorInfo *logit_info;
     const float *ref_logits = ref_tensor(&ref, "ref.logits", &logit_info);
     float ref_loss = *(const float *)ref_tensor(&ref, "ref.loss", NULL);
-    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0], lengths[8];
-    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    RefBatch rb;
+    read_ref_batch(&ref, &rb);
     int F = llava_image_tokens(&p.cfg), V = p.cfg.text.vocab;
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false}), VLM_OK);
     bool trains[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LORA] = true};
     memcpy(m.trainable, trains, sizeof trains);
     double loss;
     m.all_logits = true;
-    ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    ck_assert_int_eq(llava_forward(&m, rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss), VLM_OK);
     check_logits(&m, ref_logits, (size_t)logit_info->shape[0], V, 1e-5, "LoRA");
     ck_assert_msg(fabs(loss - ref_loss) <= 1e-5 * ref_loss, "loss %.8f, PEFT %.8f", loss, (double)ref_loss);
     m.all_logits = false;
-    ck_assert_int_eq(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    ck_assert_int_eq(llava_forward(&m, rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss), VLM_OK);
     llava_zero_grad(&m);
     llava_backward(&m);
     check_trained(&m, m.grad, &ref, "grad.", 1e-4, 1e-6);
@@ -127,7 +124,7 @@ START_TEST(lora_like_peft) {
     json_t *e = fixture_json("lora/expected.json");
     ck_assert_ptr_nonnull(e);
     StepConfig sc = {LOSS_TOKEN_MEAN, 1, 0};
-    MicroBatch mb = {ids, labels, lengths, B, T, pixels, n_images, NULL, 0};
+    MicroBatch mb = {rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, NULL, 0};
     for (int k = 0; k < 3; k++) {
         StepResult r;
         ck_assert_int_eq(train_step(&m, &o, &sc, &mb, 1, 1.0, &r), VLM_OK);
@@ -147,9 +144,9 @@ START_TEST(lora_like_peft) {
     ck_assert_int_eq(llava_lora_merge(&m.params), VLM_OK);
     ck_assert_int_eq(m.params.cfg.lora.r, 0);
     LlavaModel merged;
-    ck_assert_int_eq(llava_model_init(&merged, &m.params, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&merged, &m.params, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false}), VLM_OK);
     merged.all_logits = true;
-    ck_assert_int_eq(llava_forward(&merged, ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+    ck_assert_int_eq(llava_forward(&merged, rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss), VLM_OK);
     check_logits(&merged, ref_tensor(&ref, "merged.logits", NULL), (size_t)logit_info->shape[0], V, 2e-5, "merged");
     llava_model_free(&merged);
     json_decref(e);
@@ -165,12 +162,8 @@ END_TEST
 START_TEST(half_store_is_the_rounded_base) {
     SafetensorsFile ref;
     ck_assert_int_eq(safetensors_open(&ref, fixture("lora/reference.safetensors")), VLM_OK);
-    const TensorInfo *ids_info, *pix_info;
-    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
-    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
-    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
-    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0], lengths[8];
-    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    RefBatch rb;
+    read_ref_batch(&ref, &rb);
     LlavaModel m[2];
     HalfStore *half = NULL;
     for (int k = 0; k < 2; k++) {
@@ -186,7 +179,7 @@ START_TEST(half_store_is_the_rounded_base) {
                 }
             }
         int F = llava_image_tokens(&p.cfg);
-        ck_assert_int_eq(llava_model_init(&m[k], &p, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+        ck_assert_int_eq(llava_model_init(&m[k], &p, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false}), VLM_OK);
         bool trains[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LORA] = true};
         memcpy(m[k].trainable, trains, sizeof trains);
         if (k == 0) ck_assert_int_eq(half_store_attach(&half, &m[0], DT_BF16), VLM_OK);
@@ -194,7 +187,7 @@ START_TEST(half_store_is_the_rounded_base) {
         double loss;
         for (int pass = 0; pass < 2; pass++) {  // twice: the layers widened again after their pages went back
             llava_zero_grad(&m[k]);
-            ck_assert_int_eq(llava_forward(&m[k], ids, labels, lengths, B, T, pixels, n_images, 0, &loss), VLM_OK);
+            ck_assert_int_eq(llava_forward(&m[k], rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss), VLM_OK);
             llava_backward(&m[k]);
         }
     }

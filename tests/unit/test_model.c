@@ -546,12 +546,8 @@ START_TEST(recompute_is_bitwise_neutral) {
     snprintf(ref_path, sizeof ref_path, "%s/reference.safetensors", dir);
     SafetensorsFile ref;
     ck_assert_int_eq(safetensors_open(&ref, ref_path), VLM_OK);
-    const TensorInfo *ids_info, *pix_info;
-    const int32_t *ids = ref_tensor(&ref, "batch.input_ids", &ids_info), *labels = ref_tensor(&ref, "batch.labels", NULL);
-    const int32_t *lengths32 = ref_tensor(&ref, "batch.lengths", NULL);
-    const float *pixels = ref_tensor(&ref, "batch.pixel_values", &pix_info);
-    int B = (int)ids_info->shape[0], T = (int)ids_info->shape[1], n_images = (int)pix_info->shape[0], lengths[8];
-    for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
+    RefBatch rb;
+    read_ref_batch(&ref, &rb);
     LlavaModel m[2];
     double loss[2][2];
     for (int r = 0; r < 2; r++) {
@@ -559,10 +555,10 @@ START_TEST(recompute_is_bitwise_neutral) {
         ck_assert_msg(llava_load_hf(&params, dir) == VLM_OK, "%s", vlm_last_error());
         int F = llava_image_tokens(&params.cfg);
         ck_assert_int_ge(params.cfg.text.layers, 2);
-        LlavaPlan plan = {n_images, B, T, T + n_images * F, r == 1};
+        LlavaPlan plan = {rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, r == 1};
         ck_assert_int_eq(llava_model_init(&m[r], &params, &plan), VLM_OK);
         for (int pass = 0; pass < 2; pass++) {
-            ck_assert_int_eq(llava_forward(&m[r], ids, labels, lengths, B, T, pixels, n_images, 0, &loss[r][pass]), VLM_OK);
+            ck_assert_int_eq(llava_forward(&m[r], rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss[r][pass]), VLM_OK);
             llava_backward(&m[r]);
         }
     }
@@ -572,7 +568,7 @@ START_TEST(recompute_is_bitwise_neutral) {
     size_t differ = 0;
     for (size_t i = 0; i < m[0].params.numel; i++) differ += memcmp(&m[0].grad[i], &m[1].grad[i], sizeof(float)) != 0;
     ck_assert_msg(differ == 0, "%zu of %zu gradients differ with recomputation", differ, m[0].params.numel);
-    LlavaPlan plan = {n_images, B, T, T + n_images * llava_image_tokens(&m[0].params.cfg), false};
+    LlavaPlan plan = {rb.n_images, rb.B, rb.T, rb.T + rb.n_images * llava_image_tokens(&m[0].params.cfg), false};
     LlavaMemory keep = llava_memory_plan(&m[0].params.cfg, &plan);
     plan.recompute = true;
     LlavaMemory recompute = llava_memory_plan(&m[0].params.cfg, &plan);

@@ -110,6 +110,16 @@ const void *ref_tensor(const SafetensorsFile *f, const char *name, const TensorI
     return safetensors_tensor_data(f, i);
 }
 
+void read_ref_batch(const SafetensorsFile *ref, RefBatch *b) {
+    const TensorInfo *ids_info, *pix_info;
+    b->ids = ref_tensor(ref, "batch.input_ids", &ids_info), b->labels = ref_tensor(ref, "batch.labels", NULL);
+    const int32_t *lengths = ref_tensor(ref, "batch.lengths", NULL);
+    b->pixels = ref_tensor(ref, "batch.pixel_values", &pix_info);
+    b->B = (int)ids_info->shape[0], b->T = (int)ids_info->shape[1], b->n_images = (int)pix_info->shape[0];
+    ck_assert_int_le(b->B, 8);
+    for (int i = 0; i < b->B; i++) b->lengths[i] = lengths[i];
+}
+
 void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char *label) {
     for (int i = 0; i < m->params.n_specs; i++) {
         const ParamSpec *s = &m->params.specs[i];

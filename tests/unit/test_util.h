@@ -30,6 +30,14 @@ void *expected_json(void);
 
 // A tensor of a reference file (fails the test when it is missing); info may be NULL.
 const void *ref_tensor(const SafetensorsFile *f, const char *name, const TensorInfo **info);
+// A fixture's batch as the model tools write it (batch.input_ids, .labels, .lengths, .pixel_values).
+typedef struct {
+    const int32_t *ids, *labels;
+    int lengths[8], B, T, n_images;
+    const float *pixels;
+} RefBatch;
+void read_ref_batch(const SafetensorsFile *ref, RefBatch *b);
+
 // Every parameter's gradient in m->grad against the reference's "grad.NAME":
 // within 1e-4 of its norm, + 1e-6 (a key projection's bias has gradient zero
 // in exact arithmetic, so both sides hold rounding noise of ~1e-7 there).
