@@ -75,12 +75,18 @@ static int causal_of(const TextConfig *t) { return t->sliding_window > 0 ? t->sl
 
 // ---- LoRA: each target's input and output inside the layer's products
 
+// Adapter g of layer l's dropout in this forward: one mask stream per (pass, layer, adapter)
+static LoraDropout dropout_of(const LlamaActs *a, int l, LoraTarget g) {
+    const LoraConfig *c = &a->lora;
+    return (LoraDropout){a->lora_train ? c->dropout : 0.0f, c->seed, (a->lora_pass * 1024 + (uint64_t)l) * LORA_TARGETS + g};
+}
+
 // Adapter g of layer l on n rows: x (n, in) -> y (n, out) at stride ldy.
 static void lora_fwd(LlamaActs *a, const LlamaLayerWeights *W, LlamaLayerActs *L, int l, LoraTarget g, float *y, int ldy,
                      const float *x, int n, int in, int out) {
     if (!W->lora[g][0]) return;
     const LoraConfig *c = &a->lora;
-    LoraDropout d = {a->lora_train ? c->dropout : 0.0f, c->seed, (a->lora_pass * 1024 + (uint64_t)l) * LORA_TARGETS + g};
+    LoraDropout d = dropout_of(a, l, g);
     lora_forward(y, ldy, x, W->lora[g][0], W->lora[g][1], L->lora_t[g], a->lora_xd, n, in, out, c->r, c->alpha / c->r, d);
 }
 
@@ -88,7 +94,7 @@ static void lora_bwd(LlamaActs *a, const LlamaLayerWeights *W, LlamaLayerWeights
                      LoraTarget g, float *dx, const float *dy, int ldy, const float *x, int n, int in, int out) {
     if (!W->lora[g][0]) return;
     const LoraConfig *c = &a->lora;
-    LoraDropout d = {a->lora_train ? c->dropout : 0.0f, c->seed, (a->lora_pass * 1024 + (uint64_t)l) * LORA_TARGETS + g};
+    LoraDropout d = dropout_of(a, l, g);
     lora_backward(dx, G ? G->lora[g][0] : NULL, G ? G->lora[g][1] : NULL, dy, ldy, x, W->lora[g][0], W->lora[g][1],
                   L->lora_t[g], a->lora_dt, a->lora_xd, a->lora_w, n, in, out, c->r, c->alpha / c->r, d);
 }
