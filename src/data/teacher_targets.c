@@ -51,11 +51,16 @@ static int read_task(const SafetensorsFile *f, const OlaConfig *o, OlaTask t, fl
     return VLM_OK;
 }
 
-int teacher_targets_read(const char *dir, const char *image, const OlaConfig *o, float *const out[OLA_TASKS]) {
+char *teacher_targets_path(const char *dir, const char *image) {
     size_t n = strlen(dir) + strlen(image) + 32;
     char *path = malloc(n);
-    if (!path) return VLM_ERR_FAIL;
-    snprintf(path, n, "%s/%s.safetensors", dir, image);
+    if (path) snprintf(path, n, "%s/%s.safetensors", dir, image);
+    return path;
+}
+
+int teacher_targets_read(const char *dir, const char *image, const OlaConfig *o, float *const out[OLA_TASKS]) {
+    char *path = teacher_targets_path(dir, image);
+    if (!path) return vlm_fail(VLM_ERR_FAIL, dir, image, "out of memory");
     SafetensorsFile f;
     int rc = file_exists(path) ? safetensors_open(&f, path)
                                : vlm_fail(VLM_ERR_INPUT, path, NULL, "missing: the teachers' embeddings of image %s", image);
@@ -63,5 +68,57 @@ int teacher_targets_read(const char *dir, const char *image, const OlaConfig *o,
     if (rc != VLM_OK) return rc;
     for (int k = 0; rc == VLM_OK && k < o->n_order; k++) rc = read_task(&f, o, o->order[k], out[o->order[k]]);
     safetensors_close(&f);
+    return rc;
+}
+
+bool teacher_targets_complete(const char *path, const TeacherTarget *targets, int n) {
+    if (!file_exists(path)) return false;
+    SafetensorsFile f;
+    if (safetensors_open(&f, path) != VLM_OK) {
+        vlm_clear_error();
+        return false;
+    }
+    bool ok = true;
+    for (int k = 0; ok && k < n; k++) {
+        int i = safetensors_find(&f, ola_task_name(targets[k].task));
+        const TensorInfo *info = i >= 0 ? &f.tensors[i] : NULL;
+        ok = info && info->ndim == targets[k].ndim &&
+             (info->dtype == DT_F32 || info->dtype == DT_BF16 || info->dtype == DT_F16);
+        for (int d = 0; ok && d < targets[k].ndim; d++) ok = info->shape[d] == targets[k].shape[d];
+    }
+    safetensors_close(&f);
+    return ok;
+}
+
+int teacher_targets_write(const char *path, const TeacherTarget *targets, int n, DType dtype) {
+    if (n < 1 || n > OLA_TASKS || (dtype != DT_F32 && dtype != DT_BF16 && dtype != DT_F16))
+        return vlm_fail(VLM_ERR_FAIL, path, NULL, "teacher_targets_write: %d targets in %s", n, dtype_name(dtype));
+    char *dir = path_dirname(path);
+    int rc = dir ? make_dirs(dir) : vlm_fail(VLM_ERR_FAIL, path, NULL, "out of memory");
+    free(dir);
+    if (rc != VLM_OK) return rc;
+    TensorInfo infos[OLA_TASKS];
+    const void *datas[OLA_TASKS];
+    void *converted[OLA_TASKS] = {0};
+    for (int k = 0; rc == VLM_OK && k < n; k++) {
+        TensorInfo *t = &infos[k];
+        memset(t, 0, sizeof *t);
+        t->name = (char *)ola_task_name(targets[k].task);
+        t->dtype = dtype, t->ndim = targets[k].ndim;
+        for (int d = 0; d < t->ndim; d++) t->shape[d] = targets[k].shape[d];
+        if (tensor_info_sizes(t) != 0) rc = vlm_fail(VLM_ERR_FAIL, path, t->name, "shape too large");
+        datas[k] = targets[k].data;
+        if (rc != VLM_OK || dtype == DT_F32) continue;
+        uint16_t *h = malloc(t->nbytes);
+        if (!h) {
+            rc = vlm_fail(VLM_ERR_FAIL, path, t->name, "out of memory");
+            break;
+        }
+        for (uint64_t e = 0; e < t->numel; e++)
+            h[e] = dtype == DT_BF16 ? f32_to_bf16(targets[k].data[e]) : f32_to_f16(targets[k].data[e]);
+        datas[k] = converted[k] = h;
+    }
+    if (rc == VLM_OK) rc = safetensors_write(path, infos, datas, n, NULL);
+    for (int k = 0; k < n; k++) free(converted[k]);
     return rc;
 }

@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, model_suite());
     srunner_add_suite(sr, ola_suite());
+    srunner_add_suite(sr, ola_targets_suite());
     srunner_add_suite(sr, owl2_suite());
     srunner_add_suite(sr, plot_suite());
     srunner_add_suite(sr, demo_suite());

@@ -95,6 +95,7 @@ Suite *phi3_suite(void);
 // One rank of the HF Trainer comparison (test_dist.c), run by mpirun from that test.
 int dist_trainer_worker(const char *out_path);
 Suite *ola_suite(void);
+Suite *ola_targets_suite(void);
 Suite *owl2_suite(void);
 Suite *build_suite(void);
 Suite *outputs_suite(void);
