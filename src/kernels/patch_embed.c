@@ -20,9 +20,8 @@ void patch_im2col(float *cols, const float *pixels, int B, int S, int P) {
         }
 }
 
-void patch_embed_forward(float *out, const float *cols, const float *weight, const float *bias, int B, int NP, int P,
-                         int C) {
-    linear_forward(out, cols, weight, bias, B * NP, 3 * P * P, C);
+void patch_embed_forward(float *out, const float *cols, const float *weight, int B, int NP, int P, int C) {
+    linear_forward(out, cols, weight, NULL, B * NP, 3 * P * P, C);
 }
 
 void patch_embed_backward(float *dweight, const float *dout, const float *cols, int B, int NP, int P, int C) {

@@ -1,13 +1,12 @@
-// A ViT's patch embedding: Conv2d(3, C, kernel=stride=P) as an im2col copy
-// plus one matrix product (CLIP's has no bias, DINOv2's has one).
+// CLIP's patch embedding: Conv2d(3, C, kernel=stride=P, bias=False) as an
+// im2col copy plus one matrix product.
 #ifndef VLM_KERNELS_PATCH_EMBED_H
 #define VLM_KERNELS_PATCH_EMBED_H
 
 // pixels (B,3,S,S) -> cols (B, NP, 3*P*P), NP = (S/P)^2, in the conv weight's (c, ky, kx) order
 void patch_im2col(float *cols, const float *pixels, int B, int S, int P);
-// out (B,NP,C) = cols @ weight (C, 3*P*P)^T + bias (C) (bias may be NULL)
-void patch_embed_forward(float *out, const float *cols, const float *weight, const float *bias, int B, int NP, int P,
-                         int C);
+// out (B,NP,C) = cols @ weight (C, 3*P*P)^T
+void patch_embed_forward(float *out, const float *cols, const float *weight, int B, int NP, int P, int C);
 // dweight (C, 3*P*P) += dout^T @ cols (pixels get no gradient: they are data)
 void patch_embed_backward(float *dweight, const float *dout, const float *cols, int B, int NP, int P, int C);
 

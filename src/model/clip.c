@@ -83,7 +83,7 @@ void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, con
     int NP = vision_patches(v), C = v->hidden, N = n * (NP + 1);
     // embeddings: [class; patches] + positions, then pre_layrnorm
     patch_im2col(a->cols, pixels, n, v->image_size, v->patch);
-    patch_embed_forward(a->patches, a->cols, w->patch_w, NULL, n, NP, v->patch, C);
+    patch_embed_forward(a->patches, a->cols, w->patch_w, n, NP, v->patch, C);
     vit_embed_forward(a->emb, a->patches, w->cls, w->pos, n, NP, C);
     layernorm_forward(a->x[0], a->pre_mean, a->pre_rstd, a->emb, w->pre_ln_w, w->pre_ln_b, N, C, v->eps);
     for (int l = 0; l < a->layers; l++) {

@@ -265,7 +265,7 @@ static void emb_fn(void *c, float *out) {
     EmbCtx *e = c;
     if (e->kind == 0) embedding_forward(out, e->ids, e->table, e->N, e->C);
     else if (e->kind == 1) splice_forward(out, e->src, e->text, e->image, e->N, e->C);
-    else patch_embed_forward(out, e->cols, e->w, NULL, 2, 4, 2, e->C);
+    else patch_embed_forward(out, e->cols, e->w, 2, 4, 2, e->C);
 }
 
 START_TEST(grad_embeddings) {
