@@ -35,6 +35,10 @@ tests/fixtures/teachers/reference.safetensors:
   depth.layers.0     (4, 576, 16) image 0's four normed block outputs (class token dropped)
   depth.pixels.I     (3, 14, 336) rows 0..13 of image I's pixel tensor after image2tensor
   depth.pos          (577, 16)  interpolate_pos_encoding at 336 x 336 (class position first)
+  depth_hf.target.I  (576, 16)  the transformers folder depth_hf (DepthAnythingForDepthEstimation,
+                                save_pretrained; DEPTH_HF below: 6 layers, 4 heads, out_indices
+                                [2, 3, 5, 6]) on upstream's pixels: its backbone's four feature
+                                maps (final-normed) without the class token, averaged
   gen.target.I       (20,)      image_embeds, fp16 weights (the variant) computed in fp32
   gen.target_f32.I   (20,)      the same from model.safetensors (fp32 weights)
   gen.target_default.I (20,)    the image_encoder folder alone: CLIP's default processing at 30
@@ -55,7 +59,8 @@ import torch
 import transformers
 from PIL import Image
 from safetensors.torch import save_file
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection, DepthAnythingConfig,
+                          DepthAnythingForDepthEstimation, Dinov2Config)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "teachers")
@@ -72,6 +77,10 @@ from depth_anything_v2.dinov2 import DinoVisionTransformer  # noqa: E402
 from depth_anything_v2.dinov2_layers import MemEffAttention, NestedTensorBlock  # noqa: E402
 
 DEPTH = dict(embed_dim=16, depth=24, num_heads=2, mlp_ratio=4)
+# the transformers layout: 6 layers, stages 2, 3, 5, 6 (blocks 1, 2, 4, 5), 4 heads
+DEPTH_HF = dict(hidden_size=16, num_hidden_layers=6, num_attention_heads=4, mlp_ratio=4, image_size=518, patch_size=14,
+                layerscale_value=1.0, out_indices=[2, 3, 5, 6], apply_layernorm=True, reshape_hidden_states=False,
+                layer_norm_eps=1e-6, hidden_act="gelu", use_swiglu_ffn=False)
 GEN = dict(hidden_size=32, intermediate_size=44, num_hidden_layers=3, num_attention_heads=4, image_size=30,
            patch_size=6, projection_dim=20, hidden_act="gelu", layer_norm_eps=1e-5, num_channels=3)
 
@@ -95,7 +104,7 @@ def redraw(model, seed):
     with torch.no_grad():
         for n, p in model.named_parameters():
             r = torch.randn(p.shape, generator=g)
-            if n.endswith("gamma"):
+            if n.endswith("gamma") or n.endswith("lambda1"):
                 p.copy_(1.0 + 0.3 * r)
             elif any(k in n for k in ("cls_token", "pos_embed", "mask_token", "class_embedding", "position_embedding")):
                 p.copy_(r)
@@ -157,6 +166,7 @@ def make_depth(images, ref, meta):
             ref["depth.layers.0"] = torch.stack([f[0][0] for f in feats]).contiguous()
     with torch.no_grad():
         ref["depth.pos"] = model.pretrained.interpolate_pos_encoding(torch.zeros(1, 577, 16), 336, 336)[0].contiguous()
+    make_depth_hf(model, images, ref, meta)
     meta["depth"] = {
         "class": "DepthAnythingV2(encoder='vitl', features=4, out_channels=[4, 4, 4, 4])",
         "dinov2": {**DEPTH, "img_size": 518, "patch_size": 14, "init_values": 1.0, "interpolate_offset": 0.1,
@@ -167,6 +177,26 @@ def make_depth(images, ref, meta):
         "channels": "cv2.cvtColor(COLOR_BGR2RGB) on an RGB array: the network sees B, G, R",
         "state_dict_keys": len(model.state_dict()),
     }
+
+
+def make_depth_hf(upstream, images, ref, meta):
+    """A transformers DepthAnythingForDepthEstimation folder (save_pretrained), fed upstream's
+    pixels (image2tensor of the same PIL resize): the mean of its backbone's four normed
+    feature maps without the class token, as _get_dav2_feats averages upstream's."""
+    torch.manual_seed(4)
+    cfg = DepthAnythingConfig(backbone_config=Dinov2Config(**DEPTH_HF).to_dict(), reassemble_hidden_size=16,
+                              neck_hidden_sizes=[4, 4, 4, 4], fusion_hidden_size=4, head_hidden_size=4)
+    hf = DepthAnythingForDepthEstimation(cfg).eval()
+    redraw(hf, 5)
+    d = os.path.join(OUT, "depth_hf")
+    hf.save_pretrained(d)
+    hf = DepthAnythingForDepthEstimation.from_pretrained(d).eval()
+    for i, im in enumerate(images):
+        pix, _ = upstream.image2tensor(np.array(im.resize((336, 336))), 336)
+        with torch.no_grad():
+            f = hf.backbone(pix).feature_maps
+        ref[f"depth_hf.target.{i}"] = ((f[0][0, 1:] + f[1][0, 1:] + f[2][0, 1:] + f[3][0, 1:]) / 4).contiguous()
+    meta["depth_hf"] = {"backbone_config": DEPTH_HF, "blocks_taken": [i - 1 for i in DEPTH_HF["out_indices"]]}
 
 
 def make_gen(images, ref, meta):

@@ -218,12 +218,13 @@ static int read_hf_config(const char *dir, VisionConfig *v, int *heads, int take
         rc = vlm_fail(VLM_ERR_INPUT, path, "backbone_config.apply_layernorm",
                       "false is not supported (upstream norms every block it takes)");
     long long x;
+    // the sizes the weights have must be the config's (Dinov2Config's defaults when absent)
     const char *keys[] = {"hidden_size", "num_hidden_layers"};
-    const int have[] = {v->hidden, v->layers};
+    const int have[] = {v->hidden, v->layers}, dflt[] = {768, 12};
     char key[64];
     for (int i = 0; i < 2 && !rc; i++) {
         snprintf(key, sizeof key, "backbone_config.%s", keys[i]);
-        rc = vlm_json_get_int(bb, keys[i], VLM_JSON_OPTIONAL, have[i], 1, 1 << 20, &x, path, key);
+        rc = vlm_json_get_int(bb, keys[i], VLM_JSON_OPTIONAL, dflt[i], 1, 1 << 20, &x, path, key);
         if (!rc && x != have[i]) rc = vlm_fail(VLM_ERR_INPUT, path, key, "%lld, but the weights have %d", x, have[i]);
     }
     if (!rc)
@@ -237,16 +238,21 @@ static int read_hf_config(const char *dir, VisionConfig *v, int *heads, int take
     if (!rc && !(eps > 0 && eps < 1))
         rc = vlm_fail(VLM_ERR_INPUT, path, "backbone_config.layer_norm_eps", "%g must be in (0, 1)", eps);
     v->eps = (float)eps;
-    json_t *oi = bb ? json_object_get(bb, "out_indices") : NULL;
-    if (!rc && (!json_is_array(oi) || json_array_size(oi) != TAKEN))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "backbone_config.out_indices",
-                      "expected %d stage indices (upstream averages four)", TAKEN);
+    // the stages taken: out_indices, or out_features' "stageN" (transformers keeps them aligned)
+    json_t *oi = json_object_get(bb, "out_indices"), *of = json_object_get(bb, "out_features");
+    bool by_index = json_is_array(oi) || !json_is_array(of);
+    const char *which = by_index ? "backbone_config.out_indices" : "backbone_config.out_features";
+    json_t *list = by_index ? oi : of;
+    if (!rc && (!json_is_array(list) || json_array_size(list) != TAKEN))
+        rc = vlm_fail(VLM_ERR_INPUT, path, which,
+                      "expected %d stages (upstream averages four blocks)", TAKEN);
     for (int k = 0; k < TAKEN && !rc; k++) {
-        json_t *e = json_array_get(oi, (size_t)k);
+        json_t *e = json_array_get(list, (size_t)k);
+        const char *name = json_string_value(e);
         long long s = json_is_integer(e) ? json_integer_value(e) : -1;
+        if (name && !strncmp(name, "stage", 5) && name[5] >= '1' && name[5] <= '9') s = strtol(name + 5, NULL, 10);
         if (s < 1 || s > v->layers || (k && s - 1 <= taken[k - 1]))
-            rc = vlm_fail(VLM_ERR_INPUT, path, "backbone_config.out_indices",
-                          "expected ascending stages in 1..%d (stage i: block i's output)", v->layers);
+            rc = vlm_fail(VLM_ERR_INPUT, path, which, "expected ascending stages in 1..%d (stage i: block i's output)", v->layers);
         else taken[k] = (int)s - 1;
     }
     json_decref(root);
@@ -326,10 +332,15 @@ int depth_teacher_open_heads(Teacher *t, const char *path, int max_batch, int he
     rc = infer_sizes(&ck, path, nm, &v, &grid0);
     if (!rc && folder) rc = read_hf_config(path, &v, &heads, taken);
     if (!rc && !folder) rc = pth_taken(&v, path, taken);
-    if (!rc && heads <= 0) heads = v.hidden / 64;  // DINOv2's head size is 64 in every size
-    if (!rc && (heads <= 0 || v.hidden % heads))
-        rc = vlm_fail(VLM_ERR_INPUT, path, nm->cls,
-                      "width %d is not a multiple of the %d heads (DINOv2's heads are 64 wide)", v.hidden, heads);
+    if (!rc && heads <= 0) {  // DINOv2's head size is 64 in every size
+        if (v.hidden % 64)
+            rc = vlm_fail(VLM_ERR_INPUT, path, nm->cls,
+                          "width %d is not a multiple of 64, DINOv2's head size (vits 384, vitb 768, vitl 1024)",
+                          v.hidden);
+        heads = v.hidden / 64;
+    }
+    if (!rc && v.hidden % heads)
+        rc = vlm_fail(VLM_ERR_INPUT, path, nm->cls, "width %d is not a multiple of the %d heads", v.hidden, heads);
     v.heads = heads;
     DepthTeacher *d = rc ? NULL : vlm_calloc(1, sizeof *d);
     if (!rc && !d) rc = VLM_ERR_FAIL;

@@ -123,6 +123,21 @@ START_TEST(depth_matches_upstream) {
 }
 END_TEST
 
+// a transformers Depth-Anything folder: its own names, heads and out_indices, upstream's preprocessing
+START_TEST(depth_transformers_folder) {
+    SafetensorsFile ref;
+    open_ref(&ref);
+    Teacher t;
+    memset(&t, 0, sizeof t);
+    ck_assert_msg(depth_teacher_open(&t, fixture("teachers/depth_hf"), N_IMAGES) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(t.shape[0] == 576 && t.shape[1] == 16);
+    ck_assert_int_eq(((const VitTeacher *)t.impl)->v.heads, 4);
+    check_targets(&t, &ref, "depth_hf.target", "depth (transformers folder)");
+    teacher_close(&t);
+    safetensors_close(&ref);
+}
+END_TEST
+
 // interpolate_pos_encoding: the 37 x 37 grid to 24 x 24, the class position kept
 START_TEST(depth_positions_bicubic) {
     SafetensorsFile ref;
@@ -225,11 +240,12 @@ START_TEST(batch_and_threads_change_nothing) {
 }
 END_TEST
 
-// The fixture's .pth rewritten by torch_save with tensor `drop` left out, or `reshape` flattened.
-static void write_edited_pth(const char *out, const char *drop, const char *reshape) {
+// The fixture's .pth rewritten by torch_save with tensor `drop` left out, `reshape` flattened,
+// and `add` added (a copy of the first tensor, under that name).
+static void write_edited_pth(const char *out, const char *drop, const char *reshape, const char *add) {
     Checkpoint ck;
     ck_assert_int_eq(checkpoint_open(&ck, depth_pth()), VLM_OK);
-    TorchSaveTensor *ts = calloc((size_t)ck.count, sizeof *ts);
+    TorchSaveTensor *ts = calloc((size_t)ck.count + 1, sizeof *ts);
     float **data = calloc((size_t)ck.count, sizeof *data);
     int n = 0;
     for (int i = 0; i < ck.count; i++) {
@@ -242,7 +258,9 @@ static void write_edited_pth(const char *out, const char *drop, const char *resh
         if (reshape && !strcmp(info->name, reshape)) ts[n].ndim = 1, ts[n].shape[0] = (int64_t)info->numel;
         n++;
     }
-    ck_assert_int_eq(torch_save(out, ts, n), VLM_OK);
+    int m = n;
+    if (add) ts[m] = ts[0], ts[m++].name = add;
+    ck_assert_int_eq(torch_save(out, ts, m), VLM_OK);
     for (int i = 0; i < n; i++) free(data[i]);
     free(data), free(ts);
     checkpoint_close(&ck);
@@ -260,19 +278,24 @@ START_TEST(bad_files_are_named) {
     Teacher t = {0};
     // depth: a tensor missing, a tensor of the wrong shape, not a checkpoint, no such file
     snprintf(path, sizeof path, "%s/missing.pth", dir);
-    write_edited_pth(path, "pretrained.blocks.17.ls2.gamma", NULL);
+    write_edited_pth(path, "pretrained.blocks.17.ls2.gamma", NULL, NULL);
     expect_error(depth_teacher_open_heads(&t, path, 1, DEPTH_HEADS),
                  (const char *[]){path, "pretrained.blocks.17.ls2.gamma", "missing", NULL});
     snprintf(path, sizeof path, "%s/shape.pth", dir);
-    write_edited_pth(path, NULL, "pretrained.blocks.3.attn.proj.weight");
+    write_edited_pth(path, NULL, "pretrained.blocks.3.attn.proj.weight", NULL);
     expect_error(depth_teacher_open_heads(&t, path, 1, DEPTH_HEADS),
                  (const char *[]){path, "pretrained.blocks.3.attn.proj.weight", "[256]", "[16, 16]", NULL});
     snprintf(path, sizeof path, "%s/text.pth", dir);
     write_text_file(path, "not a checkpoint\n");
     ck_assert_int_ne(depth_teacher_open(&t, path, 1), VLM_OK);
     ck_assert_msg(strstr(vlm_last_error(), path), "%s", vlm_last_error());
-    // the real checkpoint's rule: heads of 64, and width 16 has none
-    expect_error(depth_teacher_open(&t, depth_pth(), 1), (const char *[]){"multiple of the 0 heads", NULL});
+    // vitg's SwiGLU FFN is refused
+    snprintf(path, sizeof path, "%s/vitg.pth", dir);
+    write_edited_pth(path, NULL, NULL, "pretrained.blocks.0.mlp.w12.weight");
+    expect_error(depth_teacher_open_heads(&t, path, 1, DEPTH_HEADS),
+                 (const char *[]){path, "pretrained.blocks.0.mlp.w12.weight", "SwiGLU", "vitg", NULL});
+    // the real checkpoints' rule, heads of 64: width 16 has none
+    expect_error(depth_teacher_open(&t, depth_pth(), 1), (const char *[]){"width 16 is not a multiple of 64", NULL});
     ck_assert_int_ne(depth_teacher_open(&t, "/nonexistent/depth_anything_v2_vitl.pth", 1), VLM_OK);
     ck_assert_msg(strstr(vlm_last_error(), "/nonexistent/depth_anything_v2_vitl.pth"), "%s", vlm_last_error());
     // gen: a crop the encoder cannot take, a missing tensor, not a folder
@@ -309,6 +332,7 @@ START_TEST(bad_files_are_named) {
 END_TEST
 
 Suite *teachers_vit_suite(void) {
-    return SUITE("teachers_vit", "", 120, depth_matches_upstream, depth_positions_bicubic, gen_matches_transformers,
+    return SUITE("teachers_vit", "", 120, depth_matches_upstream, depth_transformers_folder, depth_positions_bicubic,
+                 gen_matches_transformers,
                  batch_and_threads_change_nothing, bad_files_are_named);
 }
