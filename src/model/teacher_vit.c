@@ -46,7 +46,7 @@ static void carve_acts(VitTeacher *m, Carve *c) {
     m->x = carve(c, N * C), m->tmp = carve(c, N * C);
     m->mean = carve(c, N), m->rstd = carve(c, N);
     m->att_scratch = carve(c, attention_scratch_floats((int)(NP + 1)));
-    vit_layer_acts_carve(&m->L, c, v, m->max_batch);
+    vit_layer_acts_carve(&m->L, c, v, 1);  // the layers run image by image (vit_teacher_layer)
 }
 
 int vit_teacher_alloc(VitTeacher *m, const VisionConfig *v, int max_batch,

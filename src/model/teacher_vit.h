@@ -1,7 +1,7 @@
 // What OLA-VLM's two ViT teachers share (model/teacher_depth.c: DINOv2,
 // model/teacher_gen.c: CLIP ViT-H): their weights in one float32 buffer, the
-// forward's activations for max_batch images laid out once (one layer's,
-// reused by every layer: inference only), the embeddings, and reading a
+// forward's activations for max_batch images laid out once (the layers' for
+// one image, reused by every layer and image: inference only), the embeddings, and reading a
 // checkpoint's tensor by name with its shape checked. The layers themselves
 // are vit_layer_forward (model/clip.h), the one LLaVA's tower runs.
 #ifndef VLM_MODEL_TEACHER_VIT_H
@@ -29,7 +29,7 @@ typedef struct {
     float *pixels;                   // (max_batch, 3, S, S): the teachers' prepare fills slot by slot
     float *cols, *patches, *x, *tmp, *att_scratch;
     float *mean, *rstd;              // (max_batch * T) a norm's statistics outside the layers
-    ClipLayerActs L;                 // one layer's, shared by all
+    ClipLayerActs L;                 // one layer's for one image, shared by all layers and images
 } VitTeacher;
 // Each teacher's state (Teacher.impl) starts with its VitTeacher: its tests read the pixels there.
 
