@@ -16,6 +16,19 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
         for (int o = 0; o < OC; o++) out[(long)n * OC + o] += bias[o];
 }
 
+void linear_forward_blocked(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                            int OC) {
+    for (int k0 = 0; k0 < C; k0 += LINEAR_K_BLOCK) {
+        int k = C - k0 < LINEAR_K_BLOCK ? C - k0 : LINEAR_K_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, k, 1.0f, inp + k0, C, weight + k0, C,
+                    k0 ? 1.0f : 0.0f, out, OC);
+    }
+    if (!bias) return;
+#pragma omp parallel for
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) out[(long)n * OC + o] += bias[o];
+}
+
 // The weight gradient's block: LINEAR_DW_SCRATCH floats of the process, allocated once at the
 // first backward (the backward runs on one thread; its products are threaded inside).
 static float *dw_scratch(void) {

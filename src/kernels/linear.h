@@ -9,6 +9,14 @@
 
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC) (bias may be NULL)
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+// The same product with the reduction in blocks of at most LINEAR_K_BLOCK columns,
+// accumulated in order: the same bits for any thread count. OpenBLAS cuts a reduction
+// longer than its GEMM_Q (320 on Haswell / SkylakeX) into blocks, and differently when
+// threaded than on one thread when it is between one and two GEMM_Q (a ViT/14's patch
+// product: 3 x 14 x 14 = 588). Inference only (the ViT teachers' patch embedding).
+#define LINEAR_K_BLOCK 256
+void linear_forward_blocked(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                            int OC);
 // dinp (N,C) = dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC);

@@ -1,5 +1,6 @@
 // The residual connection: out = inp1 + inp2 (its backward is the identity
-// into both inputs, so callers add the incoming gradient where it is needed).
+// into both inputs, so callers add the incoming gradient where it is needed),
+// and the scalings applied to a branch before it.
 #ifndef VLM_KERNELS_RESIDUAL_H
 #define VLM_KERNELS_RESIDUAL_H
 
@@ -9,5 +10,8 @@
 void residual_forward(float *out, const float *inp1, const float *inp2, size_t n);
 // out (n) = c * inp: a loss's weight applied to its gradient (out may be inp)
 void scale_forward(float *out, const float *inp, float c, size_t n);
+// out (N,C) = inp * gamma (C): DINOv2's LayerScale on a branch before its residual add
+// (out may be inp; inference only: the ViT teachers)
+void layer_scale_forward(float *out, const float *inp, const float *gamma, int N, int C);
 
 #endif

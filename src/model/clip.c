@@ -12,6 +12,16 @@
 #include "kernels/residual.h"
 #include "kernels/patch_embed.h"
 
+void vit_layer_acts_carve(ClipLayerActs *L, Carve *c, const VisionConfig *v, int max_images) {
+    size_t T = (size_t)vision_patches(v) + 1, C = v->hidden, I = v->intermediate, N = (size_t)max_images * T;
+    L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
+    L->qkv = carve(c, N * 3 * C);
+    L->lse = carve(c, attention_state_floats(max_images, v->heads, (int)T));
+    L->ao = carve(c, N * C), L->mid = carve(c, N * C);
+    L->ln2 = carve(c, N * C), L->ln2_mean = carve(c, N), L->ln2_rstd = carve(c, N);
+    L->fc1 = carve(c, N * I), L->act = carve(c, N * I);
+}
+
 void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute) {
     size_t NP = (size_t)vision_patches(v), T = NP + 1, C = v->hidden, I = v->intermediate, N = (size_t)max_images * T;
     size_t P = (size_t)v->patch;
@@ -32,15 +42,8 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
         if (c->base) a->x[l] = x;
     }
     // recomputing: one layer's activations, shared by every layer (the backward refills them)
-    for (int l = 0; l < (recompute ? 1 : layers); l++) {
-        ClipLayerActs *L = c->base ? &a->l[l] : &dummy_l;
-        L->ln1 = carve(c, N * C), L->ln1_mean = carve(c, N), L->ln1_rstd = carve(c, N);
-        L->qkv = carve(c, N * 3 * C);
-        L->lse = carve(c, attention_state_floats(max_images, v->heads, (int)T));
-        L->ao = carve(c, N * C), L->mid = carve(c, N * C);
-        L->ln2 = carve(c, N * C), L->ln2_mean = carve(c, N), L->ln2_rstd = carve(c, N);
-        L->fc1 = carve(c, N * I), L->act = carve(c, N * I);
-    }
+    for (int l = 0; l < (recompute ? 1 : layers); l++)
+        vit_layer_acts_carve(c->base ? &a->l[l] : &dummy_l, c, v, max_images);
     if (recompute && c->base)
         for (int l = 1; l < layers; l++) a->l[l] = a->l[0];
     a->post = a->post_mean = a->post_rstd = a->dres = NULL;
@@ -50,22 +53,30 @@ void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, i
     a->dfc = carve(c, N * I), a->dact = carve(c, N * I), a->att_scratch = carve(c, attention_scratch_floats((int)T));
 }
 
+void vit_layer_forward(float *x_out, const float *x_in, ClipLayerActs *L, float *tmp, float *att_scratch,
+                       const VisionConfig *v, const ClipLayerWeights *W, int n) {
+    int T = vision_patches(v) + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH, N = n * T;
+    layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, x_in, W->ln1_w, W->ln1_b, N, C, v->eps);
+    const float *q = L->qkv, *k = q + C, *vv = q + 2 * C;
+    linear_forward(L->qkv, L->ln1, W->qkv_w, W->qkv_b, N, C, 3 * C);
+    attention_forward(L->ao, L->lse, q, k, vv, 3 * C, NULL, n, T, NH, NH, HS, 0, att_scratch);
+    linear_forward(tmp, L->ao, W->o_w, W->o_b, N, C, C);
+    if (v->layer_scale) layer_scale_forward(tmp, tmp, W->ls1, N, C);
+    // x_in is read for the last time here: x_out may be x_in
+    residual_forward(L->mid, x_in, tmp, (size_t)N * C);
+    layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
+    linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
+    if (v->gelu) gelu_forward(L->act, L->fc1, (size_t)N * I);
+    else quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
+    linear_forward(tmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
+    if (v->layer_scale) layer_scale_forward(tmp, tmp, W->ls2, N, C);
+    residual_forward(x_out, L->mid, tmp, (size_t)N * C);
+}
+
 // Layer l: a->x[l] -> a->x[l + 1], its activations in a->l[l] (the backward
 // calls it again when recomputing: the same bytes).
 static void layer_forward(ClipActs *a, const VisionConfig *v, const ClipLayerWeights *W, int l, int n) {
-    int T = vision_patches(v) + 1, C = v->hidden, I = v->intermediate, NH = v->heads, HS = C / NH, N = n * T;
-    ClipLayerActs *L = &a->l[l];
-    layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, a->x[l], W->ln1_w, W->ln1_b, N, C, v->eps);
-    const float *q = L->qkv, *k = q + C, *vv = q + 2 * C;
-    linear_forward(L->qkv, L->ln1, W->qkv_w, W->qkv_b, N, C, 3 * C);
-    attention_forward(L->ao, L->lse, q, k, vv, 3 * C, NULL, n, T, NH, NH, HS, 0, a->att_scratch);
-    linear_forward(a->tmp, L->ao, W->o_w, W->o_b, N, C, C);
-    residual_forward(L->mid, a->x[l], a->tmp, (size_t)N * C);
-    layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
-    linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
-    quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
-    linear_forward(a->tmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
-    residual_forward(a->x[l + 1], L->mid, a->tmp, (size_t)N * C);
+    vit_layer_forward(a->x[l + 1], a->x[l], &a->l[l], a->tmp, a->att_scratch, v, W, n);
 }
 
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n) {
@@ -102,9 +113,10 @@ void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, Ll
         // refills the shared activations; the top layer's are still there after its forward
         if (a->recompute && !(l == a->layers - 1 && a->top_fresh)) layer_forward(a, v, W, l, n);
         a->top_fresh = false;
-        // MLP: x[l+1] = mid + fc2(quick_gelu(fc1(ln2(mid)))); dx becomes d mid
+        // MLP: x[l+1] = mid + fc2(act(fc1(ln2(mid)))); dx becomes d mid
         linear_backward(a->dact, G->fc2_w, G->fc2_b, dx, L->act, W->fc2_w, N, I, C);
-        quick_gelu_backward(a->dfc, a->dact, L->fc1, (size_t)N * I);
+        if (v->gelu) gelu_backward(a->dfc, a->dact, L->fc1, (size_t)N * I);
+        else quick_gelu_backward(a->dfc, a->dact, L->fc1, (size_t)N * I);
         linear_backward(a->tmp, G->fc1_w, G->fc1_b, a->dfc, L->ln2, W->fc1_w, N, C, I);
         layernorm_backward(dx, G->ln2_w, G->ln2_b, a->tmp, L->mid, W->ln2_w, L->ln2_mean, L->ln2_rstd, N, C);
         // attention: mid = x[l] + out_proj(attn(q, k, v of ln1(x[l]))); dx becomes d x[l]

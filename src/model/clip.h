@@ -1,6 +1,8 @@
 // The CLIP vision tower (pre-LN ViT with class token and learned positions),
 // forward and backward over a batch of images, up to the layer whose hidden
-// state LLaVA selects (later layers never run).
+// state LLaVA selects (later layers never run). Its layer, vit_layer_forward,
+// also serves mPLUG-Owl2's ViT and OLA-VLM's ViT teachers (model/teacher_*.c:
+// DINOv2's LayerScale, erf GELU; VisionConfig says which).
 #ifndef VLM_MODEL_CLIP_H
 #define VLM_MODEL_CLIP_H
 
@@ -31,6 +33,17 @@ typedef struct {
     const ParamHooks *hooks;       // each layer's parameter events (model/param_hooks.h); NULL: none
 } ClipActs;
 
+// One pre-LN ViT layer over n images of T = vision_patches + 1 tokens:
+//   mid   = x_in + ls1 * out_proj(attention(qkv(ln1(x_in))))
+//   x_out = mid  + ls2 * fc2(act(fc1(ln2(mid))))
+// act quick_gelu, or erf GELU (v->gelu); ls1 / ls2 only with v->layer_scale. x_in, x_out
+// (n, T, C); x_out may be x_in. L receives what the backward reads (one layer's
+// activations); tmp (n, T, C) and att_scratch (attention_scratch_floats(T)) are scratch.
+void vit_layer_forward(float *x_out, const float *x_in, ClipLayerActs *L, float *tmp, float *att_scratch,
+                       const VisionConfig *v, const ClipLayerWeights *W, int n);
+// One layer's activations for up to max_images images on c (carve.h).
+void vit_layer_acts_carve(ClipLayerActs *L, Carve *c, const VisionConfig *v, int max_images);
+
 // Lays out the activations for up to max_images images on c (call twice, see carve.h).
 // recompute: only the residual states x are kept per layer (see llama.h).
 void clip_acts_carve(ClipActs *a, Carve *c, const VisionConfig *v, int layers, int max_images, bool recompute);
@@ -41,9 +54,11 @@ void clip_walk_hooks(const ClipActs *a, bool backward);
 static inline const float *clip_output(const ClipActs *a) { return a->post ? a->post : a->x[a->layers]; }
 // pixels (N,3,S,S) -> clip_output (N, NP+1, C)
 void clip_forward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, const float *pixels, int n);
+// (The patch convolution has no bias and pre_layrnorm runs: v->patch_bias and
+// v->skip_pre_norm are the teachers', which embed on their own.)
 // dx (N, NP+1, C): the gradient of clip_output, used in place as the residual
 // stream's gradient (it ends as d x[0]; with post_norm, a->dres is); weight
-// gradients accumulate into g
+// gradients accumulate into g. Not for v->layer_scale (the teachers are inference only).
 void clip_backward(ClipActs *a, const VisionConfig *v, const LlavaWeights *w, LlavaWeights *g, float *dx, int n);
 
 #endif

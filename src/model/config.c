@@ -57,10 +57,11 @@ static int check_act(const json_t *j, const char *section, const char *want, con
 
 const char *arch_name(Arch a) { return a == ARCH_MPLUG_OWL2 ? "mPLUG-Owl2" : "LLaVA"; }
 
-// The keys of a ViT config with the class's defaults d (CLIPVisionConfig's or MplugOwlVisionConfig's).
+// The keys of a ViT config with the class's defaults d (CLIPVisionConfig's or MplugOwlVisionConfig's);
+// hidden_act, when set, must be d's activation (d->gelu: "gelu", else "quick_gelu").
 int vision_config_read(VisionConfig *c, const VisionConfig *d, const json_t *j, const char *section, const char *path) {
     const char *s = section;
-    int rc = check_act(j, s, "quick_gelu", path);
+    int rc = check_act(j, s, d->gelu ? "gelu" : "quick_gelu", path);
     if (!rc) rc = config_get_size(j, s, "hidden_size", d->hidden, MAX_WIDTH, &c->hidden, path);
     if (!rc) rc = config_get_size(j, s, "intermediate_size", d->intermediate, MAX_WIDTH, &c->intermediate, path);
     if (!rc) rc = config_get_size(j, s, "num_hidden_layers", d->layers, MAX_LAYERS, &c->layers, path);
@@ -69,6 +70,7 @@ int vision_config_read(VisionConfig *c, const VisionConfig *d, const json_t *j, 
     if (!rc) rc = config_get_size(j, s, "patch_size", d->patch, MAX_IMAGE, &c->patch, path);
     if (!rc) rc = config_get_float(j, s, "layer_norm_eps", d->eps, true, &c->eps, path);
     c->post_norm = d->post_norm;
+    c->gelu = d->gelu, c->layer_scale = d->layer_scale, c->patch_bias = d->patch_bias, c->skip_pre_norm = d->skip_pre_norm;
     if (!rc) rc = config_get_float(j, s, "initializer_range", 0.02, false, &c->init_range, path);
     if (!rc) rc = config_get_float(j, s, "initializer_factor", 1.0, false, &c->init_factor, path);
     if (!rc && (c->hidden % c->heads || c->image_size % c->patch))

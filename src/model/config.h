@@ -10,11 +10,16 @@
 
 #include "kernels/rope.h"
 
-typedef struct {                  // CLIPVisionConfig, MplugOwlVisionConfig
+typedef struct {                  // CLIPVisionConfig, MplugOwlVisionConfig (and the ViT teachers')
     int hidden, intermediate, layers, heads;
     int image_size, patch;
     float eps;
     bool post_norm;               // the output is post_layernorm of every token of the last layer (mPLUG-Owl2)
+    // what differs in the other ViTs the layer code serves (model/clip.h; zero: CLIP's):
+    bool gelu;                    // the MLP's activation is erf GELU (SD-unCLIP's image encoder, DINOv2), not quick_gelu
+    bool layer_scale;             // each branch scaled by its LayerScale gamma before its residual add (DINOv2)
+    bool patch_bias;              // the patch convolution has a bias (DINOv2)
+    bool skip_pre_norm;           // no pre_layrnorm after the embeddings (DINOv2)
     float init_range, init_factor;  // initializer_range, initializer_factor (random init only)
 } VisionConfig;
 

@@ -29,7 +29,8 @@ int config_get_size(const json_t *j, const char *section, const char *key, int d
 // A number; positive: finite and > 0 (epsilons, rope bases).
 int config_get_float(const json_t *j, const char *section, const char *key, double dflt, bool positive, float *out,
                      const char *path);
-// A ViT config's keys with its class's defaults d.
+// A ViT config's keys with its class's defaults d (hidden_act, when set, must be d's: d->gelu
+// "gelu", else "quick_gelu"; the other VisionConfig flags are d's).
 int vision_config_read(VisionConfig *c, const VisionConfig *d, const json_t *j, const char *section, const char *path);
 
 #endif

@@ -22,6 +22,7 @@ typedef struct {
         *fc2_b;
     // fused views, laid out adjacent by the walk (checked once, in llava_weights_view):
     float *qkv_w, *qkv_b;  // (3C, C), (3C): q, k, v
+    float *ls1, *ls2;      // (C) LayerScale gammas of the attention and MLP branches (VisionConfig.layer_scale)
 } ClipLayerWeights;
 
 // The LLM linears LoRA adapts: PEFT's target modules (find_all_linear_names), in the
