@@ -13,8 +13,13 @@
 static const double IMAGENET_MEAN[3] = {0.485, 0.456, 0.406}, IMAGENET_STD[3] = {0.229, 0.224, 0.225};
 
 void oneformer_preprocessor_default(OneFormerPreprocessor *p) {
-    *p = (OneFormerPreprocessor){.do_resize = true, .do_rescale = true, .do_normalize = true, .shortest_edge = 800,
-                                 .longest_edge = 1333, .filter = RESIZE_BILINEAR, .rescale_factor = 1.0 / 255};
+    *p = (OneFormerPreprocessor){.do_resize = true,
+                                 .do_rescale = true,
+                                 .do_normalize = true,
+                                 .shortest_edge = 800,
+                                 .longest_edge = 1333,
+                                 .filter = RESIZE_BILINEAR,
+                                 .rescale_factor = 1.0 / 255};
     for (int c = 0; c < 3; c++) p->mean[c] = (float)IMAGENET_MEAN[c], p->std[c] = (float)IMAGENET_STD[c];
 }
 
@@ -65,8 +70,10 @@ static int read_size(const json_t *root, OneFormerPreprocessor *p, const char *p
     if (!json_is_object(size)) return vlm_fail(VLM_ERR_INPUT, path, "size", "expected an integer or an object");
     long long a, b;
     if (json_object_get(size, "shortest_edge") && json_object_get(size, "longest_edge")) {
-        if ((rc = vlm_json_get_int(size, "shortest_edge", VLM_JSON_REQUIRED, 0, 1, MAX_SIDE, &a, path, "size.shortest_edge")) ||
-            (rc = vlm_json_get_int(size, "longest_edge", VLM_JSON_REQUIRED, 0, 1, MAX_SIDE, &b, path, "size.longest_edge")))
+        if ((rc = vlm_json_get_int(size, "shortest_edge", VLM_JSON_REQUIRED, 0, 1, MAX_SIDE, &a, path,
+                                   "size.shortest_edge")) ||
+            (rc = vlm_json_get_int(size, "longest_edge", VLM_JSON_REQUIRED, 0, 1, MAX_SIDE, &b, path,
+                                   "size.longest_edge")))
             return rc;
         p->shortest_edge = (int)a, p->longest_edge = (int)b;
         return VLM_OK;
@@ -95,7 +102,8 @@ int oneformer_preprocessor_load(OneFormerPreprocessor *p, const char *path) {
     if (rc == VLM_OK) rc = read_flag(root, "do_rescale", &p->do_rescale, path);
     if (rc == VLM_OK) rc = read_flag(root, "do_normalize", &p->do_normalize, path);
     if (rc == VLM_OK) rc = read_size(root, p, path);
-    if (rc == VLM_OK) rc = vlm_json_get_real(root, "rescale_factor", VLM_JSON_OPTIONAL, 1.0 / 255, &p->rescale_factor, path, NULL);
+    if (rc == VLM_OK)
+        rc = vlm_json_get_real(root, "rescale_factor", VLM_JSON_OPTIONAL, 1.0 / 255, &p->rescale_factor, path, NULL);
     if (rc == VLM_OK) rc = read_triple(root, "image_mean", p->mean, path);
     if (rc == VLM_OK) rc = read_triple(root, "image_std", p->std, path);
     long long resample = 2;
@@ -103,10 +111,13 @@ int oneformer_preprocessor_load(OneFormerPreprocessor *p, const char *path) {
     if (rc == VLM_OK) {
         // PIL.Image.Resampling: 0 NEAREST, 1 LANCZOS, 2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING
         static const char *const names[6] = {"NEAREST", "LANCZOS", "BILINEAR", "BICUBIC", "BOX", "HAMMING"};
-        if (resample == 2) p->filter = RESIZE_BILINEAR;
-        else if (resample == 3) p->filter = RESIZE_BICUBIC;
-        else rc = vlm_fail(VLM_ERR_INPUT, path, "resample", "%lld (%s) is not supported (2 BILINEAR or 3 BICUBIC)",
-                           resample, names[resample]);
+        if (resample == 2)
+            p->filter = RESIZE_BILINEAR;
+        else if (resample == 3)
+            p->filter = RESIZE_BICUBIC;
+        else
+            rc = vlm_fail(VLM_ERR_INPUT, path, "resample", "%lld (%s) is not supported (2 BILINEAR or 3 BICUBIC)",
+                          resample, names[resample]);
     }
     if (rc == VLM_OK && p->shortest_edge && p->longest_edge <= p->shortest_edge)
         rc = vlm_fail(VLM_ERR_INPUT, path, "size", "longest_edge %d must be greater than shortest_edge %d",
@@ -136,8 +147,8 @@ int oneformer_preprocess(const OneFormerPreprocessor *p, const Image *im, float 
     if (rc != VLM_OK) return rc;
     const uint8_t *src = im->rgb;
     if (p->do_resize) {
-        PaddedImage pi = {.rgb = im->rgb, .width = im->width, .height = im->height, .canvas_w = im->width,
-                          .canvas_h = im->height};
+        PaddedImage pi = {
+            .rgb = im->rgb, .width = im->width, .height = im->height, .canvas_w = im->width, .canvas_h = im->height};
         if (resize_window(&pi, p->filter, ow, oh, 0, 0, ow, oh, u8, scratch) != VLM_OK)
             return vlm_fail_context(VLM_ERR_INPUT, "%s", name);
         src = u8;

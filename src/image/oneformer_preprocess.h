@@ -26,7 +26,7 @@ typedef struct {
     int height, width;
     ResizeFilter filter;
     double rescale_factor;
-    float mean[3], std[3];            // float32, as numpy holds them
+    float mean[3], std[3];  // float32, as numpy holds them
 } OneFormerPreprocessor;
 
 void oneformer_preprocessor_default(OneFormerPreprocessor *p);

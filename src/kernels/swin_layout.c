@@ -28,11 +28,14 @@ void window_partition_forward(float *win, const float *x, int B, int H, int W, i
     for (int b = 0; b < B; b++)
         for (int w = 0; w < nW; w++)
             for (int t = 0; t < T; t++) {
-                // token t of window w sits at (py, px) of the rolled map, which holds (py + shift) % Hp of the padded one
+                // token t of window w sits at (py, px) of the rolled map, which holds (py + shift) % Hp of the padded
+                // one
                 int sy = ((w / nx) * ws + t / ws + shift) % Hp, sx = ((w % nx) * ws + t % ws + shift) % Wp;
                 float *dst = win + (((size_t)b * nW + w) * T + t) * C;
-                if (sy < H && sx < W) memcpy(dst, x + (((size_t)b * H + sy) * W + sx) * C, sizeof(float) * C);
-                else memset(dst, 0, sizeof(float) * C);
+                if (sy < H && sx < W)
+                    memcpy(dst, x + (((size_t)b * H + sy) * W + sx) * C, sizeof(float) * C);
+                else
+                    memset(dst, 0, sizeof(float) * C);
             }
 }
 
@@ -44,7 +47,8 @@ void window_merge_residual_forward(float *out, const float *res, const float *wi
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
                 int py = (y - shift + Hp) % Hp, px = (x - shift + Wp) % Wp;
-                const float *src = win + (((size_t)b * nW + (py / ws) * nx + px / ws) * T + (py % ws) * ws + px % ws) * C;
+                const float *src =
+                    win + (((size_t)b * nW + (py / ws) * nx + px / ws) * T + (py % ws) * ws + px % ws) * C;
                 size_t o = (((size_t)b * H + y) * W + x) * C;
                 for (int c = 0; c < C; c++) out[o + c] = res[o + c] + src[c];
             }
@@ -60,8 +64,10 @@ void patch_merge_gather_forward(float *out, const float *x, int B, int H, int W,
                 for (int q = 0; q < 4; q++) {
                     int y = 2 * i + dy[q], xx = 2 * j + dx[q];
                     float *dst = out + (((size_t)b * H2 + i) * W2 + j) * 4 * C + (size_t)q * C;
-                    if (y < H && xx < W) memcpy(dst, x + (((size_t)b * H + y) * W + xx) * C, sizeof(float) * C);
-                    else memset(dst, 0, sizeof(float) * C);
+                    if (y < H && xx < W)
+                        memcpy(dst, x + (((size_t)b * H + y) * W + xx) * C, sizeof(float) * C);
+                    else
+                        memset(dst, 0, sizeof(float) * C);
                 }
 }
 

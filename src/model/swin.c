@@ -51,7 +51,8 @@ static int read_ints(const json_t *sec, const char *section, const char *key, co
 // neither given means the last stage alone
 static int read_outs(const json_t *sec, const char *section, SwinConfig *c, const char *path) {
     char name[96];
-    const json_t *f = sec ? json_object_get(sec, "out_features") : NULL, *ix = sec ? json_object_get(sec, "out_indices") : NULL;
+    const json_t *f = sec ? json_object_get(sec, "out_features") : NULL,
+                 *ix = sec ? json_object_get(sec, "out_indices") : NULL;
     bool by_name = f && !json_is_null(f);
     const json_t *list = by_name ? f : ix;
     snprintf(name, sizeof name, "%s.%s", section, by_name ? "out_features" : "out_indices");
@@ -112,17 +113,19 @@ int swin_config_read(SwinConfig *c, const json_t *j, const char *section, const 
         (rc = vlm_json_get_real(sec, "mlp_ratio", VLM_JSON_OPTIONAL, 4.0, &c->mlp_ratio, path, KEY("mlp_ratio"))))
         return rc;
     c->eps = eps, c->stages = nd;
-    if (channels != 3) return vlm_fail(VLM_ERR_INPUT, path, KEY("num_channels"), "%d channels: only RGB (3) is supported", channels);
+    if (channels != 3)
+        return vlm_fail(VLM_ERR_INPUT, path, KEY("num_channels"), "%d channels: only RGB (3) is supported", channels);
     if (nh != nd)
         return vlm_fail(VLM_ERR_INPUT, path, KEY("num_heads"), "%d stages of heads for %d stages of depths", nh, nd);
     if (!(c->mlp_ratio > 0.0 && c->mlp_ratio <= 64.0))
         return vlm_fail(VLM_ERR_INPUT, path, KEY("mlp_ratio"), "%g is outside (0, 64]", c->mlp_ratio);
     if ((long long)c->embed_dim << (nd - 1) > MAX_WIDTH)
-        return vlm_fail(VLM_ERR_INPUT, path, KEY("embed_dim"), "%d doubled over %d stages is too wide", c->embed_dim, nd);
+        return vlm_fail(VLM_ERR_INPUT, path, KEY("embed_dim"), "%d doubled over %d stages is too wide", c->embed_dim,
+                        nd);
     for (int s = 0; s < nd; s++)
         if (swin_dim(c, s) % c->heads[s])
-            return vlm_fail(VLM_ERR_INPUT, path, KEY("num_heads"), "stage %d: width %d is not a multiple of %d heads", s + 1,
-                            swin_dim(c, s), c->heads[s]);
+            return vlm_fail(VLM_ERR_INPUT, path, KEY("num_heads"), "stage %d: width %d is not a multiple of %d heads",
+                            s + 1, swin_dim(c, s), c->heads[s]);
     const json_t *v;
     c->qkv_bias = true;
     if (sec && (v = json_object_get(sec, "qkv_bias")) && !json_is_null(v)) {
@@ -130,7 +133,8 @@ int swin_config_read(SwinConfig *c, const json_t *j, const char *section, const 
         c->qkv_bias = json_is_true(v);
     }
     if (sec && (v = json_object_get(sec, "use_absolute_embeddings")) && json_is_true(v))
-        return vlm_fail(VLM_ERR_INPUT, path, KEY("use_absolute_embeddings"), "absolute position embeddings are not supported");
+        return vlm_fail(VLM_ERR_INPUT, path, KEY("use_absolute_embeddings"),
+                        "absolute position embeddings are not supported");
     if (sec && (v = json_object_get(sec, "hidden_act")) && !json_is_null(v) &&
         !(json_is_string(v) && !strcmp(json_string_value(v), "gelu")))
         return vlm_fail(VLM_ERR_INPUT, path, KEY("hidden_act"), "'%s' is not supported (only gelu)",
@@ -202,7 +206,8 @@ static int load_block(Checkpoint *ck, const char *prefix, const SwinConfig *c, i
     char p[160], n[224];
     snprintf(p, sizeof p, "encoder.layers.%d.blocks.%d.", s, d);
 #define NAME(x) (snprintf(n, sizeof n, "%s%s", p, x), n)
-    if ((rc = L1(NAME("layernorm_before.weight"), b->ln1_w, C)) || (rc = L1(NAME("layernorm_before.bias"), b->ln1_b, C)))
+    if ((rc = L1(NAME("layernorm_before.weight"), b->ln1_w, C)) ||
+        (rc = L1(NAME("layernorm_before.bias"), b->ln1_b, C)))
         return rc;
     static const char *const qkv[3] = {"query", "key", "value"};
     for (int q = 0; q < 3; q++) {
@@ -216,8 +221,10 @@ static int load_block(Checkpoint *ck, const char *prefix, const SwinConfig *c, i
     if ((rc = L2(NAME("attention.self.relative_position_bias_table"), b->table, R * R, c->heads[s])) ||
         (rc = L2(NAME("attention.output.dense.weight"), b->proj_w, C, C)) ||
         (rc = L1(NAME("attention.output.dense.bias"), b->proj_b, C)) ||
-        (rc = L1(NAME("layernorm_after.weight"), b->ln2_w, C)) || (rc = L1(NAME("layernorm_after.bias"), b->ln2_b, C)) ||
-        (rc = L2(NAME("intermediate.dense.weight"), b->fc1_w, I, C)) || (rc = L1(NAME("intermediate.dense.bias"), b->fc1_b, I)) ||
+        (rc = L1(NAME("layernorm_after.weight"), b->ln2_w, C)) ||
+        (rc = L1(NAME("layernorm_after.bias"), b->ln2_b, C)) ||
+        (rc = L2(NAME("intermediate.dense.weight"), b->fc1_w, I, C)) ||
+        (rc = L1(NAME("intermediate.dense.bias"), b->fc1_b, I)) ||
         (rc = L2(NAME("output.dense.weight"), b->fc2_w, C, I)) || (rc = L1(NAME("output.dense.bias"), b->fc2_b, C)))
         return rc;
 #undef NAME
@@ -359,8 +366,8 @@ static void block_forward(SwinActs *a, const SwinConfig *c, const SwinWeights *w
     layernorm_forward(a->ln, a->mean, a->rstd, a->x, b->ln1_w, b->ln1_b, N, C, c->eps);
     window_partition_forward(a->win, a->ln, n, g->H, g->W, C, ws, shift);
     linear_forward(a->qkv, a->win, b->qkv_w, b->qkv_b, Np, C, 3 * C);
-    window_attention_forward(a->att, a->qkv, b->table, w->rel_index, shift ? a->region[s] : NULL, n * g->nW, g->nW, T, g->NH,
-                             C / g->NH, a->att_scratch);
+    window_attention_forward(a->att, a->qkv, b->table, w->rel_index, shift ? a->region[s] : NULL, n * g->nW, g->nW, T,
+                             g->NH, C / g->NH, a->att_scratch);
     linear_forward(a->win, a->att, b->proj_w, b->proj_b, Np, C, C);
     window_merge_residual_forward(a->mid, a->x, a->win, n, g->H, g->W, C, ws, shift);
     layernorm_forward(a->ln, a->mean, a->rstd, a->mid, b->ln2_w, b->ln2_b, N, C, c->eps);
@@ -376,7 +383,8 @@ void swin_forward(SwinActs *a, const SwinConfig *c, const SwinWeights *w, const 
     // embeddings: the padded patchify, the conv as one product (with its bias), LayerNorm
     patch_im2col_padded(a->cols, pixels, n, a->in_h, a->in_w, P);
     linear_forward(a->mid, a->cols, w->patch_w, w->patch_b, n * g0->H * g0->W, 3 * P * P, g0->C);
-    layernorm_forward(a->x, a->mean, a->rstd, a->mid, w->embed_ln_w, w->embed_ln_b, n * g0->H * g0->W, g0->C, TORCH_LN_EPS);
+    layernorm_forward(a->x, a->mean, a->rstd, a->mid, w->embed_ln_w, w->embed_ln_b, n * g0->H * g0->W, g0->C,
+                      TORCH_LN_EPS);
     for (int s = 0; s < a->stages; s++) {
         const SwinStageGeom *g = &a->g[s];
         const SwinStageWeights *st = &w->st[s];

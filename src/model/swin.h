@@ -27,9 +27,9 @@ typedef struct {
     int depths[SWIN_MAX_STAGES], heads[SWIN_MAX_STAGES];
     double mlp_ratio;
     bool qkv_bias;
-    float eps;        // layer_norm_eps: the blocks' norms (the embeddings', merges' and stage norms are nn.LayerNorm's 1e-5)
-    int out_stage;    // the last stage of out_features (1-based): SwinBackbone's feature_maps[-1]
-    unsigned outs;    // bit s - 1: stage s is in out_features (it has hidden_states_norms.stageS)
+    float eps;  // layer_norm_eps: the blocks' norms (the embeddings', merges' and stage norms are nn.LayerNorm's 1e-5)
+    int out_stage;  // the last stage of out_features (1-based): SwinBackbone's feature_maps[-1]
+    unsigned outs;  // bit s - 1: stage s is in out_features (it has hidden_states_norms.stageS)
 } SwinConfig;
 
 static inline int swin_dim(const SwinConfig *c, int s) { return c->embed_dim << s; }  // stage s (0-based) width
@@ -54,12 +54,12 @@ typedef struct {
 } SwinStageWeights;
 
 typedef struct {
-    int stages;                                // run: 1 .. out_stage (later stages are not loaded)
+    int stages;  // run: 1 .. out_stage (later stages are not loaded)
     float *patch_w, *patch_b, *embed_ln_w, *embed_ln_b;
     SwinStageWeights st[SWIN_MAX_STAGES];
-    int32_t *rel_index;                        // (T, T), T = ws^2: recomputed, the checkpoint's buffer is not read
+    int32_t *rel_index;  // (T, T), T = ws^2: recomputed, the checkpoint's buffer is not read
     float *mem;
-    size_t floats;                             // weights held
+    size_t floats;  // weights held
     SwinBlockWeights *block_mem;
 } SwinWeights;
 
@@ -80,11 +80,11 @@ typedef struct {
 
 typedef struct {
     int max_images, in_h, in_w, stages;
-    unsigned maps_wanted;                      // bit s - 1: map[s - 1] is written
+    unsigned maps_wanted;  // bit s - 1: map[s - 1] is written
     SwinStageGeom g[SWIN_MAX_STAGES];
     float *cols, *x, *mid, *ln, *mean, *rstd, *win, *qkv, *att, *fc, *merge, *merge_ln;
-    float *map[SWIN_MAX_STAGES];               // (n, C, H, W) of stage s + 1, when wanted
-    int32_t *region[SWIN_MAX_STAGES];          // the shifted blocks' regions (nW, T) per stage
+    float *map[SWIN_MAX_STAGES];       // (n, C, H, W) of stage s + 1, when wanted
+    int32_t *region[SWIN_MAX_STAGES];  // the shifted blocks' regions (nW, T) per stage
     float *att_scratch;
     float *mem;
     int32_t *imem;

@@ -27,7 +27,7 @@
 typedef struct {
     uint8_t *pre, *proc;  // the image at pre x pre, then at the processor's size (HWC)
     ResizeScratch scratch;
-    bool ready;           // prepared since the last forward
+    bool ready;  // prepared since the last forward
 } SegSlot;
 
 typedef struct {
@@ -43,8 +43,8 @@ typedef struct {
 // OneFormerConfig's backbone when backbone_config is null: Swin-T at 224 with all four stages out
 static json_t *default_backbone(void) {
     return json_pack("{s:s, s:i, s:i, s:[iiii], s:[iiii], s:i, s:[ssss]}", "model_type", "swin", "patch_size", 4,
-                     "embed_dim", 96, "depths", 2, 2, 6, 2, "num_heads", 3, 6, 12, 24, "window_size", 7,
-                     "out_features", "stage1", "stage2", "stage3", "stage4");
+                     "embed_dim", 96, "depths", 2, 2, 6, 2, "num_heads", 3, 6, 12, 24, "window_size", 7, "out_features",
+                     "stage1", "stage2", "stage3", "stage4");
 }
 
 static int read_config(SwinConfig *c, const char *path) {
@@ -57,10 +57,12 @@ static int read_config(SwinConfig *c, const char *path) {
         rc = vlm_fail(VLM_ERR_INPUT, path, "model_type", "'%s' is not a OneFormer config (oneformer)",
                       json_is_string(mt) ? json_string_value(mt) : "(none)");
     else if (json_is_true(json_object_get(root, "use_timm_backbone")))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "use_timm_backbone", "a timm backbone is not supported (backbone_config swin is)");
+        rc = vlm_fail(VLM_ERR_INPUT, path, "use_timm_backbone",
+                      "a timm backbone is not supported (backbone_config swin is)");
     else if (bb && !json_is_null(bb))
-        rc = vlm_fail(VLM_ERR_INPUT, path, "backbone", "a backbone named by checkpoint ('%s') is not supported "
-                      "(backbone_config swin is)", json_is_string(bb) ? json_string_value(bb) : "?");
+        rc = vlm_fail(VLM_ERR_INPUT, path, "backbone",
+                      "a backbone named by checkpoint ('%s') is not supported (backbone_config swin is)",
+                      json_is_string(bb) ? json_string_value(bb) : "?");
     if (rc == VLM_OK) {
         const json_t *cfg = json_object_get(root, "backbone_config");
         if (cfg && !json_is_null(cfg)) {
@@ -127,8 +129,8 @@ static int seg_prepare(Teacher *t, int slot, const Image *im, const char *name) 
     SegSlot *sl = &s->slots[slot];
     sl->ready = false;
     // upstream: img.resize((768, 768)), Pillow's default filter (BICUBIC)
-    PaddedImage src = {.rgb = im->rgb, .width = im->width, .height = im->height, .canvas_w = im->width,
-                       .canvas_h = im->height};
+    PaddedImage src = {
+        .rgb = im->rgb, .width = im->width, .height = im->height, .canvas_w = im->width, .canvas_h = im->height};
     if (resize_window(&src, RESIZE_BICUBIC, s->pre, s->pre, 0, 0, s->pre, s->pre, sl->pre, &sl->scratch) != VLM_OK)
         return vlm_fail_context(VLM_ERR_INPUT, "%s", name);
     Image square = {.width = s->pre, .height = s->pre, .rgb = sl->pre};
@@ -143,7 +145,8 @@ static int seg_forward(Teacher *t, int n, float *out) {
     if (n < 1 || n > s->max_batch)
         return vlm_fail(VLM_ERR_INPUT, t->path, NULL, "a batch of %d for a teacher of at most %d", n, s->max_batch);
     for (int i = 0; i < n; i++)
-        if (!s->slots[i].ready) return vlm_fail(VLM_ERR_INPUT, t->path, NULL, "teacher slot %d holds no prepared image", i);
+        if (!s->slots[i].ready)
+            return vlm_fail(VLM_ERR_INPUT, t->path, NULL, "teacher slot %d holds no prepared image", i);
     size_t px = (size_t)3 * s->px_w * s->px_h, per = teacher_target_floats(t);
     int last = s->cfg.out_stage - 1;
     const SwinStageGeom *g = &s->a.g[last];
@@ -169,7 +172,8 @@ int seg_teacher_open(Teacher *t, const char *path, int max_batch) {
     memset(t, 0, sizeof *t);
     t->task = OLA_SEG, t->max_batch = max_batch;
     snprintf(t->path, sizeof t->path, "%s", path);
-    if (max_batch < 1) return vlm_fail(VLM_ERR_INPUT, path, NULL, "a teacher's batch must be at least 1 (got %d)", max_batch);
+    if (max_batch < 1)
+        return vlm_fail(VLM_ERR_INPUT, path, NULL, "a teacher's batch must be at least 1 (got %d)", max_batch);
     if (!dir_exists(path))
         return vlm_fail(VLM_ERR_INPUT, path, NULL, "not a folder (a OneFormer save_pretrained folder is expected)");
     SegTeacher *s = vlm_calloc(1, sizeof *s);

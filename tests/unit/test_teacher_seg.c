@@ -26,7 +26,8 @@ static const char *const PHOTO[2] = {PHOTOS "/extreme_ironing.jpg", PHOTOS "/211
 // ||got - want|| / ||want||
 static double rel_diff(const float *got, const float *want, size_t n) {
     double d = 0, w = 0;
-    for (size_t i = 0; i < n; i++) d += ((double)got[i] - want[i]) * ((double)got[i] - want[i]), w += (double)want[i] * want[i];
+    for (size_t i = 0; i < n; i++)
+        d += ((double)got[i] - want[i]) * ((double)got[i] - want[i]), w += (double)want[i] * want[i];
     return sqrt(d / w);
 }
 
@@ -72,12 +73,14 @@ START_TEST(swin_stage_maps_match_transformers) {
     SwinConfig c;
     ck_assert_msg(swin_config_read(&c, root, "backbone_config", config) == VLM_OK, "%s", vlm_last_error());
     json_decref(root);
-    ck_assert_msg(c.embed_dim == 6 && c.window == 6 && c.stages == 4 && c.out_stage == 4 && c.outs == 15u, "embed %d window %d stages %d out %d outs %u", c.embed_dim, c.window, c.stages, c.out_stage, c.outs);
+    ck_assert_msg(c.embed_dim == 6 && c.window == 6 && c.stages == 4 && c.out_stage == 4 && c.outs == 15u,
+                  "embed %d window %d stages %d out %d outs %u", c.embed_dim, c.window, c.stages, c.out_stage, c.outs);
     ck_assert(fabsf(c.eps - 1e-3f) < 1e-9f);
     Checkpoint ck;
     ck_assert_int_eq(checkpoint_open(&ck, fixture("teachers_seg/tiny_oneformer")), VLM_OK);
     SwinWeights w;
-    ck_assert_msg(swin_weights_load(&w, &c, &ck, "model.pixel_level_module.encoder.") == VLM_OK, "%s", vlm_last_error());
+    ck_assert_msg(swin_weights_load(&w, &c, &ck, "model.pixel_level_module.encoder.") == VLM_OK, "%s",
+                  vlm_last_error());
     checkpoint_close(&ck);
     SwinActs a;
     ck_assert_int_eq(swin_acts_init(&a, &c, &w, 54, 54, 2, 15u), VLM_OK);
@@ -114,7 +117,8 @@ END_TEST
 // Both photos prepared into one batch of 2 (tiny processor, test sizes 48 and 5); returns the targets.
 static float *small_targets(int max_batch, bool check, const SafetensorsFile *ref) {
     Teacher t;
-    ck_assert_msg(seg_teacher_open(&t, fixture("teachers_seg/tiny_oneformer"), max_batch) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_msg(seg_teacher_open(&t, fixture("teachers_seg/tiny_oneformer"), max_batch) == VLM_OK, "%s",
+                  vlm_last_error());
     ck_assert_int_eq(seg_teacher_test_sizes(&t, 48, 5), VLM_OK);
     ck_assert_int_eq(t.ndim, 3);
     ck_assert(t.shape[0] == 48 && t.shape[1] == 5 && t.shape[2] == 5);
@@ -214,7 +218,8 @@ START_TEST(seg_teacher_matches_upstream_coco) {
     // Pillow's BILINEAR downscale, bit for bit (570 x 380 -> 61 x 37)
     ResizeScratch s = {0};
     uint8_t down[37 * 61 * 3];
-    PaddedImage src = {.rgb = im.rgb, .width = im.width, .height = im.height, .canvas_w = im.width, .canvas_h = im.height};
+    PaddedImage src = {
+        .rgb = im.rgb, .width = im.width, .height = im.height, .canvas_w = im.width, .canvas_h = im.height};
     ck_assert_int_eq(resize_window(&src, RESIZE_BILINEAR, 61, 37, 0, 0, 61, 37, down, &s), VLM_OK);
     ck_assert_msg(!memcmp(down, ref_tensor(&ref, "bilinear.down", NULL), sizeof down), "BILINEAR differs from Pillow");
     resize_scratch_free(&s);
