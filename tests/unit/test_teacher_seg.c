@@ -248,6 +248,10 @@ START_TEST(seg_teacher_errors) {
     char path[700];
     snprintf(path, sizeof path, "%s/dinat.json", cfg);
     ck_assert_int_eq(json_dump_file(root, path, 0), 0);
+    json_object_set_new(json_object_get(root, "backbone_config"), "model_type", json_string("swin"));
+    json_object_set_new(json_object_get(root, "backbone_config"), "embed_dim", json_integer(12));
+    snprintf(path, sizeof path, "%s/wide.json", cfg);
+    ck_assert_int_eq(json_dump_file(root, path, 0), 0);
     json_object_set_new(root, "model_type", json_string("mask2former"));
     snprintf(path, sizeof path, "%s/mask2former.json", cfg);
     ck_assert_int_eq(json_dump_file(root, path, 0), 0);
@@ -260,6 +264,18 @@ START_TEST(seg_teacher_errors) {
     snprintf(path, sizeof path, "%s/mask2former.json", cfg);
     link_folder(d2, "teachers_seg/tiny_oneformer", path, true);
     open_fails(d2, (const char *const[]){"model_type", "mask2former", NULL});
+    // a tensor of another shape, named with both shapes
+    char d5[] = "/tmp/vlm-seg-e5-XXXXXX", d6[] = "/tmp/vlm-seg-e6-XXXXXX";
+    snprintf(path, sizeof path, "%s/wide.json", cfg);
+    link_folder(d5, "teachers_seg/tiny_oneformer", path, true);
+    open_fails(d5, (const char *const[]){"pytorch_model.bin", "embeddings.patch_embeddings.projection.weight",
+                                         "[6, 3, 4, 4], expected [12, 3, 4, 4]", NULL});
+    // a resampling filter OneFormer's processor could name but vlm does not run
+    link_folder(d6, NULL, NULL, true);
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", d6);
+    write_text_file(path, "{\"image_processor_type\": \"OneFormerImageProcessor\", \"resample\": 0}");
+    open_fails(d6, (const char *const[]){"preprocessor_config.json", "resample", "NEAREST", NULL});
+    remove_tree(d5), remove_tree(d6);
     // no preprocessor_config.json
     link_folder(d3, NULL, NULL, true);
     open_fails(d3, (const char *const[]){"preprocessor_config.json", "missing", NULL});
