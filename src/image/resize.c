@@ -1,4 +1,4 @@
-// Pillow's bicubic resampling, see resize.h.
+// Pillow's convolution resampling (BICUBIC, BILINEAR), see resize.h.
 #include "image/resize.h"
 
 #include <math.h>
@@ -10,7 +10,6 @@
 #include "core/error.h"
 
 #define PRECISION_BITS (32 - 8 - 2)
-#define BICUBIC_SUPPORT 2.0
 
 // Keys' cubic with a = -0.5, as Pillow defines it
 static double bicubic(double x) {
@@ -20,6 +19,21 @@ static double bicubic(double x) {
     if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
     return 0.0;
 }
+
+// the triangle, Pillow's bilinear_filter
+static double bilinear(double x) {
+    if (x < 0.0) x = -x;
+    if (x < 1.0) return 1.0 - x;
+    return 0.0;
+}
+
+// Pillow's struct filter: the kernel and its support (at scale 1)
+typedef struct {
+    double (*kernel)(double);
+    double support;
+} Filter;
+
+static const Filter FILTERS[] = {[RESIZE_BICUBIC] = {bicubic, 2.0}, [RESIZE_BILINEAR] = {bilinear, 1.0}};
 
 static int grow(void **p, size_t *cap, size_t bytes) {
     if (bytes <= *cap) return VLM_OK;
@@ -42,10 +56,10 @@ size_t resize_scratch_bytes(const ResizeScratch *s) {
 }
 
 // Pillow's precompute_coeffs: output xx's window [*xmin, *xmin + *n) of the input.
-static void window(int in_size, int out_size, int xx, int *xmin, int *n) {
+static void window(const Filter *f, int in_size, int out_size, int xx, int *xmin, int *n) {
     // Pillow's box corners are floats: (in1 - in0) is computed in float
     double scale = (double)((float)in_size - 0.0f) / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = BICUBIC_SUPPORT * filterscale, center = 0.0f + (xx + 0.5) * scale;
+    double support = f->support * filterscale, center = 0.0f + (xx + 0.5) * scale;
     int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
     if (lo < 0) lo = 0;
     if (hi > in_size) hi = in_size;
@@ -59,11 +73,11 @@ static void window(int in_size, int out_size, int xx, int *xmin, int *n) {
 // the sums are those of the rounded weights. An axis that keeps its size is
 // the identity, one weight of 1 << 22 (Pillow skips that pass; the sum
 // half + p << 22 clips back to p, the same bytes).
-static int axis_windows(ResizeAxis *a, int in_size, int out_size, int first, int count, int off, int len,
-                        ResizeScratch *s) {
+static int axis_windows(const Filter *f, ResizeAxis *a, int in_size, int out_size, int first, int count, int off,
+                        int len, ResizeScratch *s) {
     bool identity = in_size == out_size;
     double scale = (double)((float)in_size - 0.0f) / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = BICUBIC_SUPPORT * filterscale, ss = 1.0 / filterscale;
+    double support = f->support * filterscale, ss = 1.0 / filterscale;
     int ksize = identity ? 1 : (int)ceil(support) * 2 + 1;
     if (grow((void **)&a->win, &a->cap_win, sizeof(ResizeWindow) * (size_t)count) ||
         grow((void **)&s->kd, &s->cap_kd, sizeof(double) * (size_t)ksize))
@@ -72,7 +86,7 @@ static int axis_windows(ResizeAxis *a, int in_size, int out_size, int first, int
     a->touch_first = a->touch_end = 0;
     for (int i = 0; i < count; i++) {
         int xmin = first + i, n = 1;
-        if (!identity) window(in_size, out_size, first + i, &xmin, &n);
+        if (!identity) window(f, in_size, out_size, first + i, &xmin, &n);
         int lo = xmin > off ? xmin : off, hi = xmin + n < off + len ? xmin + n : off + len;
         ResizeWindow *w = &a->win[i];
         w->first = hi > lo ? lo - off : 0;
@@ -90,10 +104,10 @@ static int axis_windows(ResizeAxis *a, int in_size, int out_size, int first, int
         if (identity) {
             k[0] = 1.0;
         } else {
-            window(in_size, out_size, first + i, &xmin, &n);
+            window(f, in_size, out_size, first + i, &xmin, &n);
             double center = 0.0f + (first + i + 0.5) * scale, ww = 0.0;
             for (int x = 0; x < n; x++) {
-                k[x] = bicubic((x + xmin - center + 0.5) * ss);
+                k[x] = f->kernel((x + xmin - center + 0.5) * ss);
                 ww += k[x];
             }
             for (int x = 0; x < n; x++)
@@ -197,8 +211,11 @@ static void background_columns(uint8_t *out, const uint8_t *bg_cols, int from, i
     for (int l = 3 * from; l < 3 * to; l++) out[l] = clip8((1 << (PRECISION_BITS - 1)) + bg_cols[l] * weight_sum);
 }
 
-int resize_bicubic_window(const PaddedImage *src, int out_w, int out_h, int x0, int y0, int cw, int ch,
-                          uint8_t *dst, ResizeScratch *s) {
+int resize_window(const PaddedImage *src, ResizeFilter filter, int out_w, int out_h, int x0, int y0, int cw, int ch,
+                  uint8_t *dst, ResizeScratch *s) {
+    if ((int)filter < 0 || (int)filter >= (int)(sizeof FILTERS / sizeof FILTERS[0]))
+        return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "no resize filter %d", (int)filter);
+    const Filter *f = &FILTERS[filter];
     if (x0 < 0 || y0 < 0 || cw <= 0 || ch <= 0 || x0 + cw > out_w || y0 + ch > out_h)
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "resize window %dx%d at (%d,%d) outside %dx%d", cw, ch, x0, y0,
                         out_w, out_h);
@@ -207,8 +224,8 @@ int resize_bicubic_window(const PaddedImage *src, int out_w, int out_h, int x0, 
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "image %dx%d at (%d,%d) outside its canvas %dx%d", src->width,
                         src->height, src->off_x, src->off_y, src->canvas_w, src->canvas_h);
     s->products = 0;
-    if (axis_windows(&s->x, src->canvas_w, out_w, x0, cw, src->off_x, src->width, s) ||
-        axis_windows(&s->y, src->canvas_h, out_h, y0, ch, src->off_y, src->height, s) ||
+    if (axis_windows(f, &s->x, src->canvas_w, out_w, x0, cw, src->off_x, src->width, s) ||
+        axis_windows(f, &s->y, src->canvas_h, out_h, y0, ch, src->off_y, src->height, s) ||
         grow((void **)&s->bg_cols, &s->cap_bg_cols, (size_t)cw * 3) ||
         grow((void **)&s->acc, &s->cap_acc, sizeof(int32_t) * 3 * (size_t)cw))
         return VLM_ERR_FAIL;
@@ -247,4 +264,9 @@ int resize_bicubic_window(const PaddedImage *src, int out_w, int out_h, int x0, 
         s->products += (uint64_t)w->count * tw + (uint64_t)cw;
     }
     return VLM_OK;
+}
+
+int resize_bicubic_window(const PaddedImage *src, int out_w, int out_h, int x0, int y0, int cw, int ch,
+                          uint8_t *dst, ResizeScratch *s) {
+    return resize_window(src, RESIZE_BICUBIC, out_w, out_h, x0, y0, cw, ch, dst, s);
 }

@@ -1,4 +1,7 @@
-// Pillow's BICUBIC resize (Resample.c), bit for bit: coefficients in double,
+// Pillow's BICUBIC and BILINEAR resize (Resample.c), bit for bit: one
+// convolution path for both, the filter being a kernel and its support
+// (Pillow's struct filter; bicubic: Keys' cubic, a = -0.5, support 2;
+// bilinear: the triangle, support 1): coefficients in double,
 // rounded to 22-bit fixed point, a horizontal pass into an 8-bit
 // intermediate, then a vertical pass, each pass skipped when its size is
 // unchanged (here: a single weight of 1.0, which gives the same bytes). Any
@@ -57,9 +60,15 @@ void resize_scratch_free(ResizeScratch *s);
 // The bytes the buffers hold.
 size_t resize_scratch_bytes(const ResizeScratch *s);
 
-// Resizes the canvas to (out_w, out_h) and writes the window of cw x ch
-// pixels at (x0, y0) of the result to dst (ch, cw, 3). The window must lie
-// inside the result, the image inside the canvas.
+// Pillow's resampling filters (values are ours, not Pillow's Resampling codes).
+typedef enum { RESIZE_BICUBIC, RESIZE_BILINEAR } ResizeFilter;
+
+// Resizes the canvas to (out_w, out_h) with filter and writes the window of
+// cw x ch pixels at (x0, y0) of the result to dst (ch, cw, 3). The window
+// must lie inside the result, the image inside the canvas.
+int resize_window(const PaddedImage *src, ResizeFilter filter, int out_w, int out_h, int x0, int y0, int cw, int ch,
+                  uint8_t *dst, ResizeScratch *s);
+// resize_window with RESIZE_BICUBIC (CLIP's preprocessing).
 int resize_bicubic_window(const PaddedImage *src, int out_w, int out_h, int x0, int y0, int cw, int ch,
                           uint8_t *dst, ResizeScratch *s);
 
