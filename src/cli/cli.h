@@ -31,6 +31,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
+int cmd_ola(int argc, char **argv);
 
 // Prints "vlm: error: MESSAGE" for the current error and returns code.
 int cli_report(int code);

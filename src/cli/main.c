@@ -124,6 +124,17 @@ static const Command COMMANDS[] = {
      "  ADAPTER   PEFT's adapter folder (adapter_config.json, adapter_model.safetensors) and LLaVA's\n"
      "            non_lora_trainables.bin, as `vlm train --lora_enable True` or upstream's train.py writes them\n"
      "  OUT       the merged full model (config, weights, tokenizer files)\n"},
+    {"ola", cmd_ola, "OLA-VLM's teachers' target embeddings of a dataset's images, for --teacher_embeddings",
+     "vlm ola targets --data_path DATA.json [--data_path ...] [--image_folder DIR] --teacher_embeddings OUT\n"
+     "                [--depth_estimator depth_anything_v2_vitl.pth] [--image_segmentor ONEFORMER_DIR]\n"
+     "                [--image_generator SD21_UNCLIP_DIR] [--mode gen-depth-seg] [--batch_size N]\n"
+     "                [--dtype float32|bfloat16|float16] [--skip_bad_records True]\n"
+     "  the teachers of upstream's pretrain.sh, by its flags: Depth-Anything-v2 ViT-L's checkpoint (depth:\n"
+     "  the mean of its DINOv2 layers 4, 11, 17, 23, [576, 1024]), a OneFormer Swin folder (seg: its last\n"
+     "  backbone map at 24 x 24, [1536, 24, 24]), a Stable-unCLIP folder or its image_encoder/ (gen: the\n"
+     "  image embedding, [1024]); each image's upstream preprocessing. --mode limits the tasks made.\n"
+     "  Writes OUT/<image>.safetensors per distinct image (atomically; a complete file is kept, so a run\n"
+     "  started again continues where it stopped). Batch default 8, dtype default float32\n"},
     {"version", cmd_version, "print the version and build configuration", "vlm version\n"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

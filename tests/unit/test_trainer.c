@@ -377,6 +377,48 @@ START_TEST(train_ola_pt_phi3) {
 }
 END_TEST
 
+// OLA-VLM's PT from its data alone, the two steps of the README: `vlm ola targets` runs the
+// three teachers (tiny random ones, as users' folders are laid out: a transformers
+// Depth-Anything folder, a OneFormer folder, a Stable-unCLIP folder) over the dataset's
+// images, then `vlm train --recipe ola-pt` reads what it wrote, and VPT and IFT follow.
+START_TEST(train_ola_targets_then_pt) {
+    char dir[] = "/tmp/vlm-train-XXXXXX", args[4096], path[600], extra[1600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    char depth[600], seg[600], gen[600];  // fixture() returns one buffer
+    snprintf(depth, sizeof depth, "%s", fixture("teachers/depth_hf"));
+    snprintf(seg, sizeof seg, "%s", fixture("teachers_seg/tiny_oneformer"));
+    snprintf(gen, sizeof gen, "%s", fixture("teachers/gen"));
+    snprintf(args, sizeof args,
+             "--threads 2 ola targets --data_path %s/data.json --image_folder %s --teacher_embeddings %s/targets "
+             "--depth_estimator %s --image_segmentor %s --image_generator %s --mode gen-depth-seg --batch_size 3",
+             dir, PHOTOS, dir, depth, seg, gen);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "5 distinct images: 5 written, 0 already there"), "%s", err);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);  // again: nothing to do
+    ck_assert_msg(strstr(err, "0 written, 5 already there"), "%s", err);
+    // the tiny teachers' widths: depth 576 x 16 (DINOv2 16 wide), seg 48 x 24 x 24 (Swin 6 x 8), gen 20
+    snprintf(extra, sizeof extra,
+             "--recipe ola-pt --version v1 --mode gen-depth-seg --layer_indices d1-2_s2_g1 --num_task_tokens 2 "
+             "--depth_head_num_tokens 576 --depth_head_output_dim 16 --depth_head_dim_head 4 --seg_head_num_tokens 576 "
+             "--seg_head_output_dim 48 --seg_head_dim_head 4 --img_head_output_dim 20 --img_head_dim_head 4 "
+             "--max_steps 2 --save_strategy no --learning_rate 1e-3 --teacher_embeddings %s/targets", dir);
+    train_args(args, sizeof args, dir, "base", "pt", extra);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/pt/metrics.jsonl", dir);
+    char *text;
+    size_t size;
+    ck_assert_int_eq(file_read_all(path, 1 << 20, &text, &size), VLM_OK);
+    ck_assert_msg(strstr(text, "\"depth_loss\"") && strstr(text, "\"seg_loss\"") && strstr(text, "\"gen_loss\""), "%s", text);
+    free(text);
+    train_args(args, sizeof args, dir, "pt", "vpt", "--recipe ola-vpt --max_steps 1 --save_strategy no");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    train_args(args, sizeof args, dir, "vpt", "ift", "--recipe ola-ift --max_steps 1 --save_strategy no");
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    remove_tree(dir);
+}
+END_TEST
+
 // DIR/m: a LLaVA of 19M parameters (most in the 32000-token embedding and LM
 // head) with the LLaMA-2 tokenizer, and DIR/long.json: text-only records whose
 // answers outrun 256 tokens, so every micro-batch fills the planned length.
@@ -469,6 +511,6 @@ END_TEST
 
 Suite *trainer_suite(void) {
     return SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
-                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt, train_ola_pt_phi3,
+                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt, train_ola_pt_phi3, train_ola_targets_then_pt,
                  train_memory_plan_matches_peak_rss, train_memory_plan_refuses_what_cannot_fit);
 }
