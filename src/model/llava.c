@@ -121,7 +121,7 @@ void llava_model_free(LlavaModel *m) {
     llava_params_free(&m->params);
     vlm_free_aligned(m->memory);
     vlm_unmap(m->grad, m->grad_bytes);
-    free(m->g.vl), free(m->g.tl), free(m->g.al);
+    free(m->g.vl), free(m->g.tl), free(m->g.al), free(m->g.cx.blk);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
     free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len), free(m->image_pos);
     extension_free(m->ext);

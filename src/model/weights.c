@@ -159,9 +159,9 @@ static void walk(Walk *k, const LlavaConfig *c) {
     if (c->lora.r > 0) walk_lora(k, c);
 }
 
-static void walk_arch(Walk *k, const LlavaConfig *c) {
+// CLIP's ViT under llava-hf's names (vision_tower.vision_model.*).
+static void walk_clip_vision(Walk *k, const LlavaConfig *c) {
     const VisionConfig *v = &c->vision;
-    const TextConfig *t = &c->text;
     LlavaWeights *w = k->w;
     char n[160];
     float *dummy;
@@ -208,6 +208,71 @@ static void walk_arch(Walk *k, const LlavaConfig *c) {
     // LLaVA reads a hidden state before post_layernorm: it never gets a gradient
     snprintf(n, sizeof n, "%spost_layernorm.weight", vp), reg(k, SLOT(w->post_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0, false);
     snprintf(n, sizeof n, "%spost_layernorm.bias", vp), reg(k, SLOT(w->post_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0, false);
+#undef SLOT
+}
+
+// timm's ConvNeXt trunk under "vision_tower." + timm's names, in its state dict's order (a block's
+// gamma first: a module's own parameters come before its children's); head.norm is kept for the
+// checkpoints (upstream saves the whole trunk) but never reached.
+static void walk_convnext_vision(Walk *k, const VisionConfig *v) {
+    ConvNextWeights *x = k->base ? &k->w->cx : NULL;  // NULL while counting and naming
+    char n[160];
+    float *dummy;
+#define SLOT(field) (x ? &(x->field) : &dummy)
+#define CX(field, suffix, ndim, a, b, c_, d, reachable)                                             \
+    snprintf(n, sizeof n, "vision_tower.%s", suffix);                                            \
+    reg(k, SLOT(field), MODULE_VISION, n, ndim, a, b, c_, d, reachable)
+    int d0 = v->dims[0];
+    CX(stem_w, "stem.0.weight", 4, d0, 3, CONVNEXT_STEM, CONVNEXT_STEM, true);
+    CX(stem_b, "stem.0.bias", 1, d0, 0, 0, 0, true);
+    CX(stem_ln_w, "stem.1.weight", 1, d0, 0, 0, 0, true);
+    CX(stem_ln_b, "stem.1.bias", 1, d0, 0, 0, 0, true);
+    char suffix[128];
+    for (int s = 0, b = 0; s < CONVNEXT_STAGES; s++) {
+        int C = v->dims[s];
+        if (s > 0) {  // stage 0 has none (stride 1, as wide as the stem)
+            int P = v->dims[s - 1];
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.0.weight", s);
+            CX(ds_ln_w[s], suffix, 1, P, 0, 0, 0, true);
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.0.bias", s);
+            CX(ds_ln_b[s], suffix, 1, P, 0, 0, 0, true);
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.1.weight", s);
+            CX(ds_w[s], suffix, 4, C, P, 2, 2, true);
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.1.bias", s);
+            CX(ds_b[s], suffix, 1, C, 0, 0, 0, true);
+        }
+        for (int j = 0; j < v->depths[s]; j++, b++) {
+#define BLK(field, part, ndim, a, b_, c_, d)                                                        \
+    snprintf(suffix, sizeof suffix, "stages.%d.blocks.%d.%s", s, j, part);                          \
+    CX(blk[b].field, suffix, ndim, a, b_, c_, d, true)
+            BLK(gamma, "gamma", 1, C, 0, 0, 0);
+            BLK(dw_w, "conv_dw.weight", 4, C, 1, CONVNEXT_KERNEL, CONVNEXT_KERNEL);
+            BLK(dw_b, "conv_dw.bias", 1, C, 0, 0, 0);
+            BLK(ln_w, "norm.weight", 1, C, 0, 0, 0);
+            BLK(ln_b, "norm.bias", 1, C, 0, 0, 0);
+            BLK(fc1_w, "mlp.fc1.weight", 2, 4 * C, C, 0, 0);
+            BLK(fc1_b, "mlp.fc1.bias", 1, 4 * C, 0, 0, 0);
+            BLK(fc2_w, "mlp.fc2.weight", 2, C, 4 * C, 0, 0);
+            BLK(fc2_b, "mlp.fc2.bias", 1, C, 0, 0, 0);
+#undef BLK
+        }
+    }
+    CX(head_ln_w, "head.norm.weight", 1, v->hidden, 0, 0, 0, false);
+    CX(head_ln_b, "head.norm.bias", 1, v->hidden, 0, 0, 0, false);
+#undef CX
+#undef SLOT
+}
+
+static void walk_arch(Walk *k, const LlavaConfig *c) {
+    const VisionConfig *v = &c->vision;
+    const TextConfig *t = &c->text;
+    LlavaWeights *w = k->w;
+    char n[160];
+    float *dummy;
+#define SLOT(field) (k->base ? &(field) : &dummy)
+    if (v->kind == VISION_CONVNEXT) walk_convnext_vision(k, v);
+    else walk_clip_vision(k, c);
+    int C = v->hidden;
     int H = t->hidden, HS = t->hidden / t->heads;
     reg(k, SLOT(w->p1_w), MODULE_PROJECTOR, "multi_modal_projector.linear_1.weight", 2, H, C, 0, 0, true);
     reg(k, SLOT(w->p1_b), MODULE_PROJECTOR, "multi_modal_projector.linear_1.bias", 1, H, 0, 0, 0, true);
@@ -275,7 +340,8 @@ int llava_params_alloc_data(LlavaParams *p) {
     p->w.vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
     p->w.tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     p->w.al = vlm_calloc((size_t)p->cfg.abstractor.layers + 1, sizeof(AbstractorLayerWeights));
-    if (!p->data || !p->w.vl || !p->w.tl || !p->w.al) {
+    p->w.cx.blk = vlm_calloc((size_t)convnext_blocks(&p->cfg.vision), sizeof(ConvNextBlockWeights));
+    if (!p->data || !p->w.vl || !p->w.tl || !p->w.al || !p->w.cx.blk) {
         llava_params_free(p);
         return VLM_ERR_FAIL;
     }
@@ -295,6 +361,7 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
     if (!vl) vl = out->vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
     if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     if (!out->al) out->al = vlm_calloc((size_t)p->cfg.abstractor.layers + 1, sizeof(AbstractorLayerWeights));
+    if (!out->cx.blk) out->cx.blk = vlm_calloc((size_t)convnext_blocks(&p->cfg.vision), sizeof(ConvNextBlockWeights));
     Walk set = {(LlavaParams *)p, base, out, 0, 0};
     walk(&set, &p->cfg);
     // CLIP's q, k, v, LLaMA's q, k, v and gate, up are each one matrix product over adjacent rows
@@ -355,6 +422,7 @@ void llava_params_free(LlavaParams *p) {
     free(p->w.vl);
     free(p->w.tl);
     free(p->w.al);
+    free(p->w.cx.blk);
     memset(p, 0, sizeof *p);
 }
 
