@@ -169,6 +169,9 @@ int text_config_from_json(TextConfig *c, const json_t *j, const char *section, c
 // A llava-hf config.json (LlavaForConditionalGeneration).
 int llava_config_load(LlavaConfig *c, const char *path);
 json_t *llava_config_to_json(const LlavaConfig *c);
+// The text config's keys as llava-hf's text_config holds them (also the top level of an
+// original LLaVA config.json).
+json_t *text_config_to_json(const TextConfig *t);
 
 // Derived sizes.
 static inline int vision_patches(const VisionConfig *v) { return (v->image_size / v->patch) * (v->image_size / v->patch); }
