@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
     srunner_add_suite(sr, lora_suite());
     srunner_add_suite(sr, lora_files_suite());
     srunner_add_suite(sr, phi3_suite());
+    srunner_add_suite(sr, convnext_suite());
     srunner_add_suite(sr, llava_recipe_suite());
     srunner_add_suite(sr, qinstruct_recipe_suite());
     srunner_add_suite(sr, cli_suite());
