@@ -540,7 +540,98 @@ START_TEST(convnext_llava_parts_save_reopen) {
 }
 END_TEST
 
+// dir/llm: a plain LLaMA folder (LlamaForCausalLM's names and keys) holding the LLM of the
+// llava-hf model at dir/base, with LLaMA-2's tokenizer: the LLM a LLaVA pretraining starts from
+static void write_llm_folder(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/base", dir);
+    LlavaParams p;
+    ck_assert_int_eq(llava_load_hf(&p, path), VLM_OK);
+    TensorInfo *infos = calloc((size_t)p.n_specs, sizeof *infos);
+    const void **datas = calloc((size_t)p.n_specs, sizeof *datas);
+    char (*n)[200] = calloc((size_t)p.n_specs, sizeof *n);
+    int k = 0;
+    for (int i = 0; i < p.n_specs; i++) {
+        const ParamSpec *s = &p.specs[i];
+        if (s->module != MODULE_LLM) continue;
+        llava_original_name(&p.cfg, s->name, n[k], sizeof n[k]);
+        infos[k] = (TensorInfo){.name = n[k], .dtype = DT_F32, .ndim = s->ndim};
+        for (int d = 0; d < s->ndim; d++) infos[k].shape[d] = s->shape[d];
+        tensor_info_sizes(&infos[k]);
+        datas[k++] = p.data + s->offset;
+    }
+    snprintf(path, sizeof path, "%s/llm", dir);
+    ck_assert_int_eq(make_dirs(path), VLM_OK);
+    snprintf(path, sizeof path, "%s/llm/model.safetensors", dir);
+    ck_assert_int_eq(safetensors_write(path, infos, datas, k, NULL), VLM_OK);
+    json_t *j = text_config_to_json(&p.cfg.text);
+    json_object_set_new(j, "architectures", json_pack("[s]", "LlamaForCausalLM"));
+    snprintf(path, sizeof path, "%s/llm/config.json", dir);
+    ck_assert_int_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/llm/tokenizer.model", dir);
+    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
+    free(infos), free(datas), free(n);
+    llava_params_free(&p);
+}
+
+// `vlm train` from an LLM folder and the tower (--vision_tower PATH-res64, frozen: LLaVA's
+// default), its checkpoint and final model in the original layout, opened back
+START_TEST(convnext_train_frozen_tower) {
+    names();
+    char dir[] = "/tmp/vlm-convnext-train-XXXXXX", args[4096], path[700];
+    static char out[1 << 16], err[1 << 16];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    write_llm_folder(dir);
+    snprintf(args, sizeof args,
+             "--threads 2 train --model_name_or_path %s/llm --vision_tower %s --version v1 --data_path %s/data.json "
+             "--image_folder %s --output_dir %s/out --per_device_train_batch_size 4 --gradient_accumulation_steps 1 "
+             "--max_steps 2 --learning_rate 1e-3 --logging_steps 1 --save_steps 1 --model_max_length 64 "
+             "--image_aspect_ratio pad",
+             dir, tower, dir, PHOTOS, dir);
+    ck_assert_msg(run_vlm(args, out, sizeof out, err, sizeof err) == 0, "%.3000s", strlen(err) > 3000 ? err + strlen(err) - 3000 : err);
+    char losses[4][32];
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    ck_assert_int_eq(read_losses(path, losses, 4), 2);
+    for (int i = 0; i < 2; i++) ck_assert_msg(isfinite(atof(losses[i])) && atof(losses[i]) > 0, "loss %s", losses[i]);
+    static const char *const saved[] = {"out", "out/checkpoint-2"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, saved[i]);
+        LlavaParams p;
+        ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s: %s", saved[i], vlm_last_error());
+        ck_assert(p.cfg.vision.kind == VISION_CONVNEXT && p.cfg.text.vocab == 32064);
+        // the tower was frozen: its weights are the folder's
+        LlavaParams t;
+        open_llava(&t, tower);
+        for (int a = 0, b = 0; a < p.n_specs; a++) {
+            if (p.specs[a].module != MODULE_VISION) continue;
+            while (strcmp(t.specs[b].name, p.specs[a].name)) b++;
+            ck_assert(memcmp(p.data + p.specs[a].offset, t.data + t.specs[b].offset, sizeof(float) * p.specs[a].numel) == 0);
+        }
+        llava_params_free(&t), llava_params_free(&p);
+    }
+    // resumed from its first checkpoint (opened in the original layout): the same final model
+    snprintf(args, sizeof args,
+             "--threads 2 train --model_name_or_path %s/llm --vision_tower %s --version v1 --data_path %s/data.json "
+             "--image_folder %s --output_dir %s/again --per_device_train_batch_size 4 --gradient_accumulation_steps 1 "
+             "--max_steps 2 --learning_rate 1e-3 --logging_steps 1 --save_steps 1 --model_max_length 64 "
+             "--image_aspect_ratio pad --resume %s/out/checkpoint-1",
+             dir, tower, dir, PHOTOS, dir, dir);
+    ck_assert_msg(run_vlm(args, out, sizeof out, err, sizeof err) == 0, "%.3000s", strlen(err) > 3000 ? err + strlen(err) - 3000 : err);
+    SafetensorsFile a, b;
+    snprintf(path, sizeof path, "%s/out/model.safetensors", dir);
+    ck_assert_int_eq(safetensors_open(&a, path), VLM_OK);
+    snprintf(path, sizeof path, "%s/again/model.safetensors", dir);
+    ck_assert_int_eq(safetensors_open(&b, path), VLM_OK);
+    ck_assert(a.count == b.count && a.data_size == b.data_size && memcmp(a.data, b.data, a.data_size) == 0);
+    safetensors_close(&a), safetensors_close(&b);
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *convnext_suite(void) {
     return SUITE("convnext", "", 60, convnext_dwconv_kernel, convnext_patch_and_scale_kernels, convnext_matches_upstream,
-                 convnext_preprocess_matches_open_clip, convnext_loader_errors, convnext_llava_parts_save_reopen);
+                 convnext_preprocess_matches_open_clip, convnext_loader_errors, convnext_llava_parts_save_reopen,
+                 convnext_train_frozen_tower);
 }
