@@ -9,15 +9,18 @@
 // branches at random; not reproduced).
 //
 // Memory, per image at S px with R_s = (S / 2^(s+2))^2 positions of C_s channels in stage s
-// (xxlarge at 768: R = 36864, 9216, 2304, 576; C = 384, 768, 1536, 3072; floats of 4 bytes):
-//   CONVNEXT_TRAIN: every block keeps its input and dw, ln, fc1, act, fc2 (12 C_s R_s floats
-//     + 2 R_s): about 8.9 GB for xxlarge at 768 px;
-//   CONVNEXT_RECOMPUTE: only each block's input map is kept (C_s R_s), one block's
-//     activations are shared at the largest stage's size and refilled by the backward: ~1.6 GB;
-//   CONVNEXT_FROZEN (a frozen tower: no backward): three maps of the largest size, the map
-//     updated in place block by block, and the MLP run over chunks of rows (chunk_floats):
-//     ~0.25 GB.
-// TRAIN and RECOMPUTE add the backward's scratch: 8 maps of the largest size (~0.45 GB).
+// (xxlarge at 768: R = 36864, 9216, 2304, 576; C = 384, 768, 1536, 3072; 4-byte floats; the
+// totals are this file's carve at max_images 1):
+//   CONVNEXT_TRAIN: every block keeps its input and dw, ln, fc1, act, fc2 (12 C_s R_s + 2 R_s
+//     floats), plus the backward's scratch (8 maps of the largest size, 0.45 GB): 9.6 GB;
+//   CONVNEXT_RECOMPUTE (--gradient_checkpointing): each block's input map alone (C_s R_s), one
+//     block's activations shared at the largest stage's size and refilled by the backward,
+//     the same scratch: 2.2 GB;
+//   CONVNEXT_FROZEN (the tower never back-propagated, OLA-VLM's case): the map updated in place
+//     block by block, two more maps of the largest size, and the MLP run over chunks of rows
+//     of at most chunk_floats: 0.24 GB. Chunked, its products run over fewer rows than TRAIN's,
+//     which OpenBLAS may round otherwise (the features agree within 1e-6 of their norm; the
+//     chunks are fixed per stage, so a batch gives the same bits whatever the plan).
 #ifndef VLM_MODEL_CONVNEXT_H
 #define VLM_MODEL_CONVNEXT_H
 

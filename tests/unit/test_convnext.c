@@ -320,12 +320,10 @@ END_TEST
 
 // ---- the loader's errors
 
-// dir/open_clip_model.safetensors: the fixture's tensors, without `drop` (a prefix; NULL: none) and
-// with `swap`'s two dimensions exchanged (NULL: none)
-static void write_weights(const char *dir, const char *drop, const char *swap) {
+// dst: src's tensors without those under `drop` (a prefix; NULL: none) and with `swap`'s two
+// dimensions exchanged (NULL: none)
+static void copy_weights(const char *src, const char *dst, const char *drop, const char *swap) {
     SafetensorsFile f;
-    char src[700], dst[1200];
-    snprintf(src, sizeof src, "%s/open_clip_model.safetensors", hub);
     ck_assert_int_eq(safetensors_open(&f, src), VLM_OK);
     TensorInfo *infos = calloc((size_t)f.count, sizeof *infos);
     const void **datas = calloc((size_t)f.count, sizeof *datas);
@@ -339,10 +337,17 @@ static void write_weights(const char *dir, const char *drop, const char *swap) {
         }
         datas[n++] = safetensors_tensor_data(&f, i);
     }
-    snprintf(dst, sizeof dst, "%s/open_clip_model.safetensors", dir);
     ck_assert_int_eq(safetensors_write(dst, infos, datas, n, NULL), VLM_OK);
     free(infos), free(datas);
     safetensors_close(&f);
+}
+
+// dir/open_clip_model.safetensors: the fixture's, as copy_weights makes it
+static void write_weights(const char *dir, const char *drop, const char *swap) {
+    char src[700], dst[1200];
+    snprintf(src, sizeof src, "%s/open_clip_model.safetensors", hub);
+    snprintf(dst, sizeof dst, "%s/open_clip_model.safetensors", dir);
+    copy_weights(src, dst, drop, swap);
 }
 
 // dir/open_clip_config.json: the fixture's, with timm_model_name set to timm (NULL: as it is)
@@ -502,6 +507,18 @@ START_TEST(convnext_llava_parts_save_reopen) {
     forward(&m2, pixels, again);
     ck_assert_msg(memcmp(logits, again, sizeof(float) * nl) == 0, "logits differ after save and reopen");
     llava_model_free(&m2);
+    // a saved model without the tower's weights: read from mm_vision_tower's folder
+    char moved[700];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(moved, sizeof moved, "%s/full.safetensors", dir);
+    ck_assert_int_eq(rename(path, moved), 0);
+    copy_weights(moved, path, "model.vision_tower.", NULL);
+    ck_assert_msg(llava_load_hf(&q, dir) == VLM_OK, "%s", vlm_last_error());
+    ck_assert_int_eq(llava_model_init(&m2, &q, &(LlavaPlan){2, 2, 8, 8 + 2 * F, false, true}), VLM_OK);
+    forward(&m2, pixels, again);
+    ck_assert_msg(memcmp(logits, again, sizeof(float) * nl) == 0, "logits differ with the tower from its folder");
+    llava_model_free(&m2);
+    ck_assert_int_eq(rename(moved, path), 0);
     // without the tower's folder (a name upstream maps, elsewhere): the saved vision weights alone
     json_object_set_new(j, "mm_vision_tower", json_string("/nonexistent/CLIP-convnext_xxlarge-laion2B-s34B-b82K-augreg-soup-res64"));
     snprintf(path, sizeof path, "%s/config.json", dir);
