@@ -224,7 +224,6 @@ START_TEST(convnext_matches_upstream) {
         convnext_forward(&t.a, v, &p.w, pixels, 2);
         const float *got = convnext_output(&t.a);
         double e = rel_err(got, want, nf);
-        if (getenv("VLM_TEST_PRINT")) fprintf(stderr, "mode %d features %.3g\n", k, e);
         ck_assert_msg(e <= 1e-5, "mode %d: features differ by %g of their norm", k, e);
         if (k == 0) memcpy(first, got, sizeof(float) * nf);
         // chunked, the products run over fewer rows: OpenBLAS rounds some elements otherwise
@@ -257,7 +256,6 @@ START_TEST(convnext_matches_upstream) {
             continue;
         }
         double e = rel_err(g, ref_tensor(&ref, key, NULL), s->numel);
-        if (getenv("VLM_TEST_PRINT")) fprintf(stderr, "grad %s %.3g\n", s->name, e);
         ck_assert_msg(e <= 1e-4, "gradient of %s differs by %g of its norm", s->name, e);
         n++;
     }
@@ -557,6 +555,40 @@ START_TEST(convnext_llava_parts_save_reopen) {
 }
 END_TEST
 
+// Phi-3 (OLA-VLM's other LLM) beside the tower: saved as llava_phi3 and opened back
+START_TEST(convnext_phi3_save_reopen) {
+    names();
+    SafetensorsFile ref;
+    ck_assert_int_eq(safetensors_open(&ref, fixture("convnext/reference.safetensors")), VLM_OK);
+    const float *pixels = ref_tensor(&ref, "pixels", NULL);
+    char llm[1024], dir[] = "/tmp/vlm-convnext-phi3-XXXXXX", path[600];
+    snprintf(llm, sizeof llm, "%s", fixture("phi3/tiny_phi3"));
+    LlavaOpenOptions o = {.vision_tower = tower, .feature_layer = -2, .projector_type = PROJECTOR_LINEAR, .seed = 2};
+    LlavaParams p, q;
+    ck_assert_msg(llava_open(&p, llm, &o, NULL) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(p.cfg.text.fused_names && p.cfg.vision.kind == VISION_CONVNEXT);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(llava_save_hf(&p, dir), VLM_OK);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model_type")), "llava_phi3");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "mm_projector_type")), "linear");
+    json_decref(j);
+    ck_assert_msg(llava_load_hf(&q, dir) == VLM_OK, "%s", vlm_last_error());
+    ck_assert(q.cfg.text.fused_names && q.cfg.text.sliding_window == p.cfg.text.sliding_window &&
+              q.cfg.projector == PROJECTOR_LINEAR && q.numel == p.numel);
+    ck_assert(memcmp(p.data, q.data, sizeof(float) * p.numel) == 0);
+    LlavaModel m;
+    int F = llava_image_tokens(&q.cfg);
+    ck_assert_int_eq(llava_model_init(&m, &q, &(LlavaPlan){2, 2, 8, 8 + 2 * F, false, true}), VLM_OK);
+    ck_assert(isfinite(forward(&m, pixels, NULL)));
+    llava_model_free(&m);
+    llava_params_free(&p);
+    remove_tree(dir);
+    safetensors_close(&ref);
+}
+END_TEST
+
 // dir/llm: a plain LLaMA folder (LlamaForCausalLM's names and keys) holding the LLM of the
 // llava-hf model at dir/base, with LLaMA-2's tokenizer: the LLM a LLaVA pretraining starts from
 static void write_llm_folder(const char *dir) {
@@ -650,5 +682,5 @@ END_TEST
 Suite *convnext_suite(void) {
     return SUITE("convnext", "", 60, convnext_dwconv_kernel, convnext_patch_and_scale_kernels, convnext_matches_upstream,
                  convnext_preprocess_matches_open_clip, convnext_loader_errors, convnext_llava_parts_save_reopen,
-                 convnext_train_frozen_tower);
+                 convnext_phi3_save_reopen, convnext_train_frozen_tower);
 }
