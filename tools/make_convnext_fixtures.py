@@ -252,7 +252,8 @@ def main():
         "depths": list(DEPTHS), "dims": list(DIMS), "image_size": SIZE, "norm_eps": 1e-5,
         "open_clip_config": hub_config,
         "trunk_parameters": params, "no_gradient": none,
-        "transforms": [repr(t) for t in processor._transforms.transforms],
+        "transforms": [t.__name__ if callable(t) and hasattr(t, "__name__") else repr(t)
+                       for t in processor._transforms.transforms],
         "processor_image_mean_for_pad": list(processor.image_mean),
         "crops": {k: {"resized": [c[0], c[1]], "top": c[2], "left": c[3], "round_differs_from_floor": c[4]}
                   for k, c in crops.items()},
