@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     rng_init(&rng, 1, 0);  // the same weights on every rank
     for (size_t i = 0; i < params.numel; i++) params.data[i] = 0.02f * rng_normal(&rng);
     LlavaModel m;
-    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, false}) != VLM_OK) return 1;
+    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, false, false}) != VLM_OK) return 1;
     for (int i = 0; i < MODULE_COUNT; i++) m.trainable[i] = lora_r > 0 ? i == MODULE_PROJECTOR || i == MODULE_LORA : true;
     m.llm.lora_train = true;
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *labels = malloc(sizeof(int32_t) * B * T);

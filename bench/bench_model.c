@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < params.numel; i++) params.data[i] = 0.02f * rng_normal(&rng);
     size_t numel = params.numel;
     LlavaModel m;
-    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, recompute}) != VLM_OK) return 1;
+    if (llava_model_init(&m, &params, &(LlavaPlan){B, B, T, SEQ, recompute, false}) != VLM_OK) return 1;
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *labels = malloc(sizeof(int32_t) * B * T);
     int *lengths = malloc(sizeof(int) * B);
     float *pixels = malloc(sizeof(float) * B * 3 * S * S);

@@ -20,7 +20,7 @@ int infer_open(Infer *s, const char *model_dir, const char *vision_tower, bool p
     if (rc != VLM_OK) return rc;
     s->cfg = s->params.cfg;
     int S = s->cfg.vision.image_size;
-    rc = preprocessor_for_model(&s->pre, model_dir, S, pad);
+    rc = llava_preprocessor(&s->pre, &s->cfg, model_dir, pad);
     if (rc == VLM_OK) {
         s->pixels = vlm_malloc(sizeof(float) * 3 * S * S);
         if (!s->pixels) rc = VLM_ERR_FAIL;
@@ -64,7 +64,7 @@ int infer_reserve(Infer *s, int max_text) {
         s->planned = false;
     }
     int F = llava_image_span(&s->cfg);  // features (and OLA-VLM's task tokens, which its models see at inference too)
-    int rc = llava_model_init(&s->m, &s->params, &(LlavaPlan){1, 1, max_text, max_text + F, false});
+    int rc = llava_model_init(&s->m, &s->params, &(LlavaPlan){1, 1, max_text, max_text + F, false, true});
     if (rc != VLM_OK) return rc;
     s->planned = true;
     s->m.all_logits = true;  // no targets: the logits themselves are the output

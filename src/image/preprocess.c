@@ -29,6 +29,18 @@ void preprocessor_default(Preprocessor *p, int size) {
     }
 }
 
+void preprocessor_open_clip(Preprocessor *p, int size, const double mean[3], const double std[3]) {
+    preprocessor_default(p, size);  // mean_f64 stays CLIP's: the pad colour
+    for (int c = 0; c < 3; c++) p->mean[c] = (float)mean[c], p->std[c] = (float)std[c];
+    p->crop_round = true;
+}
+
+// round(d / 2) with Python's rounding (halves to even), d >= 0
+static int half_to_even(int d) {
+    int k = d / 2;
+    return d % 2 && k % 2 ? k + 1 : k;
+}
+
 void preprocessor_pad_colour(const Preprocessor *p, uint8_t rgb[3]) {
     for (int c = 0; c < 3; c++) rgb[c] = (uint8_t)(int)(p->mean_f64[c] * 255);
 }
@@ -168,8 +180,9 @@ int image_preprocess(const Image *im, const Preprocessor *p, float *pixel_values
     int shorter = w <= h ? w : h, longer = w <= h ? h : w;
     int new_long = (int)((double)((long long)S * longer) / shorter);
     int out_w = w <= h ? S : new_long, out_h = w <= h ? new_long : S;
-    // centre crop: top = (h - crop_h) // 2, left = (w - crop_w) // 2
+    // centre crop: top = (h - crop_h) // 2, left = (w - crop_w) // 2 (torchvision: rounded, halves to even)
     int top = (out_h - p->crop_h) / 2, left = (out_w - p->crop_w) / 2;
+    if (p->crop_round) top = half_to_even(out_h - p->crop_h), left = half_to_even(out_w - p->crop_w);
     size_t n = (size_t)p->crop_h * p->crop_w;
     uint8_t *u8 = crop_u8;
     if (!u8) {

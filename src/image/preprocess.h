@@ -23,6 +23,8 @@ typedef struct {
     double rescale_factor;
     float mean[3], std[3];  // float32, as numpy holds them
     double mean_f64[3];     // as written, for the pad colour
+    bool crop_round;        // the centre crop's offsets round((d) / 2), halves to even (torchvision's
+                            // CenterCrop), not (d) // 2 (CLIPImageProcessor's)
 } Preprocessor;
 
 // CLIP's defaults at size S (shortest edge and crop S), no pad.
@@ -30,6 +32,12 @@ void preprocessor_default(Preprocessor *p, int size);
 // Reads a preprocessor_config.json (CLIPImageProcessor fields; resample must
 // be 3 = bicubic). Unknown processors or unsupported settings are errors.
 int preprocessor_load(Preprocessor *p, const char *path);
+// open_clip's eval transform at size S as OLA-VLM's CLIP-ConvNeXt tower sets it up (torchvision
+// Resize(S) bicubic on the PIL image, CenterCrop(S), ToTensor, Normalize(mean, std)): the same
+// resize and rescale as CLIPImageProcessor's (ToTensor's float32 v / 255 equals its float64
+// v * (1/255) rounded, for every uint8), the crop rounding torchvision's; the pad colour is
+// CLIP's mean (upstream's ProcessorWrapper.image_mean), whatever mean normalises.
+void preprocessor_open_clip(Preprocessor *p, int size, const double mean[3], const double std[3]);
 // Sets shortest edge and crop to S.
 void preprocessor_set_size(Preprocessor *p, int size);
 // A model folder's preprocessing: its preprocessor_config.json when it has

@@ -10,9 +10,3 @@ void scale_forward(float *out, const float *inp, float c, size_t n) {
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) out[i] = c * inp[i];
 }
-
-void layer_scale_forward(float *out, const float *inp, const float *gamma, int N, int C) {
-#pragma omp parallel for
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = inp[(size_t)n * C + i] * gamma[i];
-}

@@ -10,8 +10,5 @@
 void residual_forward(float *out, const float *inp1, const float *inp2, size_t n);
 // out (n) = c * inp: a loss's weight applied to its gradient (out may be inp)
 void scale_forward(float *out, const float *inp, float c, size_t n);
-// out (N,C) = inp * gamma (C): DINOv2's LayerScale on a branch before its residual add
-// (out may be inp; inference only: the ViT teachers)
-void layer_scale_forward(float *out, const float *inp, const float *gamma, int N, int C);
 
 #endif

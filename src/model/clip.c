@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/gradients.h"
+#include "kernels/layer_scale.h"
 #include "kernels/linear.h"
 #include "kernels/norm.h"
 #include "kernels/residual.h"
@@ -61,16 +62,16 @@ void vit_layer_forward(float *x_out, const float *x_in, ClipLayerActs *L, float 
     linear_forward(L->qkv, L->ln1, W->qkv_w, W->qkv_b, N, C, 3 * C);
     attention_forward(L->ao, L->lse, q, k, vv, 3 * C, NULL, n, T, NH, NH, HS, 0, att_scratch);
     linear_forward(tmp, L->ao, W->o_w, W->o_b, N, C, C);
-    if (v->layer_scale) layer_scale_forward(tmp, tmp, W->ls1, N, C);
     // x_in is read for the last time here: x_out may be x_in
-    residual_forward(L->mid, x_in, tmp, (size_t)N * C);
+    if (v->layer_scale) layer_scale_forward(L->mid, x_in, tmp, W->ls1, N, C);
+    else residual_forward(L->mid, x_in, tmp, (size_t)N * C);
     layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->mid, W->ln2_w, W->ln2_b, N, C, v->eps);
     linear_forward(L->fc1, L->ln2, W->fc1_w, W->fc1_b, N, C, I);
     if (v->gelu) gelu_forward(L->act, L->fc1, (size_t)N * I);
     else quick_gelu_forward(L->act, L->fc1, (size_t)N * I);
     linear_forward(tmp, L->act, W->fc2_w, W->fc2_b, N, I, C);
-    if (v->layer_scale) layer_scale_forward(tmp, tmp, W->ls2, N, C);
-    residual_forward(x_out, L->mid, tmp, (size_t)N * C);
+    if (v->layer_scale) layer_scale_forward(x_out, L->mid, tmp, W->ls2, N, C);
+    else residual_forward(x_out, L->mid, tmp, (size_t)N * C);
 }
 
 // Layer l: a->x[l] -> a->x[l + 1], its activations in a->l[l] (the backward

@@ -190,6 +190,27 @@ int llava_vision_layers_used(const LlavaConfig *c) {
     return index;
 }
 
+json_t *text_config_to_json(const TextConfig *t) {
+    json_t *text = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s}", "model_type",
+                             t->fused_names ? "phi3" : "llama",
+                             "hidden_size", t->hidden, "intermediate_size", t->intermediate,
+                             "num_hidden_layers", t->layers, "num_attention_heads", t->heads,
+                             "num_key_value_heads", t->kv_heads, "vocab_size", t->vocab, "rms_norm_eps",
+                             (double)t->rms_eps, "rope_theta", (double)t->rope.theta,
+                             "tie_word_embeddings", t->tie_embeddings, "hidden_act", "silu");
+    json_object_set_new(text, "initializer_range", json_real(t->init_range));
+    if (t->fused_names)  // Phi-3's: its window (null: none)
+        json_object_set_new(text, "sliding_window", t->sliding_window ? json_integer(t->sliding_window) : json_null());
+    if (t->pad_token_id >= 0) json_object_set_new(text, "pad_token_id", json_integer(t->pad_token_id));
+    if (t->rope.factor > 0)
+        json_object_set_new(text, "rope_scaling",
+                            json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
+                                      (double)t->rope.factor, "low_freq_factor", (double)t->rope.low_freq_factor,
+                                      "high_freq_factor", (double)t->rope.high_freq_factor,
+                                      "original_max_position_embeddings", t->rope.original_max_position));
+    return text;
+}
+
 json_t *llava_config_to_json(const LlavaConfig *c) {
     if (c->arch == ARCH_MPLUG_OWL2) {
         json_t *root = json_object();
@@ -203,23 +224,7 @@ json_t *llava_config_to_json(const LlavaConfig *c) {
                                "layer_norm_eps", (double)c->vision.eps, "hidden_act", "quick_gelu",
                                "initializer_range", (double)c->vision.init_range, "initializer_factor",
                                (double)c->vision.init_factor);
-    json_t *text = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s}", "model_type",
-                             c->text.fused_names ? "phi3" : "llama",
-                             "hidden_size", c->text.hidden, "intermediate_size", c->text.intermediate,
-                             "num_hidden_layers", c->text.layers, "num_attention_heads", c->text.heads,
-                             "num_key_value_heads", c->text.kv_heads, "vocab_size", c->text.vocab, "rms_norm_eps",
-                             (double)c->text.rms_eps, "rope_theta", (double)c->text.rope.theta,
-                             "tie_word_embeddings", c->text.tie_embeddings, "hidden_act", "silu");
-    json_object_set_new(text, "initializer_range", json_real(c->text.init_range));
-    if (c->text.fused_names)  // Phi-3's: its window (null: none)
-        json_object_set_new(text, "sliding_window", c->text.sliding_window ? json_integer(c->text.sliding_window) : json_null());
-    if (c->text.pad_token_id >= 0) json_object_set_new(text, "pad_token_id", json_integer(c->text.pad_token_id));
-    if (c->text.rope.factor > 0)
-        json_object_set_new(text, "rope_scaling",
-                            json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor",
-                                      (double)c->text.rope.factor, "low_freq_factor", (double)c->text.rope.low_freq_factor,
-                                      "high_freq_factor", (double)c->text.rope.high_freq_factor,
-                                      "original_max_position_embeddings", c->text.rope.original_max_position));
+    json_t *text = text_config_to_json(&c->text);
     json_t *root = json_pack("{s:[s], s:s, s:o, s:o, s:s, s:i, s:s, s:i, s:i, s:s}", "architectures",
                      "LlavaForConditionalGeneration", "model_type", "llava", "vision_config", vision, "text_config",
                      text, "projector_hidden_act", c->projector == PROJECTOR_LINEAR ? "linear" : "gelu",

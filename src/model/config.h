@@ -10,7 +10,17 @@
 
 #include "kernels/rope.h"
 
-typedef struct {                  // CLIPVisionConfig, MplugOwlVisionConfig (and the ViT teachers')
+// VISION_CONVNEXT: timm's ConvNeXt trunk of an open_clip CLIP (OLA-VLM's CLIP-ConvNeXt tower,
+// model/convnext.h), 4 stages of depths[s] blocks at dims[s] channels; its output rows are the
+// (image / 32)^2 positions of the last stage: patch 32 (the output stride), hidden dims[3], no
+// class token, layers 0 (it has no selectable hidden states), eps timm's norm_eps.
+typedef enum { VISION_CLIP, VISION_CONVNEXT } VisionKind;
+#define CONVNEXT_STAGES 4
+#define CONVNEXT_KERNEL 7  // every timm ConvNeXt of open_clip's: conv_dw 7x7
+#define CONVNEXT_STEM 4    // the patch stem: Conv2d(3, dims[0], 4, stride 4)
+
+typedef struct {                  // CLIPVisionConfig, MplugOwlVisionConfig (and the ViT teachers'), open_clip's timm ConvNeXt
+    VisionKind kind;
     int hidden, intermediate, layers, heads;
     int image_size, patch;
     float eps;
@@ -21,6 +31,10 @@ typedef struct {                  // CLIPVisionConfig, MplugOwlVisionConfig (and
     bool patch_bias;              // the patch convolution has a bias (DINOv2)
     bool skip_pre_norm;           // no pre_layrnorm after the embeddings (DINOv2)
     float init_range, init_factor;  // initializer_range, initializer_factor (random init only)
+    // VISION_CONVNEXT
+    int depths[CONVNEXT_STAGES], dims[CONVNEXT_STAGES];
+    double mean[3], std[3];       // open_clip's preprocess_cfg: the image processor's normalisation
+    char tower[512];              // the tower's name as given (--vision_tower, mm_vision_tower), saved back as is
 } VisionConfig;
 
 typedef struct {                  // LlamaConfig
@@ -160,9 +174,18 @@ int text_config_from_json(TextConfig *c, const json_t *j, const char *section, c
 // A llava-hf config.json (LlavaForConditionalGeneration).
 int llava_config_load(LlavaConfig *c, const char *path);
 json_t *llava_config_to_json(const LlavaConfig *c);
+// The text config's keys as llava-hf's text_config holds them (also the top level of an
+// original LLaVA config.json).
+json_t *text_config_to_json(const TextConfig *t);
 
 // Derived sizes.
 static inline int vision_patches(const VisionConfig *v) { return (v->image_size / v->patch) * (v->image_size / v->patch); }
+// a ConvNeXt's blocks, every stage's (0 for a ViT)
+static inline int convnext_blocks(const VisionConfig *v) {
+    int n = 0;
+    for (int s = 0; v->kind == VISION_CONVNEXT && s < CONVNEXT_STAGES; s++) n += v->depths[s];
+    return n;
+}
 // the vision tower's rows per image the connector reads (576 for ViT-L/14-336, default strategy)
 static inline int llava_feature_rows(const LlavaConfig *c) { return vision_patches(&c->vision) + (c->feature_full ? 1 : 0); }
 // the connector's rows per image in the LLM's input: a projector's are the features', the abstractor's its queries + vit_eos

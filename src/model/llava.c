@@ -21,7 +21,11 @@ static bool carve_all(LlavaModel *m, Carve *c) {
     size_t proj_rows = (size_t)m->max_images * llava_image_tokens(cfg);
     size_t span_rows = (size_t)m->max_images * llava_image_span(cfg);
     size_t Tv = (size_t)vision_patches(&cfg->vision) + 1;
-    clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images, m->recompute);
+    if (cfg->vision.kind == VISION_CONVNEXT)
+        convnext_acts_carve(&m->cnx, c, &cfg->vision, m->max_images,
+                            m->vision_frozen ? CONVNEXT_FROZEN : m->recompute ? CONVNEXT_RECOMPUTE : CONVNEXT_TRAIN, 0);
+    else
+        clip_acts_carve(&m->vis, c, &cfg->vision, llava_vision_layers_used(cfg), m->max_images, m->recompute);
     llama_acts_carve(&m->llm, c, &cfg->text, &cfg->lora, m->max_batch, m->max_seq, m->recompute);
     m->feat = carve(c, feat_rows * Cv), m->img = carve(c, span_rows * H);
     connector_acts_carve(&m->conn, c, cfg, m->max_images);
@@ -43,6 +47,7 @@ static void plan_sizes(LlavaModel *m, const LlavaPlan *plan) {
     m->max_images = plan->max_images > 0 ? plan->max_images : 1;
     m->max_batch = plan->max_batch, m->max_text = plan->max_text, m->max_seq = plan->max_seq;
     m->recompute = plan->recompute;
+    m->vision_frozen = plan->vision_frozen;
 }
 
 // The int buffers beside the activations: splice map, shifted labels, rows
@@ -121,8 +126,9 @@ void llava_model_free(LlavaModel *m) {
     llava_params_free(&m->params);
     vlm_free_aligned(m->memory);
     vlm_unmap(m->grad, m->grad_bytes);
-    free(m->g.vl), free(m->g.tl), free(m->g.al);
+    free(m->g.vl), free(m->g.tl), free(m->g.al), free(m->g.cx.blk);
     free(m->vis.x), free(m->vis.l), free(m->llm.x), free(m->llm.l);
+    convnext_acts_free(&m->cnx);
     free(m->src), free(m->targets), free(m->rows), free(m->row_targets), free(m->seq_len), free(m->image_pos);
     extension_free(m->ext);
     connector_acts_free(&m->conn);
@@ -237,13 +243,16 @@ int llava_forward(LlavaModel *m, const int32_t *input_ids, const int32_t *labels
     const ParamHooks *h = &m->hooks;
     if (m->ext) param_hook(h, HOOK_FETCH, m->ext->module, -1);
     // images -> features -> projector
+    bool convnext = cfg->vision.kind == VISION_CONVNEXT;  // no class token, no per-layer parameter groups
     param_hook(h, HOOK_FETCH, MODULE_VISION, -1);
-    if (n_images > 0) clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
+    if (n_images > 0 && convnext) convnext_forward(&m->cnx, &cfg->vision, w, pixels, n_images);
+    else if (n_images > 0) clip_forward(&m->vis, &cfg->vision, w, pixels, n_images);
     else clip_walk_hooks(&m->vis, false);
     param_hook(h, HOOK_RELEASE, MODULE_VISION, -1);
     param_hook(h, HOOK_FETCH, MODULE_PROJECTOR, -1);
     if (n_images > 0) {
-        token_slice_forward(m->feat, clip_output(&m->vis), n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
+        if (convnext) token_slice_forward(m->feat, convnext_output(&m->cnx), n_images, NP, 0, feat_rows, Cv);
+        else token_slice_forward(m->feat, clip_output(&m->vis), n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
         connector_forward(&m->conn, cfg, w, m->feat, m->proj, n_images);
         int extra = m->ext ? m->ext->span_rows : 0;
         if (extra) {
@@ -373,7 +382,10 @@ void llava_backward_scaled(LlavaModel *m, float ce_scale, float aux_scale) {
     param_hook(h, HOOK_GRADS, MODULE_PROJECTOR, -1);
     param_hook(h, HOOK_RELEASE, MODULE_PROJECTOR, -1);
     param_hook(h, HOOK_FETCH, MODULE_VISION, -1);
-    if (need_image && vision) {
+    if (need_image && vision && cfg->vision.kind == VISION_CONVNEXT) {
+        token_slice_backward(m->dvis, m->dfeat, m->n_images, NP, 0, feat_rows, Cv);
+        convnext_backward(&m->cnx, &cfg->vision, w, g, m->dvis, m->n_images);
+    } else if (need_image && vision) {
         token_slice_backward(m->dvis, m->dfeat, m->n_images, NP + 1, cfg->feature_full ? 0 : 1, feat_rows, Cv);
         clip_backward(&m->vis, &cfg->vision, w, g, m->dvis, m->n_images);
     } else {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "model/clip.h"
+#include "model/convnext.h"
 #include "model/llama.h"
 #include "model/extension.h"
 #include "model/connector.h"
@@ -24,8 +25,10 @@ typedef struct {
     bool all_logits;               // logits at every position (inspection); default: only where a target is
     int max_images, max_batch, max_text, max_seq;
     bool recompute;                // the plan's: layers recomputed in the backward
+    bool vision_frozen;            // the plan's: the vision tower is never back-propagated through
     float *memory;                 // every activation, one allocation
     ClipActs vis;
+    ConvNextActs cnx;              // the vision tower's when it is a ConvNeXt (VisionConfig.kind)
     LlamaActs llm;
     float *feat, *proj, *text;     // the connector's input (images * llava_feature_rows), its output (images * llava_image_tokens), text embeddings
     ConnectorActs conn;            // the connector's own
@@ -63,10 +66,13 @@ static inline int llava_aux_samples(const LlavaModel *m) { return m->ext ? m->ex
 
 // What a model is planned for: the largest batch (images, samples, the text
 // batch's padded length, the spliced sequence: text plus image features) and
-// whether the backward recomputes each layer (--gradient_checkpointing).
+// whether the backward recomputes each layer (--gradient_checkpointing), and whether the vision
+// tower stays frozen (then a ConvNeXt tower keeps no activations for a backward: model/convnext.h;
+// CLIP's plan is the same either way).
 typedef struct {
     int max_images, max_batch, max_text, max_seq;
     bool recompute;
+    bool vision_frozen;
 } LlavaPlan;
 
 // The bytes a model holds (llava_model_init allocates exactly these), by kind.

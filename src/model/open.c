@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "model/convnext_config.h"
 #include "model/lora.h"
 
 // config.json's mm_vision_tower (a fresh string, or NULL).
@@ -113,7 +114,11 @@ int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, Model
         free(named);
         return rc;
     }
-    if (!o->vision_tower || !dir_exists(o->vision_tower))
+    // a ConvNeXt tower's name carries its image size (PATH-res768: model/convnext_config.h); its
+    // folder, or the saved model's weights without one, are checked as its config is read
+    ConvNextTower tower = {.convnext = false};
+    if (o->vision_tower && (rc = convnext_tower_parse(&tower, o->vision_tower)) != VLM_OK) return rc;
+    if (!o->vision_tower || (!tower.convnext && !dir_exists(o->vision_tower)))
         return vlm_fail(VLM_ERR_INPUT, dir, "vision_tower",
                         o->vision_tower ? "'%s' is not a local folder: pass --vision_tower with the CLIP model's folder"
                                         : "%sa CLIP folder is needed: pass --vision_tower DIR",
@@ -121,4 +126,12 @@ int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, Model
     if (l == LAYOUT_ORIGINAL) return llava_load_original(p, dir, o->vision_tower);
     return llava_load_parts(p, dir, o->vision_tower, o->projector, o->projector_type, o->feature_layer, o->feature_full,
                             o->seed);
+}
+
+int llava_preprocessor(Preprocessor *p, const LlavaConfig *c, const char *model_dir, bool pad) {
+    const VisionConfig *v = &c->vision;
+    if (v->kind != VISION_CONVNEXT) return preprocessor_for_model(p, model_dir, v->image_size, pad);
+    preprocessor_open_clip(p, v->image_size, v->mean, v->std);
+    p->pad = pad;
+    return VLM_OK;
 }

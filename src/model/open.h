@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "image/preprocess.h"
 #include "model/weights.h"
 
 // LAYOUT_MPLUG_OWL2: an mPLUG-Owl2 folder (model_type "mplug_owl2"), as
@@ -35,5 +36,11 @@ typedef struct {
 // dir may also be a PEFT LoRA adapter folder (adapter_config.json, model/lora.h): the base model
 // it names (base_model_name_or_path, or o->model_base) is opened and the adapters added, unmerged.
 int llava_open(LlavaParams *p, const char *dir, const LlavaOpenOptions *o, ModelLayout *layout);
+
+// The image preprocessing the model's vision tower was trained with, at its size: a CLIP's
+// (model_dir's preprocessor_config.json, else CLIP's defaults: preprocessor_for_model), a
+// ConvNeXt's open_clip transform (its preprocess_cfg mean / std, torchvision's crop rounding:
+// preprocessor_open_clip); pad: LLaVA's image_aspect_ratio pad.
+int llava_preprocessor(Preprocessor *p, const LlavaConfig *c, const char *model_dir, bool pad);
 
 #endif

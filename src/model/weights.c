@@ -14,6 +14,8 @@
 #include "formats/checkpoint.h"
 #include "formats/safetensors.h"
 #include "formats/torch_save.h"
+#include "model/config_keys.h"
+#include "model/convnext_config.h"
 #include "model/init.h"
 #include "model/walk.h"
 
@@ -159,9 +161,9 @@ static void walk(Walk *k, const LlavaConfig *c) {
     if (c->lora.r > 0) walk_lora(k, c);
 }
 
-static void walk_arch(Walk *k, const LlavaConfig *c) {
+// CLIP's ViT under llava-hf's names (vision_tower.vision_model.*).
+static void walk_clip_vision(Walk *k, const LlavaConfig *c) {
     const VisionConfig *v = &c->vision;
-    const TextConfig *t = &c->text;
     LlavaWeights *w = k->w;
     char n[160];
     float *dummy;
@@ -208,6 +210,71 @@ static void walk_arch(Walk *k, const LlavaConfig *c) {
     // LLaVA reads a hidden state before post_layernorm: it never gets a gradient
     snprintf(n, sizeof n, "%spost_layernorm.weight", vp), reg(k, SLOT(w->post_ln_w), MODULE_VISION, n, 1, C, 0, 0, 0, false);
     snprintf(n, sizeof n, "%spost_layernorm.bias", vp), reg(k, SLOT(w->post_ln_b), MODULE_VISION, n, 1, C, 0, 0, 0, false);
+#undef SLOT
+}
+
+// timm's ConvNeXt trunk under "vision_tower." + timm's names, in its state dict's order (a block's
+// gamma first: a module's own parameters come before its children's); head.norm is kept for the
+// checkpoints (upstream saves the whole trunk) but never reached.
+static void walk_convnext_vision(Walk *k, const VisionConfig *v) {
+    ConvNextWeights *x = k->base ? &k->w->cx : NULL;  // NULL while counting and naming
+    char n[160];
+    float *dummy;
+#define SLOT(field) (x ? &(x->field) : &dummy)
+#define CX(field, suffix, ndim, a, b, c_, d, reachable)                                             \
+    snprintf(n, sizeof n, "vision_tower.%s", suffix);                                            \
+    reg(k, SLOT(field), MODULE_VISION, n, ndim, a, b, c_, d, reachable)
+    int d0 = v->dims[0];
+    CX(stem_w, "stem.0.weight", 4, d0, 3, CONVNEXT_STEM, CONVNEXT_STEM, true);
+    CX(stem_b, "stem.0.bias", 1, d0, 0, 0, 0, true);
+    CX(stem_ln_w, "stem.1.weight", 1, d0, 0, 0, 0, true);
+    CX(stem_ln_b, "stem.1.bias", 1, d0, 0, 0, 0, true);
+    char suffix[128];
+    for (int s = 0, b = 0; s < CONVNEXT_STAGES; s++) {
+        int C = v->dims[s];
+        if (s > 0) {  // stage 0 has none (stride 1, as wide as the stem)
+            int P = v->dims[s - 1];
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.0.weight", s);
+            CX(ds_ln_w[s], suffix, 1, P, 0, 0, 0, true);
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.0.bias", s);
+            CX(ds_ln_b[s], suffix, 1, P, 0, 0, 0, true);
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.1.weight", s);
+            CX(ds_w[s], suffix, 4, C, P, 2, 2, true);
+            snprintf(suffix, sizeof suffix, "stages.%d.downsample.1.bias", s);
+            CX(ds_b[s], suffix, 1, C, 0, 0, 0, true);
+        }
+        for (int j = 0; j < v->depths[s]; j++, b++) {
+#define BLK(field, part, ndim, a, b_, c_, d)                                                        \
+    snprintf(suffix, sizeof suffix, "stages.%d.blocks.%d.%s", s, j, part);                          \
+    CX(blk[b].field, suffix, ndim, a, b_, c_, d, true)
+            BLK(gamma, "gamma", 1, C, 0, 0, 0);
+            BLK(dw_w, "conv_dw.weight", 4, C, 1, CONVNEXT_KERNEL, CONVNEXT_KERNEL);
+            BLK(dw_b, "conv_dw.bias", 1, C, 0, 0, 0);
+            BLK(ln_w, "norm.weight", 1, C, 0, 0, 0);
+            BLK(ln_b, "norm.bias", 1, C, 0, 0, 0);
+            BLK(fc1_w, "mlp.fc1.weight", 2, 4 * C, C, 0, 0);
+            BLK(fc1_b, "mlp.fc1.bias", 1, 4 * C, 0, 0, 0);
+            BLK(fc2_w, "mlp.fc2.weight", 2, C, 4 * C, 0, 0);
+            BLK(fc2_b, "mlp.fc2.bias", 1, C, 0, 0, 0);
+#undef BLK
+        }
+    }
+    CX(head_ln_w, "head.norm.weight", 1, v->hidden, 0, 0, 0, false);
+    CX(head_ln_b, "head.norm.bias", 1, v->hidden, 0, 0, 0, false);
+#undef CX
+#undef SLOT
+}
+
+static void walk_arch(Walk *k, const LlavaConfig *c) {
+    const VisionConfig *v = &c->vision;
+    const TextConfig *t = &c->text;
+    LlavaWeights *w = k->w;
+    char n[160];
+    float *dummy;
+#define SLOT(field) (k->base ? &(field) : &dummy)
+    if (v->kind == VISION_CONVNEXT) walk_convnext_vision(k, v);
+    else walk_clip_vision(k, c);
+    int C = v->hidden;
     int H = t->hidden, HS = t->hidden / t->heads;
     reg(k, SLOT(w->p1_w), MODULE_PROJECTOR, "multi_modal_projector.linear_1.weight", 2, H, C, 0, 0, true);
     reg(k, SLOT(w->p1_b), MODULE_PROJECTOR, "multi_modal_projector.linear_1.bias", 1, H, 0, 0, 0, true);
@@ -275,7 +342,8 @@ int llava_params_alloc_data(LlavaParams *p) {
     p->w.vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
     p->w.tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     p->w.al = vlm_calloc((size_t)p->cfg.abstractor.layers + 1, sizeof(AbstractorLayerWeights));
-    if (!p->data || !p->w.vl || !p->w.tl || !p->w.al) {
+    p->w.cx.blk = vlm_calloc((size_t)convnext_blocks(&p->cfg.vision), sizeof(ConvNextBlockWeights));
+    if (!p->data || !p->w.vl || !p->w.tl || !p->w.al || !p->w.cx.blk) {
         llava_params_free(p);
         return VLM_ERR_FAIL;
     }
@@ -295,6 +363,7 @@ void llava_weights_view(const LlavaParams *p, float *base, LlavaWeights *out) {
     if (!vl) vl = out->vl = vlm_calloc((size_t)p->cfg.vision.layers, sizeof(ClipLayerWeights));
     if (!tl) tl = out->tl = vlm_calloc((size_t)p->cfg.text.layers, sizeof(LlamaLayerWeights));
     if (!out->al) out->al = vlm_calloc((size_t)p->cfg.abstractor.layers + 1, sizeof(AbstractorLayerWeights));
+    if (!out->cx.blk) out->cx.blk = vlm_calloc((size_t)convnext_blocks(&p->cfg.vision), sizeof(ConvNextBlockWeights));
     Walk set = {(LlavaParams *)p, base, out, 0, 0};
     walk(&set, &p->cfg);
     // CLIP's q, k, v, LLaMA's q, k, v and gate, up are each one matrix product over adjacent rows
@@ -355,6 +424,7 @@ void llava_params_free(LlavaParams *p) {
     free(p->w.vl);
     free(p->w.tl);
     free(p->w.al);
+    free(p->w.cx.blk);
     memset(p, 0, sizeof *p);
 }
 
@@ -555,8 +625,32 @@ static void close_sources(Sources *src) {
         if (src->ck[c]) checkpoint_close(src->ck[c]), src->ck[c] = NULL;
 }
 
+// config.json's mm_vision_tower when it names a ConvNeXt tower (a fresh string, or NULL).
+static char *saved_convnext_tower(const char *config) {
+    json_t *j = vlm_json_load_file(config, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "mm_vision_tower"));
+    ConvNextTower t;
+    bool convnext = false;
+    if (name && !json_object_get(j, "vision_config")) {  // a name upstream cannot run still says what it is
+        convnext_tower_parse(&t, name);
+        convnext = t.convnext;
+        vlm_clear_error();  // llava_load_original reads it again, and reports
+    }
+    char *out = convnext ? strdup(name) : NULL;
+    json_decref(j);
+    return out;
+}
+
 int llava_load_hf(LlavaParams *p, const char *dir) {
     char *config = path_join(dir, "config.json");
+    // a model with a ConvNeXt tower is saved in the original layout (save_original)
+    char *tower = config ? saved_convnext_tower(config) : NULL;
+    if (tower) {
+        free(config);
+        int rc = llava_load_original(p, dir, tower);
+        free(tower);
+        return rc;
+    }
     LlavaConfig cfg;
     int rc = config ? llava_config_load(&cfg, config) : VLM_ERR_FAIL;
     free(config);
@@ -588,7 +682,9 @@ static void original_names(const LlavaConfig *c, const char *param, char out[MAX
         snprintf(out[0], 200, "%s", param);
     } else if ((rest = strstr(param, "vision_tower.")) == param) {
         snprintf(out[0], 200, "model.vision_tower.vision_tower.%s", rest + strlen("vision_tower."));
-        snprintf(out[1], 200, "%s", rest + strlen("vision_tower."));
+        // a ConvNeXt's open_clip folder holds the whole CLIP: the trunk is visual.trunk.*
+        snprintf(out[1], 200, "%s%s", c->vision.kind == VISION_CONVNEXT ? CONVNEXT_TRUNK_PREFIX : "",
+                 rest + strlen("vision_tower."));
     } else if (str_has_prefix(param, "multi_modal_projector.linear_")) {
         if (c->projector == PROJECTOR_LINEAR) snprintf(out[0], 200, "model.mm_projector.%s", param + 31);
         else snprintf(out[0], 200, "model.mm_projector.%d.%s", param[29] == '1' ? 0 : 2, param + 31);
@@ -599,19 +695,32 @@ static void original_names(const LlavaConfig *c, const char *param, char out[MAX
 
 // The text config from llm_dir/config.json (LLaMA keys at the top level) and
 // the vision config from vision_dir/config.json (a CLIPModel nests it under
-// "vision_config"). *root receives the first file's JSON for further keys.
-static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char *vision_dir, json_t **root, char **path) {
+// "vision_config"), or, when vision_dir names a ConvNeXt tower (model/convnext_config.h),
+// from its open_clip folder (or, without one, from saved_dir's checkpoint: a saved LLaVA that
+// holds the tower; NULL: none). *root receives the first file's JSON for further keys.
+static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char *vision_dir, const char *saved_dir,
+                                json_t **root, char **path) {
     *path = path_join(llm_dir, "config.json");
-    char *vpath = path_join(vision_dir, "config.json");
+    ConvNextTower tower;
+    int rc = convnext_tower_parse(&tower, vision_dir);
+    bool convnext = rc == VLM_OK && tower.convnext;
+    char *vpath = convnext ? NULL : path_join(vision_dir, "config.json");
     json_error_t jerr;
     *root = *path ? vlm_json_load_file(*path, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     json_t *vroot = *root && vpath ? vlm_json_load_file(vpath, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    int rc = VLM_OK;
     memset(c, 0, sizeof *c);
-    if (!*root || !vroot) rc = vlm_fail(VLM_ERR_INPUT, !*root ? *path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
+    if (!rc && (!*root || (!convnext && !vroot)))
+        rc = vlm_fail(VLM_ERR_INPUT, !*root ? *path : vpath, NULL, "line %d: %s", jerr.line, jerr.text);
     if (!rc) rc = text_config_from_json(&c->text, *root, NULL, *path);
     json_t *vc = vroot ? json_object_get(vroot, "vision_config") : NULL;
-    if (!rc) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vc ? "vision_config" : NULL, vpath);
+    if (!rc && !convnext) rc = vision_config_from_json(&c->vision, vc ? vc : vroot, vc ? "vision_config" : NULL, vpath);
+    if (!rc && convnext) {
+        Checkpoint saved;
+        bool open = !tower.have_folder && saved_dir && checkpoint_open(&saved, saved_dir) == VLM_OK;
+        if (!tower.have_folder && saved_dir && !open) rc = VLM_ERR_INPUT;  // the saved model's weights: unreadable
+        if (!rc) rc = convnext_vision_config(&c->vision, &tower, vision_dir, open ? &saved : NULL, saved_dir);
+        if (open) checkpoint_close(&saved);
+    }
     json_decref(vroot);
     free(vpath);
     c->projector = PROJECTOR_MLP2X_GELU;
@@ -620,10 +729,20 @@ static int load_text_and_vision(LlavaConfig *c, const char *llm_dir, const char 
     return rc;
 }
 
+// The checkpoint a vision tower's weights come from: a CLIP folder itself, a ConvNeXt's open_clip
+// weights file (NULL when its folder is not there: the saved model holds them). *owned: to free.
+static const char *vision_source(const VisionConfig *v, const char *vision_dir, char **owned) {
+    *owned = NULL;
+    if (v->kind != VISION_CONVNEXT) return vision_dir;
+    ConvNextTower t;
+    if (convnext_tower_parse(&t, vision_dir) != VLM_OK || !t.have_folder) return NULL;
+    return *owned = convnext_weights_file(t.folder);
+}
+
 int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char *vision_dir) {
     json_t *root;
     char *path;
-    int rc = load_text_and_vision(c, llava_dir, vision_dir, &root, &path);
+    int rc = load_text_and_vision(c, llava_dir, vision_dir, llava_dir, &root, &path);
     if (!rc && !json_object_get(root, "mm_projector_type") && !json_object_get(root, "mm_vision_tower"))
         rc = vlm_fail(VLM_ERR_INPUT, path, NULL, "not an original LLaVA config (no mm_vision_tower / mm_projector_type)");
     const char *type = json_string_value(json_object_get(root, "mm_projector_type"));
@@ -632,14 +751,18 @@ int llava_config_load_original(LlavaConfig *c, const char *llava_dir, const char
     // LLaVA's default when the key is absent is linear (build_vision_projector)
     if (!type || strcmp(type, "linear") == 0) c->projector = PROJECTOR_LINEAR;
     long long select = -2;
+    // a ConvNeXt tower has no hidden states to select nor a class token: upstream's reads the
+    // last stage whatever the two keys say (kept, to be saved back)
+    bool convnext = c->vision.kind == VISION_CONVNEXT;
     if (!rc)
-        rc = vlm_json_get_int(root, "mm_vision_select_layer", VLM_JSON_OPTIONAL, -2, -(c->vision.layers + 1),
-                              c->vision.layers, &select, path, NULL);
+        rc = vlm_json_get_int(root, "mm_vision_select_layer", VLM_JSON_OPTIONAL, -2,
+                              convnext ? -MAX_LAYERS - 1 : -(c->vision.layers + 1), convnext ? MAX_LAYERS : c->vision.layers,
+                              &select, path, NULL);
     c->feature_layer = (int)select;
     const char *feature = json_string_value(json_object_get(root, "mm_vision_select_feature"));
     if (!rc && feature && strcmp(feature, "patch") != 0 && strcmp(feature, "cls_patch") != 0)
         rc = vlm_fail(VLM_ERR_INPUT, path, "mm_vision_select_feature", "expected patch or cls_patch");
-    c->feature_full = feature && strcmp(feature, "cls_patch") == 0;
+    c->feature_full = !convnext && feature && strcmp(feature, "cls_patch") == 0;
     if (!rc) rc = ola_config_from_json(&c->ola, root, path);  // an OLA-VLM checkpoint's keys
     if (!rc) rc = ola_config_check(&c->ola, c->text.layers, path);
     long long mm = c->vision.hidden;
@@ -659,13 +782,15 @@ int llava_load_original(LlavaParams *p, const char *llava_dir, const char *visio
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
     Checkpoint ck[MAX_SOURCES];
-    // a CLIPModel directory also holds the text tower: its other tensors are not ours to report
-    Sources src = {{NULL}, {true, false}, {llava_dir, vision_dir}, original_names, NULL};
+    // a CLIPModel directory (an open_clip CLIP) also holds the text tower: its other tensors are not ours to report
+    char *owned;
+    Sources src = {{NULL}, {true, false}, {llava_dir, vision_source(&cfg.vision, vision_dir, &owned)}, original_names, NULL};
     rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
         rc = load_from(p, &src);
         close_sources(&src);
     }
+    free(owned);
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
 }
@@ -699,23 +824,25 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
     LlavaConfig cfg;
     json_t *root;
     char *path;
-    int rc = load_text_and_vision(&cfg, llm_dir, vision_dir, &root, &path);
+    int rc = load_text_and_vision(&cfg, llm_dir, vision_dir, NULL, &root, &path);
     json_decref(root);
     free(path);
     cfg.projector = type;
     cfg.feature_layer = feature_layer;
-    cfg.feature_full = feature_full;
+    cfg.feature_full = feature_full && cfg.vision.kind != VISION_CONVNEXT;  // a ConvNeXt has no class token
     if (rc != VLM_OK) return rc;
     rc = llava_params_layout(p, &cfg);
     if (rc != VLM_OK) return rc;
     Checkpoint ck[MAX_SOURCES];
-    Sources src = {{NULL}, {true, false, true}, {llm_dir, vision_dir, projector},
+    char *owned;
+    Sources src = {{NULL}, {true, false, true}, {llm_dir, vision_source(&cfg.vision, vision_dir, &owned), projector},
                    projector ? parts_names : parts_names_no_projector, NULL};
     rc = open_sources(&src, ck);
     if (rc == VLM_OK) {
         rc = load_from(p, &src);
         close_sources(&src);
     }
+    free(owned);
     if (rc == VLM_OK && !projector) llava_projector_init_default(p, seed);
     if (rc != VLM_OK) llava_params_free(p);
     return rc;
@@ -723,8 +850,63 @@ int llava_load_parts(LlavaParams *p, const char *llm_dir, const char *vision_dir
 
 // ---- saving
 
+// A model with a ConvNeXt tower: transformers has no such LLaVA, so it is written as OLA-VLM's
+// train.py saves one (the original LLaVA layout): config.json with the LLM's keys at the top
+// level (model_type llava_llama / llava_phi3, ola_llama / ola_phi3 with OLA-VLM's parts) and
+// LLaVA's mm_* keys, mm_vision_tower the tower's name as given; model.safetensors under the
+// original names (model.*, lm_head.weight, model.mm_projector.*, and the trunk as upstream's
+// state dict names it: model.vision_tower.vision_tower.<timm names>).
+static int save_original(const LlavaParams *p, const char *dir) {
+    const LlavaConfig *c = &p->cfg;
+    int n = p->n_specs;
+    TensorInfo *infos = vlm_calloc((size_t)n, sizeof(TensorInfo));
+    const void **datas = vlm_calloc((size_t)n, sizeof(void *));
+    char (*names)[200] = vlm_calloc((size_t)n, sizeof *names);
+    int rc = infos && datas && names ? VLM_OK : VLM_ERR_FAIL;
+    for (int i = 0; rc == VLM_OK && i < n; i++) {
+        const ParamSpec *s = &p->specs[i];
+        llava_original_name(c, s->name, names[i], sizeof names[i]);
+        infos[i] = (TensorInfo){.name = names[i], .dtype = DT_F32, .ndim = s->ndim};
+        for (int d = 0; d < s->ndim; d++) infos[i].shape[d] = s->shape[d];
+        tensor_info_sizes(&infos[i]);
+        datas[i] = p->data + s->offset;
+    }
+    char *weights = path_join(dir, "model.safetensors"), *config = path_join(dir, "config.json");
+    json_t *meta = json_pack("{s:s}", "format", "pt");
+    if (rc == VLM_OK) rc = weights && config ? safetensors_write(weights, infos, datas, n, meta) : VLM_ERR_FAIL;
+    json_decref(meta);
+    json_t *root = rc == VLM_OK ? text_config_to_json(&c->text) : NULL;
+    if (root) {
+        bool ola = c->ola.enabled, phi3 = c->text.fused_names;
+        json_object_set_new(root, "model_type",
+                            json_string(ola ? (phi3 ? "ola_phi3" : "ola_llama") : (phi3 ? "llava_phi3" : "llava_llama")));
+        json_object_set_new(root, "architectures",
+                            json_pack("[s]", ola ? (phi3 ? "OlaLlavaPhi3ForCausalLM" : "OlaLlavaLlamaForCausalLM")
+                                                 : (phi3 ? "LlavaPhi3ForCausalLM" : "LlavaLlamaForCausalLM")));
+        json_object_set_new(root, "mm_vision_tower", json_string(c->vision.tower));
+        json_object_set_new(root, "mm_hidden_size", json_integer(c->vision.hidden));
+        json_object_set_new(root, "mm_projector_type", json_string(c->projector == PROJECTOR_LINEAR ? "linear" : "mlp2x_gelu"));
+        json_object_set_new(root, "mm_vision_select_layer", json_integer(c->feature_layer));
+        json_object_set_new(root, "mm_vision_select_feature", json_string("patch"));
+        json_object_set_new(root, "mm_patch_merge_type", json_string("flat"));
+        json_object_set_new(root, "mm_use_im_start_end", json_false());
+        json_object_set_new(root, "mm_use_im_patch_token", json_false());
+        json_object_set_new(root, "torch_dtype", json_string("float32"));
+        ola_config_to_json(&c->ola, root);
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+        rc = text ? atomic_write_text(config, text) : VLM_ERR_FAIL;
+        free(text);
+        json_decref(root);
+    } else if (rc == VLM_OK) {
+        rc = VLM_ERR_FAIL;
+    }
+    free(weights), free(config), free(infos), free(datas), free(names);
+    return rc;
+}
+
 int llava_save_hf(const LlavaParams *p, const char *dir) {
     if (make_dirs(dir) != VLM_OK) return VLM_ERR_FAIL;
+    if (p->cfg.vision.kind == VISION_CONVNEXT) return save_original(p, dir);
     bool linear = p->cfg.projector == PROJECTOR_LINEAR;
     int buffers = p->cfg.arch == ARCH_MPLUG_OWL2 ? owl2_buffer_count(&p->cfg) : 0;
     int n = p->n_specs + (linear ? 2 : 0) + buffers, H = p->cfg.text.hidden;

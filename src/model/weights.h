@@ -72,10 +72,28 @@ typedef struct {
     OlaHeadWeights head[OLA_TASKS][OLA_MAX_LAYERS];
 } OlaWeights;
 
+// One ConvNeXt block (timm's ConvNeXtBlock, conv_mlp False), C its stage's width:
+// gamma (C) layer scale, conv_dw (C, 1, 7, 7) + (C), norm (C) + (C), mlp.fc1 (4C, C) + (4C),
+// mlp.fc2 (C, 4C) + (C).
+typedef struct {
+    float *gamma, *dw_w, *dw_b, *ln_w, *ln_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+} ConvNextBlockWeights;
+
+// timm's ConvNeXt trunk (VISION_CONVNEXT): the stem Conv2d(3, d0, 4, 4) (d0, 3, 4, 4) + (d0) and
+// its LayerNorm2d; stage s > 0's downsample LayerNorm2d (d_{s-1}) and Conv2d (d_s, d_{s-1}, 2, 2)
+// + (d_s); the blocks, stage by stage; head.norm (d3), which upstream's features never reach.
+typedef struct {
+    float *stem_w, *stem_b, *stem_ln_w, *stem_ln_b;
+    float *ds_ln_w[CONVNEXT_STAGES], *ds_ln_b[CONVNEXT_STAGES], *ds_w[CONVNEXT_STAGES], *ds_b[CONVNEXT_STAGES];
+    float *head_ln_w, *head_ln_b;
+    ConvNextBlockWeights *blk;  // sum of depths
+} ConvNextWeights;
+
 typedef struct {
     // vision tower (CLIP)
     float *patch_w, *cls, *pos, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;
     ClipLayerWeights *vl;
+    ConvNextWeights cx;               // the vision tower when it is a ConvNeXt (VisionConfig.kind)
     // projector: linear_1 (H, Cv) + bias, linear_2 (H, H) + bias (mlp2x_gelu)
     float *p1_w, *p1_b, *p2_w, *p2_b;
     // mPLUG-Owl2's visual abstractor: query_embeds (Q, D), layers, visual_fc (H, D) + bias, vit_eos (H)

@@ -39,7 +39,7 @@ static size_t machine_bytes(void) {
 static TrainMemory plan_for(const TrainArgs *a, const LlavaParams *p, int batch, int accumulation, bool recompute,
                             size_t resident) {
     int L = a->model_max_length;
-    LlavaMemory lm = llava_memory_plan(&p->cfg, &(LlavaPlan){batch, batch, L, llava_planned_length(&p->cfg, L), recompute});
+    LlavaMemory lm = llava_memory_plan(&p->cfg, &(LlavaPlan){batch, batch, L, llava_planned_length(&p->cfg, L), recompute, !a->trainable[MODULE_VISION]});
     size_t trained = 0;  // what optimizer_init will give moments
     for (int i = 0; i < p->n_specs; i++)
         if (param_trained(&p->specs[i], a->trainable)) trained += p->specs[i].numel;

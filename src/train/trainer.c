@@ -169,7 +169,7 @@ static int open_model(Run *r, const char *resume) {
         fprintf(stderr, "note: --recipe %s is upstream's script for %s; this run trains the given %s model with its "
                         "hyperparameters\n", a->recipe, arch_name(a->recipe_arch), arch_name(params.cfg.arch));
     int S = llava_planned_length(&params.cfg, L);
-    rc = llava_model_init(&r->m, &params, &(LlavaPlan){B, B, L, S, a->gradient_checkpointing});
+    rc = llava_model_init(&r->m, &params, &(LlavaPlan){B, B, L, S, a->gradient_checkpointing, !a->trainable[MODULE_VISION]});
     if (rc != VLM_OK) return rc;
     r->have_model = true;
     memcpy(r->m.trainable, a->trainable, sizeof r->m.trainable);
@@ -199,8 +199,7 @@ static int open_loader(Run *r) {
         .workers = a->dataloader_num_workers > 0 ? a->dataloader_num_workers : 1,
         .bad_records = a->skip_bad_records ? BAD_RECORD_SKIP : BAD_RECORD_STOP};
     lc.prefetch = 2 * lc.workers;
-    int rc = preprocessor_for_model(&lc.image, r->model_dir, r->m.params.cfg.vision.image_size,
-                                    strcmp(a->image_aspect_ratio, "pad") == 0);
+    int rc = llava_preprocessor(&lc.image, &r->m.params.cfg, r->model_dir, strcmp(a->image_aspect_ratio, "pad") == 0);
     if (rc == VLM_OK) rc = loader_open(&r->loader, &lc);
     return rc;
 }

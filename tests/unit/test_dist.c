@@ -342,7 +342,7 @@ int dist_trainer_worker(const char *out_path) {
         llava_load_hf(&params, fixture("model/tiny_gqa")) != VLM_OK)
         return fprintf(stderr, "%s\n", vlm_last_error()), 1;
     LlavaModel m;
-    if (llava_model_init(&m, &params, &(LlavaPlan){2, 2, 16, 48, false}) != VLM_OK) return 1;
+    if (llava_model_init(&m, &params, &(LlavaPlan){2, 2, 16, 48, false, false}) != VLM_OK) return 1;
     m.trainable[MODULE_VISION] = false;  // as the fixture's IFT-like run
     static char line[] = "--output_dir o --per_device_train_batch_size 2 --gradient_accumulation_steps 2 --learning_rate 1e-3 "
                          "--weight_decay 0.1 --warmup_ratio 0.2 --lr_scheduler_type cosine --max_steps 5 --max_grad_norm 1.0 "

@@ -91,7 +91,7 @@ START_TEST(lora_like_peft) {
     read_ref_batch(&ref, &rb);
     int F = llava_image_tokens(&p.cfg), V = p.cfg.text.vocab;
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false, false}), VLM_OK);
     bool trains[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LORA] = true};
     memcpy(m.trainable, trains, sizeof trains);
     double loss;
@@ -144,7 +144,7 @@ START_TEST(lora_like_peft) {
     ck_assert_int_eq(llava_lora_merge(&m.params), VLM_OK);
     ck_assert_int_eq(m.params.cfg.lora.r, 0);
     LlavaModel merged;
-    ck_assert_int_eq(llava_model_init(&merged, &m.params, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&merged, &m.params, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false, false}), VLM_OK);
     merged.all_logits = true;
     ck_assert_int_eq(llava_forward(&merged, rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss), VLM_OK);
     check_logits(&merged, ref_tensor(&ref, "merged.logits", NULL), (size_t)logit_info->shape[0], V, 2e-5, "merged");
@@ -179,7 +179,7 @@ START_TEST(half_store_is_the_rounded_base) {
                 }
             }
         int F = llava_image_tokens(&p.cfg);
-        ck_assert_int_eq(llava_model_init(&m[k], &p, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false}), VLM_OK);
+        ck_assert_int_eq(llava_model_init(&m[k], &p, &(LlavaPlan){rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, false, false}), VLM_OK);
         bool trains[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LORA] = true};
         memcpy(m[k].trainable, trains, sizeof trains);
         if (k == 0) ck_assert_int_eq(half_store_attach(&half, &m[0], DT_BF16), VLM_OK);
@@ -206,7 +206,7 @@ START_TEST(token_outside_the_vocabulary) {
     LlavaParams p;
     ck_assert_int_eq(llava_load_hf(&p, fixture("model/tiny_gqa")), VLM_OK);
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 1, 8, 8, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 1, 8, 8, false, false}), VLM_OK);
     int32_t ids[4] = {1, 5, 101, 7}, labels[4] = {-100, 5, 101, 7};
     int len = 4;
     double loss;

@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     srunner_add_suite(sr, phi3_suite());
     srunner_add_suite(sr, teachers_vit_suite());
     srunner_add_suite(sr, teacher_seg_suite());
+    srunner_add_suite(sr, convnext_suite());
     srunner_add_suite(sr, llava_recipe_suite());
     srunner_add_suite(sr, qinstruct_recipe_suite());
     srunner_add_suite(sr, cli_suite());

@@ -45,7 +45,7 @@ static void check_case(const char *name) {
     for (int b = 0; b < B; b++) lengths[b] = lengths32[b];
     int F = llava_image_tokens(&params.cfg), V = params.cfg.text.vocab;
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){n_images, B, T, T + n_images * F, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){n_images, B, T, T + n_images * F, false, false}), VLM_OK);
     double loss, loss_all;
     m.all_logits = true;
     ck_assert_msg(llava_forward(&m, ids, labels, lengths, B, T, pixels, n_images, 0, &loss_all) == VLM_OK, "%s",
@@ -555,7 +555,7 @@ START_TEST(recompute_is_bitwise_neutral) {
         ck_assert_msg(llava_load_hf(&params, dir) == VLM_OK, "%s", vlm_last_error());
         int F = llava_image_tokens(&params.cfg);
         ck_assert_int_ge(params.cfg.text.layers, 2);
-        LlavaPlan plan = {rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, r == 1};
+        LlavaPlan plan = {rb.n_images, rb.B, rb.T, rb.T + rb.n_images * F, r == 1, false};
         ck_assert_int_eq(llava_model_init(&m[r], &params, &plan), VLM_OK);
         for (int pass = 0; pass < 2; pass++) {
             ck_assert_int_eq(llava_forward(&m[r], rb.ids, rb.labels, rb.lengths, rb.B, rb.T, rb.pixels, rb.n_images, 0, &loss[r][pass]), VLM_OK);
@@ -568,7 +568,7 @@ START_TEST(recompute_is_bitwise_neutral) {
     size_t differ = 0;
     for (size_t i = 0; i < m[0].params.numel; i++) differ += memcmp(&m[0].grad[i], &m[1].grad[i], sizeof(float)) != 0;
     ck_assert_msg(differ == 0, "%zu of %zu gradients differ with recomputation", differ, m[0].params.numel);
-    LlavaPlan plan = {rb.n_images, rb.B, rb.T, rb.T + rb.n_images * llava_image_tokens(&m[0].params.cfg), false};
+    LlavaPlan plan = {rb.n_images, rb.B, rb.T, rb.T + rb.n_images * llava_image_tokens(&m[0].params.cfg), false, false};
     LlavaMemory keep = llava_memory_plan(&m[0].params.cfg, &plan);
     plan.recompute = true;
     LlavaMemory recompute = llava_memory_plan(&m[0].params.cfg, &plan);

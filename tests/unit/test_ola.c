@@ -50,7 +50,7 @@ START_TEST(ola_matches_upstream) {
     OlaInputs inputs = {{targets[0], targets[1], targets[2]}, has};
     LlavaModel m;
     int S = llava_image_span(&params.cfg);
-    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){B, B, T, T + B * S, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){B, B, T, T + B * S, false, false}), VLM_OK);
     o = &m.params.cfg.ola;
     ck_assert(m.ext && strcmp(m.ext->name, OLA_EXTENSION) == 0 && m.ext->span_rows == 6);
     llava_set_aux_inputs(&m, &inputs);

@@ -51,7 +51,7 @@ static void assert_modes(const char *root, mode_t mask) {
 static void open_tiny(LlavaModel *m, Optimizer *o) {
     LlavaParams p;
     ck_assert_msg(llava_load_hf(&p, fixture("model/tiny_gqa")) == VLM_OK, "%s", vlm_last_error());
-    ck_assert_int_eq(llava_model_init(m, &p, &(LlavaPlan){1, 1, 8, 8 + llava_image_tokens(&p.cfg), false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(m, &p, &(LlavaPlan){1, 1, 8, 8 + llava_image_tokens(&p.cfg), false, false}), VLM_OK);
     OptimizerConfig oc = {.lr = 1e-3, .projector_lr = -1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_grad_norm = 1};
     ck_assert_int_eq(optimizer_init(o, m, &oc), VLM_OK);
 }

@@ -99,7 +99,7 @@ START_TEST(owl2_matches_upstream) {
     Batch b;
     read_batch(&ref, "batch.", &b);
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
     check_forward(&m, &ref, &b, "logits", *(const float *)ref_tensor(&ref, "loss", NULL), "tiny_owl2");
     // the splice's modality indicators, row by row
     const TensorInfo *mi;
@@ -149,7 +149,7 @@ START_TEST(owl2_converter_layout) {
     Batch b;
     read_batch(&ref, "batch.", &b);
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &conv, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &conv, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
     check_forward(&m, &ref, &b, "converter.logits", *(const float *)ref_tensor(&ref, "converter.loss", NULL), "converter");
     llava_model_free(&m);
     llava_params_free(&full);
@@ -190,7 +190,7 @@ START_TEST(owl2_text_only_and_adamw) {
     read_batch(&ref, "batch.", &b);
     ck_assert_int_eq(t.n_images, 0);
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, 3, 13, 32, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, 3, 13, 32, false, false}), VLM_OK);
     llava_zero_grad(&m);
     double loss;
     ck_assert_int_eq(llava_forward(&m, t.ids, t.labels, t.lengths, t.B, t.T, t.pixels, 0, 0, &loss), VLM_OK);
@@ -490,7 +490,7 @@ START_TEST(owl2_lora_matches_upstream) {
     Batch b;
     read_batch(&ref, "batch.", &b);
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
     bool upstream[MODULE_COUNT] = {[MODULE_PROJECTOR] = true, [MODULE_LLM] = true, [MODULE_LORA] = true};
     memcpy(m.trainable, upstream, sizeof upstream);
     check_forward(&m, &ref, &b, "logits", *(const float *)ref_tensor(&ref, "loss", NULL), "owl2 LoRA");
@@ -560,7 +560,7 @@ START_TEST(owl2_lora_matches_upstream) {
     ck_assert_msg(llava_open(&loaded, adapter, &with, NULL) == VLM_OK, "%s", vlm_last_error());
     ck_assert_int_eq(loaded.cfg.lora.r, 4);
     LlavaModel lm;
-    ck_assert_int_eq(llava_model_init(&lm, &loaded, &(LlavaPlan){3, b.B, b.T, 32, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&lm, &loaded, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
     lm.all_logits = true;
     ck_assert_int_eq(llava_forward(&lm, b.ids, b.labels, b.lengths, b.B, b.T, b.pixels, b.n_images, 0, &loss), VLM_OK);
     const TensorInfo *li;

@@ -59,7 +59,7 @@ START_TEST(phi3_matches_transformers) {
     LlavaParams p;
     open_phi3(&p);
     LlavaModel m;
-    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 2, 12, 12, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 2, 12, 12, false, false}), VLM_OK);
     double loss = forward_logits(&m, &ref, "ref.logits", "phi3");
     float want = *(const float *)ref_tensor(&ref, "ref.loss", NULL);
     ck_assert_msg(fabs(loss - want) <= 1e-5 * want, "loss %.8f, transformers %.8f", loss, (double)want);
@@ -84,7 +84,7 @@ START_TEST(phi3_matches_transformers) {
     llava_model_free(&m);
     open_phi3(&p);
     p.cfg.text.sliding_window = 0;
-    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 2, 12, 12, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 2, 12, 12, false, false}), VLM_OK);
     forward_logits(&m, &ref, "ref.logits_no_window", "phi3 without its window");
     // saved (llava-hf, text_config phi3 with its window) and loaded back: the same logits
     char dir[] = "/tmp/vlm-phi3-XXXXXX";
@@ -94,7 +94,7 @@ START_TEST(phi3_matches_transformers) {
     llava_model_free(&m);
     ck_assert_msg(llava_load_hf(&p, dir) == VLM_OK, "%s", vlm_last_error());
     ck_assert(p.cfg.text.fused_names && p.cfg.text.sliding_window == 5);
-    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 2, 12, 12, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(&m, &p, &(LlavaPlan){1, 2, 12, 12, false, false}), VLM_OK);
     forward_logits(&m, &ref, "ref.logits", "phi3 saved and loaded");
     llava_model_free(&m);
     remove_tree(dir);

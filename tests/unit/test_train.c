@@ -269,7 +269,7 @@ static void load_tiny(LlavaModel *m, int max_batch) {
     LlavaParams params;
     ck_assert_msg(llava_load_hf(&params, fixture("model/tiny_gqa")) == VLM_OK, "%s", vlm_last_error());
     ck_assert_int_eq(params.cfg.vision.image_size, 16);
-    ck_assert_int_eq(llava_model_init(m, &params, &(LlavaPlan){max_batch, max_batch, 16, 16 + max_batch * 16, false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(m, &params, &(LlavaPlan){max_batch, max_batch, 16, 16 + max_batch * 16, false, false}), VLM_OK);
     m->trainable[MODULE_VISION] = false;  // as the fixture's IFT-like run
 }
 

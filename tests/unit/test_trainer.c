@@ -21,7 +21,7 @@
 static void open_tiny(LlavaModel *m) {
     LlavaParams p;
     ck_assert_msg(llava_load_hf(&p, fixture("model/tiny_gqa")) == VLM_OK, "%s", vlm_last_error());
-    ck_assert_int_eq(llava_model_init(m, &p, &(LlavaPlan){1, 1, 8, 8 + llava_image_tokens(&p.cfg), false}), VLM_OK);
+    ck_assert_int_eq(llava_model_init(m, &p, &(LlavaPlan){1, 1, 8, 8 + llava_image_tokens(&p.cfg), false, false}), VLM_OK);
 }
 
 static char *checkpoint_path(const char *dir, long step) {
