@@ -589,41 +589,6 @@ START_TEST(convnext_phi3_save_reopen) {
 }
 END_TEST
 
-// dir/llm: a plain LLaMA folder (LlamaForCausalLM's names and keys) holding the LLM of the
-// llava-hf model at dir/base, with LLaMA-2's tokenizer: the LLM a LLaVA pretraining starts from
-static void write_llm_folder(const char *dir) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/base", dir);
-    LlavaParams p;
-    ck_assert_int_eq(llava_load_hf(&p, path), VLM_OK);
-    TensorInfo *infos = calloc((size_t)p.n_specs, sizeof *infos);
-    const void **datas = calloc((size_t)p.n_specs, sizeof *datas);
-    char (*n)[200] = calloc((size_t)p.n_specs, sizeof *n);
-    int k = 0;
-    for (int i = 0; i < p.n_specs; i++) {
-        const ParamSpec *s = &p.specs[i];
-        if (s->module != MODULE_LLM) continue;
-        llava_original_name(&p.cfg, s->name, n[k], sizeof n[k]);
-        infos[k] = (TensorInfo){.name = n[k], .dtype = DT_F32, .ndim = s->ndim};
-        for (int d = 0; d < s->ndim; d++) infos[k].shape[d] = s->shape[d];
-        tensor_info_sizes(&infos[k]);
-        datas[k++] = p.data + s->offset;
-    }
-    snprintf(path, sizeof path, "%s/llm", dir);
-    ck_assert_int_eq(make_dirs(path), VLM_OK);
-    snprintf(path, sizeof path, "%s/llm/model.safetensors", dir);
-    ck_assert_int_eq(safetensors_write(path, infos, datas, k, NULL), VLM_OK);
-    json_t *j = text_config_to_json(&p.cfg.text);
-    json_object_set_new(j, "architectures", json_pack("[s]", "LlamaForCausalLM"));
-    snprintf(path, sizeof path, "%s/llm/config.json", dir);
-    ck_assert_int_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
-    json_decref(j);
-    snprintf(path, sizeof path, "%s/llm/tokenizer.model", dir);
-    ck_assert_int_eq(file_copy_atomic(LLAMA2, path), VLM_OK);
-    free(infos), free(datas), free(n);
-    llava_params_free(&p);
-}
-
 // `vlm train` from an LLM folder and the tower (--vision_tower PATH-res64, frozen: LLaVA's
 // default), its checkpoint and final model in the original layout, opened back
 START_TEST(convnext_train_frozen_tower) {
@@ -632,7 +597,7 @@ START_TEST(convnext_train_frozen_tower) {
     static char out[1 << 16], err[1 << 16];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     make_run_inputs(dir, NULL);
-    write_llm_folder(dir);
+    write_llm_folder(dir, "base", "llm", LLAMA2, "LlamaForCausalLM");
     snprintf(args, sizeof args,
              "--threads 2 train --model_name_or_path %s/llm --vision_tower %s --version v1 --data_path %s/data.json "
              "--image_folder %s --output_dir %s/out --per_device_train_batch_size 4 --gradient_accumulation_steps 1 "

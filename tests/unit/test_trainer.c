@@ -140,6 +140,7 @@ END_TEST
 // `vlm train` end to end on a tiny model (LLaMA-2's tokenizer, the shared photos)
 
 #define LLAMA2 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"
+#define LLAMA3 VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama3/tokenizer.model"
 #define PHOTOS VLM_SOURCE_DIR "/../shared/assets/images"
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE], err[OUT_SIZE];
@@ -419,6 +420,55 @@ START_TEST(train_ola_targets_then_pt) {
 }
 END_TEST
 
+// OLA-VLM's released combinations, each through its three stages on tiny random models:
+// {CLIP-ViT, CLIP-ConvNeXt} x {Llama-3 (llava_llama_3, its tiktoken tokenizer), Phi-3
+// (llava_phi_3)}. PT starts as upstream's pretrain.sh does, from a plain LLM folder and the
+// vision tower (a CLIP folder, or an open_clip folder named PATH-resN), then VPT and IFT.
+START_TEST(train_ola_released_combinations) {
+    static const char *const LLM[2][4] = {
+        {"llama", "128256", "LlamaForCausalLM", "llava_llama_3"},
+        {"phi3", "32064", "Phi3ForCausalLM", "llava_phi_3"}};
+    int vision = _i / 2, llm = _i % 2;
+    char dir[] = "/tmp/vlm-train-XXXXXX", args[4096], path[700], extra[2400], tower[700], config[1200];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    make_run_inputs(dir, NULL);
+    snprintf(config, sizeof config,
+             "{\"architectures\": [\"LlavaForConditionalGeneration\"], \"model_type\": \"llava\", \"text_config\": "
+             "{\"model_type\": \"%s\", \"hidden_size\": 32, \"intermediate_size\": 48, \"num_attention_heads\": 4, "
+             "\"num_hidden_layers\": 2, \"num_key_value_heads\": %s, \"vocab_size\": %s}, \"vision_config\": "
+             "{\"model_type\": \"clip_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 48, "
+             "\"image_size\": 32, \"patch_size\": 8, \"num_attention_heads\": 4, \"num_hidden_layers\": 2}}\n",
+             LLM[llm][0], llm ? "4" : "2", LLM[llm][1]);
+    init_model(dir, "m", config, 3);
+    write_llm_folder(dir, "m", "llm", llm ? LLAMA2 : LLAMA3, LLM[llm][2]);
+    if (vision) snprintf(tower, sizeof tower, "%s-res64", fixture("convnext/tiny_openclip"));
+    else snprintf(tower, sizeof tower, "%s", fixture("model/tiny_gqa_clip"));
+    snprintf(path, sizeof path, "%s/targets", dir);
+    write_targets(path);
+    snprintf(extra, sizeof extra, OLA_FLAGS " --teacher_embeddings %s/targets --version %s --vision_tower %s "
+             "--max_steps 1 --save_strategy no", dir, LLM[llm][3], tower);
+    train_args(args, sizeof args, dir, "llm", "pt", extra);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "embedding_predictors"), "%s", err);
+    snprintf(extra, sizeof extra, "--recipe ola-vpt --version %s --max_steps 1 --save_strategy no", LLM[llm][3]);
+    train_args(args, sizeof args, dir, "pt", "vpt", extra);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    snprintf(extra, sizeof extra, "--recipe ola-ift --version %s --max_steps 1 --save_strategy no", LLM[llm][3]);
+    train_args(args, sizeof args, dir, "vpt", "ift", extra);
+    ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
+    static const char *const stages[] = {"pt", "vpt", "ift"};
+    for (int s = 0; s < 3; s++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stages[s]);
+        LlavaParams p;
+        ck_assert_msg(llava_load_hf(&p, path) == VLM_OK, "%s: %s", stages[s], vlm_last_error());
+        ck_assert_int_eq(p.cfg.vision.kind, vision ? VISION_CONVNEXT : VISION_CLIP);
+        ck_assert(p.cfg.text.fused_names == (llm == 1) && p.cfg.ola.enabled == (s == 0));
+        llava_params_free(&p);
+    }
+    remove_tree(dir);
+}
+END_TEST
+
 // DIR/m: a LLaVA of 19M parameters (most in the 32000-token embedding and LM
 // head) with the LLaMA-2 tokenizer, and DIR/long.json: text-only records whose
 // answers outrun 256 tokens, so every micro-batch fills the planned length.
@@ -510,7 +560,13 @@ START_TEST(train_memory_plan_refuses_what_cannot_fit) {
 END_TEST
 
 Suite *trainer_suite(void) {
-    return SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
-                 train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt, train_ola_pt_phi3, train_ola_targets_then_pt,
-                 train_memory_plan_matches_peak_rss, train_memory_plan_refuses_what_cannot_fit);
+    Suite *s = SUITE("trainer", "", 300, checkpoint_round_trip, run_log_resume_keeps_earlier_steps,
+                     train_resume_after_sigkill_is_exact, train_stops_on_nan_loss, train_ola_pt, train_ola_pt_phi3,
+                     train_ola_targets_then_pt, train_memory_plan_matches_peak_rss,
+                     train_memory_plan_refuses_what_cannot_fit);
+    TCase *tc = tcase_create("ola_combinations");  // {ViT, ConvNeXt} x {Llama-3, Phi-3}
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, train_ola_released_combinations, 0, 4);
+    suite_add_tcase(s, tc);
+    return s;
 }

@@ -12,6 +12,9 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "formats/safetensors.h"
 #include "model/walk.h"  // qkv_reorder
 
 const char *fixture(const char *relative) {
@@ -240,3 +243,35 @@ void collate(const SafetensorsFile *ref, const int *samples, int n, Collated *c)
     ck_assert_msg(collate_samples(ref, samples, n, c) == 0, "samples missing from the reference or longer than 16");
 }
 
+void write_llm_folder(const char *dir, const char *from, const char *to, const char *tokenizer, const char *architecture) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, from);
+    LlavaParams p;
+    ck_assert_int_eq(llava_load_hf(&p, path), VLM_OK);
+    TensorInfo *infos = calloc((size_t)p.n_specs, sizeof *infos);
+    const void **datas = calloc((size_t)p.n_specs, sizeof *datas);
+    char (*n)[200] = calloc((size_t)p.n_specs, sizeof *n);
+    int k = 0;
+    for (int i = 0; i < p.n_specs; i++) {
+        const ParamSpec *s = &p.specs[i];
+        if (s->module != MODULE_LLM) continue;
+        llava_original_name(&p.cfg, s->name, n[k], sizeof n[k]);
+        infos[k] = (TensorInfo){.name = n[k], .dtype = DT_F32, .ndim = s->ndim};
+        for (int d = 0; d < s->ndim; d++) infos[k].shape[d] = s->shape[d];
+        tensor_info_sizes(&infos[k]);
+        datas[k++] = p.data + s->offset;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, to);
+    ck_assert_int_eq(make_dirs(path), VLM_OK);
+    snprintf(path, sizeof path, "%s/%s/model.safetensors", dir, to);
+    ck_assert_int_eq(safetensors_write(path, infos, datas, k, NULL), VLM_OK);
+    json_t *j = text_config_to_json(&p.cfg.text);
+    json_object_set_new(j, "architectures", json_pack("[s]", architecture));
+    snprintf(path, sizeof path, "%s/%s/config.json", dir, to);
+    ck_assert_int_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/%s/tokenizer.model", dir, to);
+    ck_assert_int_eq(file_copy_atomic(tokenizer, path), VLM_OK);
+    free(infos), free(datas), free(n);
+    llava_params_free(&p);
+}

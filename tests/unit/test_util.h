@@ -43,6 +43,10 @@ void read_ref_batch(const SafetensorsFile *ref, RefBatch *b);
 // in exact arithmetic, so both sides hold rounding noise of ~1e-7 there).
 void check_gradients(const LlavaModel *m, const SafetensorsFile *ref, const char *label);
 
+// dir/to: a plain LLM folder (architecture's names and keys, e.g. LlamaForCausalLM or
+// Phi3ForCausalLM) holding the LLM of the llava-hf model at dir/from, with the tokenizer file
+// copied as tokenizer.model: the LLM a LLaVA-style pretraining starts from.
+void write_llm_folder(const char *dir, const char *from, const char *to, const char *tokenizer, const char *architecture);
 // `vlm train`'s inputs: DIR/base (a fresh tiny LLaVA + LLaMA-2's tokenizer) and DIR/data.json
 // (36 records, image and text-only, over the shared photos; record 17 says `poison` when not NULL).
 void make_run_inputs(const char *dir, const char *poison);
