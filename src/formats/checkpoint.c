@@ -229,6 +229,25 @@ int checkpoint_read_f32(Checkpoint *ck, int i, float *dst) {
     return rc;
 }
 
+int checkpoint_read_f32_shaped(Checkpoint *ck, const char *name, const char *label, int ndim, const int64_t *shape,
+                               float *dst) {
+    int i = checkpoint_find(ck, name);
+    if (i < 0) return vlm_fail(VLM_ERR_INPUT, label, name, "missing tensor");
+    const TensorInfo *info = ck->tensors[i].info;
+    bool same = info->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = info->shape[d] == shape[d];
+    if (!same) {
+        char got[128], want[128];
+        shape_format(info->shape, info->ndim, got, sizeof got);
+        shape_format(shape, ndim, want, sizeof want);
+        return vlm_fail(VLM_ERR_INPUT, label, name, "shape %s, expected %s", got, want);
+    }
+    if (info->dtype != DT_F32 && info->dtype != DT_F16 && info->dtype != DT_BF16 && info->dtype != DT_F64)
+        return vlm_fail(VLM_ERR_INPUT, label, name, "dtype %s is not a floating-point type", dtype_name(info->dtype));
+    int rc = checkpoint_read_f32(ck, i, dst);
+    return rc ? vlm_fail_context(rc, "%s", name) : VLM_OK;
+}
+
 const char *checkpoint_format(const Checkpoint *ck) { return ck->kind == CKPT_SAFETENSORS ? "safetensors" : "pytorch"; }
 
 void checkpoint_close(Checkpoint *ck) {

@@ -36,6 +36,10 @@ int checkpoint_find(const Checkpoint *ck, const char *name);  // index into tens
 int checkpoint_read(Checkpoint *ck, int i, void *dst);
 // Tensor i converted to float32 (info->numel floats).
 int checkpoint_read_f32(Checkpoint *ck, int i, float *dst);
+// The tensor `name` converted to float32, after checking it exists, is floating-point and has
+// exactly the ndim sizes in shape; errors name `label` (the file, for messages) and the tensor.
+int checkpoint_read_f32_shaped(Checkpoint *ck, const char *name, const char *label, int ndim, const int64_t *shape,
+                               float *dst);
 const char *checkpoint_format(const Checkpoint *ck);  // "safetensors", "pytorch"
 void checkpoint_close(Checkpoint *ck);
 

@@ -177,25 +177,14 @@ static void weights_carve(SwinWeights *w, Carve *k, const SwinConfig *c) {
 static int load(Checkpoint *ck, const char *prefix, const char *name, float *dst, int ndim, ...) {
     char full[320];
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    int i = checkpoint_find(ck, full);
     // the file where one file holds the weights, else the folder (its index)
     const char *file = ck->n_shards == 1 ? ck->shard_paths[0] : ck->path;
-    if (i < 0) return vlm_fail(VLM_ERR_INPUT, file, full, "missing tensor");
-    const TensorInfo *info = ck->tensors[i].info;
     int64_t want[4];
     va_list ap;
     va_start(ap, ndim);
     for (int d = 0; d < ndim; d++) want[d] = va_arg(ap, int64_t);
     va_end(ap);
-    bool same = info->ndim == ndim;
-    for (int d = 0; same && d < ndim; d++) same = info->shape[d] == want[d];
-    if (!same) {
-        char got[96], exp[96];
-        shape_format(info->shape, info->ndim, got, sizeof got);
-        shape_format(want, ndim, exp, sizeof exp);
-        return vlm_fail(VLM_ERR_INPUT, file, full, "shape %s, expected %s", got, exp);
-    }
-    return checkpoint_read_f32(ck, i, dst);
+    return checkpoint_read_f32_shaped(ck, full, file, ndim, want, dst);
 }
 #define L1(name, dst, a) load(ck, prefix, name, dst, 1, (int64_t)(a))
 #define L2(name, dst, a, b) load(ck, prefix, name, dst, 2, (int64_t)(a), (int64_t)(b))

@@ -277,11 +277,11 @@ static int load_weights(DepthTeacher *d, Checkpoint *ck, const char *path, const
     const VisionConfig *v = &m->v;
     int64_t C = v->hidden, I = v->intermediate, P = v->patch, G0 = d->grid0, T0 = G0 * G0 + 1;
     char n[160];
-    int rc = vit_teacher_read(ck, path, nm->cls, m->cls, 3, (int64_t[]){1, 1, C});
-    if (!rc) rc = vit_teacher_read(ck, path, nm->patch_w, m->patch_w, 4, (int64_t[]){C, 3, P, P});
-    if (!rc) rc = vit_teacher_read(ck, path, nm->patch_b, m->patch_b, 1, (int64_t[]){C});
-    if (!rc) rc = vit_teacher_read(ck, path, nm->norm_w, d->norm_w, 1, (int64_t[]){C});
-    if (!rc) rc = vit_teacher_read(ck, path, nm->norm_b, d->norm_b, 1, (int64_t[]){C});
+    int rc = checkpoint_read_f32_shaped(ck, nm->cls, path, 3, (int64_t[]){1, 1, C}, m->cls);
+    if (!rc) rc = checkpoint_read_f32_shaped(ck, nm->patch_w, path, 4, (int64_t[]){C, 3, P, P}, m->patch_w);
+    if (!rc) rc = checkpoint_read_f32_shaped(ck, nm->patch_b, path, 1, (int64_t[]){C}, m->patch_b);
+    if (!rc) rc = checkpoint_read_f32_shaped(ck, nm->norm_w, path, 1, (int64_t[]){C}, d->norm_w);
+    if (!rc) rc = checkpoint_read_f32_shaped(ck, nm->norm_b, path, 1, (int64_t[]){C}, d->norm_b);
     for (int l = 0; l < v->layers && !rc; l++) {
         ClipLayerWeights *W = &m->layers[l];
         struct { const char *name; float *dst; int ndim; int64_t d0, d1; } t[] = {
@@ -295,14 +295,13 @@ static int load_weights(DepthTeacher *d, Checkpoint *ck, const char *path, const
             {nm->ls2, W->ls2, 1, C, 0}};
         for (size_t i = 0; i < sizeof t / sizeof t[0] && !rc; i++)
             if (t[i].name)  // fused: qkv names q's slot, k and v have none
-                rc = vit_teacher_read(ck, path, block_name(n, sizeof n, nm, l, t[i].name), t[i].dst, t[i].ndim,
-                                      (int64_t[]){t[i].d0, t[i].d1});
+                rc = checkpoint_read_f32_shaped(ck, block_name(n, sizeof n, nm, l, t[i].name), path, t[i].ndim, (int64_t[]){t[i].d0, t[i].d1}, t[i].dst);
     }
     if (rc) return rc;
     // positions: the stored grid, interpolated to the input's unless it is that grid already
     float *pos0 = vlm_malloc(sizeof(float) * (size_t)(T0 * C));
     if (!pos0) return VLM_ERR_FAIL;
-    rc = vit_teacher_read(ck, path, nm->pos, pos0, 3, (int64_t[]){1, T0, C});
+    rc = checkpoint_read_f32_shaped(ck, nm->pos, path, 3, (int64_t[]){1, T0, C}, pos0);
     int G = SIDE / v->patch;
     if (!rc) {
         memcpy(m->pos, pos0, sizeof(float) * (size_t)C);  // the class position

@@ -125,7 +125,7 @@ static int load_weights(GenTeacher *g, Checkpoint *ck, const char *path) {
     const char *e = "vision_model.embeddings.";
     char n[200];
 #define READ(dst, ndim, ...) \
-    (rc ? rc : vit_teacher_read(ck, path, n, (dst), (ndim), (int64_t[]){__VA_ARGS__}))
+    (rc ? rc : checkpoint_read_f32_shaped(ck, n, path, (ndim), (int64_t[]){__VA_ARGS__}, (dst)))
     int rc = VLM_OK;
     snprintf(n, sizeof n, "%sclass_embedding", e), rc = READ(m->cls, 1, C);
     snprintf(n, sizeof n, "%spatch_embedding.weight", e), rc = READ(m->patch_w, 4, C, 3, P, P);

@@ -50,9 +50,6 @@ void vit_teacher_embed(VitTeacher *m, int n);
 // m->x through layer l, in place, image by image (vit_layer_forward with n = 1).
 void vit_teacher_layer(VitTeacher *m, int l, int n);
 
-// Tensor `name` of ck (opened from path) into dst as float32; its shape must be exactly
-// shape (ndim dims). Errors name path and the tensor: missing, or its shape and the expected one.
-int vit_teacher_read(Checkpoint *ck, const char *path, const char *name, float *dst, int ndim, const int64_t *shape);
 // The shape of tensor `name`, or NULL when missing.
 const TensorInfo *vit_teacher_info(const Checkpoint *ck, const char *name);
 
