@@ -116,6 +116,9 @@ START_TEST(rope) {
         float *df = bt_dev_zeros(half), *dc = bt_dev_zeros((size_t)T * half), *ds = bt_dev_zeros((size_t)T * half);
         rope_inv_freq(df, HS, cfg);
         bt_exact("rope_inv_freq", df, f, half);
+        float *hf = bt_host(sizeof(float) * half);  // into host memory too (rope.h)
+        rope_inv_freq(hf, HS, cfg);
+        ck_assert_mem_eq(hf, f, sizeof(float) * half);
         rope_tables(dc, ds, df, T, HS);
         bt_exact("rope cos", dc, c, (size_t)T * half);
         bt_exact("rope sin", ds, s, (size_t)T * half);

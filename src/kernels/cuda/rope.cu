@@ -1,7 +1,8 @@
 // Rotary embeddings on the GPU, see rope.h. The tables are made once, on the
 // host with rope.c's arithmetic (glibc's powf, cosf, sinf: the CPU build's
-// bits), then uploaded; the rotation spells out rope.c's roundings (no FMA),
-// so it gives the CPU's bits too.
+// bits), then copied where the caller's pointers are (cudaMemcpyDefault: the
+// device, or host memory for a table that is saved to a file); the rotation
+// spells out rope.c's roundings (no FMA), so it gives the CPU's bits too.
 #include <math.h>
 #include <stdlib.h>
 
@@ -40,7 +41,7 @@ void rope_inv_freq(float *inv_freq, int HS, const RopeConfig *cfg) {
     size_t bytes = sizeof(float) * (size_t)(HS / 2);
     float *h = (float *)host_buffer(bytes);
     inv_freq_host(h, HS, cfg);
-    if (bytes) CUDA_CHECK(cudaMemcpy(inv_freq, h, bytes, cudaMemcpyHostToDevice));
+    if (bytes) CUDA_CHECK(cudaMemcpy(inv_freq, h, bytes, cudaMemcpyDefault));
     free(h);
 }
 
@@ -49,7 +50,7 @@ void rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int T, int H
     size_t n = (size_t)T * half;
     float *f = (float *)host_buffer(sizeof(float) * half), *c = (float *)host_buffer(sizeof(float) * n),
           *s = (float *)host_buffer(sizeof(float) * n);
-    if (half) CUDA_CHECK(cudaMemcpy(f, inv_freq, sizeof(float) * half, cudaMemcpyDeviceToHost));
+    if (half) CUDA_CHECK(cudaMemcpy(f, inv_freq, sizeof(float) * half, cudaMemcpyDefault));
     for (int t = 0; t < T; t++)
         for (int i = 0; i < half; i++) {
             float angle = (float)t * f[i];
@@ -57,8 +58,8 @@ void rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int T, int H
             s[(size_t)t * half + i] = sinf(angle);
         }
     if (n) {
-        CUDA_CHECK(cudaMemcpy(cos_t, c, sizeof(float) * n, cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemcpy(sin_t, s, sizeof(float) * n, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(cos_t, c, sizeof(float) * n, cudaMemcpyDefault));
+        CUDA_CHECK(cudaMemcpy(sin_t, s, sizeof(float) * n, cudaMemcpyDefault));
     }
     free(f), free(c), free(s);
 }
