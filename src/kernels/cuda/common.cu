@@ -61,11 +61,3 @@ void gemm_rm(bool transA, bool transB, int M, int N, int K, float alpha, const f
                               K, &alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F, lda, &beta, C, CUDA_R_32F, ldc,
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
-
-__global__ void colsum_final_kernel(float *out, const float *partial, int chunks, int C, int acc) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float s = 0.0f;
-    for (int k = 0; k < chunks; k++) s += partial[(size_t)k * C + c];
-    out[c] = acc ? out[c] + s : s;
-}

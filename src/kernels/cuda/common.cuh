@@ -106,7 +106,7 @@ __device__ inline float block_max(float v, float *shared) {
 // or = it. f(n, c) gives the element (a functor: the term of the gradient).
 #define COLSUM_ROWS 256
 template <typename F>
-__global__ void colsum_partial_kernel(float *partial, F f, int N, int C) {
+static __global__ void colsum_partial_kernel(float *partial, F f, int N, int C) {
     int c = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
     if (c >= C) return;
     int n0 = chunk * COLSUM_ROWS, n1 = n0 + COLSUM_ROWS < N ? n0 + COLSUM_ROWS : N;
@@ -114,7 +114,13 @@ __global__ void colsum_partial_kernel(float *partial, F f, int N, int C) {
     for (int n = n0; n < n1; n++) s += f(n, c);
     partial[(size_t)chunk * C + c] = s;
 }
-__global__ void colsum_final_kernel(float *out, const float *partial, int chunks, int C, int acc);
+static __global__ void colsum_final_kernel(float *out, const float *partial, int chunks, int C, int acc) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int k = 0; k < chunks; k++) s += partial[(size_t)k * C + c];
+    out[c] = acc ? out[c] + s : s;
+}
 template <typename F>
 void column_sums(float *out, F f, int N, int C, int acc) {
     if (C <= 0) return;
