@@ -24,8 +24,9 @@ build: deps
 	@cmake --build build -j $(JOBS) -- --no-print-directory
 
 # The CUDA backend (docs/cuda.md): compiles with nvcc alone; running its tests needs a GPU
-# (scripts/gpu-check.sh). Only its two binaries are built: the CPU build is build/'s.
-cuda: deps
+# (scripts/gpu-check.sh). Only its two binaries are built (the CPU build is build/'s), and
+# nothing is installed (the build's Debian packages: make deps).
+cuda:
 	@if [ ! -x "$(NVCC)" ]; then \
 	  echo "make cuda: no nvcc at $(NVCC): install the CUDA toolkit (12.x or 13.x) or pass NVCC=/path/to/nvcc" >&2; \
 	  exit 1; fi
