@@ -5,12 +5,14 @@
 #   make demo   Q-Instruct (mix, after) on a tiny mPLUG-Owl2 trained end to end on generated data (no downloads)
 #   make demo-llava  the same on a tiny LLaVA
 #   make bench  throughput against the reference implementations (needs PyPI)
+#   make cuda   the CUDA build into build-cuda/ (vlm-cuda, vlm_tests_cuda; needs nvcc, not a GPU)
 #   make clean
-.PHONY: all deps build demo demo-llava test test-unit test-sanitize test-fuzz fuzz bench clean
+.PHONY: all deps build cuda demo demo-llava test test-unit test-sanitize test-fuzz test-cuda-build fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 30000
+NVCC ?= /usr/local/cuda/bin/nvcc
 
 all: build
 
@@ -20,6 +22,22 @@ deps:
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build -j $(JOBS) -- --no-print-directory
+
+# The CUDA backend (docs/cuda.md): compiles with nvcc alone; running its tests needs a GPU
+# (scripts/gpu-check.sh). Only its two binaries are built (the CPU build is build/'s), and
+# nothing is installed (the build's Debian packages: make deps).
+cuda:
+	@if [ ! -x "$(NVCC)" ]; then \
+	  echo "make cuda: no nvcc at $(NVCC): install the CUDA toolkit (12.x or 13.x) or pass NVCC=/path/to/nvcc" >&2; \
+	  exit 1; fi
+	@cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DVLM_CUDA=ON -DCMAKE_CUDA_COMPILER=$(NVCC) >/dev/null
+	@cmake --build build-cuda -j $(JOBS) --target vlm-cuda vlm_tests_cuda -- --no-print-directory
+
+# make test's CUDA stage: where nvcc is installed (CI has it, without a GPU) the CUDA build
+# must compile with -Werror; nothing of it runs here
+test-cuda-build:
+	@if [ -x "$(NVCC)" ]; then echo "== the CUDA build (compile only)"; $(MAKE) --no-print-directory cuda; \
+	else echo "== no nvcc at $(NVCC): the CUDA build is not compiled"; fi
 
 # ASan + UBSan build (clang): the parser suites and the fuzz harnesses
 build-sanitize: deps
@@ -43,7 +61,7 @@ test-unit: build
 	@build/vlm_tests
 
 # The unit run goes last so its counts line closes the output.
-test: test-sanitize test-fuzz test-unit
+test: test-cuda-build test-sanitize test-fuzz test-unit
 
 # the demo needs only the binary; demo-llava: the same stages on a tiny LLaVA
 demo demo-llava: deps
@@ -56,4 +74,4 @@ bench: build
 	@scripts/bench.sh
 
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-cuda

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "dist/dist.h"
 #include "core/threads.h"
+#include "kernels/device.h"  // device_name
 
 #ifndef VLM_VERSION
 #define VLM_VERSION "dev"
@@ -25,9 +26,9 @@ int cmd_version(int argc, char **argv) {
     printf("jansson: %s, libzip: %s\n", JANSSON_VERSION, zip_libzip_version());
     printf("mpi: %s\n", dist_built_with_mpi() ? "yes (mpirun -np N build/vlm train ...)" : "no (one process per run)");
 #ifdef VLM_HAVE_CUDA
-    printf("cuda: compiled in\n");
+    printf("cuda: compiled in: the kernels run on the GPU (%s)\n", device_name());
 #else
-    printf("cuda: not compiled in\n");
+    printf("cuda: not compiled in (the CUDA build is make cuda's build-cuda/vlm-cuda)\n");
 #endif
     return 0;
 }

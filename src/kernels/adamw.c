@@ -19,3 +19,13 @@ double sumsq_kernel(const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }
+
+void adamw_multi_kernel(const AdamWTensor *t, int n_tensors) {
+    for (int i = 0; i < n_tensors; i++) adamw_kernel(t[i].p, t[i].g, t[i].m, t[i].v, t[i].n, t[i].s);
+}
+
+void sumsq_units_kernel(double *sums, const float *x, size_t n, size_t unit) {
+    size_t units = (n + unit - 1) / unit;
+#pragma omp parallel for schedule(static) if (units > 1)
+    for (size_t k = 0; k < units; k++) sums[k] = sumsq_kernel(x + k * unit, n - k * unit < unit ? n - k * unit : unit);
+}

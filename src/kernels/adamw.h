@@ -22,8 +22,25 @@ typedef struct {
 // p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
 void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, AdamWScalars s);
 
+// One tensor of a group: its parameters, gradient and moments (n each) and its
+// step's scalars (ranges of one group differ in step when some had no gradient).
+typedef struct {
+    float *p;
+    const float *g;
+    float *m, *v;
+    size_t n;
+    AdamWScalars s;
+} AdamWTensor;
+// adamw_kernel on each of the n_tensors tensors (t: host memory): one launch
+// for a whole group on a GPU (multi-tensor apply), the same results.
+void adamw_multi_kernel(const AdamWTensor *t, int n_tensors);
+
 // sum over x (n) of x^2, accumulated in double serially, in order (callers
 // parallelise over blocks: grad_unit_sumsq), so no thread count changes a bit
 double sumsq_kernel(const float *x, size_t n);
+// sums (ceil(n / unit), device memory) = sumsq_kernel of each unit-long block of x
+// (the last one shorter): a range's gradient-norm units in one call, the sums
+// staying on the device until the step reads them all at once
+void sumsq_units_kernel(double *sums, const float *x, size_t n, size_t unit);
 
 #endif

@@ -10,7 +10,9 @@ typedef struct {
     int original_max_position;
 } RopeConfig;
 
-// inv_freq (HS/2) as transformers computes it, scaling included.
+// inv_freq (HS/2) as transformers computes it, scaling included. Both table
+// builders compute on the host in every build, and take device or host
+// memory (a saved checkpoint's inv_freq buffers are made in host memory).
 void rope_inv_freq(float *inv_freq, int HS, const RopeConfig *cfg);
 // cos, sin (T, HS/2) for positions 0..T-1 (float32 products, as HF).
 void rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int T, int HS);

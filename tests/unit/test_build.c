@@ -70,4 +70,33 @@ START_TEST(configure_survives_unusable_optional_dependencies) {
 }
 END_TEST
 
-Suite *build_suite(void) { return SUITE("build", "", 120, configure_survives_unusable_optional_dependencies); }
+// The CUDA build asked for (make cuda) with an nvcc that cannot run: configure stops, saying why.
+START_TEST(cuda_build_needs_a_working_nvcc) {
+    char dir[] = "/tmp/vlm-build-test.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char bin[600];
+    snprintf(bin, sizeof bin, "%s/bin", dir);
+    ck_assert_int_eq(mkdir(bin, 0755), 0);
+    write_script(bin, "nvcc", BROKEN_NVCC);
+    char cmd[4096], log[700];
+    snprintf(log, sizeof log, "%s/configure.log", dir);
+    snprintf(cmd, sizeof cmd,
+             "PATH='%s':\"$PATH\" CUDACXX='%s/nvcc' cmake -S '%s' -B '%s/build' -DVLM_CUDA=ON -DVLM_MPI=OFF >'%s' 2>&1",
+             bin, bin, VLM_SOURCE_DIR, dir, log);
+    int rc = system(cmd);
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(text, "VLM_CUDA=ON needs a working nvcc") != NULL, "%s", text);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+Suite *build_suite(void) {
+    return SUITE("build", "", 120, configure_survives_unusable_optional_dependencies, cuda_build_needs_a_working_nvcc);
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backend_tests.h"
 #include "core/threads.h"
 #include "test_util.h"
 
@@ -32,6 +33,8 @@ int main(int argc, char **argv) {
     srunner_add_suite(sr, data_suite());
     srunner_add_suite(sr, loader_suite());
     srunner_add_suite(sr, kernels_suite());
+    srunner_add_suite(sr, backend_device_suite());  // tests/backend: the suites every backend runs
+    backend_add_suites(sr);
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, config_memory_suite());
     srunner_add_suite(sr, json_suite());
