@@ -24,9 +24,9 @@ build: deps
 	@cmake --build build -j $(JOBS) -- --no-print-directory
 
 # The CUDA backend (docs/cuda.md): compiles with nvcc alone; running its tests needs a GPU
-# (scripts/gpu-check.sh). Only its two binaries are built (the CPU build is build/'s), and
-# nothing is installed (the build's Debian packages: make deps).
-cuda:
+# (scripts/gpu-check.sh). Only its two binaries are built (the CPU build is build/'s); the
+# Debian packages its C files need are installed as for the CPU build (make deps).
+cuda: deps
 	@if [ ! -x "$(NVCC)" ]; then \
 	  echo "make cuda: no nvcc at $(NVCC): install the CUDA toolkit (12.x or 13.x) or pass NVCC=/path/to/nvcc" >&2; \
 	  exit 1; fi
@@ -35,7 +35,7 @@ cuda:
 
 # make test's CUDA stage: where nvcc is installed (CI has it, without a GPU) the CUDA build
 # must compile with -Werror; nothing of it runs here
-test-cuda-build:
+test-cuda-build: deps
 	@if [ -x "$(NVCC)" ]; then echo "== the CUDA build (compile only)"; $(MAKE) --no-print-directory cuda; \
 	else echo "== no nvcc at $(NVCC): the CUDA build is not compiled"; fi
 
