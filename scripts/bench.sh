@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: vlm.c next to the reference implementations, same machine, same
 # run, single thread; prints each throughput and the ratio. Needs ../shared
-# (the real tokenizer files) and PyPI for the reference packages (tools/.venv-bench).
+# (the real tokenizer files) and PyPI for the reference packages (tools/.venv-bench,
+# tools/.venv-ola). `scripts/bench.sh teachers` runs only the last section.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -203,7 +204,7 @@ print(f"PyTorch + PEFT LoRA: {p['tokens_per_s']:.0f} tokens/s, peak {p['peak_rss
 print(f"ratio against PEFT: {l['tokens_per_s'] / p['tokens_per_s']:.2f}x throughput, "
       f"{p['peak_rss_mb'] / lr['peak_rss_mb']:.2f}x less memory")
 PY
-fi  # the sections of `scripts/bench.sh` alone
+fi  # end of the sections a plain `scripts/bench.sh` runs before the teachers
 
 # ---- OLA-VLM's teachers: `vlm ola targets`, one teacher per run, against upstream's own per-image
 # target computation (bench/bench_teachers_ref.py: PyTorch fp32 on CPU, tools/.venv-ola, the
