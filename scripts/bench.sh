@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # make bench: vlm.c next to the reference implementations, same machine, same
 # run, single thread; prints each throughput and the ratio. Needs ../shared
-# (the real tokenizer files) and PyPI for the reference packages (tools/.venv-bench).
+# (the real tokenizer files) and PyPI for the reference packages (tools/.venv-bench,
+# tools/.venv-ola). `scripts/bench.sh teachers` runs only the last section.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 llama2=../shared/assets/tokenizers/llama2/tokenizer.model
 llama3=../shared/assets/tokenizers/llama3/tokenizer.model
 mkdir -p build/bench
+# `scripts/bench.sh teachers` runs only the last section (OLA-VLM's teachers)
+section=${1:-all}
+case $section in
+  all|teachers) ;;
+  *) echo "usage: scripts/bench.sh [teachers]" >&2; exit 2 ;;
+esac
+if [ "$section" = all ]; then  # every section but the teachers', up to their header below
 corpus=build/bench/corpus.txt
 if [ ! -s "$corpus" ]; then
   # ~8 MB of real text: licences and manuals that every Debian machine has, plus the
@@ -196,3 +204,65 @@ print(f"PyTorch + PEFT LoRA: {p['tokens_per_s']:.0f} tokens/s, peak {p['peak_rss
 print(f"ratio against PEFT: {l['tokens_per_s'] / p['tokens_per_s']:.2f}x throughput, "
       f"{p['peak_rss_mb'] / lr['peak_rss_mb']:.2f}x less memory")
 PY
+fi  # end of the sections a plain `scripts/bench.sh` runs before the teachers
+
+# ---- OLA-VLM's teachers: `vlm ola targets`, one teacher per run, against upstream's own per-image
+# target computation (bench/bench_teachers_ref.py: PyTorch fp32 on CPU, tools/.venv-ola, the
+# upstream checkout of tools/make_teacher_vit_fixtures.sh, cloned when missing), both with all
+# cores, on real-size random-weight teachers written once by bench/make_bench_teachers.py
+echo "== OLA-VLM teachers' targets (real-size random weights), $(nproc) threads: vlm ola targets vs upstream's PyTorch code"
+. tools/venv_ola.sh
+ola=tools/.cache/OLA-VLM
+if [ ! -d "$ola/ola_vlm" ]; then
+  mkdir -p tools/.cache
+  git clone -q "${OLA_VLM_REPO:-https://github.com/SHI-Labs/OLA-VLM}" "$ola"
+fi
+git -C "$ola" -c advice.detachedHead=false checkout -q 6032a6c
+export OLA_VLM_DIR="$root/$ola"
+teachers=build/bench/teachers out=build/bench/teacher_targets
+"$venv/bin/python" bench/make_bench_teachers.py $teachers 2> >(grep -v xFormers >&2)
+rm -rf $out && mkdir -p $out
+photos=../shared/assets/images
+teacher_bench() {  # TASK FLAG TEACHER PHOTO...: one teacher's run in vlm.c, then the reference's
+  local task=$1 flag=$2 teacher=$3; shift 3
+  local p recs=()
+  for p in "$@"; do recs+=("{\"id\": \"$p\", \"image\": \"$p\", \"conversations\": [{\"from\": \"human\", \"value\": \"<image>\"}, {\"from\": \"gpt\", \"value\": \".\"}]}"); done
+  (IFS=,; printf '[%s]\n' "${recs[*]}") > $out/$task.json
+  /usr/bin/time -v -o $out/$task.time build/vlm --threads "$(nproc)" ola targets --data_path $out/$task.json \
+    --image_folder $photos --teacher_embeddings $out/$task --mode $task "$flag" "$teacher" 2> $out/$task.log ||
+    { cat $out/$task.log >&2; exit 1; }
+  local paths=()
+  for p in "$@"; do paths+=("$photos/$p"); done
+  "$venv/bin/python" bench/bench_teachers_ref.py $task "$teacher" $out/${task}_ref.safetensors "${paths[@]}" \
+    > $out/${task}_ref.out 2> $out/${task}_ref.log || { tail -20 $out/${task}_ref.log >&2; exit 1; }
+  "$venv/bin/python" - $task $out "$@" <<'PY'
+import json, re, sys
+import numpy as np
+from safetensors.numpy import load_file
+task, out, photos = sys.argv[1], sys.argv[2], sys.argv[3:]
+log = open(f"{out}/{task}.log").read()
+m = re.search(r"(\d+) written, \d+ already there, \d+ bad \(skipped\) in ([\d.]+) s", log)
+fwd = re.search(rf"{task} teacher: ([\d.]+) images/s", log)
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{out}/{task}.time").read())
+if not (m and fwd and rss) or int(m.group(1)) != len(photos):
+    sys.exit(f"{task}: vlm ola targets did not write every target:\n{log}")
+ours = int(m.group(1)) / float(m.group(2))
+ref = json.loads(open(f"{out}/{task}_ref.out").read().splitlines()[-1])
+r = load_file(f"{out}/{task}_ref.safetensors")
+worst = 0.0
+for i, p in enumerate(photos):
+    a, b = load_file(f"{out}/{task}/{p}.safetensors")[task], r[str(i)]
+    worst = max(worst, float(np.abs(a.reshape(b.shape) - b).max() / np.abs(b).max()))
+same = "targets agree" if worst <= 1e-4 else "TARGETS DIFFER"
+mb = int(rss.group(1)) / 1024
+print(f"{task} ({len(photos)} photos, target {' x '.join(map(str, ref['shape']))}): vlm.c {ours:.3f} images/s "
+      f"(the teacher's forwards alone {float(fwd.group(1)):.2f}), peak {mb:.0f} MB; upstream PyTorch fp32 "
+      f"{ref['images_per_s']:.3f} images/s, peak {ref['peak_rss_mb']:.0f} MB")
+print(f"  ratio: {ours / ref['images_per_s']:.2f}x throughput, {ref['peak_rss_mb'] / mb:.1f}x less memory "
+      f"({same}: max |vlm.c - upstream| / max |upstream| {worst:.1e} over the photos)")
+PY
+}
+five="211.jpg extreme_ironing.jpg rebecca_poster_small.jpeg sausage.jpg waterview.jpg"
+teacher_bench depth --depth_estimator $teachers/depth/depth_anything_v2_vitl.pth $five
+teacher_bench gen --image_generator $teachers/gen $five
+teacher_bench seg --image_segmentor $teachers/seg extreme_ironing.jpg 211.jpg
