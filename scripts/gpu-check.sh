@@ -7,8 +7,8 @@
 # twice for the same bits), then the same suites under compute-sanitizer's
 # memcheck, and racecheck over the kernels with shared memory (attention,
 # norms, embedding, losses, window attention) when compute-sanitizer is
-# installed. It exits non-zero when anything failed. About 1 to 3 minutes on an H100 / H200 (at
-# most 8: each stage has a time limit).
+# installed. It exits non-zero when anything failed. About 1 to 3 minutes on
+# an H100 / H200 (at most 8: each stage has a time limit).
 #
 # Without a GPU (no nvidia-smi, or one that lists none) it is a dry run: it
 # builds, says "no GPU: the CUDA build compiles; kernel tests not run" and
