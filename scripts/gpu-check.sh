@@ -6,9 +6,9 @@
 # plain-loop reference, at the tolerances of tests/backend, and each backward
 # twice for the same bits), then the same suites under compute-sanitizer's
 # memcheck, and racecheck over the kernels with shared memory (attention,
-# norms, embedding, losses) when compute-sanitizer is installed. It exits
-# non-zero when anything failed. About 1 to 3 minutes on an H100 / H200 (at
-# most 8: each stage has a time limit).
+# norms, embedding, losses, window attention) when compute-sanitizer is
+# installed. It exits non-zero when anything failed. About 1 to 3 minutes on
+# an H100 / H200 (at most 8: each stage has a time limit).
 #
 # Without a GPU (no nvidia-smi, or one that lists none) it is a dry run: it
 # builds, says "no GPU: the CUDA build compiles; kernel tests not run" and
@@ -112,7 +112,7 @@ if [ -n "$sanitizer" ]; then
   rc=$?
   grep -E 'ERROR SUMMARY|[0-9]+%:' "$logs/memcheck.log"
   [ $rc -eq 0 ] || { failed+=("memcheck (exit $rc)"); grep -m 20 -E 'Invalid|at 0x|by thread' "$logs/memcheck.log"; }
-  for suite in backend_attention backend_dense backend_movers backend_losses; do
+  for suite in backend_attention backend_dense backend_movers backend_losses backend_vision; do
     stage "compute-sanitizer racecheck: $suite"
     CK_RUN_SUITE=$suite timeout 90 "$sanitizer" --tool racecheck --error-exitcode 3 "$tests" >"$logs/racecheck-$suite.log" 2>&1
     rc=$?

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Host bookkeeping (src/kernels/host/window_tables.c, the same code in every
+// backend): both tables are written to host memory; a device build uploads them.
 // relative_position_index (T, T), T = ws * ws, as SwinSelfAttention builds its
 // buffer: tokens i = (yi, xi) and j = (yj, xj) of a window (row-major) index
 // row (yi - yj + ws - 1) * (2 ws - 1) + (xi - xj + ws - 1) of the bias table.
@@ -26,7 +28,8 @@ void window_shift_regions(int32_t *region, int Hp, int Wp, int ws, int shift);
 // window w lies at w % nW of its image. scratch: window_attention_scratch_floats(T).
 void window_attention_forward(float *out, const float *qkv, const float *table, const int32_t *idx,
                               const int32_t *region, int Bw, int nW, int T, int NH, int HS, float *scratch);
-// One (T, T) block per thread (omp_get_max_threads() when sized; it must not grow after).
+// CPU: one (T, T) block per thread (omp_get_max_threads() when sized; it must not grow
+// after). CUDA: 0 (the scores live in shared memory).
 size_t window_attention_scratch_floats(int T);
 
 #endif

@@ -60,6 +60,8 @@ Suite *backend_dense_suite(void);
 Suite *backend_attention_suite(void);
 Suite *backend_movers_suite(void);
 Suite *backend_losses_suite(void);
+Suite *backend_vision_suite(void);
+Suite *backend_layout_suite(void);
 
 void backend_add_suites(SRunner *sr) {
     srunner_add_suite(sr, backend_elementwise_suite());
@@ -67,4 +69,6 @@ void backend_add_suites(SRunner *sr) {
     srunner_add_suite(sr, backend_attention_suite());
     srunner_add_suite(sr, backend_movers_suite());
     srunner_add_suite(sr, backend_losses_suite());
+    srunner_add_suite(sr, backend_vision_suite());
+    srunner_add_suite(sr, backend_layout_suite());
 }

@@ -20,6 +20,17 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
     if (bias) LAUNCH(add_bias, (size_t)N * OC, out, bias, N, OC);
 }
 
+// linear.c's blocks of LINEAR_K_BLOCK reduction columns, accumulated in order (beta 1
+// after the first): the header's contract, on cuBLAS
+void linear_forward_blocked(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                            int OC) {
+    for (int k0 = 0; k0 < C; k0 += LINEAR_K_BLOCK) {
+        int k = C - k0 < LINEAR_K_BLOCK ? C - k0 : LINEAR_K_BLOCK;
+        gemm_rm(false, true, N, OC, k, 1.0f, inp + k0, C, weight + k0, C, k0 ? 1.0f : 0.0f, out, OC);
+    }
+    if (bias) LAUNCH(add_bias, (size_t)N * OC, out, bias, N, OC);
+}
+
 // element (n, o) of dout, for the bias gradient's column sums
 struct DoutElem {
     const float *d;
