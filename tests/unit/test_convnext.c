@@ -646,6 +646,10 @@ END_TEST
 
 Suite *convnext_suite(void) {
     return SUITE("convnext", "", 60, convnext_dwconv_kernel, convnext_patch_and_scale_kernels, convnext_matches_upstream,
-                 convnext_preprocess_matches_open_clip, convnext_loader_errors, convnext_llava_parts_save_reopen,
-                 convnext_phi3_save_reopen, convnext_train_frozen_tower);
+                 convnext_llava_parts_save_reopen, convnext_phi3_save_reopen, convnext_train_frozen_tower);
+}
+
+// open_clip's folder and config, its error paths and the image processor, also under ASan + UBSan (tag parser)
+Suite *convnext_files_suite(void) {
+    return SUITE("convnext_files", "parser", 60, convnext_preprocess_matches_open_clip, convnext_loader_errors);
 }

@@ -55,6 +55,9 @@ int main(int argc, char **argv) {
     srunner_add_suite(sr, teachers_vit_suite());
     srunner_add_suite(sr, teacher_seg_suite());
     srunner_add_suite(sr, convnext_suite());
+    srunner_add_suite(sr, convnext_files_suite());
+    srunner_add_suite(sr, teachers_vit_files_suite());
+    srunner_add_suite(sr, teacher_seg_files_suite());
     srunner_add_suite(sr, llava_recipe_suite());
     srunner_add_suite(sr, qinstruct_recipe_suite());
     srunner_add_suite(sr, cli_suite());

@@ -246,6 +246,7 @@ END_TEST
 Suite *ola_targets_suite(void) {
     Suite *s = suite_create("ola_targets");
     TCase *tc = tcase_create("runner");
+    tcase_set_tags(tc, "parser");  // the target files written and read back: also under ASan + UBSan
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, ola_targets_writes_each_image_once, 0, 3);
     tcase_add_test(tc, ola_targets_resumes);

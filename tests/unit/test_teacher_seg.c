@@ -309,5 +309,8 @@ END_TEST
 
 Suite *teacher_seg_suite(void) {
     return SUITE("teacher_seg", "", 60, swin_stage_maps_match_transformers, seg_teacher_matches_upstream_small,
-                 seg_teacher_matches_upstream_coco, seg_teacher_errors);
+                 seg_teacher_matches_upstream_coco);
 }
+
+// the folder's and config's error paths, also under ASan + UBSan (tag parser)
+Suite *teacher_seg_files_suite(void) { return SUITE("teacher_seg_files", "parser", 60, seg_teacher_errors); }

@@ -333,6 +333,8 @@ END_TEST
 
 Suite *teachers_vit_suite(void) {
     return SUITE("teachers_vit", "", 120, depth_matches_upstream, depth_transformers_folder, depth_positions_bicubic,
-                 gen_matches_transformers,
-                 batch_and_threads_change_nothing, bad_files_are_named);
+                 gen_matches_transformers, batch_and_threads_change_nothing);
 }
+
+// the checkpoints' and configs' error paths, also under ASan + UBSan (tag parser)
+Suite *teachers_vit_files_suite(void) { return SUITE("teachers_vit_files", "parser", 120, bad_files_are_named); }

@@ -99,6 +99,9 @@ Suite *phi3_suite(void);
 Suite *teachers_vit_suite(void);
 Suite *teacher_seg_suite(void);
 Suite *convnext_suite(void);
+Suite *convnext_files_suite(void);
+Suite *teachers_vit_files_suite(void);
+Suite *teacher_seg_files_suite(void);
 // One rank of the HF Trainer comparison (test_dist.c), run by mpirun from that test.
 int dist_trainer_worker(const char *out_path);
 Suite *ola_suite(void);
