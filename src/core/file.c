@@ -5,12 +5,13 @@
 #include <fcntl.h>     // open
 #include <ftw.h>       // nftw (remove_tree)
 #include <pthread.h>   // pthread_mutex (the umask)
+#include <stdint.h>    // uintptr_t
 #include <stdlib.h>    // free, mkstemp
 #include <string.h>    // strerror, strlen, strrchr
 #include <sys/file.h>  // flock (dir_lock)
 #include <sys/mman.h>  // mmap
 #include <sys/stat.h>  // fstat
-#include <unistd.h>    // close, fsync
+#include <unistd.h>    // close, fsync, sysconf
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -49,6 +50,12 @@ void file_unmap(MappedFile *m) {
     if (m->data) munmap((void *)m->data, m->size);
     m->data = NULL;
     m->size = 0;
+}
+
+void file_release(const void *p, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + page - 1) / page * page,
+              b = ((uintptr_t)p + n) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);  // advisory: a failure only keeps the pages
 }
 
 int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size) {

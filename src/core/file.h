@@ -18,6 +18,11 @@ typedef struct {
 
 int file_map(const char *path, MappedFile *out);  // VLM_OK or error
 void file_unmap(MappedFile *m);
+// Drops the resident pages wholly inside [p, p + n) of a read-only mapping (file_map's):
+// they stop counting in the process's memory and are read from the file again if touched.
+// For a loader that has converted a tensor out of the mapping (a 16-bit checkpoint read
+// into float32 would otherwise hold both until the file is closed).
+void file_release(const void *p, size_t n);
 
 // Reads a whole file into a NUL-terminated buffer (refuses files over max_bytes).
 int file_read_all(const char *path, size_t max_bytes, char **out, size_t *size);

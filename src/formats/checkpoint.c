@@ -216,8 +216,11 @@ int checkpoint_read(Checkpoint *ck, int i, void *dst) {
 int checkpoint_read_f32(Checkpoint *ck, int i, float *dst) {
     const CheckpointTensor *t = &ck->tensors[i];
     if (ck->kind == CKPT_SAFETENSORS) {
-        // zero-copy source: convert straight from the mapping
-        dtype_to_f32(t->info->dtype, safetensors_tensor_data(&ck->st[t->shard], t->index), dst, t->info->numel);
+        // zero-copy source: convert straight from the mapping, then let its pages go (a 16-bit
+        // file read into float32 would otherwise stay resident beside its copy until closed)
+        const void *src = safetensors_tensor_data(&ck->st[t->shard], t->index);
+        dtype_to_f32(t->info->dtype, src, dst, t->info->numel);
+        file_release(src, t->info->nbytes);
         return VLM_OK;
     }
     if (t->info->dtype == DT_F32) return checkpoint_read(ck, i, dst);
