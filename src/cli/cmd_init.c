@@ -18,8 +18,8 @@ int cmd_init(int argc, char **argv) {
             config = argv[++i];
         } else if (strcmp(a, "--vision-init") == 0 && i + 1 < argc) {
             vision_init = argv[++i];
-            if (strcmp(vision_init, "default") != 0 && strcmp(vision_init, "clip") != 0)
-                return cli_usage_error("init", "--vision-init is default or clip, not '%s'", vision_init);
+            if (strcmp(vision_init, "default") != 0 && strcmp(vision_init, "clip-embeddings") != 0)
+                return cli_usage_error("init", "--vision-init is default or clip-embeddings, not '%s'", vision_init);
         } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
             char *end;
             seed = strtoull(argv[++i], &end, 10);
@@ -40,13 +40,13 @@ int cmd_init(int argc, char **argv) {
     rc = llava_params_alloc(&p, &cfg);
     if (rc != VLM_OK) return cli_report(rc);
     rc = llava_params_init_random(&p, seed);
-    if (rc == VLM_OK && strcmp(vision_init, "clip") == 0) rc = llava_vision_init_clip(&p, seed);
+    if (rc == VLM_OK && strcmp(vision_init, "clip-embeddings") == 0) rc = llava_vision_init_clip_embeddings(&p, seed);
     if (rc == VLM_OK) rc = llava_save_hf(&p, out);
     if (rc == VLM_OK) {
         char count[32];
         format_count(p.numel, count, sizeof count);
         fprintf(stderr, "wrote %s (%s parameters, seed %llu%s)\n", out, count, seed,
-                strcmp(vision_init, "clip") == 0 ? ", vision tower by CLIP's rules" : "");
+                strcmp(vision_init, "clip-embeddings") == 0 ? ", the vision embeddings by CLIP's rules" : "");
     }
     llava_params_free(&p);
     return cli_report(rc);

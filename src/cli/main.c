@@ -63,16 +63,17 @@ static const Command COMMANDS[] = {
      "  --pixels  a safetensors file with pixel_values [3, S, S] (as `vlm image preprocess` writes)\n"
      "  prints the next token's top K (default 5) ids with probability and logit\n"},
     {"init", cmd_init, "a freshly initialised model from a config.json (training from scratch)",
-     "vlm init --config config.json OUT_DIR [--seed N] [--vision-init default|clip]\n"
+     "vlm init --config config.json OUT_DIR [--seed N] [--vision-init default|clip-embeddings]\n"
      "  config.json  a llava-hf LlavaConfig (vision_config, text_config, projector_hidden_act, ...) or an\n"
      "               MPLUGOwl2Config (model_type mplug_owl2, visual_config)\n"
      "  initialises every parameter as transformers 4.37.2's LlavaForConditionalGeneration(config)\n"
      "  does (CLIP's and LLaMA's _init_weights, initializer_range / initializer_factor), with vlm's\n"
      "  seeded RNG (default seed 0), and writes OUT_DIR/config.json + model.safetensors; an mPLUG-Owl2\n"
      "  config as MPLUGOwl2LlamaForCausalLM(config) under transformers 4.31 does\n"
-     "  --vision-init clip  the vision tower by CLIP's _init_weights whatever the architecture (mPLUG-Owl2's\n"
-     "               own draws its position embedding and class token with std 1, where CLIP draws 0.02 and\n"
-     "               hidden^-0.5: what a tower trained from scratch needs, see docs/demo.md)\n"},
+     "  --vision-init clip-embeddings  the vision tower's class token and position embedding as CLIP's\n"
+     "               _init_weights draws them (std hidden^-0.5 and initializer_range) whatever the\n"
+     "               architecture; mPLUG-Owl2's own draws both with std 1, which a tower trained from\n"
+     "               scratch learns worse from (docs/demo.md)\n"},
     {"demo", cmd_demo, "the demo's synthetic dataset: shapes, colours, known distortions and quality",
      "vlm demo data --out DIR [--seed N] [--size PX] [--train N] [--eval N]\n"
      "  writes DIR/images/ (PNG and JPEG, PX x PX, default 32), pt.json (captions, plain template),\n"

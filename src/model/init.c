@@ -121,13 +121,16 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
     return VLM_OK;
 }
 
-int llava_vision_init_clip(LlavaParams *p, uint64_t seed) {
+int llava_vision_init_clip_embeddings(LlavaParams *p, uint64_t seed) {
     for (int i = 0; i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
-        if (s->module != MODULE_VISION) continue;
+        const char *n = s->name;
+        if (s->module != MODULE_VISION || !(strstr(n, "class_embedding") || str_has_suffix(n, "cls_token") ||
+                                            strstr(n, "position_embedding")))
+            continue;
         double std;
         float value;
-        int rc = clip_vision_rule(&p->cfg.vision, s->name, &std, &value);
+        int rc = clip_vision_rule(&p->cfg.vision, n, &std, &value);
         if (rc != VLM_OK) return rc;
         fill_rule(p->data + s->offset, s->numel, std, value, seed, (uint64_t)i);
     }

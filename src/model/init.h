@@ -38,17 +38,19 @@ void llava_projector_init_default(LlavaParams *p, uint64_t seed);
 // embedding N(0, initializer_range), the pad row 0, RMSNorms 1.
 int llava_params_init_random(LlavaParams *p, uint64_t seed);
 
-// The vision tower (re)initialised by CLIP's rules above (CLIPPreTrainedModel's
-// _init_weights, mapped onto mPLUG-Owl2's names: cls_token as class_embedding,
-// query_key_value as q/k/v, self_attn.dense as out_proj), the same streams as
-// llava_params_init_random, so for a LLaVA model it changes nothing. Why: a
-// fresh MPLUGOwl2 draws its ViT's position embedding and class token from
-// torch.randn (std 1), which upstream never trains from (it loads CLIP
-// ViT-L/14, itself trained from CLIP's rules: std 0.02 and C^-0.5). Trained
-// from scratch at the demo's width, std 1 swamps a patch's content (the patch
-// conv gives it about 0.6), and the tower learnt exposure but hardly noise,
-// blur or JPEG (docs/demo.md). `vlm init --vision-init clip`.
-int llava_vision_init_clip(LlavaParams *p, uint64_t seed);
+// The vision tower's class token and position embedding redrawn as CLIP
+// draws them (CLIPPreTrainedModel: class_embedding N(0, C^-0.5 f), position
+// N(0, initializer_range f); mPLUG-Owl2's cls_token takes class_embedding's
+// rule), the same streams as llava_params_init_random: for a LLaVA model it
+// changes nothing, and the patch conv and layers keep their architecture's
+// rules. Why: a fresh MPLUGOwl2 draws both from torch.randn (std 1), which
+// upstream never trains from (it loads CLIP ViT-L/14, trained from CLIP's
+// init). Trained from scratch at a small width, a position embedding of std 1
+// swamps what the patch conv makes of a patch's content (std about 0.6), and
+// the demo's tower learnt exposure and contrast but little of noise or JPEG
+// (docs/demo.md). The whole tower by CLIP's rules (patch conv std 0.02 too)
+// trained worse there. `vlm init --vision-init clip-embeddings`.
+int llava_vision_init_clip_embeddings(LlavaParams *p, uint64_t seed);
 
 // OLA-VLM's parts as upstream creates them (init_heads after from_pretrained,
 // so torch's defaults, not transformers' _init_weights): every nn.Linear
