@@ -42,10 +42,10 @@ stamp "tokenizer (spm_train)"
   --byte_fallback=true --normalization_rule_name=identity --character_coverage=1.0 \
   --bos_id=1 --eos_id=2 --unk_id=0 --pad_id=-1 --num_threads=1 --minloglevel=2)
 stamp "a tiny $( [ "$arch" = owl2 ] && echo mPLUG-Owl2 || echo LLaVA ) from scratch"
-# the ViT's class token and position embedding drawn as CLIP draws them (std 0.1 and 0.02), not
-# with mPLUG-Owl2's torch.randn (std 1), which swamps a patch's content in a tower trained from
-# scratch (upstream loads a trained CLIP ViT-L): noise and JPEG become readable (docs/demo.md)
-vlm init --config "${DEMO_CONFIG:-scripts/demo_$arch.json}" "$out/scratch" --seed 0 --vision-init clip-embeddings
+# DEMO_VISION_INIT=clip-embeddings: the ViT's class token and position embedding drawn as CLIP
+# draws them, not with mPLUG-Owl2's torch.randn (std 1): noise and JPEG become readable, but at
+# the Q-Instruct stages' one epoch the rating is then a lottery (docs/demo.md), so not by default
+vlm init --config "${DEMO_CONFIG:-scripts/demo_$arch.json}" "$out/scratch" --seed 0 --vision-init "${DEMO_VISION_INIT:-default}"
 cp "$data/tok.model" "$out/scratch/tokenizer.model"
 
 # the recipes' stages, on tiny-model hyperparameters (flags override the recipe)
