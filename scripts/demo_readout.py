@@ -2,7 +2,7 @@
 # The demo's rating read out per distortion and level (docs/demo.md, "Where the SRCC is lost"):
 #   build/vlm eval score --model demo-out/after --image-folder demo-out/data/images --template v1 --pad \
 #     --out after.jsonl demo-out/data/eval_score.json
-#   tools/demo_readout.py after.jsonl demo-out/data/eval_score.json
+#   scripts/demo_readout.py after.jsonl demo-out/data/eval_score.json
 # prints the SRCC and, per distortion and level, the mean logit(good) - logit(poor). Standard library only.
 import json, sys
 def rank(v):
