@@ -1,6 +1,7 @@
 // `vlm init`: a freshly initialised LLaVA or mPLUG-Owl2 model from a
-// config.json (upstream's rules, init.h; our seeded RNG), written as config.json + model.safetensors: the start of a
-// model trained from scratch.
+// config.json (upstream's rules, init.h; our seeded RNG), written as
+// config.json + model.safetensors: the start of a model trained from scratch.
+#include <stdbool.h>
 #include <stdlib.h>  // strtoull
 #include <string.h>  // strcmp
 
@@ -10,16 +11,18 @@
 #include "model/weights.h"
 
 int cmd_init(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *vision_init = "default";
+    const char *config = NULL, *out = NULL;
+    bool clip_embeddings = false;  // --vision-init clip-embeddings
     unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--config") == 0 && i + 1 < argc) {
             config = argv[++i];
         } else if (strcmp(a, "--vision-init") == 0 && i + 1 < argc) {
-            vision_init = argv[++i];
-            if (strcmp(vision_init, "default") != 0 && strcmp(vision_init, "clip-embeddings") != 0)
-                return cli_usage_error("init", "--vision-init is default or clip-embeddings, not '%s'", vision_init);
+            const char *v = argv[++i];
+            clip_embeddings = strcmp(v, "clip-embeddings") == 0;
+            if (!clip_embeddings && strcmp(v, "default") != 0)
+                return cli_usage_error("init", "--vision-init is default or clip-embeddings, not '%s'", v);
         } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
             char *end;
             seed = strtoull(argv[++i], &end, 10);
@@ -40,13 +43,13 @@ int cmd_init(int argc, char **argv) {
     rc = llava_params_alloc(&p, &cfg);
     if (rc != VLM_OK) return cli_report(rc);
     rc = llava_params_init_random(&p, seed);
-    if (rc == VLM_OK && strcmp(vision_init, "clip-embeddings") == 0) rc = llava_vision_init_clip_embeddings(&p, seed);
+    if (rc == VLM_OK && clip_embeddings) llava_vision_init_clip_embeddings(&p, seed);
     if (rc == VLM_OK) rc = llava_save_hf(&p, out);
     if (rc == VLM_OK) {
         char count[32];
         format_count(p.numel, count, sizeof count);
         fprintf(stderr, "wrote %s (%s parameters, seed %llu%s)\n", out, count, seed,
-                strcmp(vision_init, "clip-embeddings") == 0 ? ", the vision embeddings by CLIP's rules" : "");
+                clip_embeddings ? ", the vision embeddings by CLIP's rules" : "");
     }
     llava_params_free(&p);
     return cli_report(rc);

@@ -67,29 +67,31 @@ static int owl2_init_random(LlavaParams *p, uint64_t seed) {
     return VLM_OK;
 }
 
-// CLIPPreTrainedModel._init_weights for one vision tensor, by its role; both
-// layouts' names: CLIP's (class_embedding, q_proj, out_proj, layer_norm1) and
-// mPLUG-Owl2's (cls_token, patch_embed, query_key_value, self_attn.dense,
-// input_layernorm). *std < 0: the constant *value.
+// CLIPPreTrainedModel._init_weights' std for the class token (mPLUG-Owl2's
+// cls_token takes class_embedding's rule) and the position embedding; < 0 for
+// any other tensor.
+static double clip_embedding_std(const VisionConfig *v, const char *n) {
+    if (strstr(n, "class_embedding") || str_has_suffix(n, "cls_token")) return pow(v->hidden, -0.5) * v->init_factor;
+    if (strstr(n, "position_embedding")) return v->init_range * v->init_factor;
+    return -1;
+}
+
+// CLIPPreTrainedModel._init_weights for one of CLIP's vision tensors, by its
+// name. *std < 0: the constant *value.
 static int clip_vision_rule(const VisionConfig *v, const char *n, double *std, float *value) {
     double f = v->init_factor, C = v->hidden, L = v->layers;
     double in_std = pow(C, -0.5) * pow(2 * L, -0.5) * f;
-    *std = -1, *value = 0;
-    if (strstr(n, "class_embedding") || str_has_suffix(n, "cls_token")) *std = pow(C, -0.5) * f;
-    else if (strstr(n, "patch_embed") || strstr(n, "position_embedding")) *std = v->init_range * f;
-    else if (strstr(n, "norm") && str_has_suffix(n, ".weight")) *value = 1;  // every LayerNorm's weight
+    *std = clip_embedding_std(v, n), *value = 0;
+    if (*std >= 0) return VLM_OK;
+    if (strstr(n, "patch_embedding")) *std = v->init_range * f;
+    else if (strstr(n, "norm") && str_has_suffix(n, ".weight")) *value = 1;  // layer_norm1/2, pre_layrnorm, post_layernorm
     else if (str_has_suffix(n, ".bias")) *value = 0;
-    else if (strstr(n, "q_proj") || strstr(n, "k_proj") || strstr(n, "v_proj") || strstr(n, "query_key_value")) *std = in_std;
-    else if (strstr(n, "out_proj") || strstr(n, "self_attn.dense")) *std = pow(C, -0.5) * f;
+    else if (strstr(n, "q_proj") || strstr(n, "k_proj") || strstr(n, "v_proj")) *std = in_std;
+    else if (strstr(n, "out_proj")) *std = pow(C, -0.5) * f;
     else if (strstr(n, "fc1")) *std = pow(2 * C, -0.5) * f;
     else if (strstr(n, "fc2")) *std = in_std;
     else return vlm_fail(VLM_ERR_FAIL, NULL, n, "no initialisation rule");
     return VLM_OK;
-}
-
-static void fill_rule(float *x, size_t n, double std, float value, uint64_t seed, uint64_t stream) {
-    if (std >= 0) fill_normal(x, n, std, seed, stream);
-    else fill(x, n, value);
 }
 
 int llava_params_init_random(LlavaParams *p, uint64_t seed) {
@@ -113,7 +115,8 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
             if (strstr(n, "norm")) value = 1;  // input_layernorm, post_attention_layernorm, model.norm (RMSNorm)
             else std = t->init_range;         // embed_tokens, q/k/v/o, gate/up/down, lm_head
         }
-        fill_rule(x, s->numel, std, value, seed, (uint64_t)i);
+        if (std >= 0) fill_normal(x, s->numel, std, seed, (uint64_t)i);
+        else fill(x, s->numel, value);
         // nn.Embedding(padding_idx) zeroes its row (host-side initialisation, before any backend upload)
         if (x == p->w.embed && t->pad_token_id >= 0) memset(x + (size_t)t->pad_token_id * t->hidden, 0, sizeof(float) * t->hidden);
     }
@@ -121,20 +124,12 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed) {
     return VLM_OK;
 }
 
-int llava_vision_init_clip_embeddings(LlavaParams *p, uint64_t seed) {
+void llava_vision_init_clip_embeddings(LlavaParams *p, uint64_t seed) {
     for (int i = 0; i < p->n_specs; i++) {
         const ParamSpec *s = &p->specs[i];
-        const char *n = s->name;
-        if (s->module != MODULE_VISION || !(strstr(n, "class_embedding") || str_has_suffix(n, "cls_token") ||
-                                            strstr(n, "position_embedding")))
-            continue;
-        double std;
-        float value;
-        int rc = clip_vision_rule(&p->cfg.vision, n, &std, &value);
-        if (rc != VLM_OK) return rc;
-        fill_rule(p->data + s->offset, s->numel, std, value, seed, (uint64_t)i);
+        double std = s->module == MODULE_VISION ? clip_embedding_std(&p->cfg.vision, s->name) : -1;
+        if (std >= 0) fill_normal(p->data + s->offset, s->numel, std, seed, (uint64_t)i);
     }
-    return VLM_OK;
 }
 
 void llava_ola_init_default(LlavaParams *p, uint64_t seed) {

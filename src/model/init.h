@@ -50,7 +50,7 @@ int llava_params_init_random(LlavaParams *p, uint64_t seed);
 // the demo's tower learnt exposure and contrast but little of noise or JPEG
 // (docs/demo.md). The whole tower by CLIP's rules (patch conv std 0.02 too)
 // trained worse there. `vlm init --vision-init clip-embeddings`.
-int llava_vision_init_clip_embeddings(LlavaParams *p, uint64_t seed);
+void llava_vision_init_clip_embeddings(LlavaParams *p, uint64_t seed);
 
 // OLA-VLM's parts as upstream creates them (init_heads after from_pretrained,
 // so torch's defaults, not transformers' _init_weights): every nn.Linear
