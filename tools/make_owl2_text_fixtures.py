@@ -219,8 +219,8 @@ def no_resample():
     raise RuntimeError("upstream tried to replace a missing image (next_rand)")
 
 
-def run(data_path, mdir, imgdir, max_len):
-    """Upstream's dataset + collator over data_path at model_max_length max_len."""
+def dataset(data_path, mdir, imgdir, max_len):
+    """Upstream's dataset, collator and tokenizer over data_path at model_max_length max_len."""
     tok = load_tokenizer(mdir, max_len)
     # As train() with --version v1:
     if VERSION in conversation_lib.conv_templates:
@@ -234,6 +234,12 @@ def run(data_path, mdir, imgdir, max_len):
     module = owl2_train.make_supervised_data_module(tokenizer=tok, data_args=data_args)
     ds, collator = module["train_dataset"], module["data_collator"]
     ds.next_rand = no_resample
+    return ds, collator, tok
+
+
+def run(data_path, mdir, imgdir, max_len):
+    """Upstream's dataset + collator over data_path at model_max_length max_len."""
+    ds, collator, tok = dataset(data_path, mdir, imgdir, max_len)
     out = []
     for i in range(len(ds)):
         buf = io.StringIO()

@@ -29,7 +29,7 @@ struct Loader {
     int32_t pad_id;
     uint64_t n_records, per_epoch;  // per_epoch: this rank's batches
     int world;
-    int32_t *lengths;           // modality lengths, when grouping
+    int32_t *lengths;           // modality lengths or token lengths, when grouping
     uint64_t *order, order_epoch;
     bool order_valid;
     Slot *slots;
@@ -63,6 +63,9 @@ static int ensure_order(Loader *L, uint64_t epoch) {
     if (L->cfg.group_by_modality)
         rc = sampler_modality_grouped(L->lengths, L->n_records, L->cfg.batch_size, L->cfg.group_world, L->cfg.seed,
                                       epoch, L->order);
+    else if (L->cfg.group_by_length)
+        rc = sampler_length_grouped(L->lengths, L->n_records, L->cfg.length_group_batch, L->cfg.seed, epoch,
+                                    L->order);
     else
         sampler_random(L->n_records, L->cfg.seed, epoch, L->order);
     L->order_valid = rc == VLM_OK;
@@ -100,16 +103,16 @@ static int grow_tokens(Slot *s, int B, size_t T) {
     return VLM_OK;
 }
 
-// One record -> rendered tokens and (if it has one) its image in pixel slot `pixels`.
+// One record -> rendered tokens; *image: its image path (NULL: none; the caller frees it).
 // Returns the error of a bad record with its file and record named.
-static int load_sample(Loader *L, uint64_t global, Rendered *out, float *pixels, bool *has_image,
-                       PreprocessScratch *scratch) {
+static int render_record(const LoaderConfig *cfg, uint64_t global, Rendered *out, char **image) {
     int fi;
     size_t r;
-    dataset_locate(L->cfg.data, global, &fi, &r);
-    const DatasetFile *f = &L->cfg.data->files[fi];
+    dataset_locate(cfg->data, global, &fi, &r);
+    const DatasetFile *f = &cfg->data->files[fi];
     char where[64];
     snprintf(where, sizeof where, "record %zu", r);
+    *image = NULL;
     json_t *rec;
     int rc = dataset_file_record(f, r, &rec);
     if (rc != VLM_OK) return rc;
@@ -124,21 +127,55 @@ static int load_sample(Loader *L, uint64_t global, Rendered *out, float *pixels,
     Problem p = conversation_problem(&c, why, sizeof why);
     if (p != PROBLEM_COUNT) rc = vlm_fail(VLM_ERR_INPUT, f->path, where, "%s: %s", problem_name(p), why);
     if (rc == VLM_OK) {
-        rc = template_render(L->cfg.tpl, L->cfg.tok, &c, L->cfg.max_len, L->cfg.mask, out, where);
+        rc = template_render(cfg->tpl, cfg->tok, &c, cfg->max_len, cfg->mask, out, where);
         if (rc != VLM_OK) vlm_fail_context(rc, "%s", f->path);
     }
-    *has_image = rc == VLM_OK && c.image;
-    if (*has_image) {
-        char *path = dataset_image_path(f, c.image);
-        rc = path ? image_preprocess_file(path, &L->cfg.image, pixels, scratch, NULL, NULL) : VLM_ERR_FAIL;
-        if (rc != VLM_OK) {
-            vlm_fail_context(rc, "%s: %s", f->path, where);
+    if (rc == VLM_OK && c.image) {
+        *image = dataset_image_path(f, c.image);
+        if (!*image) {
             rendered_free(out);
+            rc = VLM_ERR_FAIL;
         }
-        free(path);
     }
     conversation_free(&c);
     return rc;
+}
+
+// One record -> rendered tokens and (if it has one) its image in pixel slot `pixels`.
+static int load_sample(Loader *L, uint64_t global, Rendered *out, float *pixels, bool *has_image,
+                       PreprocessScratch *scratch) {
+    char *path;
+    int rc = render_record(&L->cfg, global, out, &path);
+    *has_image = rc == VLM_OK && path;
+    if (*has_image) {
+        rc = image_preprocess_file(path, &L->cfg.image, pixels, scratch, NULL, NULL);
+        if (rc != VLM_OK) {
+            int fi;
+            size_t r;
+            dataset_locate(L->cfg.data, global, &fi, &r);
+            vlm_fail_context(rc, "%s: record %zu", L->cfg.data->files[fi].path, r);
+            rendered_free(out);
+        }
+    }
+    free(path);
+    return rc;
+}
+
+int loader_token_lengths(const LoaderConfig *cfg, int32_t *lengths) {
+    for (uint64_t g = 0; g < cfg->data->count; g++) {
+        Rendered out;
+        char *path;
+        int rc = render_record(cfg, g, &out, &path);
+        free(path);
+        if (rc != VLM_OK) {
+            if (cfg->bad_records == BAD_RECORD_STOP) return rc;
+            lengths[g] = 1;
+            continue;
+        }
+        lengths[g] = out.item_len > INT32_MAX ? INT32_MAX : (int32_t)out.item_len;
+        rendered_free(&out);
+    }
+    return VLM_OK;
 }
 
 static void build(Loader *L, Slot *s, PreprocessScratch *scratch) {
@@ -279,7 +316,8 @@ static void free_slot(Slot *s) {
 
 int loader_open(Loader **out, const LoaderConfig *cfg) {
     *out = NULL;
-    if (cfg->batch_size < 1 || cfg->workers < 0 || cfg->group_world < 1)
+    if (cfg->batch_size < 1 || cfg->workers < 0 || cfg->group_world < 1 ||
+        (cfg->group_by_length && cfg->length_group_batch < 1))
         return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "loader: batch size and group world size must be positive");
     if (cfg->data->count == 0) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "the dataset has no records");
     Loader *L = vlm_calloc(1, sizeof *L);
@@ -301,9 +339,11 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
     L->order = vlm_malloc(sizeof(uint64_t) * L->n_records);
     int rc = L->slots && L->scratch && L->threads && L->order ? VLM_OK : VLM_ERR_FAIL;
     for (int i = 0; rc == VLM_OK && i < L->n_slots; i++) rc = alloc_slot(&L->slots[i], cfg);
-    if (rc == VLM_OK && cfg->group_by_modality) {
+    if (rc == VLM_OK && (cfg->group_by_modality || cfg->group_by_length)) {
         L->lengths = vlm_malloc(sizeof(int32_t) * L->n_records);
-        rc = L->lengths ? dataset_modality_lengths(cfg->data, L->lengths) : VLM_ERR_FAIL;
+        rc = !L->lengths                ? VLM_ERR_FAIL
+             : cfg->group_by_modality ? dataset_modality_lengths(cfg->data, L->lengths)
+                                      : loader_token_lengths(cfg, L->lengths);
     }
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);

@@ -2,7 +2,7 @@
 // exactly what upstream's LazySupervisedDataset + DataCollatorForSupervised-
 // Dataset hand the model, prepared ahead by background threads.
 //
-// Order: the sampler (random or modality-grouped) per epoch; batch k of an
+// Order: the sampler (random, modality-grouped or length-grouped) per epoch; batch k of an
 // epoch holds order[k*B .. k*B+B). Several ranks (HF Trainer under accelerate:
 // BatchSamplerShard, even_batches): rank r's batch k is the epoch's batch
 // k * world + r, every rank reads and decodes only its own, and the last
@@ -43,8 +43,10 @@ typedef struct {
     int max_len;             // model_max_length
     Preprocessor image;      // size, crop, pad, mean / std
     int batch_size;          // per device
-    bool group_by_modality;
+    bool group_by_modality;  // LLaVA's / mPLUG-Owl2's group_by_modality_length (wins over group_by_length)
     int group_world;         // upstream's LengthGroupedSampler world_size (GPUs x accumulation steps)
+    bool group_by_length;    // HF Trainer's group_by_length
+    int length_group_batch;  // its batch size: per-device batch x accumulation steps
     uint64_t seed;
     int workers;             // background threads (0: batches are built in loader_next)
     int prefetch;            // batches prepared ahead (>= workers)
@@ -80,8 +82,8 @@ typedef struct {
 
 typedef struct Loader Loader;
 
-// Indexes nothing new: uses cfg->data as it is (modality lengths are computed
-// here when grouping). Starts the worker threads at position (0, 0).
+// Indexes nothing new: uses cfg->data as it is (modality lengths, or token
+// lengths by rendering every record once, are computed here when grouping). Starts the worker threads at position (0, 0).
 int loader_open(Loader **out, const LoaderConfig *cfg);
 // The next batch, in order; valid until the next call. Errors (STOP policy)
 // carry the bad record's message.
@@ -91,6 +93,15 @@ int loader_seek(Loader *L, LoaderPosition pos);
 uint64_t loader_batches_per_epoch(const Loader *L);
 uint64_t loader_skipped_total(const Loader *L);  // over the batches returned so far
 void loader_close(Loader *L);
+
+// What HF's LengthGroupedSampler measures for --group_by_length: per record
+// len(dataset[i]["input_ids"]), upstream's __getitem__ tokens (the text-only
+// path's truncation at max_len applied, the collator's cut not; upstream loads
+// every image for it, the tokens alone give the same count). lengths
+// (cfg->data->count). A bad record is an error naming it under
+// BAD_RECORD_STOP, as upstream's sampler would fail; under BAD_RECORD_SKIP it
+// gets length 1 and is skipped, with its reason, by the batch that meets it.
+int loader_token_lengths(const LoaderConfig *cfg, int32_t *lengths);
 
 // The pad id upstream uses for this template: the template's pad token when
 // it adds one (Llama-3's "<pad>"), else unk (LLaVA sets pad = unk), else the

@@ -187,6 +187,35 @@ int sampler_group_with_perms(const int32_t *lengths, size_t n, int batch, int wo
     return rc;
 }
 
+// ---- HF's LengthGroupedSampler
+
+int sampler_length_grouped_with_perm(const int32_t *lengths, size_t n, int batch, const uint64_t *perm,
+                                     uint64_t *order) {
+    if (batch < 1) return vlm_fail(VLM_ERR_INPUT, NULL, NULL, "the length-grouping batch size must be positive");
+    int rc = check_perm(perm, n, "the permutation");
+    size_t mult = n / ((size_t)batch * 4);
+    if (mult > 50) mult = 50;
+    if (mult == 0) mult = 1;
+    size_t mega = mult * (size_t)batch;
+    Keyed *items = rc == VLM_OK ? vlm_malloc(sizeof(Keyed) * (mega < n ? mega : n ? n : 1)) : NULL;
+    if (rc == VLM_OK && !items) rc = VLM_ERR_FAIL;
+    size_t longest = 0;  // the megabatch whose first (longest) record is the longest overall
+    for (size_t start = 0; rc == VLM_OK && start < n; start += mega) {
+        size_t m = n - start < mega ? n - start : mega;
+        for (size_t i = 0; i < m; i++) items[i] = (Keyed){perm[start + i], lengths[perm[start + i]], i};
+        qsort(items, m, sizeof *items, by_length_desc);
+        for (size_t i = 0; i < m; i++) order[start + i] = items[i].index;
+        if (lengths[order[start]] > lengths[order[longest]]) longest = start;
+    }
+    if (rc == VLM_OK && n) {
+        uint64_t t = order[0];
+        order[0] = order[longest];
+        order[longest] = t;
+    }
+    free(items);
+    return rc;
+}
+
 // ---- seeded versions
 
 static void identity_shuffled(uint64_t *p, size_t n, uint64_t seed, uint64_t stream) {
@@ -229,6 +258,16 @@ int sampler_modality_grouped(const int32_t *lengths, size_t n, int batch, int wo
         rc = sampler_group_with_perms(lengths, n, batch, world, &perms, order);
     }
     free(mm), free(lang), free(ctx.buf);
+    return rc;
+}
+
+int sampler_length_grouped(const int32_t *lengths, size_t n, int batch, uint64_t seed, uint64_t epoch,
+                           uint64_t *order) {
+    uint64_t *perm = vlm_malloc(sizeof(uint64_t) * (n ? n : 1));
+    if (!perm) return VLM_ERR_FAIL;
+    sampler_random(n, seed, epoch, perm);
+    int rc = sampler_length_grouped_with_perm(lengths, n, batch, perm, order);
+    free(perm);
     return rc;
 }
 

@@ -9,7 +9,11 @@
 // kinds are shuffled together, and the two incomplete last ones, merged and
 // sorted by index, come last. A batch then never mixes the two kinds.
 //
-// Both are pure functions of (seed, epoch): the position to save for exact
+// Length-grouped: HF Trainer's --group_by_length (transformers'
+// LengthGroupedSampler / get_length_grouped_indices), also with our generator
+// in place of torch.randperm, see sampler_length_grouped below.
+//
+// All are pure functions of (seed, epoch): the position to save for exact
 // resume is (epoch, index into the order).
 #ifndef VLM_DATA_SAMPLER_H
 #define VLM_DATA_SAMPLER_H
@@ -41,6 +45,23 @@ typedef struct {
 } GroupingPerms;
 int sampler_group_with_perms(const int32_t *lengths, size_t n, int batch, int world, const GroupingPerms *perms,
                              uint64_t *order);
+
+// HF's get_length_grouped_indices with its permutation given (torch.randperm
+// upstream): perm cut into megabatches of mega_batch_mult * batch records
+// (mega_batch_mult = min(n / (4 * batch), 50), at least 1), each sorted by
+// length, longest first (ties keep perm's order: Python's sorted is stable);
+// then the first megabatch's first record trades places with the first record
+// of the megabatch holding the longest one (the first such: torch.argmax), so
+// the first batch is the longest and an out-of-memory shows at once. batch is
+// HF's train_batch_size * gradient_accumulation_steps (per device: accelerate
+// shards the one order between ranks, as for the random order). lengths (n):
+// the records' token counts (loader_token_lengths).
+int sampler_length_grouped_with_perm(const int32_t *lengths, size_t n, int batch, const uint64_t *perm,
+                                     uint64_t *order);
+// The same on this epoch's random order (sampler_random's permutation: the
+// grouping reorders the shuffle --group_by_length False would use).
+int sampler_length_grouped(const int32_t *lengths, size_t n, int batch, uint64_t seed, uint64_t epoch,
+                           uint64_t *order);
 
 // Data parallel (accelerate's BatchSamplerShard with even_batches, under HF
 // Trainer): rank's k-th batch of an epoch is batch k * world + rank of the

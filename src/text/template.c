@@ -329,6 +329,7 @@ int template_render(const Template *tpl, const Tokenizer *tok, const Conversatio
         out->truncated = true;
         ids.len = spans.start.len = spans.end.len = (size_t)max_len;
     }
+    out->item_len = ids.len;
     if (rc == VLM_OK) rc = ids_extend(&upstream, ids.data, ids.len);
     if (rc == VLM_OK) {
         if (tpl->style != TPL_PLAIN) {

@@ -55,6 +55,8 @@ typedef struct {
     IdBuf input_ids, labels;
     bool mismatch;     // upstream's length arithmetic disagrees with the tokens
     size_t full_len;   // tokens before truncation
+    size_t item_len;   // tokens of upstream's __getitem__ input_ids: the text-only path's tokenizer
+                       // truncation applied, the collator's cut not (what HF's group_by_length measures)
     bool truncated;    // longer than max_len before truncation
     int n_images;      // IMAGE_TOKEN_INDEX entries
 } Rendered;

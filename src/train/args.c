@@ -86,6 +86,8 @@ static const Opt OPTS[] = {
     {"save_steps", T_DOUBLE, F(save_steps), "500", NULL, NULL},
     {"save_total_limit", T_INT, F(save_total_limit), "None", NULL, NULL},
     {"seed", T_LONG, F(seed), "42", NULL, NULL},
+    // LLaVA's and mPLUG-Owl2's trainers check group_by_modality_length first, so it wins
+    {"group_by_length", T_BOOL, F(group_by_length), "False", NULL, NULL},
     {"dataloader_num_workers", T_INT, F(dataloader_num_workers), "0", NULL, NULL},
     {"bf16", T_BOOL, F(bf16), "False", NULL,
      "this CPU backend trains in float32 (with --lora_enable True the frozen base's layers are held in bf16)"},

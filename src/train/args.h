@@ -57,6 +57,7 @@ typedef struct TrainArgs {
     double learning_rate, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;  // 5e-5 0 .9 .999 1e-8 1
     double warmup_ratio;
     long warmup_steps;
+    bool group_by_length;     // False (group_by_modality_length wins when both are set, as upstream's trainers)
     SchedulerType lr_scheduler_type;  // linear
     double logging_steps;             // 500; < 1: a ratio of the total steps (HF)
     IntervalStrategy save_strategy, evaluation_strategy;  // steps, no

@@ -195,6 +195,9 @@ static int open_loader(Run *r) {
         .batch_size = a->per_device_train_batch_size, .group_by_modality = a->group_by_modality_length,
         // LLaVATrainer: LengthGroupedSampler(world_size = GPUs x gradient_accumulation_steps)
         .group_world = r->world * a->gradient_accumulation_steps, .seed = (uint64_t)a->seed,
+        // HF Trainer: LengthGroupedSampler(train_batch_size * gradient_accumulation_steps)
+        .group_by_length = a->group_by_length && !a->group_by_modality_length,
+        .length_group_batch = a->per_device_train_batch_size * a->gradient_accumulation_steps,
         .rank = r->rank, .world = r->world,
         .workers = a->dataloader_num_workers > 0 ? a->dataloader_num_workers : 1,
         .bad_records = a->skip_bad_records ? BAD_RECORD_SKIP : BAD_RECORD_STOP};
@@ -527,6 +530,14 @@ int train_run(const TrainArgs *a) {
                     r.plan.len_dataloader, a->per_device_train_batch_size, r.world > 1 ? " on each rank" : "",
                     a->gradient_accumulation_steps, r.plan.n_steps, r.plan.n_epochs, r.sched.warmup,
                     schedule_name(r.sched.type));
+            if (a->group_by_modality_length)
+                fprintf(stderr, "order: grouped by modality and length (LLaVA's LengthGroupedSampler, %d x %d)%s\n",
+                        r.world * a->gradient_accumulation_steps, a->per_device_train_batch_size,
+                        a->group_by_length ? "; --group_by_length is not used: upstream's trainer takes "
+                                             "group_by_modality_length first" : "");
+            else if (a->group_by_length)
+                fprintf(stderr, "order: grouped by token length (HF's LengthGroupedSampler, batch %d)\n",
+                        a->per_device_train_batch_size * a->gradient_accumulation_steps);
             if (r.world > 1)
                 fprintf(stderr, "data parallel: %d ranks, global batch %d (%d per device x %d accumulation x %d ranks), "
                                 "ZeRO-%d%s\n", r.world, a->per_device_train_batch_size * a->gradient_accumulation_steps * r.world,

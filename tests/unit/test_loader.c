@@ -1,5 +1,6 @@
-// The sampler (against LLaVA's algorithm replayed with the same
-// permutations) and the batch loader (collation, bad-record policies,
+// The samplers (against LLaVA's algorithm replayed with the same
+// permutations, and against transformers' own --group_by_length order) and
+// the batch loader (collation, bad-record policies,
 // determinism across thread counts, exact resume).
 #include <check.h>
 #include <jansson.h>
@@ -83,6 +84,67 @@ START_TEST(sampler_seeded_properties) {
 }
 END_TEST
 
+// transformers 4.31.0's Trainer._get_train_sampler with group_by_length over upstream mPLUG-Owl2's
+// dataset (tools/make_length_sampler_fixtures.sh): given torch.randperm's draw, the same order, for
+// mega_batch_mult 50, in between and 1, with HF's batch = per-device batch x accumulation steps.
+// (The lengths themselves: owl2_token_lengths_match_upstream.)
+START_TEST(sampler_replays_hf_group_by_length) {
+    json_t *doc = fixture_json("owl2/length_sampler.json");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(doc, "cases"), i, c) {
+        json_t *lens = json_object_get(c, "lengths"), *want = json_object_get(c, "order");
+        size_t n = json_array_size(lens);
+        ck_assert_uint_le(n, 512);
+        int32_t lengths[512];
+        uint64_t perm[512], order[512];
+        for (size_t k = 0; k < n; k++) lengths[k] = (int32_t)json_integer_value(json_array_get(lens, k));
+        json_perm(json_object_get(c, "perm"), perm);
+        int batch = (int)json_integer_value(json_object_get(c, "sampler_batch_size"));
+        ck_assert_int_eq(batch, json_integer_value(json_object_get(c, "per_device_train_batch_size")) *
+                                    json_integer_value(json_object_get(c, "gradient_accumulation_steps")));
+        ck_assert_msg(sampler_length_grouped_with_perm(lengths, n, batch, perm, order) == VLM_OK, "%s", vlm_last_error());
+        ck_assert_uint_eq(json_array_size(want), n);
+        for (size_t k = 0; k < n; k++)
+            ck_assert_msg(order[k] == (uint64_t)json_integer_value(json_array_get(want, k)), "case %zu position %zu", i, k);
+    }
+    ck_assert_uint_eq(i, 7);
+    json_decref(doc);
+    uint64_t bad[3] = {0, 0, 1};
+    int32_t three[3] = {1, 2, 3};
+    uint64_t out[3];
+    ck_assert_int_eq(sampler_length_grouped_with_perm(three, 3, 1, bad, out), VLM_ERR_INPUT);
+    ck_assert_int_eq(sampler_length_grouped_with_perm(three, 3, 0, out, out), VLM_ERR_INPUT);
+}
+END_TEST
+
+START_TEST(sampler_length_grouped_properties) {
+    enum { N = 1000, B = 4 };  // megabatches of min(1000 / 16, 50) x 4 = 200
+    int32_t lengths[N];
+    for (int i = 0; i < N; i++) lengths[i] = 1 + (i * 7919) % 97;
+    uint64_t a[N], b[N], c[N], r[N];
+    ck_assert_int_eq(sampler_length_grouped(lengths, N, B, 42, 0, a), VLM_OK);
+    ck_assert_int_eq(sampler_length_grouped(lengths, N, B, 42, 0, b), VLM_OK);
+    ck_assert_int_eq(sampler_length_grouped(lengths, N, B, 42, 1, c), VLM_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);  // a pure function of (seed, epoch)
+    ck_assert_int_ne(memcmp(a, c, sizeof a), 0);  // a new order each epoch
+    unsigned char seen[N] = {0};
+    for (int i = 0; i < N; i++) seen[a[i]]++;
+    for (int i = 0; i < N; i++) ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_eq(lengths[a[0]], 97);  // the longest first
+    // each megabatch of 200 is the random order's same 200 records, longest first (but for the swap)
+    sampler_random(N, 42, 0, r);
+    for (int m = 0; m < N; m += 200) {
+        unsigned char in[N] = {0};
+        for (int i = m; i < m + 200; i++) in[r[i]] = 1;
+        for (int i = m; i < m + 200; i++) {
+            if (i != m) ck_assert_msg(in[a[i]], "megabatch %d", m / 200);  // m: the swap's place
+            if (i > m + 1) ck_assert_int_le(lengths[a[i]], lengths[a[i - 1]]);
+        }
+    }
+}
+END_TEST
+
 START_TEST(modality_lengths_count_words) {
     const char *text =
         "[{\"image\": \"x.jpg\", \"conversations\": [{\"from\": \"human\", \"value\": \"<image>\\nWhat is  this?\"},"
@@ -120,12 +182,15 @@ typedef struct {
     LoaderConfig cfg;
 } Fixture;
 
-static void fixture_open(Fixture *fx, int workers, BadRecordPolicy policy, bool grouped) {
+typedef enum { ORDER_RANDOM, ORDER_MODALITY, ORDER_LENGTH } Order;
+
+static void fixture_open(Fixture *fx, int workers, BadRecordPolicy policy, Order order) {
     memset(fx, 0, sizeof *fx);
     ck_assert_int_eq(dataset_add(&fx->data, temp_file(RECORDS), IMAGES), VLM_OK);
     ck_assert_int_eq(tokenizer_load(&fx->tok, LLAMA2), VLM_OK);
     fx->cfg = (LoaderConfig){.data = &fx->data, .tpl = template_find("v1"), .tok = &fx->tok, .mask = MASK_SPANS,
-                             .max_len = 48, .batch_size = 3, .group_by_modality = grouped, .group_world = 1,
+                             .max_len = 48, .batch_size = 3, .group_by_modality = order == ORDER_MODALITY, .group_world = 1,
+                             .group_by_length = order == ORDER_LENGTH, .length_group_batch = 3,
                              .seed = 7, .workers = workers, .prefetch = 3, .bad_records = policy};
     preprocessor_default(&fx->cfg.image, 64);
     fx->cfg.image.pad = true;
@@ -154,7 +219,7 @@ static uint64_t batch_hash(const Batch *b) {
 
 START_TEST(loader_collates_like_upstream) {
     Fixture fx;
-    fixture_open(&fx, 2, BAD_RECORD_SKIP, false);
+    fixture_open(&fx, 2, BAD_RECORD_SKIP, ORDER_RANDOM);
     Loader *L;
     ck_assert_int_eq(loader_open(&L, &fx.cfg), VLM_OK);
     ck_assert_uint_eq(loader_batches_per_epoch(L), 3);
@@ -221,7 +286,7 @@ END_TEST
 
 START_TEST(loader_stops_on_a_bad_record) {
     Fixture fx;
-    fixture_open(&fx, 1, BAD_RECORD_STOP, false);
+    fixture_open(&fx, 1, BAD_RECORD_STOP, ORDER_RANDOM);
     Loader *L;
     ck_assert_int_eq(loader_open(&L, &fx.cfg), VLM_OK);
     const Batch *b;
@@ -235,10 +300,70 @@ START_TEST(loader_stops_on_a_bad_record) {
 }
 END_TEST
 
-// The same batches with 0, 1 or 3 threads and grouped or not; a loader moved to
+// --group_by_length: every record's upstream token count, then batches in the
+// length-grouped order (the missing image's record skipped where it falls).
+START_TEST(loader_groups_by_length) {
+    Fixture fx;
+    fixture_open(&fx, 1, BAD_RECORD_SKIP, ORDER_LENGTH);
+    int32_t lengths[7];
+    ck_assert_int_eq(loader_token_lengths(&fx.cfg, lengths), VLM_OK);
+    for (uint64_t g = 0; g < 7; g++) {
+        json_t *rec;
+        ck_assert_int_eq(dataset_file_record(&fx.data.files[0], g, &rec), VLM_OK);
+        Conversation c;
+        ck_assert_int_eq(conversation_parse(&c, rec, "t"), VLM_OK);
+        Rendered r;
+        ck_assert_int_eq(template_render(fx.cfg.tpl, &fx.tok, &c, 0, MASK_SPANS, &r, "t"), VLM_OK);
+        // past max_len 48 an image record keeps its full count (record c), a text-only one is cut (e)
+        int want = c.image || r.input_ids.len < 48 ? (int)r.input_ids.len : 48;
+        ck_assert_msg(lengths[g] == want, "record %d: %d, rendered %zu", (int)g, lengths[g], r.input_ids.len);
+        rendered_free(&r);
+        conversation_free(&c);
+        json_decref(rec);
+    }
+    ck_assert_int_gt(lengths[2], 48);
+    ck_assert_int_eq(lengths[5], 48);
+    uint64_t want[7];
+    ck_assert_int_eq(sampler_length_grouped(lengths, 7, 3, fx.cfg.seed, 0, want), VLM_OK);
+    ck_assert_uint_eq(want[0], 2);  // the longest first
+    Loader *L;
+    ck_assert_int_eq(loader_open(&L, &fx.cfg), VLM_OK);
+    for (int k = 0; k < 3; k++) {  // batches of 3, 3, 1
+        const Batch *b;
+        ck_assert_int_eq(loader_next(L, &b), VLM_OK);
+        int i = 0;
+        for (int j = 3 * k; j < 3 * k + 3 && j < 7; j++) {
+            if (want[j] == 3) {  // the missing image
+                ck_assert_int_eq(b->n_skipped, 1);
+                continue;
+            }
+            ck_assert_uint_eq(b->records[i++], want[j]);
+        }
+        ck_assert_int_eq(b->n, i);
+    }
+    loader_close(L);
+    // a record that does not render stops the loader at open under STOP, naming it
+    fixture_close(&fx);
+    memset(&fx, 0, sizeof fx);
+    ck_assert_int_eq(dataset_add(&fx.data, temp_file("[{\"id\": \"a\", \"conversations\": [{\"from\": \"human\", \"value\": \"Hi\"}, {\"from\": \"gpt\", \"value\": \"Yo\"}]}, {\"id\": \"b\", \"conversations\": 5}]"), IMAGES), VLM_OK);
+    ck_assert_int_eq(tokenizer_load(&fx.tok, LLAMA2), VLM_OK);
+    fx.cfg = (LoaderConfig){.data = &fx.data, .tpl = template_find("v1"), .tok = &fx.tok, .max_len = 48,
+                            .batch_size = 1, .group_world = 1, .group_by_length = true, .length_group_batch = 1,
+                            .bad_records = BAD_RECORD_STOP};
+    preprocessor_default(&fx.cfg.image, 64);
+    ck_assert_int_eq(loader_open(&L, &fx.cfg), VLM_ERR_INPUT);
+    ck_assert_msg(strstr(vlm_last_error(), "record 1") != NULL, "%s", vlm_last_error());
+    fx.cfg.bad_records = BAD_RECORD_SKIP;
+    ck_assert_int_eq(loader_token_lengths(&fx.cfg, lengths), VLM_OK);
+    ck_assert_int_eq(lengths[1], 1);
+    fixture_close(&fx);
+}
+END_TEST
+
+// The same batches with 0, 1 or 3 threads and each order; a loader moved to
 // a saved position continues with exactly the batches an uninterrupted one gives.
 START_TEST(loader_is_deterministic_and_resumable) {
-    for (int grouped = 0; grouped < 2; grouped++) {
+    for (Order grouped = ORDER_RANDOM; grouped <= ORDER_LENGTH; grouped++) {
         uint64_t want[8];
         LoaderPosition after2 = {0, 0};
         for (int workers = 0; workers <= 3; workers += workers ? 2 : 1) {
@@ -275,8 +400,11 @@ Suite *loader_suite(void) {
     return SUITE("loader", "", 120,
                  sampler_replays_llava,
                  sampler_seeded_properties,
+                 sampler_replays_hf_group_by_length,
+                 sampler_length_grouped_properties,
                  modality_lengths_count_words,
                  loader_collates_like_upstream,
                  loader_stops_on_a_bad_record,
+                 loader_groups_by_length,
                  loader_is_deterministic_and_resumable);
 }

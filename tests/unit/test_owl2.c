@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/str.h"
+#include "data/loader.h"
 #include "formats/checkpoint.h"
 #include "formats/dtype.h"
 #include "formats/safetensors.h"
@@ -33,9 +34,9 @@ typedef struct {
     const int32_t *ids, *labels;
     int lengths[8], B, T, n_images;
     float *pixels;  // the images of the samples that have one (upstream's dummy zeros dropped)
-} Batch;
+} Owl2Batch;
 
-static void read_batch(const SafetensorsFile *ref, const char *prefix, Batch *b) {
+static void read_batch(const SafetensorsFile *ref, const char *prefix, Owl2Batch *b) {
     const TensorInfo *info;
     char key[64];
     snprintf(key, sizeof key, "%sinput_ids", prefix);
@@ -66,7 +67,7 @@ static void load(LlavaParams *p, const char *dir) {
 }
 
 // Logits of the real positions against upstream's (B, T_spliced, V); returns the loss.
-static void check_forward(LlavaModel *m, const SafetensorsFile *ref, const Batch *b, const char *logits_key,
+static void check_forward(LlavaModel *m, const SafetensorsFile *ref, const Owl2Batch *b, const char *logits_key,
                           double want_loss, const char *label) {
     double loss;
     m->all_logits = true;
@@ -97,7 +98,7 @@ START_TEST(owl2_matches_upstream) {
     ck_assert(c->arch == ARCH_MPLUG_OWL2 && c->projector == PROJECTOR_ABSTRACTOR && c->text.multiway && c->vision.post_norm);
     ck_assert_int_eq(llava_image_tokens(c), 6);
     ck_assert(c->vision.eps == 1e-6f && c->abstractor.eps == 1e-6f && c->text.rms_eps == 1e-6f);
-    Batch b;
+    Owl2Batch b;
     read_batch(&ref, "batch.", &b);
     LlavaModel m;
     ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
@@ -147,7 +148,7 @@ START_TEST(owl2_converter_layout) {
     ck_assert_int_eq(full.n_specs, conv.n_specs);
     for (size_t i = 0; i < full.numel; i++)  // the same weights rounded to bf16, nearest even
         ck_assert_msg(conv.data[i] == bf16_to_f32(f32_to_bf16(full.data[i])), "element %zu", i);
-    Batch b;
+    Owl2Batch b;
     read_batch(&ref, "batch.", &b);
     LlavaModel m;
     ck_assert_int_eq(llava_model_init(&m, &conv, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
@@ -186,7 +187,7 @@ START_TEST(owl2_text_only_and_adamw) {
     json_t *exp = fixture_json("owl2/expected.json");
     LlavaParams params;
     load(&params, "owl2/tiny_owl2");
-    Batch t, b;
+    Owl2Batch t, b;
     read_batch(&ref, "textonly.", &t);
     read_batch(&ref, "batch.", &b);
     ck_assert_int_eq(t.n_images, 0);
@@ -489,6 +490,50 @@ START_TEST(owl2_v1_labels_match_upstream) {
 }
 END_TEST
 
+// --group_by_length's lengths: what transformers 4.31.0's LengthGroupedSampler measured on upstream's
+// dataset (len(__getitem__(i)["input_ids"]), tools/make_length_sampler_fixtures.sh) at
+// model_max_length 2048 and 64, where the text-only path truncates and the image path does not.
+// (The order from them: loader suite, sampler_replays_hf_group_by_length.)
+START_TEST(owl2_token_lengths_match_upstream) {
+    enum { CHECKED = 218 };  // of 247: 3 differ on purpose, 26 the loader refuses
+    json_t *doc = fixture_json("owl2/length_sampler.json"), *data = fixture_json("owl2/render_v1_data.json");
+    Tokenizer tok;
+    ck_assert_int_eq(tokenizer_load(&tok, VLM_SOURCE_DIR "/../shared/assets/tokenizers/llama2/tokenizer.model"), VLM_OK);
+    Dataset d = {0};
+    ck_assert_int_eq(dataset_add(&d, fixture("owl2/render_v1_data.json"), NULL), VLM_OK);
+    size_t n = json_array_size(data), i;
+    int32_t *lengths = malloc(sizeof(int32_t) * n);
+    int checked = 0, truncated = 0;
+    json_t *c;
+    json_array_foreach(json_object_get(doc, "cases"), i, c) {
+        int max_len = (int)json_integer_value(json_object_get(c, "model_max_length"));
+        if (i > 0 && max_len == json_integer_value(json_object_get(json_array_get(json_object_get(doc, "cases"), i - 1),
+                                                                   "model_max_length")))
+            continue;  // the same lengths
+        // records the loader refuses (two placeholders for one image, ...) get length 1 and are left out
+        LoaderConfig cfg = {.data = &d, .tpl = template_find("v1"), .tok = &tok, .max_len = max_len,
+                            .bad_records = BAD_RECORD_SKIP};
+        ck_assert_msg(loader_token_lengths(&cfg, lengths) == VLM_OK, "%s", vlm_last_error());
+        json_t *want = json_object_get(c, "lengths");
+        ck_assert_uint_eq(json_array_size(want), n);
+        for (size_t k = 0; k < n; k++) {
+            const char *id = json_string_value(json_object_get(json_array_get(data, k), "id"));
+            if (differs_on_purpose(id) || lengths[k] == 1) continue;
+            ck_assert_msg(lengths[k] == json_integer_value(json_array_get(want, k)), "%s at %d: %d, upstream %lld", id,
+                          max_len, lengths[k], (long long)json_integer_value(json_array_get(want, k)));
+            checked++;
+            truncated += lengths[k] == max_len;
+        }
+    }
+    ck_assert_msg(checked == 2 * CHECKED, "checked %d", checked);
+    ck_assert_int_ge(truncated, 3);  // text-only records cut at 64
+    free(lengths);
+    dataset_close(&d);
+    tokenizer_free(&tok);
+    json_decref(doc), json_decref(data);
+}
+END_TEST
+
 // LoRA on mPLUG-Owl2 against upstream's train.py --lora_enable wrap (PEFT 0.4.0, transformers 4.31.0;
 // tools/make_owl2_lora_fixtures.sh): adapters on q, o, gate, up, down and on both modality branches
 // of k_proj / v_proj. Upstream's model.requires_grad_(True) after get_peft_model trains every
@@ -517,7 +562,7 @@ START_TEST(owl2_lora_matches_upstream) {
         adapters++;
     }
     ck_assert_int_eq(adapters, 2 * 9 * 2);  // 2 layers x 9 linears (k, v twice) x (A, B)
-    Batch b;
+    Owl2Batch b;
     read_batch(&ref, "batch.", &b);
     LlavaModel m;
     ck_assert_int_eq(llava_model_init(&m, &params, &(LlavaPlan){3, b.B, b.T, 32, false, false}), VLM_OK);
@@ -617,5 +662,6 @@ Suite *owl2_suite(void) {
     return SUITE("owl2", "", 60, owl2_matches_upstream, owl2_converter_layout, owl2_text_only_and_adamw,
                  owl2_save_load_round_trip, owl2_config_errors, owl2_random_init, owl2_vision_init_clip_embeddings,
                  owl2_v1_labels_match_upstream,
+                 owl2_token_lengths_match_upstream,
                  owl2_lora_matches_upstream);
 }

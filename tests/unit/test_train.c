@@ -78,6 +78,10 @@ START_TEST(args_syntax_and_defaults) {
     ck_assert(a.resume);
     ck_assert_str_eq(a.resume_path, "o/checkpoint-5");
     ck_assert_int_eq(a.loss_reduction, LOSS_MICRO_MEAN);
+    // HF's --group_by_length (False by default)
+    ck_assert(!a.group_by_length);
+    ck_assert_int_eq(parse_line(&a, "--output_dir=out --group_by_length"), VLM_OK);
+    ck_assert(a.group_by_length && !a.group_by_modality_length);
 }
 END_TEST
 

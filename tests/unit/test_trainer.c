@@ -282,7 +282,7 @@ static void write_targets(const char *dir) {
     "--recipe ola-pt --version v1 --mode gen-depth-seg --layer_indices d1-2_s2_g1 --num_task_tokens 2 "            \
     "--depth_head_num_tokens 4 --depth_head_output_dim 6 --depth_head_dim_head 4 --seg_head_num_tokens 4 "         \
     "--seg_head_output_dim 5 --seg_head_dim_head 4 --img_head_output_dim 7 --img_head_dim_head 4 --max_steps 3 "   \
-    "--save_steps 2 --learning_rate 1e-3 --group_by_modality_length False"
+    "--save_steps 2 --learning_rate 1e-3 --group_by_modality_length False --group_by_length True"
 
 // OLA-VLM's pretraining end to end: fresh predictors and task tokens on the
 // tiny model (projector and predictors train), the teachers' targets read
@@ -302,6 +302,8 @@ START_TEST(train_ola_pt) {
     ck_assert_msg(run_vlm(args, out, OUT_SIZE, err, OUT_SIZE) == 0, "%s", err);
     if (getenv("VLM_TEST_VERBOSE")) fputs(err, stderr);
     ck_assert_msg(strstr(err, "embedding_predictors") && strstr(err, "vision no, projector yes, language model no"), "%s", err);
+    // HF's LengthGroupedSampler with per-device batch 4 x accumulation 2
+    ck_assert_msg(strstr(err, "order: grouped by token length (HF's LengthGroupedSampler, batch 8)"), "%s", err);
     char *text;
     size_t size;
     snprintf(path, sizeof path, "%s/pt/metrics.jsonl", dir);
