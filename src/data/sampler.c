@@ -92,9 +92,9 @@ static void split_even(const Keyed *items, size_t m, int world, uint64_t *out, i
 }
 
 // get_length_grouped_indices over n local records with lengths len[i] and a
-// given permutation: megabatches of world*batch, sorted, split into chunks.
-static int length_grouped(const int64_t *len, size_t n, const uint64_t *perm, int batch, int world, uint64_t *out) {
-    size_t mega = (size_t)batch * (size_t)world;
+// given permutation: megabatches of mega records (a multiple of world),
+// sorted, split into world chunks (one chunk: the sorted megabatch as it is).
+static int length_grouped(const int64_t *len, size_t n, const uint64_t *perm, size_t mega, int world, uint64_t *out) {
     Keyed *items = vlm_malloc(sizeof(Keyed) * (mega ? mega : 1));
     int64_t *chunk_len = vlm_malloc(sizeof(int64_t) * world);
     size_t *chunk_n = vlm_malloc(sizeof(size_t) * world);
@@ -139,7 +139,7 @@ int sampler_group_with_perms(const int32_t *lengths, size_t n, int batch, int wo
         // one modality: upstream groups the raw lengths (negative for text: shortest first)
         for (size_t i = 0; i < n; i++) len[i] = lengths[i];
         rc = check_perm(perms->mm_perm, n, "the permutation");
-        if (rc == VLM_OK) rc = length_grouped(len, n, perms->mm_perm, batch, world, order);
+        if (rc == VLM_OK) rc = length_grouped(len, n, perms->mm_perm, (size_t)batch * (size_t)world, world, order);
         free(len), free(global), free(grouped);
         return rc;
     }
@@ -155,7 +155,7 @@ int sampler_group_with_perms(const int32_t *lengths, size_t n, int batch, int wo
                 len[base + m] = mm ? lengths[i] : -(int64_t)lengths[i];
                 global[base + m++] = i;
             }
-        rc = length_grouped(len + base, m, mm ? perms->mm_perm : perms->lang_perm, batch, world, grouped + base);
+        rc = length_grouped(len + base, m, mm ? perms->mm_perm : perms->lang_perm, mega, world, grouped + base);
         for (size_t i = 0; rc == VLM_OK && i < m; i++) grouped[base + i] = global[base + grouped[base + i]];
     }
     if (rc == VLM_OK) {
@@ -197,22 +197,20 @@ int sampler_length_grouped_with_perm(const int32_t *lengths, size_t n, int batch
     if (mult > 50) mult = 50;
     if (mult == 0) mult = 1;
     size_t mega = mult * (size_t)batch;
-    Keyed *items = rc == VLM_OK ? vlm_malloc(sizeof(Keyed) * (mega < n ? mega : n ? n : 1)) : NULL;
-    if (rc == VLM_OK && !items) rc = VLM_ERR_FAIL;
-    size_t longest = 0;  // the megabatch whose first (longest) record is the longest overall
-    for (size_t start = 0; rc == VLM_OK && start < n; start += mega) {
-        size_t m = n - start < mega ? n - start : mega;
-        for (size_t i = 0; i < m; i++) items[i] = (Keyed){perm[start + i], lengths[perm[start + i]], i};
-        qsort(items, m, sizeof *items, by_length_desc);
-        for (size_t i = 0; i < m; i++) order[start + i] = items[i].index;
+    int64_t *len = rc == VLM_OK ? vlm_malloc(sizeof(int64_t) * (n ? n : 1)) : NULL;
+    if (rc == VLM_OK && !len) rc = VLM_ERR_FAIL;
+    for (size_t i = 0; rc == VLM_OK && i < n; i++) len[i] = lengths[i];
+    if (rc == VLM_OK) rc = length_grouped(len, n, perm, mega, 1, order);
+    // the megabatch whose first (longest) record is the longest overall trades it with the first
+    size_t longest = 0;
+    for (size_t start = 0; rc == VLM_OK && start < n; start += mega)
         if (lengths[order[start]] > lengths[order[longest]]) longest = start;
-    }
     if (rc == VLM_OK && n) {
         uint64_t t = order[0];
         order[0] = order[longest];
         order[longest] = t;
     }
-    free(items);
+    free(len);
     return rc;
 }
 

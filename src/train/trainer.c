@@ -196,7 +196,7 @@ static int open_loader(Run *r) {
         // LLaVATrainer: LengthGroupedSampler(world_size = GPUs x gradient_accumulation_steps)
         .group_world = r->world * a->gradient_accumulation_steps, .seed = (uint64_t)a->seed,
         // HF Trainer: LengthGroupedSampler(train_batch_size * gradient_accumulation_steps)
-        .group_by_length = a->group_by_length && !a->group_by_modality_length,
+        .group_by_length = a->group_by_length,  // the loader lets group_by_modality win, as upstream
         .length_group_batch = a->per_device_train_batch_size * a->gradient_accumulation_steps,
         .rank = r->rank, .world = r->world,
         .workers = a->dataloader_num_workers > 0 ? a->dataloader_num_workers : 1,
